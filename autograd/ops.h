@@ -1,0 +1,146 @@
+/* Built-in differentiable ops. Each is a registered tg_op (see op.h) behind a
+ * small typed wrapper. All return a TG_STEP tensor, or NULL with
+ * tg_last_error() naming the function and the offending shapes/values.
+ * Float ops compute in f32; where noted they also accept bf16 inputs. */
+#ifndef TG_OPS_H
+#define TG_OPS_H
+
+#include <stdbool.h>
+
+#include "tensor/tensor.h"
+
+/* ---- matmul.c ---- */
+
+/* (..., M, K) @ (..., K, N) -> (..., M, N); batch dims broadcast NumPy-style;
+ * trans_a / trans_b use the transpose of the last two dims. f32 or bf16
+ * inputs (both the same); the output is f32. */
+tg_tensor *tg_matmul(const tg_tensor *a, const tg_tensor *b);
+tg_tensor *tg_matmul_ex(const tg_tensor *a, const tg_tensor *b, bool trans_a, bool trans_b);
+
+/* ---- linear.c ---- */
+
+/* x (..., in) · w (out, in)ᵀ + bias (out) -> (..., out); bias may be NULL.
+ * f32 or bf16 x and w (the same); bias and output f32. */
+tg_tensor *tg_linear(const tg_tensor *x, const tg_tensor *w, const tg_tensor *bias);
+
+/* ---- binary.c (NumPy broadcasting) ---- */
+
+tg_tensor *tg_add(const tg_tensor *a, const tg_tensor *b);
+tg_tensor *tg_sub(const tg_tensor *a, const tg_tensor *b);
+tg_tensor *tg_mul(const tg_tensor *a, const tg_tensor *b);
+tg_tensor *tg_div(const tg_tensor *a, const tg_tensor *b);
+
+/* The shape a and b broadcast to, or TG_ERR_SHAPE naming `fn`. */
+tg_status tg_broadcast_shape(const tg_shape *a, const tg_shape *b, tg_shape *out, const char *fn);
+
+/* ---- eltwise.c ---- */
+
+tg_tensor *tg_scale(const tg_tensor *x, double s);      /* s * x */
+tg_tensor *tg_add_scalar(const tg_tensor *x, double s); /* x + s */
+tg_tensor *tg_neg(const tg_tensor *x);
+tg_tensor *tg_gelu(const tg_tensor *x);      /* tanh approximation (GPT-2) */
+tg_tensor *tg_gelu_erf(const tg_tensor *x);  /* exact, with erf */
+tg_tensor *tg_relu(const tg_tensor *x);
+tg_tensor *tg_silu(const tg_tensor *x);
+tg_tensor *tg_tanh(const tg_tensor *x);
+tg_tensor *tg_sigmoid(const tg_tensor *x);
+tg_tensor *tg_exp(const tg_tensor *x);
+tg_tensor *tg_log(const tg_tensor *x);
+tg_tensor *tg_sqrt(const tg_tensor *x);
+tg_tensor *tg_pow(const tg_tensor *x, double p);  /* x^p */
+
+/* ---- softmax.c (last axis) ---- */
+
+/* softmax(x + mask); mask (may be NULL) is f32 and broadcasts to x; use a
+ * large negative value (or -INFINITY) to exclude positions. Rows whose
+ * entries are all -inf give zeros. */
+tg_tensor *tg_softmax(const tg_tensor *x, const tg_tensor *mask);
+tg_tensor *tg_log_softmax(const tg_tensor *x, const tg_tensor *mask);
+
+/* ---- norm.c (last axis) ---- */
+
+/* (x - mean) / sqrt(var + eps) * w + b; w and b (D) may be NULL. */
+tg_tensor *tg_layer_norm(const tg_tensor *x, const tg_tensor *w, const tg_tensor *b, double eps);
+/* x / sqrt(mean(x²) + eps) * w; w (D) may be NULL. */
+tg_tensor *tg_rms_norm(const tg_tensor *x, const tg_tensor *w, double eps);
+
+/* ---- embedding.c ---- */
+
+/* table (V, D) f32, idx s32 (...) in [0, V) -> (..., D). Backward
+ * scatter-adds into the table's gradient (duplicates accumulate). */
+tg_tensor *tg_embedding(const tg_tensor *table, const tg_tensor *idx);
+
+/* ---- reduce.c ---- */
+
+/* Reductions over `axes` (n_axes == 0: all axes; negative axes count from
+ * the end). keepdim keeps reduced axes with size 1. max sends the gradient
+ * to the first maximal element. */
+tg_tensor *tg_sum(const tg_tensor *x, const int *axes, int n_axes, bool keepdim);
+tg_tensor *tg_mean(const tg_tensor *x, const int *axes, int n_axes, bool keepdim);
+tg_tensor *tg_max(const tg_tensor *x, const int *axes, int n_axes, bool keepdim);
+
+/* ---- shape.c ---- */
+
+/* Same data, new shape; one dim may be -1 (inferred). No copy. */
+tg_tensor *tg_reshape(const tg_tensor *x, tg_shape shape);
+/* Output dim i is input dim perm[i] (perm has ndim entries). */
+tg_tensor *tg_permute(const tg_tensor *x, const int *perm);
+/* Swaps two axes (negative counts from the end). */
+tg_tensor *tg_transpose(const tg_tensor *x, int axis0, int axis1);
+
+/* ---- slice.c ---- */
+
+/* Elements start..end-1 along axis (negative start/end count from the end). */
+tg_tensor *tg_slice(const tg_tensor *x, int axis, int64_t start, int64_t end);
+/* Joins n tensors along axis; other dims must match. */
+tg_tensor *tg_concat(const tg_tensor *const *xs, int n, int axis);
+
+/* ---- where.c ---- */
+
+/* cond ? a : b elementwise with broadcasting; cond is s32 or f32 (nonzero =
+ * true) and gets no gradient. */
+tg_tensor *tg_where(const tg_tensor *cond, const tg_tensor *a, const tg_tensor *b);
+/* x with `value` where mask (broadcasts to x, nonzero = true). */
+tg_tensor *tg_masked_fill(const tg_tensor *x, const tg_tensor *mask, double value);
+
+/* ---- dropout.c ---- */
+
+/* Zeroes each element with probability p and scales the rest by 1/(1-p).
+ * The mask comes from the context's RNG stream (reproducible for a given
+ * ctx seed); identity when !train or p == 0. */
+tg_tensor *tg_dropout(const tg_tensor *x, double p, bool train);
+/* Same with an explicit seed: the mask is a pure function of (seed, index). */
+tg_tensor *tg_dropout_seeded(const tg_tensor *x, double p, uint64_t seed);
+
+/* ---- cross_entropy.c ---- */
+
+typedef enum tg_reduction { TG_REDUCE_MEAN = 0, TG_REDUCE_SUM, TG_REDUCE_NONE } tg_reduction;
+
+typedef struct tg_ce_opts {
+    int ignore_index;          /* targets equal to it add nothing; default -100 */
+    double label_smoothing;    /* in [0, 1) */
+    const tg_tensor *class_weights; /* (C) f32 or NULL */
+    const tg_tensor *token_weights; /* targets' shape, f32, or NULL */
+    tg_reduction reduction;    /* MEAN: sum(w_i l_i) / sum(w_i) over kept targets */
+} tg_ce_opts;
+
+/* Default options: ignore_index -100, no smoothing, no weights, mean. */
+tg_ce_opts tg_ce_defaults(void);
+
+/* Fused log-softmax + negative log-likelihood. logits (..., C) f32,
+ * targets s32 with logits' leading shape. Returns a scalar (MEAN, SUM) or
+ * per-target losses (NONE). Targets outside [0, C) that are not the
+ * ignore_index give TG_ERR_INVALID. opts may be NULL. */
+tg_tensor *tg_cross_entropy(const tg_tensor *logits, const tg_tensor *targets, const tg_ce_opts *opts);
+
+/* ---- attention.c ---- */
+
+/* Scaled dot-product attention, flash-style: q, k, v (B, H, T, Dh) f32 (or
+ * bf16) -> (B, H, T, Dh) f32. causal masks keys after the query; lengths
+ * (B) s32 or NULL masks keys at positions >= lengths[b] (queries there
+ * still attend to the valid keys; a sequence of length 0 gives zeros).
+ * scale 0 means 1/sqrt(Dh). Neither pass materializes the T×T matrix. */
+tg_tensor *tg_attention(const tg_tensor *q, const tg_tensor *k, const tg_tensor *v, bool causal,
+                        const tg_tensor *lengths, double scale);
+
+#endif

@@ -1,0 +1,178 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "autograd/node.h"
+#include "tensor/ctx.h"
+
+/* The tape of one context: a growable heap array of arena-held nodes. The
+ * array is reused across steps; the nodes die with the arena. */
+typedef struct tape {
+    struct tg_node **nodes;
+    size_t n, cap;
+    uint64_t arena_gen; /* arena generation the nodes belong to */
+} tape;
+
+static _Thread_local bool grad_on = true;
+
+bool tg_grad_set_enabled(bool on)
+{
+    bool prev = grad_on;
+    grad_on = on;
+    return prev;
+}
+
+bool tg_grad_enabled(void) { return grad_on; }
+
+static void tape_destroy(void *p)
+{
+    tape *t = p;
+    if (t) free(t->nodes);
+    free(t);
+}
+
+/* The current context's tape, emptied if the arena was reset behind it. */
+static tape *current_tape(void)
+{
+    tg_ctx *ctx = tg_ctx_current();
+    tape *t = tg_ctx_ext(ctx);
+    if (!t) {
+        t = calloc(1, sizeof *t);
+        TG_ASSERT(t != NULL, "out of memory creating the tape");
+        tg_ctx_set_ext(ctx, t, tape_destroy);
+    }
+    uint64_t gen = tg_arena_generation(tg_ctx_arena(ctx));
+    if (t->arena_gen != gen) {
+        t->n = 0;
+        t->arena_gen = gen;
+    }
+    return t;
+}
+
+tg_status tg_tape_push(struct tg_node *n)
+{
+    tape *t = current_tape();
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 256;
+        struct tg_node **p = realloc(t->nodes, cap * sizeof *p);
+        if (!p) return tg_error(TG_ERR_OOM, "tape: cannot grow to %zu nodes", cap);
+        t->nodes = p;
+        t->cap = cap;
+    }
+    n->index = t->n;
+    t->nodes[t->n++] = n;
+    return TG_OK;
+}
+
+size_t tg_tape_size(void) { return current_tape()->n; }
+
+static tg_status seed_grad(tg_tensor *out, const tg_tensor *seed)
+{
+    tg_tensor *g = tg_tensor_grad_or_zeros(out);
+    if (!g) return TG_ERR_OOM;
+    float *dg = tg_f32(g);
+    if (!seed) {
+        dg[0] += 1.0f;
+        return TG_OK;
+    }
+    for (int64_t i = 0; i < out->numel; i++) dg[i] += (float)tg_tensor_get(seed, i);
+    return TG_OK;
+}
+
+static tg_status check_backward_args(const tg_tensor *out, const tg_tensor *seed)
+{
+    char a[96], b[96];
+    if (!out) return tg_error(TG_ERR_INVALID, "tg_backward: NULL output");
+    if (!out->requires_grad)
+        return tg_error(TG_ERR_STATE, "tg_backward: output does not require grad (no input "
+                                      "needed a gradient, or it was computed in no-grad mode)");
+    if (!seed && out->numel != 1)
+        return tg_error(TG_ERR_SHAPE, "tg_backward: output %s is not a scalar; pass a seed "
+                                      "gradient to tg_backward_ex",
+                        tg_shape_str(&out->shape, a, sizeof a));
+    if (seed && !tg_shape_equal(&seed->shape, &out->shape))
+        return tg_error(TG_ERR_SHAPE, "tg_backward_ex: seed shape %s differs from output %s",
+                        tg_shape_str(&seed->shape, a, sizeof a),
+                        tg_shape_str(&out->shape, b, sizeof b));
+    if (out->node && out->node->released)
+        return tg_error(TG_ERR_STATE, "tg_backward: the graph was released by an earlier "
+                                      "backward; pass retain_graph to tg_backward_ex");
+    return TG_OK;
+}
+
+static tg_status run_node(struct tg_node *node)
+{
+    tg_tensor *din[node->n_in > 0 ? node->n_in : 1];
+    bool any = false;
+    for (int j = 0; j < node->n_in; j++) {
+        tg_tensor *x = (tg_tensor *)node->in[j];
+        din[j] = x->requires_grad ? tg_tensor_grad_or_zeros(x) : NULL;
+        if (x->requires_grad && !din[j]) return TG_ERR_OOM;
+        any |= din[j] != NULL;
+    }
+    if (!any) return TG_OK;
+    long long t0 = tg_profile_on() ? tg_now_ns() : 0;
+    tg_status st = node->op->backward(node, node->out->grad, din);
+    if (t0) tg_profile_add(node->op_id, true, tg_now_ns() - t0);
+    return st;
+}
+
+tg_status tg_backward_ex(tg_tensor *out, const tg_tensor *seed, bool retain_graph)
+{
+    TG_TRY(check_backward_args(out, seed));
+    if (!out->node) return seed_grad(out, seed); /* a leaf: d out / d out = seed */
+    tape *t = current_tape();
+    size_t last = out->node->index;
+    TG_ASSERT(last < t->n && t->nodes[last] == out->node, "output's node is not on the tape");
+
+    /* Gradients of intermediate values start from zero on every backward. */
+    for (size_t i = 0; i <= last; i++) t->nodes[i]->out->grad = NULL;
+    TG_TRY(seed_grad(out, seed));
+    for (size_t i = last + 1; i-- > 0;) {
+        struct tg_node *node = t->nodes[i];
+        if (!node->out->grad) continue; /* the loss does not depend on it */
+        tg_status st = run_node(node);
+        if (st != TG_OK) return st;
+    }
+    if (!retain_graph) {
+        for (size_t i = 0; i < t->n; i++) t->nodes[i]->released = true;
+        t->n = 0;
+    }
+    return TG_OK;
+}
+
+tg_status tg_backward(tg_tensor *loss) { return tg_backward_ex(loss, NULL, false); }
+
+void tg_zero_grad(tg_tensor *t)
+{
+    if (t && t->grad) memset(t->grad->data, 0, tg_tensor_nbytes(t->grad));
+}
+
+tg_tensor *tg_detach(const tg_tensor *t)
+{
+    if (!t) return NULL;
+    return tg_tensor_view(TG_STEP, t, t->shape);
+}
+
+void tg_step_end(void)
+{
+    tape *t = current_tape();
+    tg_arena *a = tg_ctx_arena(tg_ctx_current());
+    tg_arena_reset(a);
+    t->n = 0;
+    t->arena_gen = tg_arena_generation(a);
+}
+
+tg_mark tg_mark_get(void)
+{
+    tape *t = current_tape();
+    return (tg_mark){.arena = tg_arena_get_mark(tg_ctx_arena(tg_ctx_current())), .tape_len = t->n};
+}
+
+void tg_mark_rewind(tg_mark m)
+{
+    tape *t = current_tape();
+    tg_arena *a = tg_ctx_arena(tg_ctx_current());
+    tg_arena_rewind(a, m.arena);
+    if (m.tape_len < t->n) t->n = m.tape_len;
+    t->arena_gen = tg_arena_generation(a);
+}

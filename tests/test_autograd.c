@@ -1,0 +1,257 @@
+/* autograd/: tape recording, backward accumulation, graph release, grad mode,
+ * detach, registration, gradcheck itself, and memory stability over steps. */
+#include <stdio.h>
+#include <string.h>
+
+#include "tests/tg_test.h"
+
+static tg_tensor *param(tg_shape s, uint64_t seed)
+{
+    tg_tensor *p = tg_randn(TG_PERSIST, s, TG_F32, seed, 0.0, 1.0);
+    tg_tensor_set_requires_grad(p, true);
+    return p;
+}
+
+START_TEST(test_backward_accumulates)
+{
+    tg_tensor *x = param(TG_SHAPE(3), 1);
+    /* L = sum(x * x) -> dL/dx = 2x; twice -> 4x */
+    for (int rep = 0; rep < 2; rep++) {
+        tg_tensor *sq = tg_mul(x, x);
+        tg_tensor *loss = tg_sum(sq, NULL, 0, false);
+        ck_assert_int_eq(tg_backward(loss), TG_OK);
+        tg_step_end();
+    }
+    for (int i = 0; i < 3; i++)
+        ck_assert_float_eq_tol(tg_f32(tg_tensor_grad(x))[i], 4 * tg_f32(x)[i], 1e-5);
+    tg_zero_grad(x);
+    ck_assert_float_eq(tg_f32(tg_tensor_grad(x))[0], 0.0f);
+    tg_tensor_free(x);
+}
+END_TEST
+
+START_TEST(test_backward_errors)
+{
+    tg_tensor *x = param(TG_SHAPE(2, 2), 2);
+    tg_tensor *y = tg_mul(x, x);
+    tg_assert_error(tg_backward(y), TG_ERR_SHAPE, "not a scalar");
+    tg_tensor *loss = tg_sum(y, NULL, 0, false);
+    ck_assert_int_eq(tg_backward(loss), TG_OK);
+    tg_assert_error(tg_backward(loss), TG_ERR_STATE, "released");
+    tg_tensor *c = tg_ones(TG_STEP, TG_SHAPE(2), TG_F32);
+    tg_assert_error(tg_backward(tg_sum(c, NULL, 0, false)), TG_ERR_STATE, "does not require grad");
+    tg_tensor *seed = tg_ones(TG_STEP, TG_SHAPE(3), TG_F32);
+    tg_tensor *y2 = tg_mul(x, x);
+    tg_assert_error(tg_backward_ex(y2, seed, false), TG_ERR_SHAPE, "seed shape (3)");
+    tg_tensor_free(x);
+}
+END_TEST
+
+START_TEST(test_retain_graph_and_seed)
+{
+    tg_tensor *x = param(TG_SHAPE(4), 3);
+    tg_tensor *y = tg_scale(x, 3.0);
+    tg_tensor *seed = tg_full(TG_STEP, TG_SHAPE(4), TG_F32, 2.0);
+    ck_assert_int_eq(tg_backward_ex(y, seed, true), TG_OK);
+    ck_assert_int_eq(tg_backward_ex(y, seed, false), TG_OK);
+    for (int i = 0; i < 4; i++) ck_assert_float_eq_tol(tg_f32(tg_tensor_grad(x))[i], 12.0f, 1e-6);
+    tg_tensor_free(x);
+}
+END_TEST
+
+START_TEST(test_no_grad_and_detach)
+{
+    tg_tensor *x = param(TG_SHAPE(5), 4);
+    bool prev = tg_grad_set_enabled(false);
+    tg_tensor *y = tg_exp(x);
+    tg_grad_set_enabled(prev);
+    ck_assert(!tg_tensor_requires_grad(y));
+    ck_assert_uint_eq(tg_tape_size(), 0);
+    tg_tensor *z = tg_exp(x);
+    ck_assert(tg_tensor_requires_grad(z));
+    ck_assert_uint_eq(tg_tape_size(), 1);
+    tg_tensor *d = tg_detach(z);
+    ck_assert(!tg_tensor_requires_grad(d));
+    ck_assert_ptr_eq(tg_tensor_data(d), tg_tensor_data(z));
+    tg_tensor *w = tg_mul(d, d); /* no input requires grad: not recorded */
+    ck_assert(!tg_tensor_requires_grad(w));
+    ck_assert_uint_eq(tg_tape_size(), 1);
+    tg_tensor_free(x);
+}
+END_TEST
+
+START_TEST(test_skips_unreached_nodes)
+{
+    tg_tensor *a = param(TG_SHAPE(3), 5), *b = param(TG_SHAPE(3), 6);
+    tg_tensor *ua = tg_exp(a);
+    tg_tensor *ub = tg_exp(b); /* recorded, but the loss does not use it */
+    (void)ub;
+    tg_tensor *loss = tg_sum(ua, NULL, 0, false);
+    ck_assert_int_eq(tg_backward(loss), TG_OK);
+    ck_assert_ptr_nonnull(tg_tensor_grad(a));
+    ck_assert_ptr_null(tg_tensor_grad(b));
+    tg_tensor_free(a);
+    tg_tensor_free(b);
+}
+END_TEST
+
+START_TEST(test_null_propagates)
+{
+    tg_tensor *a = tg_ones(TG_STEP, TG_SHAPE(2, 3), TG_F32), *b = tg_ones(TG_STEP, TG_SHAPE(4), TG_F32);
+    tg_tensor *bad = tg_add(a, b);
+    ck_assert_ptr_null(bad);
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", tg_last_error());
+    ck_assert_ptr_nonnull(strstr(msg, "(2, 3) and (4) do not broadcast"));
+    ck_assert_ptr_null(tg_exp(tg_relu(bad)));
+    ck_assert_str_eq(tg_last_error(), msg);
+}
+END_TEST
+
+/* A user op outside the library: y = x^3, with its own backward. */
+static tg_status cube_infer(const tg_tensor *const *in, int n, const void *attr, tg_shape *s, tg_dtype *dt)
+{
+    (void)n; (void)attr;
+    *s = *tg_tensor_shape(in[0]);
+    *dt = TG_F32;
+    return TG_OK;
+}
+static tg_status cube_fwd(tg_op_ctx *c, const tg_tensor *const *in, int n, const void *attr, tg_tensor *out)
+{
+    (void)c; (void)n; (void)attr;
+    for (int64_t i = 0; i < tg_tensor_numel(out); i++) tg_f32(out)[i] = powf(tg_f32(in[0])[i], 3);
+    return TG_OK;
+}
+static tg_status cube_bwd(tg_op_ctx *c, const tg_tensor *dout, tg_tensor *const *din)
+{
+    const float *x = tg_f32(tg_op_input(c, 0));
+    for (int64_t i = 0; i < tg_tensor_numel(dout); i++) tg_f32(din[0])[i] += tg_f32(dout)[i] * 3 * x[i] * x[i];
+    return TG_OK;
+}
+static const tg_op cube_op = {.name = "test_cube", .n_in = 1, .infer = cube_infer, .forward = cube_fwd, .backward = cube_bwd};
+static const tg_op cube_twin = {.name = "test_cube", .n_in = 1, .infer = cube_infer, .forward = cube_fwd};
+
+static tg_tensor *cube_fn(tg_tensor *const *in, int n, void *u)
+{
+    (void)n; (void)u;
+    return tg_apply(&cube_op, (const tg_tensor *const *)in, 1, NULL, 0);
+}
+
+/* A deliberately wrong backward: gradcheck must catch it. */
+static tg_status wrong_bwd(tg_op_ctx *c, const tg_tensor *dout, tg_tensor *const *din)
+{
+    (void)c;
+    for (int64_t i = 0; i < tg_tensor_numel(dout); i++) tg_f32(din[0])[i] += tg_f32(dout)[i];
+    return TG_OK;
+}
+static const tg_op wrong_op = {.name = "test_wrong", .n_in = 1, .infer = cube_infer, .forward = cube_fwd, .backward = wrong_bwd};
+static tg_tensor *wrong_fn(tg_tensor *const *in, int n, void *u)
+{
+    (void)n; (void)u;
+    return tg_apply(&wrong_op, (const tg_tensor *const *)in, 1, NULL, 0);
+}
+
+START_TEST(test_registration_and_gradcheck)
+{
+    tg_tensor *x = tg_randn(TG_STEP, TG_SHAPE(7), TG_F32, 9, 0.0, 1.0);
+    tg_tensor_set_requires_grad(x, true);
+    ck_assert_ptr_null(cube_fn(&x, 1, NULL));
+    ck_assert_ptr_nonnull(strstr(tg_last_error(), "'test_cube' is not registered"));
+    ck_assert_int_eq(tg_op_register(&cube_op), TG_OK);
+    ck_assert_int_eq(tg_op_register(&cube_op), TG_OK);
+    tg_assert_error(tg_op_register(&cube_twin), TG_ERR_STATE, "already named 'test_cube'");
+    ck_assert_ptr_eq(tg_op_find("test_cube"), &cube_op);
+    ck_assert_ptr_nonnull(tg_op_find("gelu_tanh"));
+    tg_assert_gradcheck(cube_fn, &x, 1, NULL, NULL, "cube");
+
+    ck_assert_int_eq(tg_op_register(&wrong_op), TG_OK);
+    tg_gradcheck_report rep;
+    tg_assert_error(tg_gradcheck(wrong_fn, &x, 1, NULL, NULL, &rep), TG_ERR_NUMERIC, "analytic");
+    ck_assert_int_ge(rep.worst_index, 0);
+    ck_assert_double_gt(rep.max_abs_err, 0.01);
+}
+END_TEST
+
+START_TEST(test_gradcheck_large_input_sampled)
+{
+    tg_tensor *x = tg_randn(TG_STEP, TG_SHAPE(40, 50), TG_F32, 11, 0.0, 1.0);
+    tg_tensor_set_requires_grad(x, true);
+    tg_op_register(&cube_op);
+    tg_gradcheck_opts o = {.max_elems = 30, .directions = 3};
+    tg_gradcheck_report rep;
+    ck_assert_int_eq(tg_gradcheck(cube_fn, &x, 1, NULL, &o, &rep), TG_OK);
+    ck_assert_int_eq(rep.checked, 33);
+}
+END_TEST
+
+static long rss_kb(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long pages = 0, resident = 0;
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+        fclose(f);
+    }
+    return resident * 4;
+}
+
+START_TEST(test_memory_stable_over_1000_steps)
+{
+    tg_tensor *w = param(TG_SHAPE(64, 64), 12);
+    tg_tensor *x = tg_randn(TG_PERSIST, TG_SHAPE(32, 64), TG_F32, 13, 0.0, 1.0);
+    long after_warmup = 0;
+    size_t cap_warm = 0;
+    for (int step = 0; step < 1000; step++) {
+        tg_tensor *h = tg_gelu(tg_mul(x, tg_sum(w, (int[]){0}, 1, true)));
+        tg_tensor *loss = tg_mean(tg_mul(h, h), NULL, 0, false);
+        ck_assert_int_eq(tg_backward(loss), TG_OK);
+        tg_zero_grad(w);
+        tg_step_end();
+        if (step == 10) {
+            after_warmup = rss_kb();
+            cap_warm = tg_arena_capacity(tg_ctx_arena(tg_ctx_current()));
+        }
+    }
+    ck_assert_uint_eq(tg_arena_capacity(tg_ctx_arena(tg_ctx_current())), cap_warm);
+    ck_assert_int_le(rss_kb() - after_warmup, 512); /* KiB: no per-step growth */
+    tg_tensor_free(w);
+    tg_tensor_free(x);
+}
+END_TEST
+
+START_TEST(test_profile_table)
+{
+    tg_profile_reset();
+    tg_profile_enable(true);
+    tg_tensor *x = param(TG_SHAPE(8), 14);
+    ck_assert_int_eq(tg_backward(tg_sum(tg_tanh(x), NULL, 0, false)), TG_OK);
+    tg_profile_enable(false);
+    char buf[4096] = {0};
+    FILE *f = fmemopen(buf, sizeof buf, "w");
+    tg_profile_print(f);
+    fclose(f);
+    ck_assert_ptr_nonnull(strstr(buf, "tanh"));
+    ck_assert_ptr_nonnull(strstr(buf, "bwd_ms"));
+    tg_tensor_free(x);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("autograd");
+    TCase *tc = tcase_create("tape");
+    tcase_add_checked_fixture(tc, tg_test_setup, tg_test_teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_backward_accumulates);
+    tcase_add_test(tc, test_backward_errors);
+    tcase_add_test(tc, test_retain_graph_and_seed);
+    tcase_add_test(tc, test_no_grad_and_detach);
+    tcase_add_test(tc, test_skips_unreached_nodes);
+    tcase_add_test(tc, test_null_propagates);
+    tcase_add_test(tc, test_registration_and_gradcheck);
+    tcase_add_test(tc, test_gradcheck_large_input_sampled);
+    tcase_add_test(tc, test_memory_stable_over_1000_steps);
+    tcase_add_test(tc, test_profile_table);
+    suite_add_tcase(s, tc);
+    return tg_run_suite(s) ? 1 : 0;
+}

@@ -1,0 +1,44 @@
+/* Shared helpers for the Check suites: a fresh context per test, fixtures
+ * produced by the scripts in tests/fixtures, closeness and gradcheck assertions. */
+#ifndef TG_TEST_H
+#define TG_TEST_H
+
+#include <check.h>
+#include <jansson.h>
+
+#include "tensorgrad.h"
+
+/* Check fixture setup/teardown: a 2-thread context with seed 1234, made
+ * current; teardown destroys it. */
+void tg_test_setup(void);
+void tg_test_teardown(void);
+
+/* Loads tests/fixtures/<name>.json (under $TG_SOURCE_DIR); fails the test
+ * if missing. Caller releases with json_decref. */
+json_t *tg_fixture_load(const char *name);
+
+/* {"shape": [...], "dtype": "f32"|"s32" (default f32), "data": [...]} as a
+ * TG_STEP tensor. */
+tg_tensor *tg_fixture_tensor(const json_t *obj);
+
+/* Fails the test unless got and want have the same shape and every element
+ * satisfies |g - w| <= atol + rtol * |w|; names `what` and the first bad
+ * element. */
+void tg_assert_close(const tg_tensor *got, const tg_tensor *want, double atol, double rtol,
+                     const char *what);
+
+/* Same, against a plain float array of n elements. */
+void tg_assert_close_buf(const tg_tensor *got, const float *want, int64_t n, double atol,
+                         double rtol, const char *what);
+
+/* Runs tg_gradcheck and fails the test with its report on a mismatch. */
+void tg_assert_gradcheck(tg_gradcheck_fn fn, tg_tensor *const *in, int n_in, void *user,
+                         const tg_gradcheck_opts *opts, const char *what);
+
+/* Fails unless st == want and tg_last_error() contains `needle`. */
+void tg_assert_error(tg_status st, tg_status want, const char *needle);
+
+/* Runs a suite with CK_NORMAL output; returns the number of failures. */
+int tg_run_suite(Suite *s);
+
+#endif
