@@ -133,6 +133,26 @@ tg_ce_opts tg_ce_defaults(void);
  * ignore_index give TG_ERR_INVALID. opts may be NULL. */
 tg_tensor *tg_cross_entropy(const tg_tensor *logits, const tg_tensor *targets, const tg_ce_opts *opts);
 
+/* ---- losses.c (fused losses beyond cross-entropy; all mean over rows) ---- */
+
+/* Focal loss: mean_i -alpha[y_i] (1 - p_i)^gamma log p_i with p_i the
+ * softmax probability of the target. logits (N, C) f32, targets (N) s32 in
+ * [0, C), alpha (C) f32 or NULL (all ones), gamma >= 0. */
+tg_tensor *tg_focal_loss(const tg_tensor *logits, const tg_tensor *targets, double gamma,
+                         const tg_tensor *alpha);
+
+/* Binary cross-entropy with logits, PyTorch semantics: mean of
+ * -[pw·y·log σ(x) + (1 - y)·log(1 - σ(x))]. targets f32 in [0, 1] with
+ * logits' shape; pos_weight (last dim of logits) f32 or NULL. Stable for
+ * large |x|. */
+tg_tensor *tg_bce_logits(const tg_tensor *logits, const tg_tensor *targets, const tg_tensor *pos_weight);
+
+/* Expected cost under the softmax: mean_i sum_k softmax(z_i)_k C[y_i][k].
+ * logits (N, K), targets (N) s32 in [0, K), cost (K, K) f32 indexed
+ * [true][predicted]. Minimizing it makes costly mistakes (a false rejection)
+ * weigh more than cheap ones (a false approval). */
+tg_tensor *tg_cost_matrix_loss(const tg_tensor *logits, const tg_tensor *targets, const tg_tensor *cost);
+
 /* ---- attention.c ---- */
 
 /* Scaled dot-product attention, flash-style: q, k, v (B, H, T, Dh) f32 (or
