@@ -228,6 +228,50 @@ START_TEST(test_sgd_skips_missing_grad)
 }
 END_TEST
 
+/* A parameter large enough for the threaded kernels gives, element for
+ * element, what small single-thread parameters holding a slice give. */
+START_TEST(test_large_matches_small)
+{
+    enum { BIG = 50003, SMALL = 7, STEPS = 3 };
+    const int64_t offsets[] = {0, 30011, BIG - SMALL};
+    for (int kind = 0; kind < 3; kind++) {
+        tg_tensor *big = tg_randn(TG_PERSIST, TG_SHAPE(BIG), TG_F32, 5, 0, 1);
+        tg_tensor *small[3];
+        tg_param_set *pb = tg_param_set_create(), *psm = tg_param_set_create();
+        ck_assert_int_eq(tg_param_set_add(pb, "big", big, 0, NULL), TG_OK);
+        for (int s = 0; s < 3; s++) {
+            small[s] = tg_from_buffer(TG_PERSIST, TG_SHAPE(SMALL), TG_F32, tg_f32(big) + offsets[s]);
+            ck_assert_int_eq(tg_param_set_add(psm, NULL, small[s], 0, NULL), TG_OK);
+        }
+        tg_sgd_opts so = {.momentum = 0.9, .weight_decay = 0.01, .nesterov = true};
+        tg_adam_opts ao = tg_adamw_default_opts();
+        tg_optim *ob = kind == 0   ? tg_sgd_create(pb, &so)
+                       : kind == 1 ? tg_adam_create(pb, NULL)
+                                   : tg_adamw_create(pb, &ao);
+        tg_optim *os = kind == 0   ? tg_sgd_create(psm, &so)
+                       : kind == 1 ? tg_adam_create(psm, NULL)
+                                   : tg_adamw_create(psm, &ao);
+        for (int k = 0; k < STEPS; k++) {
+            tg_tensor *gb = tg_tensor_grad_or_zeros(big);
+            ck_assert_int_eq(tg_fill_randn(gb, 50 + k, 0, 1), TG_OK);
+            for (int s = 0; s < 3; s++)
+                ck_assert_int_eq(tg_copy_from(tg_tensor_grad_or_zeros(small[s]), tg_f32(gb) + offsets[s],
+                                              SMALL * sizeof(float)), TG_OK);
+            ck_assert_int_eq(tg_optim_step(ob, 1e-2), TG_OK);
+            ck_assert_int_eq(tg_optim_step(os, 1e-2), TG_OK);
+        }
+        for (int s = 0; s < 3; s++)
+            ck_assert_int_eq(memcmp(tg_f32(small[s]), tg_f32(big) + offsets[s], SMALL * sizeof(float)), 0);
+        tg_optim_destroy(ob);
+        tg_optim_destroy(os);
+        tg_param_set_destroy(pb);
+        tg_param_set_destroy(psm);
+        tg_tensor_free(big);
+        for (int s = 0; s < 3; s++) tg_tensor_free(small[s]);
+    }
+}
+END_TEST
+
 START_TEST(test_bad_hyperparameters)
 {
     tg_tensor *p = tg_zeros(TG_PERSIST, TG_SHAPE(2), TG_F32);
@@ -288,6 +332,7 @@ int main(void)
     tcase_add_test(tc, test_groups_no_weight_decay);
     tcase_add_test(tc, test_state_restore);
     tcase_add_test(tc, test_sgd_skips_missing_grad);
+    tcase_add_test(tc, test_large_matches_small);
     tcase_add_test(tc, test_bad_hyperparameters);
     suite_add_tcase(s, tc);
     return tg_run_suite(s) ? 1 : 0;
