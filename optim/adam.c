@@ -35,8 +35,8 @@ void tg_adam_update(tg_optim *opt, int i, float *p, const float *g, int64_t n, d
     double bc2 = o->no_bias_correction ? 1.0 : 1.0 - pow(o->beta2, t);
     bool decoupled = opt->kind == TG_OPTIM_ADAMW;
     adam_kernel(p, tg_f32(opt->state[2 * i]), tg_f32(opt->state[2 * i + 1]), g, (float)(lr / bc1),
-                (float)sqrt(bc2), (float)o->eps, (float)o->beta1, (float)o->beta2, (float)(1.0 - o->beta1), (float)(1.0 - o->beta2),
-                decoupled ? 0.0f : (float)wd,
+                (float)sqrt(bc2), (float)o->eps, (float)o->beta1, (float)o->beta2, (float)(1.0 - o->beta1),
+                (float)(1.0 - o->beta2), decoupled ? 0.0f : (float)wd,
                 decoupled ? (float)(1.0 - lr * wd) : 1.0f, n);
 }
 

@@ -84,7 +84,7 @@ tg_status tg_optim_step(tg_optim *opt, double lr)
     return TG_OK;
 }
 
-tg_optim_kind tg_optim_get_kind(const tg_optim *opt) { return opt->kind; }
+tg_optim_kind tg_optim_get_kind(const tg_optim *opt) { return opt ? opt->kind : TG_OPTIM_SGD; }
 
 tg_param_set *tg_optim_params(const tg_optim *opt) { return opt ? opt->params : NULL; }
 

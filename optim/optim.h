@@ -57,11 +57,13 @@ tg_optim *tg_adamw_create(tg_param_set *params, const tg_adam_opts *opts);
 void tg_optim_destroy(tg_optim *opt);
 
 /* One update of every parameter that has a gradient, with learning rate lr
- * (>= 0 and finite, else TG_ERR_INVALID). TG_ERR_SHAPE if a parameter was
- * reshaped to a different element count since creation. Gradients are read,
- * not modified or zeroed. */
+ * (>= 0 and finite, else TG_ERR_INVALID). TG_ERR_STATE if parameters were
+ * added to the set after creation; TG_ERR_SHAPE if a parameter now has a
+ * different element count than its state. On error nothing is updated.
+ * Gradients are read, not modified or zeroed. */
 tg_status tg_optim_step(tg_optim *opt, double lr);
 
+/* Which optimizer this is (TG_OPTIM_SGD for NULL). */
 tg_optim_kind tg_optim_get_kind(const tg_optim *opt);
 /* The parameter set the optimizer was created with. */
 tg_param_set *tg_optim_params(const tg_optim *opt);

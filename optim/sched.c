@@ -59,7 +59,8 @@ tg_status tg_sched_kind_parse(const char *name, tg_sched_kind *kind)
             *kind = (tg_sched_kind)k;
             return TG_OK;
         }
-    return tg_error(TG_ERR_INVALID, "tg_sched_kind_parse: unknown scheduler '%s' (expected noam, cosine, step or constant)",
+    return tg_error(TG_ERR_INVALID,
+                    "tg_sched_kind_parse: unknown scheduler '%s' (expected noam, cosine, step or constant)",
                     name ? name : "(null)");
 }
 
@@ -82,7 +83,8 @@ tg_status tg_sched_check(const tg_sched *s)
     switch (s->kind) {
     case TG_SCHED_NOAM:
         if (s->d_model < 1)
-            return tg_error(TG_ERR_INVALID, "tg_sched_check: noam d_model %lld must be >= 1", (long long)s->d_model);
+            return tg_error(TG_ERR_INVALID, "tg_sched_check: noam d_model %lld must be >= 1",
+                            (long long)s->d_model);
         break;
     case TG_SCHED_COSINE:
         if (s->total_steps <= s->warmup)

@@ -54,7 +54,8 @@ START_TEST(test_fixture_trajectory)
     }
     tg_tensor *p[N_PARAMS];
     for (int i = 0; i < N_PARAMS; i++) {
-        p[i] = tg_tensor_clone(TG_PERSIST, tg_fixture_tensor(json_array_get(json_object_get(c, "inputs"), (size_t)i)));
+        const json_t *init = json_array_get(json_object_get(c, "inputs"), (size_t)i);
+        p[i] = tg_tensor_clone(TG_PERSIST, tg_fixture_tensor(init));
         int g = (int)json_integer_value(json_array_get(json_object_get(c, "groups"), (size_t)i));
         ck_assert_int_eq(tg_param_set_add(ps, NULL, p[i], g, NULL), TG_OK);
     }
