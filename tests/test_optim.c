@@ -309,11 +309,13 @@ START_TEST(test_bad_hyperparameters)
     tg_assert_error(tg_optim_step(opt, -1e-3), TG_ERR_INVALID, "lr -0.001 must be finite and >= 0");
     tg_assert_error(tg_optim_step(opt, NAN), TG_ERR_INVALID, "lr nan");
     tg_assert_error(tg_optim_set_param_steps(opt, 3, 1), TG_ERR_INVALID, "parameter index 3 outside [0, 1)");
-    tg_optim_destroy(opt);
 
     tg_assert_error(tg_param_set_add(ps, "w2", p, 0, NULL), TG_ERR_INVALID, "already added as 'w'");
     tg_tensor *q = tg_zeros(TG_PERSIST, TG_SHAPE(2), TG_F32);
     tg_assert_error(tg_param_set_add(ps, "q", q, 16, NULL), TG_ERR_INVALID, "group 16 outside [0, 16)");
+    ck_assert_int_eq(tg_param_set_add(ps, "q", q, 1, NULL), TG_OK);
+    tg_assert_error(tg_optim_step(opt, 1e-3), TG_ERR_STATE, "had 1 parameters at creation, now 2");
+    tg_optim_destroy(opt);
     tg_tensor *idx = tg_zeros(TG_STEP, TG_SHAPE(2), TG_S32);
     tg_assert_error(tg_param_set_add(ps, "idx", idx, 0, NULL), TG_ERR_DTYPE, "'idx' is s32");
     tg_assert_error(tg_param_set_group(ps, 1, (tg_param_group){-1, 0}), TG_ERR_INVALID, "lr_mult -1 of group 1");
