@@ -1,0 +1,42 @@
+/* Shared by the optim/ sources only: the OpenMP threshold and the small
+ * element-wise kernels that several optim files run over gradients. */
+#ifndef TG_OPTIM_INTERNAL_H
+#define TG_OPTIM_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "optim/optim.h"
+
+/* Below this many elements a kernel runs on one thread. */
+#define TG_OPTIM_OMP_MIN 32768
+
+/* x[i] *= a. */
+void tg_optim_kernel_scale(float *x, float a, int64_t n);
+/* x[i] *= a; returns true when any result is inf or NaN. */
+bool tg_optim_kernel_scale_check(float *x, float a, int64_t n);
+/* Sum of x[i]^2 in double (inf/NaN propagate). */
+double tg_optim_kernel_sumsq(const float *x, int64_t n);
+
+/* The optimizer object; state[i * n_states + s] is slot s of parameter i. */
+struct tg_optim {
+    tg_optim_kind kind;
+    tg_param_set *params;
+    int n_params, n_states;
+    tg_tensor **state;
+    int64_t *param_steps;
+    int64_t steps;
+    tg_sgd_opts sgd;
+    tg_adam_opts adam;
+};
+
+/* Allocates an optimizer with n_states zeroed state tensors per parameter
+ * (opts are filled in by the caller); NULL with TG_ERR_OOM/INVALID. */
+tg_optim *tg_optim_alloc(tg_optim_kind kind, tg_param_set *params, int n_states, const char *fn);
+
+/* Updates parameter i (value p, gradient g, both n floats) with the group's
+ * effective lr and weight decay; param_steps[i] is already incremented. */
+void tg_sgd_update(tg_optim *opt, int i, float *p, const float *g, int64_t n, double lr, double wd);
+void tg_adam_update(tg_optim *opt, int i, float *p, const float *g, int64_t n, double lr, double wd);
+
+#endif
