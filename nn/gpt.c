@@ -35,15 +35,15 @@ static tg_status init_modules(tg_gpt *m, tg_rng *rng)
 
 static tg_status collect_params(tg_gpt *m)
 {
-    TG_TRY(tg_nn_embedding_params(&m->wte, &m->params, "wte"));
-    TG_TRY(tg_nn_embedding_params(&m->wpe, &m->params, "wpe"));
+    TG_TRY(tg_nn_embedding_params(&m->wte, m->params, "wte"));
+    TG_TRY(tg_nn_embedding_params(&m->wpe, m->params, "wpe"));
     for (int i = 0; i < m->cfg.n_layers; i++) {
         char p[64];
         snprintf(p, sizeof p, "blocks.%d", i);
-        TG_TRY(tg_nn_block_params(&m->blocks[i], &m->params, p));
+        TG_TRY(tg_nn_block_params(&m->blocks[i], m->params, p));
     }
-    TG_TRY(tg_nn_norm_params(&m->ln_f, &m->params, "ln_f"));
-    return m->cfg.tied ? TG_OK : tg_nn_linear_params(&m->lm_head, &m->params, "lm_head");
+    TG_TRY(tg_nn_norm_params(&m->ln_f, m->params, "ln_f"));
+    return m->cfg.tied ? TG_OK : tg_nn_linear_params(&m->lm_head, m->params, "lm_head");
 }
 
 tg_status tg_gpt_init(tg_gpt *m, const tg_gpt_config *cfg, uint64_t seed)
@@ -51,6 +51,8 @@ tg_status tg_gpt_init(tg_gpt *m, const tg_gpt_config *cfg, uint64_t seed)
     *m = (tg_gpt){.cfg = *cfg};
     TG_TRY(check_config(cfg));
     tg_rng rng = {.seed = seed};
+    m->params = tg_param_set_create();
+    if (!m->params) return TG_ERR_OOM;
     tg_status st = init_modules(m, &rng);
     if (st == TG_OK) st = collect_params(m);
     if (st != TG_OK) tg_gpt_free(m);
@@ -67,7 +69,8 @@ void tg_gpt_free(tg_gpt *m)
     m->blocks = NULL;
     tg_nn_norm_free(&m->ln_f);
     tg_nn_linear_free(&m->lm_head);
-    tg_param_list_free(&m->params);
+    tg_param_set_destroy(m->params);
+    m->params = NULL;
 }
 
 tg_tensor *tg_gpt_hidden(const tg_gpt *m, const tg_tensor *idx, const tg_tensor *lengths, bool train)

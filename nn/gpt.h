@@ -25,11 +25,13 @@ typedef struct tg_gpt {
     tg_nn_block *blocks;
     tg_nn_norm ln_f;
     tg_nn_linear lm_head; /* unused (NULL weight) when tied */
-    tg_param_list params;
+    tg_param_set *params; /* all parameters, in two groups (see modules.h) */
 } tg_gpt;
 
 /* Allocates and initializes the model (GPT-2 init) from seed; fills
- * m->params. TG_ERR_INVALID names a bad config field. */
+ * m->params (group TG_GROUP_NO_DECAY gets no weight decay: set its
+ * multiplier with tg_param_set_group). TG_ERR_INVALID names a bad config
+ * field. */
 tg_status tg_gpt_init(tg_gpt *m, const tg_gpt_config *cfg, uint64_t seed);
 
 /* Frees every parameter and the list. Accepts NULL. */

@@ -15,6 +15,16 @@ static void sub_prefix(char *buf, size_t n, const char *prefix, const char *name
     snprintf(buf, n, "%s%s%s", prefix && *prefix ? prefix : "", prefix && *prefix ? "." : "", name);
 }
 
+tg_status tg_nn_add_param(tg_param_set *ps, const char *prefix, const char *name, tg_tensor *t, int group)
+{
+    char full[256];
+    int idx;
+    sub_prefix(full, sizeof full, prefix, name);
+    TG_TRY(tg_param_set_add(ps, full, t, group, &idx));
+    tg_tensor_set_name(t, tg_param_set_name(ps, idx));
+    return tg_tensor_set_requires_grad(t, true);
+}
+
 /* ---- Linear ---- */
 
 tg_status tg_nn_linear_init(tg_nn_linear *m, int64_t in, int64_t out, bool bias, tg_rng *rng)
@@ -37,10 +47,10 @@ tg_tensor *tg_nn_linear_forward(const tg_nn_linear *m, const tg_tensor *x)
     return tg_linear(x, m->weight, m->bias);
 }
 
-tg_status tg_nn_linear_params(tg_nn_linear *m, tg_param_list *l, const char *prefix)
+tg_status tg_nn_linear_params(tg_nn_linear *m, tg_param_set *ps, const char *prefix)
 {
-    TG_TRY(tg_param_list_add(l, prefix, "weight", m->weight));
-    return m->bias ? tg_param_list_add(l, prefix, "bias", m->bias) : TG_OK;
+    TG_TRY(tg_nn_add_param(ps, prefix, "weight", m->weight, TG_GROUP_DECAY));
+    return m->bias ? tg_nn_add_param(ps, prefix, "bias", m->bias, TG_GROUP_NO_DECAY) : TG_OK;
 }
 
 void tg_nn_linear_free(tg_nn_linear *m)
@@ -68,9 +78,9 @@ tg_tensor *tg_nn_embedding_forward(const tg_nn_embedding *m, const tg_tensor *id
     return tg_embedding(m->weight, idx);
 }
 
-tg_status tg_nn_embedding_params(tg_nn_embedding *m, tg_param_list *l, const char *prefix)
+tg_status tg_nn_embedding_params(tg_nn_embedding *m, tg_param_set *ps, const char *prefix)
 {
-    return tg_param_list_add(l, prefix, "weight", m->weight);
+    return tg_nn_add_param(ps, prefix, "weight", m->weight, TG_GROUP_DECAY);
 }
 
 void tg_nn_embedding_free(tg_nn_embedding *m)
@@ -102,10 +112,10 @@ tg_tensor *tg_nn_norm_forward(const tg_nn_norm *m, const tg_tensor *x)
     return m->rms ? tg_rms_norm(x, m->weight, m->eps) : tg_layer_norm(x, m->weight, m->bias, m->eps);
 }
 
-tg_status tg_nn_norm_params(tg_nn_norm *m, tg_param_list *l, const char *prefix)
+tg_status tg_nn_norm_params(tg_nn_norm *m, tg_param_set *ps, const char *prefix)
 {
-    TG_TRY(tg_param_list_add(l, prefix, "weight", m->weight));
-    return m->bias ? tg_param_list_add(l, prefix, "bias", m->bias) : TG_OK;
+    TG_TRY(tg_nn_add_param(ps, prefix, "weight", m->weight, TG_GROUP_NO_DECAY));
+    return m->bias ? tg_nn_add_param(ps, prefix, "bias", m->bias, TG_GROUP_NO_DECAY) : TG_OK;
 }
 
 void tg_nn_norm_free(tg_nn_norm *m)
@@ -157,13 +167,13 @@ tg_tensor *tg_nn_mha_forward(const tg_nn_mha *m, const tg_tensor *x, bool causal
     return tg_nn_linear_forward(&m->proj, y);
 }
 
-tg_status tg_nn_mha_params(tg_nn_mha *m, tg_param_list *l, const char *prefix)
+tg_status tg_nn_mha_params(tg_nn_mha *m, tg_param_set *ps, const char *prefix)
 {
     char p[200];
     sub_prefix(p, sizeof p, prefix, "qkv");
-    TG_TRY(tg_nn_linear_params(&m->qkv, l, p));
+    TG_TRY(tg_nn_linear_params(&m->qkv, ps, p));
     sub_prefix(p, sizeof p, prefix, "proj");
-    return tg_nn_linear_params(&m->proj, l, p);
+    return tg_nn_linear_params(&m->proj, ps, p);
 }
 
 void tg_nn_mha_free(tg_nn_mha *m)
@@ -191,17 +201,17 @@ tg_tensor *tg_nn_ffn_forward(const tg_nn_ffn *m, const tg_tensor *x)
     return tg_nn_linear_forward(&m->fc2, h);                             /* (..., dim) */
 }
 
-tg_status tg_nn_ffn_params(tg_nn_ffn *m, tg_param_list *l, const char *prefix)
+tg_status tg_nn_ffn_params(tg_nn_ffn *m, tg_param_set *ps, const char *prefix)
 {
     char p[200];
     sub_prefix(p, sizeof p, prefix, "fc1");
-    TG_TRY(tg_nn_linear_params(&m->fc1, l, p));
+    TG_TRY(tg_nn_linear_params(&m->fc1, ps, p));
     if (m->swiglu) {
         sub_prefix(p, sizeof p, prefix, "gate");
-        TG_TRY(tg_nn_linear_params(&m->gate, l, p));
+        TG_TRY(tg_nn_linear_params(&m->gate, ps, p));
     }
     sub_prefix(p, sizeof p, prefix, "fc2");
-    return tg_nn_linear_params(&m->fc2, l, p);
+    return tg_nn_linear_params(&m->fc2, ps, p);
 }
 
 void tg_nn_ffn_free(tg_nn_ffn *m)
@@ -233,17 +243,17 @@ tg_tensor *tg_nn_block_forward(const tg_nn_block *m, const tg_tensor *x, bool ca
     return tg_add(h, tg_nn_dropout(f, m->dropout, train));
 }
 
-tg_status tg_nn_block_params(tg_nn_block *m, tg_param_list *l, const char *prefix)
+tg_status tg_nn_block_params(tg_nn_block *m, tg_param_set *ps, const char *prefix)
 {
     char p[200];
     sub_prefix(p, sizeof p, prefix, "ln1");
-    TG_TRY(tg_nn_norm_params(&m->ln1, l, p));
+    TG_TRY(tg_nn_norm_params(&m->ln1, ps, p));
     sub_prefix(p, sizeof p, prefix, "attn");
-    TG_TRY(tg_nn_mha_params(&m->attn, l, p));
+    TG_TRY(tg_nn_mha_params(&m->attn, ps, p));
     sub_prefix(p, sizeof p, prefix, "ln2");
-    TG_TRY(tg_nn_norm_params(&m->ln2, l, p));
+    TG_TRY(tg_nn_norm_params(&m->ln2, ps, p));
     sub_prefix(p, sizeof p, prefix, "mlp");
-    return tg_nn_ffn_params(&m->mlp, l, p);
+    return tg_nn_ffn_params(&m->mlp, ps, p);
 }
 
 void tg_nn_block_free(tg_nn_block *m)
