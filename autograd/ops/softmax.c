@@ -54,10 +54,18 @@ static void softmax_fwd_kernel(float *y, float *lse, const float *x, const float
         const float *xr = x + r * C;
         float *yr = y + r * C;
         float mx = -INFINITY;
-        if (mask) {
+        if (mask && sm) {
             const float *mr = mask + tg_bcast_row_offset(p, 1, r);
+#pragma omp simd reduction(max : mx)
             for (int64_t j = 0; j < C; j++) {
-                yr[j] = xr[j] + mr[j * sm];
+                yr[j] = xr[j] + mr[j];
+                mx = fmaxf(mx, yr[j]);
+            }
+        } else if (mask) { /* one mask value for the whole row */
+            const float m0 = mask[tg_bcast_row_offset(p, 1, r)];
+#pragma omp simd reduction(max : mx)
+            for (int64_t j = 0; j < C; j++) {
+                yr[j] = xr[j] + m0;
                 mx = fmaxf(mx, yr[j]);
             }
         } else {
