@@ -126,8 +126,14 @@ static tg_status check_directions(check *c, int k, const float *g)
  * input's gradient into grads[k] (malloc'd). */
 static tg_status analytic_grads(check *c, float **grads)
 {
+    /* A step input's gradient lives in the arena: create it before the mark
+     * so the rewind below does not leave the input pointing at freed memory. */
+    for (int k = 0; k < c->n_in; k++) {
+        if (tg_tensor_requires_grad(c->in[k]) && !tg_tensor_grad_or_zeros(c->in[k]))
+            return tg_error(TG_ERR_OOM, "tg_gradcheck: out of memory");
+        tg_zero_grad(c->in[k]);
+    }
     tg_mark m = tg_mark_get();
-    for (int k = 0; k < c->n_in; k++) tg_zero_grad(c->in[k]);
     bool prev = tg_grad_set_enabled(true);
     tg_tensor *out = c->fn(c->in, c->n_in, c->user);
     tg_grad_set_enabled(prev);

@@ -53,13 +53,17 @@ tg_tensor *tg_pow(const tg_tensor *x, double p);  /* x^p */
 
 /* softmax(x + mask); mask (may be NULL) is f32 and broadcasts to x; use a
  * large negative value (or -INFINITY) to exclude positions. Rows whose
- * entries are all -inf give zeros. */
+ * entries are all -inf give zeros (log_softmax too) and a zero gradient.
+ * The mask never gets a gradient. Errors: TG_ERR_DTYPE (not f32),
+ * TG_ERR_SHAPE (scalar x, mask that does not broadcast to x's shape). */
 tg_tensor *tg_softmax(const tg_tensor *x, const tg_tensor *mask);
 tg_tensor *tg_log_softmax(const tg_tensor *x, const tg_tensor *mask);
 
 /* ---- norm.c (last axis) ---- */
 
-/* (x - mean) / sqrt(var + eps) * w + b; w and b (D) may be NULL. */
+/* (x - mean) / sqrt(var + eps) * w + b over the last dim D (biased
+ * variance); w and b (D) may be NULL. Errors: TG_ERR_SHAPE (w or b not (D)),
+ * TG_ERR_DTYPE (not f32), TG_ERR_INVALID (eps < 0). */
 tg_tensor *tg_layer_norm(const tg_tensor *x, const tg_tensor *w, const tg_tensor *b, double eps);
 /* x / sqrt(mean(x²) + eps) * w; w (D) may be NULL. */
 tg_tensor *tg_rms_norm(const tg_tensor *x, const tg_tensor *w, double eps);
@@ -123,6 +127,14 @@ typedef struct tg_ce_opts {
     const tg_tensor *token_weights; /* targets' shape, f32, or NULL */
     tg_reduction reduction;    /* MEAN: sum(w_i l_i) / sum(w_i) over kept targets */
 } tg_ce_opts;
+/* Exact definition: for a kept target i (t_i != ignore_index), class
+ * weights cw (1 when NULL), token weight u_i (1 when NULL), eps = smoothing,
+ * log p = log_softmax(logits_i):
+ *   l_i  = (1-eps) cw[t_i] (-log p[t_i]) + eps/C sum_c cw[c] (-log p[c])
+ *   NONE = u_i l_i (0 where ignored), SUM = sum_i u_i l_i,
+ *   MEAN = sum_i u_i l_i / sum_i u_i cw[t_i], and 0 (zero gradient) when
+ *          that denominator is 0 (e.g. every target ignored).
+ * Without token weights this is PyTorch's F.cross_entropy. */
 
 /* Default options: ignore_index -100, no smoothing, no weights, mean. */
 tg_ce_opts tg_ce_defaults(void);
@@ -130,7 +142,9 @@ tg_ce_opts tg_ce_defaults(void);
 /* Fused log-softmax + negative log-likelihood. logits (..., C) f32,
  * targets s32 with logits' leading shape. Returns a scalar (MEAN, SUM) or
  * per-target losses (NONE). Targets outside [0, C) that are not the
- * ignore_index give TG_ERR_INVALID. opts may be NULL. */
+ * ignore_index give TG_ERR_INVALID naming the position and value; wrong
+ * dtypes TG_ERR_DTYPE; mismatched shapes TG_ERR_SHAPE; smoothing outside
+ * [0, 1) TG_ERR_INVALID. The weights get no gradient. opts may be NULL. */
 tg_tensor *tg_cross_entropy(const tg_tensor *logits, const tg_tensor *targets, const tg_ce_opts *opts);
 
 /* ---- losses.c (fused losses beyond cross-entropy; all mean over rows) ---- */

@@ -1,0 +1,276 @@
+/* Fused log-softmax + negative log-likelihood over the last axis of the
+ * logits, with PyTorch's semantics for ignore_index, label smoothing and
+ * class weights, plus per-target token weights.
+ *
+ * For a kept target i (t_i != ignore_index) with class weights w (all 1
+ * when absent), token weight u_i (1 when absent), eps = label_smoothing,
+ * C classes and log p = log_softmax(logits_i):
+ *   l_i = (1 - eps) * w[t_i] * -log p[t_i] + eps / C * sum_c w[c] * -log p[c]
+ *   NONE: u_i * l_i per target (0 where ignored)
+ *   SUM:  sum_i u_i * l_i
+ *   MEAN: sum_i u_i * l_i / sum_i u_i * w[t_i]   (0 when that sum is 0)
+ * so token weights scale both a target's loss and its share of the mean's
+ * denominator, exactly like a class weight attached to that one target.
+ *
+ * The weight tensors are passed to tg_apply as extra inputs (logits,
+ * targets, then class_weights and token_weights when given; the attribute
+ * blob says which): the tape node then holds them for backward with their
+ * own lifetime and nothing is copied. They never get a gradient.
+ *
+ * Nothing of size (rows, C) is stored: forward saves the per-row
+ * log-sum-exp and the reduction's scale, and backward recomputes the
+ * softmax from the logits in the same pass that writes the gradient. */
+#include <math.h>
+#include <string.h>
+
+#include "autograd/ops/ops_internal.h"
+
+typedef struct ce_attr {
+    int32_t ignore_index;
+    float smoothing;
+    int32_t reduction; /* tg_reduction */
+    bool has_cw, has_tw;
+} ce_attr;
+
+/* The optional inputs, NULL when absent. */
+static const tg_tensor *class_w(const tg_tensor *const *in, const ce_attr *a) { return a->has_cw ? in[2] : NULL; }
+static const tg_tensor *token_w(const tg_tensor *const *in, const ce_attr *a)
+{
+    return a->has_tw ? in[2 + a->has_cw] : NULL;
+}
+
+/* ---- shape inference ---- */
+
+static tg_status ce_infer(const tg_tensor *const *in, int n_in, const void *attr, tg_shape *out, tg_dtype *dt)
+{
+    const char *fn = "cross_entropy";
+    const ce_attr *a = attr;
+    if (!a) return tg_error(TG_ERR_INVALID, "%s: missing attributes (use tg_cross_entropy)", fn);
+    if (n_in != 2 + a->has_cw + a->has_tw)
+        return tg_error(TG_ERR_INVALID, "%s: expects %d inputs, got %d", fn, 2 + a->has_cw + a->has_tw, n_in);
+    const tg_shape *ls = tg_tensor_shape(in[0]), *ts = tg_tensor_shape(in[1]);
+    char s1[96], s2[96], s3[96];
+    TG_TRY(tg_ops_require_f32(in[0], fn, "logits"));
+    if (ls->ndim < 1 || ls->dims[ls->ndim - 1] < 1)
+        return tg_error(TG_ERR_SHAPE, "%s: logits %s need a last (class) dim of at least 1", fn,
+                        tg_shape_str(ls, s1, sizeof s1));
+    if (tg_tensor_dtype(in[1]) != TG_S32)
+        return tg_error(TG_ERR_DTYPE, "%s: targets must be s32, got %s", fn, tg_dtype_name(tg_tensor_dtype(in[1])));
+    tg_shape lead = *ls;
+    lead.ndim--; /* (...) : the logits without the class dim */
+    if (!tg_shape_equal(ts, &lead))
+        return tg_error(TG_ERR_SHAPE, "%s: targets %s must have the logits' leading shape %s (logits %s)", fn,
+                        tg_shape_str(ts, s1, sizeof s1), tg_shape_str(&lead, s2, sizeof s2),
+                        tg_shape_str(ls, s3, sizeof s3));
+    const tg_tensor *cw = class_w(in, a), *tw = token_w(in, a);
+    if (cw) {
+        TG_TRY(tg_ops_require_f32(cw, fn, "class_weights"));
+        const tg_shape *cs = tg_tensor_shape(cw);
+        if (cs->ndim != 1 || cs->dims[0] != ls->dims[ls->ndim - 1])
+            return tg_error(TG_ERR_SHAPE, "%s: class_weights %s must be (%lld), one per class of logits %s", fn,
+                            tg_shape_str(cs, s1, sizeof s1), (long long)ls->dims[ls->ndim - 1],
+                            tg_shape_str(ls, s2, sizeof s2));
+    }
+    if (tw) {
+        TG_TRY(tg_ops_require_f32(tw, fn, "token_weights"));
+        if (!tg_shape_equal(tg_tensor_shape(tw), ts))
+            return tg_error(TG_ERR_SHAPE, "%s: token_weights %s must have the targets' shape %s", fn,
+                            tg_shape_str(tg_tensor_shape(tw), s1, sizeof s1), tg_shape_str(ts, s2, sizeof s2));
+    }
+    *out = a->reduction == TG_REDUCE_NONE ? *ts : TG_SCALAR_SHAPE;
+    *dt = TG_F32;
+    return TG_OK;
+}
+
+/* ---- forward ---- */
+
+/* TG_ERR_INVALID naming the first target outside [0, C) that is not the
+ * ignore index, with its flat position and multi-index. */
+static tg_status check_targets(const tg_tensor *targets, int64_t C, int32_t ignore)
+{
+    const int32_t *t = tg_s32(targets);
+    const int64_t n = tg_tensor_numel(targets);
+    for (int64_t i = 0; i < n; i++) {
+        if (t[i] == ignore || (t[i] >= 0 && t[i] < C)) continue;
+        const tg_shape *s = tg_tensor_shape(targets);
+        char idx[160] = "";
+        size_t len = 0;
+        int64_t stride = n;
+        for (int d = 0; d < s->ndim && len < sizeof idx; d++) {
+            stride /= s->dims[d];
+            len += (size_t)snprintf(idx + len, sizeof idx - len, "%s%lld", d ? ", " : "",
+                                    (long long)(i / stride % s->dims[d]));
+        }
+        return tg_error(TG_ERR_INVALID,
+                        "cross_entropy: target %d at position %lld (index [%s]) is outside [0, %lld) and is not "
+                        "ignore_index %d",
+                        t[i], (long long)i, idx, (long long)C, ignore);
+    }
+    return TG_OK;
+}
+
+/* Per-row losses loss (rows) = u_i * l_i (0 where ignored) and lse (rows);
+ * returns sum_i u_i * l_i and, in *denom, sum_i u_i * w[t_i] over kept rows.
+ * cw, tw may be NULL; wsum is the sum of the class weights (C without). */
+static double ce_fwd_kernel(float *loss, float *lse, double *denom, const float *z, const int32_t *t,
+                            const float *cw, const float *tw, double wsum, int32_t ignore, float eps,
+                            int64_t rows, int64_t C)
+{
+    double total = 0.0, den = 0.0;
+    const float keep = 1.0f - eps, smooth = eps / (float)C;
+#pragma omp parallel for schedule(static) reduction(+ : total, den) if (rows * C > TG_OMP_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        if (t[r] == ignore) {
+            loss[r] = 0.0f;
+            lse[r] = 0.0f;
+            continue;
+        }
+        const float *zr = z + r * C;
+        float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
+        for (int64_t j = 0; j < C; j++) mx = fmaxf(mx, zr[j]);
+        float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+        for (int64_t j = 0; j < C; j++) s += expf(zr[j] - mx);
+        const float l = mx + logf(s);
+        const float wt = cw ? cw[t[r]] : 1.0f, u = tw ? tw[r] : 1.0f;
+        float li = keep * wt * (l - zr[t[r]]);
+        if (eps > 0.0f) {
+            /* sum_c w[c] * -log p[c] = W * lse - sum_c w[c] * z[c] */
+            float wz = 0.0f;
+            if (cw) {
+#pragma omp simd reduction(+ : wz)
+                for (int64_t j = 0; j < C; j++) wz += cw[j] * zr[j];
+            } else {
+#pragma omp simd reduction(+ : wz)
+                for (int64_t j = 0; j < C; j++) wz += zr[j];
+            }
+            li += smooth * (float)(wsum * (double)l - (double)wz);
+        }
+        lse[r] = l;
+        loss[r] = u * li;
+        total += (double)(u * li);
+        den += (double)u * (double)wt;
+    }
+    *denom = den;
+    return total;
+}
+
+static double class_weight_sum(const float *cw, int64_t C)
+{
+    if (!cw) return (double)C;
+    double s = 0.0;
+    for (int64_t j = 0; j < C; j++) s += cw[j];
+    return s;
+}
+
+static tg_status ce_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr, tg_tensor *out)
+{
+    (void)n_in;
+    const ce_attr *a = attr;
+    const tg_shape *ls = tg_tensor_shape(in[0]);
+    const int64_t C = ls->dims[ls->ndim - 1], rows = tg_tensor_numel(in[1]);
+    TG_TRY(check_targets(in[1], C, a->ignore_index));
+    const tg_tensor *cw = class_w(in, a), *tw = token_w(in, a);
+    const bool none = a->reduction == TG_REDUCE_NONE;
+    tg_tensor *lse = tg_tensor_empty(TG_STEP, *tg_tensor_shape(in[1]), TG_F32); /* (...) per row */
+    float *loss = none ? tg_f32(out) : tg_op_scratch(ctx, sizeof(float) * (size_t)(rows ? rows : 1));
+    if (!lse || !loss) return TG_ERR_OOM;
+    double denom = 0.0;
+    const double total = ce_fwd_kernel(loss, tg_f32(lse), &denom, tg_f32(in[0]), tg_s32(in[1]),
+                                       cw ? tg_f32(cw) : NULL, tw ? tg_f32(tw) : NULL,
+                                       class_weight_sum(cw ? tg_f32(cw) : NULL, C), a->ignore_index,
+                                       a->smoothing, rows, C);
+    /* backward multiplies dout by scale: 1/denom for the mean (0 when
+     * nothing is kept, so an all-ignored batch gives loss 0 and no grad) */
+    double scale = 1.0;
+    if (a->reduction == TG_REDUCE_MEAN) scale = denom != 0.0 ? 1.0 / denom : 0.0;
+    if (!none) tg_f32(out)[0] = (float)(total * scale);
+    if (!tg_op_recording(ctx)) return TG_OK;
+    tg_tensor *sc = tg_full(TG_STEP, TG_SCALAR_SHAPE, TG_F32, scale);
+    if (!sc) return TG_ERR_OOM;
+    TG_TRY(tg_op_save(ctx, lse));
+    return tg_op_save(ctx, sc);
+}
+
+/* ---- backward ---- */
+
+/* dz (rows, C) += g_i * ((1-eps) w[t] (p - onehot(t)) + eps/C (W p - w)),
+ * p = exp(z - lse), g_i = (dy_none ? dy_none[i] : dy) * scale * u_i. */
+static void ce_bwd_kernel(float *dz, const float *lse, float scale, float dy, const float *dy_none,
+                          const float *z, const int32_t *t, const float *cw, const float *tw, float wsum,
+                          int32_t ignore, float eps, int64_t rows, int64_t C)
+{
+    const float keep = 1.0f - eps, smooth = eps / (float)C;
+#pragma omp parallel for schedule(static) if (rows * C > TG_OMP_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        if (t[r] == ignore) continue;
+        const float g = (dy_none ? dy_none[r] : dy) * scale * (tw ? tw[r] : 1.0f);
+        if (g == 0.0f) continue;
+        const float *zr = z + r * C;
+        float *dzr = dz + r * C;
+        const float wt = cw ? cw[t[r]] : 1.0f, l = lse[r];
+        const float gp = g * (keep * wt + smooth * wsum); /* coefficient of p */
+        if (cw) {
+#pragma omp simd
+            for (int64_t j = 0; j < C; j++) dzr[j] += gp * expf(zr[j] - l) - g * smooth * cw[j];
+        } else {
+#pragma omp simd
+            for (int64_t j = 0; j < C; j++) dzr[j] += gp * expf(zr[j] - l) - g * smooth;
+        }
+        dzr[t[r]] -= g * keep * wt;
+    }
+}
+
+static tg_status ce_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tensor *const *din)
+{
+    if (!din[0]) return TG_OK; /* weights get no gradient */
+    const ce_attr *a = tg_op_attr(ctx);
+    const tg_tensor *const in[4] = {tg_op_input(ctx, 0), tg_op_input(ctx, 1),
+                                    tg_op_n_in(ctx) > 2 ? tg_op_input(ctx, 2) : NULL,
+                                    tg_op_n_in(ctx) > 3 ? tg_op_input(ctx, 3) : NULL};
+    const tg_tensor *cw = class_w(in, a), *tw = token_w(in, a);
+    const tg_shape *ls = tg_tensor_shape(in[0]);
+    const int64_t C = ls->dims[ls->ndim - 1], rows = tg_tensor_numel(in[1]);
+    const bool none = a->reduction == TG_REDUCE_NONE;
+    const float *cwp = cw ? tg_f32(cw) : NULL;
+    ce_bwd_kernel(tg_f32(din[0]), tg_f32(tg_op_saved(ctx, 0)), tg_f32(tg_op_saved(ctx, 1))[0],
+                  none ? 0.0f : tg_f32(dout)[0], none ? tg_f32(dout) : NULL, tg_f32(in[0]), tg_s32(in[1]), cwp,
+                  tw ? tg_f32(tw) : NULL, (float)class_weight_sum(cwp, C), a->ignore_index, a->smoothing, rows,
+                  C);
+    return TG_OK;
+}
+
+/* ---- descriptors ---- */
+
+static const tg_op cross_entropy_op = {.name = "cross_entropy", .n_in = -1, .infer = ce_infer,
+                                       .forward = ce_forward, .backward = ce_backward};
+
+tg_status tg_register_cross_entropy_ops(void) { return tg_op_register(&cross_entropy_op); }
+
+tg_ce_opts tg_ce_defaults(void)
+{
+    return (tg_ce_opts){.ignore_index = -100, .label_smoothing = 0.0, .reduction = TG_REDUCE_MEAN};
+}
+
+tg_tensor *tg_cross_entropy(const tg_tensor *logits, const tg_tensor *targets, const tg_ce_opts *opts)
+{
+    if (!logits || !targets) return NULL; /* keep the earlier call's message */
+    const tg_ce_opts o = opts ? *opts : tg_ce_defaults();
+    if (!(o.label_smoothing >= 0.0 && o.label_smoothing < 1.0)) {
+        tg_error(TG_ERR_INVALID, "cross_entropy: label_smoothing must be in [0, 1), got %g", o.label_smoothing);
+        return NULL;
+    }
+    if (o.reduction != TG_REDUCE_MEAN && o.reduction != TG_REDUCE_SUM && o.reduction != TG_REDUCE_NONE) {
+        tg_error(TG_ERR_INVALID, "cross_entropy: unknown reduction %d", (int)o.reduction);
+        return NULL;
+    }
+    ce_attr a = {.ignore_index = o.ignore_index, .smoothing = (float)o.label_smoothing,
+                 .reduction = (int32_t)o.reduction, .has_cw = o.class_weights != NULL,
+                 .has_tw = o.token_weights != NULL};
+    const tg_tensor *in[4] = {logits, targets};
+    int n = 2;
+    if (o.class_weights) in[n++] = o.class_weights;
+    if (o.token_weights) in[n++] = o.token_weights;
+    return tg_apply(&cross_entropy_op, in, n, &a, sizeof a);
+}
