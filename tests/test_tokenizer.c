@@ -491,6 +491,23 @@ START_TEST(test_merges_follow_training)
 }
 END_TEST
 
+START_TEST(test_min_code_freq)
+{
+    const char *texts[] = {"seen R73.03 once, K21.9 twice: K21.9"};
+    const char *listed[] = {"J1100"};
+    claims_tok_train_opts o = {.vocab_size = 400, .codes = listed, .n_codes = 1, .min_code_freq = 2};
+    claims_tokenizer *t2;
+    ck_assert_int_eq(claims_tok_train(texts, NULL, 1, &o, &t2), TG_OK);
+    ck_assert_int_eq(claims_tok_n_codes(t2), 2);
+    ck_assert_int_ge(claims_tok_code_id(t2, "J1100"), 0);
+    ck_assert_int_ge(claims_tok_code_id(t2, "K21.9"), 0);
+    ck_assert_int_eq(claims_tok_code_id(t2, "R73.03"), -1);
+    /* codes are ordered by kind: ICD-10-CM before HCPCS */
+    ck_assert_int_lt(claims_tok_code_id(t2, "K21.9"), claims_tok_code_id(t2, "J1100"));
+    claims_tok_free(t2);
+}
+END_TEST
+
 int main(void)
 {
     const char *root = getenv("TG_SOURCE_DIR");
@@ -529,6 +546,7 @@ int main(void)
     tcase_add_test(tc, test_load_errors);
     tcase_add_test(tc, test_train_errors);
     tcase_add_test(tc, test_merges_follow_training);
+    tcase_add_test(tc, test_min_code_freq);
     suite_add_tcase(s, tc);
     int failed = tg_run_suite(s);
     claims_tok_free(tok);
