@@ -42,5 +42,10 @@ void tg_reduce_to_shape(float *dst, const tg_shape *to, const float *src, const 
 tg_status tg_register_eltwise_ops(void);
 tg_status tg_register_binary_ops(void);
 tg_status tg_register_reduce_ops(void);
+tg_status tg_register_shape_ops(void);
+tg_status tg_register_slice_ops(void);
+tg_status tg_register_where_ops(void);
+tg_status tg_register_embedding_ops(void);
+tg_status tg_register_dropout_ops(void);
 
 #endif
