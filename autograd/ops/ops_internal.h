@@ -46,5 +46,10 @@ tg_status tg_register_loss_ops(void);
 tg_status tg_register_softmax_ops(void);
 tg_status tg_register_norm_ops(void);
 tg_status tg_register_cross_entropy_ops(void);
+tg_status tg_register_shape_ops(void);
+tg_status tg_register_slice_ops(void);
+tg_status tg_register_where_ops(void);
+tg_status tg_register_embedding_ops(void);
+tg_status tg_register_dropout_ops(void);
 
 #endif
