@@ -14,6 +14,7 @@ static void register_all(void)
         tg_register_binary_ops,
         tg_register_reduce_ops,
         tg_register_loss_ops,
+        tg_register_cast_ops,
         tg_register_softmax_ops,
         tg_register_norm_ops,
         tg_register_cross_entropy_ops,

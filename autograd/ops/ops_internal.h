@@ -43,6 +43,7 @@ tg_status tg_register_eltwise_ops(void);
 tg_status tg_register_binary_ops(void);
 tg_status tg_register_reduce_ops(void);
 tg_status tg_register_loss_ops(void);
+tg_status tg_register_cast_ops(void);
 tg_status tg_register_softmax_ops(void);
 tg_status tg_register_norm_ops(void);
 tg_status tg_register_cross_entropy_ops(void);
