@@ -8,47 +8,19 @@
 
 /* ---- code formats ---- */
 
-static bool is_upper(char c) { return c >= 'A' && c <= 'Z'; }
-static bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 bool claims_code_format_ok(const char *code, claims_code_kind kind)
 {
     size_t n = strlen(code);
-    switch (kind) {
-    case CLAIMS_ICD: /* letter, digit, digit-or-letter, optional '.' + 1..4 alnum */
-        if (n < 3 || !is_upper(code[0]) || !is_digit(code[1]) ||
-            !(is_digit(code[2]) || is_upper(code[2])))
-            return false;
-        if (n == 3) return true;
-        if (code[3] != '.' || n < 5 || n > 8) return false;
-        for (size_t i = 4; i < n; i++)
-            if (!is_digit(code[i]) && !is_upper(code[i])) return false;
-        return true;
-    case CLAIMS_CPT:
-        if (n != 5) return false;
-        for (int i = 0; i < 4; i++)
-            if (!is_digit(code[i])) return false;
-        return is_digit(code[4]) || code[4] == 'F' || code[4] == 'T';
-    case CLAIMS_HCPCS:
-        if (n != 5 || !is_upper(code[0])) return false;
-        for (int i = 1; i < 5; i++)
-            if (!is_digit(code[i])) return false;
-        return true;
-    }
-    return false;
+    claims_code_kind k;
+    return n > 0 && claims_code_match(code, n, 0, &k) == n && k == kind;
 }
 
-int claims_code_classify(const char *code)
+claims_code_kind claims_code_classify(const char *code)
 {
-    for (int k = CLAIMS_ICD; k <= CLAIMS_HCPCS; k++)
-        if (claims_code_format_ok(code, (claims_code_kind)k)) return k;
-    return -1;
-}
-
-const char *claims_code_kind_name(claims_code_kind kind)
-{
-    static const char *names[] = {"icd", "cpt", "hcpcs"};
-    return (unsigned)kind < 3 ? names[kind] : "?";
+    for (int k = CLAIMS_CODE_ICD10CM; k <= CLAIMS_CODE_HCPCS; k++)
+        if (claims_code_format_ok(code, (claims_code_kind)k)) return (claims_code_kind)k;
+    return CLAIMS_CODE_NONE;
 }
 
 /* ---- table ---- */
@@ -136,9 +108,9 @@ static tg_status parse_row(claims_codes *t, char *row, const char *path, long li
                         line, nf);
     claims_code *c = &t->codes[t->n];
     memset(c, 0, sizeof *c);
-    int kind = strcmp(f[1], "icd") == 0     ? CLAIMS_ICD
-               : strcmp(f[1], "cpt") == 0   ? CLAIMS_CPT
-               : strcmp(f[1], "hcpcs") == 0 ? CLAIMS_HCPCS
+    int kind = strcmp(f[1], "icd") == 0     ? CLAIMS_CODE_ICD10CM
+               : strcmp(f[1], "cpt") == 0   ? CLAIMS_CODE_CPT
+               : strcmp(f[1], "hcpcs") == 0 ? CLAIMS_CODE_HCPCS
                                             : -1;
     if (kind < 0)
         return tg_error(TG_ERR_FORMAT, "claims_codes_load: %s:%ld: kind '%s' is not icd|cpt|hcpcs",

@@ -9,16 +9,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "models/claims/code_kind.h"
 #include "tensor/status.h"
 
 #define CLAIMS_CODE_LEN 12   /* longest code plus NUL, with room to spare */
 #define CLAIMS_MAX_GROUPS 32 /* group sets are 32-bit masks */
 
-typedef enum claims_code_kind {
-    CLAIMS_ICD = 0, /* ICD-10-CM diagnosis, dotted form: E11.65 */
-    CLAIMS_CPT,     /* CPT: 5 digits, or 4 digits + F/T (categories II/III) */
-    CLAIMS_HCPCS    /* HCPCS Level II: letter + 4 digits: J1100 */
-} claims_code_kind;
 
 typedef struct claims_code {
     char code[CLAIMS_CODE_LEN];
@@ -57,10 +53,7 @@ int claims_codes_group(const claims_codes *t, const char *name);
 /* True when `code` has the written form of `kind` (see claims_code_kind). */
 bool claims_code_format_ok(const char *code, claims_code_kind kind);
 
-/* Kind whose written form `code` has, or -1 when it matches none. */
-int claims_code_classify(const char *code);
-
-/* Short name of a kind: "icd", "cpt", "hcpcs". */
-const char *claims_code_kind_name(claims_code_kind kind);
+/* Kind whose written form `code` has, or CLAIMS_CODE_NONE. */
+claims_code_kind claims_code_classify(const char *code);
 
 #endif

@@ -100,9 +100,9 @@ static bool get_date(parse_ctx *p, json_t *obj, const char *where, const char *k
 static bool check_code(parse_ctx *p, const char *code, bool diagnosis, const char *where)
 {
     bool ok = strlen(code) < CLAIMS_CODE_LEN &&
-              (diagnosis ? claims_code_format_ok(code, CLAIMS_ICD)
-                         : claims_code_format_ok(code, CLAIMS_CPT) ||
-                               claims_code_format_ok(code, CLAIMS_HCPCS));
+              (diagnosis ? claims_code_format_ok(code, CLAIMS_CODE_ICD10CM)
+                         : claims_code_format_ok(code, CLAIMS_CODE_CPT) ||
+                               claims_code_format_ok(code, CLAIMS_CODE_HCPCS));
     if (!ok)
         return fail(p, "%s \"%.20s\" is not a well-formed %s code", where, code,
                     diagnosis ? "ICD-10-CM (e.g. E11.65)" : "CPT (5 digits) or HCPCS (letter + 4 digits)");

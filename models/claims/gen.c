@@ -299,7 +299,7 @@ static bool eligible(const claims_code *c, char sex, int age)
 
 static bool is_em(const claims_code *c)
 {
-    return c->kind == CLAIMS_CPT && strncmp(c->code, "992", 3) == 0;
+    return c->kind == CLAIMS_CODE_CPT && strncmp(c->code, "992", 3) == 0;
 }
 
 static tg_status list_add(code_list *l, const claims_code *c)
@@ -336,9 +336,9 @@ static tg_status index_codes(gen *g)
             if (slot) *slot = c;
             continue;
         }
-        TG_TRY(list_add(c->kind == CLAIMS_ICD ? &g->all_dx : &g->all_px, c));
+        TG_TRY(list_add(c->kind == CLAIMS_CODE_ICD10CM ? &g->all_dx : &g->all_px, c));
         for (int k = 0; k < t->n_groups; k++)
-            if (c->groups & (1u << k)) TG_TRY(list_add(c->kind == CLAIMS_ICD ? &g->dx[k] : &g->px[k], c));
+            if (c->groups & (1u << k)) TG_TRY(list_add(c->kind == CLAIMS_CODE_ICD10CM ? &g->dx[k] : &g->px[k], c));
     }
     for (int l = 2; l <= 5; l++)
         if (!g->em_est[l] || !g->em_new[l])
@@ -444,7 +444,7 @@ static void add_px(claim *c, const claims_code *x)
 {
     if (!x || c->n_px >= MAX_PX + 2 || has_code(c, x)) return;
     int units = 1;
-    if (x->kind == CLAIMS_HCPCS && (x->code[0] == 'J' || x->code[0] == 'Q')) units = 1 + R(&c->r, 4);
+    if (x->kind == CLAIMS_CODE_HCPCS && (x->code[0] == 'J' || x->code[0] == 'Q')) units = 1 + R(&c->r, 4);
     else if (!strcmp(x->code, "97110") || !strcmp(x->code, "97140")) units = 1 + R(&c->r, 3);
     double f = exp(0.1 * N01(&c->r));
     f = f < 0.75 ? 0.75 : f > 1.4 ? 1.4 : f;
@@ -668,7 +668,7 @@ static int group_text(const gen *g, int k)
     return N_GROUP_TEXT - 1;
 }
 
-static const char *proc_kind(const claims_code *x) { return x->kind == CLAIMS_HCPCS ? "HCPCS" : "CPT"; }
+static const char *proc_kind(const claims_code *x) { return x->kind == CLAIMS_CODE_HCPCS ? "HCPCS" : "CPT"; }
 
 static void note_vitals(claim *c)
 {

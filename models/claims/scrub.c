@@ -246,7 +246,7 @@ static size_t match_id(const char *p, const char *end)
     if (k < sizeof tok) {
         memcpy(tok, p, k);
         tok[k] = '\0';
-        if (claims_code_classify(tok) >= 0) return 0;
+        if (claims_code_classify(tok) != CLAIMS_CODE_NONE) return 0;
     }
     return k;
 }

@@ -37,6 +37,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "models/claims/code_kind.h"
 #include "tensor/status.h"
 
 /* Special tokens with fixed ids. */
@@ -68,13 +69,6 @@ enum claims_special {
 /* Current file format version written by claims_tok_save. */
 #define CLAIMS_TOK_FORMAT_VERSION 1
 
-typedef enum claims_code_kind {
-    CLAIMS_CODE_NONE = 0,
-    CLAIMS_CODE_ICD10CM,  /* A-Z, digit, A-Z|digit, optional '.' + 1-4 A-Z|digit */
-    CLAIMS_CODE_CPT,      /* 4 digits + digit|F|T (99213, 3074F, 0042T) */
-    CLAIMS_CODE_HCPCS,    /* A-V + 4 digits (J1100, E0601) */
-    CLAIMS_CODE_N_KINDS
-} claims_code_kind;
 
 /* What encode does with a pattern-matched code that has no token.
  * SPELL (default): the kind's marker id (CLAIMS_TOK_UNK_*) followed by one
@@ -110,14 +104,7 @@ typedef struct claims_tok_train_opts {
     int32_t min_pair_freq;        /* no merge of a pair seen fewer times (0 -> 2) */
 } claims_tok_train_opts;
 
-/* Length of the medical code starting at text[pos] (0 when none), with its
- * kind in *kind (may be NULL). Requires word boundaries on both sides: no
- * ASCII letter/digit or byte >= 0x80 next to the code, and no '.' joining it
- * to a number ("1.12345", "99213.5" are not codes). */
-size_t claims_code_match(const char *text, size_t len, size_t pos, claims_code_kind *kind);
 
-/* Short name of a code kind ("icd10cm", "cpt", "hcpcs", "none"). */
-const char *claims_code_kind_name(claims_code_kind kind);
 
 /* Learns a tokenizer from n_texts strings (lens[i] bytes each, or
  * NUL-terminated when lens is NULL). Every code in opts->codes and every code
