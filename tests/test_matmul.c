@@ -115,7 +115,7 @@ START_TEST(test_matmul_bf16)
     ck_assert_msg(y16 != NULL, "%s", tg_last_error());
     ck_assert_int_eq(tg_tensor_dtype(y16), TG_F32);
     tg_tensor *ar = tg_tensor_to(TG_STEP, a16, TG_F32), *br = tg_tensor_to(TG_STEP, b16, TG_F32);
-    tg_assert_close(y16, tg_matmul_ex(ar, br, k.trans_a, k.trans_b), 1e-5, 1e-5, "bf16 vs rounded f32");
+    tg_assert_close(y16, tg_matmul_ex(ar, br, k.trans_a, k.trans_b), 1e-4, 1e-4, "bf16 vs rounded f32");
     tg_assert_close(y16, k.want, 0.1, 0.02, "bf16 vs f32 reference");
 }
 END_TEST
@@ -200,7 +200,7 @@ START_TEST(test_linear_bf16)
     tg_tensor *x16 = tg_tensor_to(TG_STEP, k.in[0], TG_BF16), *w16 = tg_tensor_to(TG_STEP, k.in[1], TG_BF16);
     tg_tensor *y = tg_linear(x16, w16, k.in[2]);
     tg_tensor *xr = tg_tensor_to(TG_STEP, x16, TG_F32), *wr = tg_tensor_to(TG_STEP, w16, TG_F32);
-    tg_assert_close(y, tg_linear(xr, wr, k.in[2]), 1e-5, 1e-5, "bf16 linear vs rounded f32");
+    tg_assert_close(y, tg_linear(xr, wr, k.in[2]), 1e-4, 1e-4, "bf16 linear vs rounded f32");
     tg_assert_close(y, k.want, 0.1, 0.02, "bf16 linear vs f32 reference");
     tg_tensor_set_requires_grad(x16, true);
     tg_tensor_set_requires_grad(w16, true);
@@ -254,8 +254,8 @@ START_TEST(test_primitive_cache)
 
     train_step(x, w1, b1, m, w2);
     tg_cache_stats first = tg_ctx_cache_stats(ctx);
-    /* 3 forward products and 5 gradient products (x's gradient included). */
-    ck_assert_uint_ge(first.misses, 7);
+    /* One primitive per distinct product: 3 forward, 6 gradient. */
+    ck_assert_uint_eq(first.misses, 9);
     ck_assert_uint_eq(first.entries, first.misses);
     const uint64_t lookups = first.hits + first.misses;
     tg_tensor *dw1 = tg_tensor_clone(TG_PERSIST, tg_tensor_grad(w1));
