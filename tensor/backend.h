@@ -18,8 +18,9 @@
 /* C (batch..., M, N) = A (batch..., M, K) · B (batch..., K, N) [+ bias (N)].
  *
  * Every operand is a strided view: element (i0, ..., in-1) of A lives at
- * a + Σ ik * a_strides[k] elements, so transposes need no copy (a transposed
- * row-major (K, M) matrix is A with dims (M, K) and strides (1, M)).
+ * a + Σ ik * a_strides[k] elements (strides >= 0), so transposes need no
+ * copy (a row-major (K, M) matrix read transposed is A with dims (M, K) and
+ * strides (1, M)).
  * Batch dims follow NumPy broadcasting with one extension:
  *   - a batch dim of 1 in A or B is broadcast to C's size;
  *   - a batch dim of 1 in C where A or B has more sums over that dim

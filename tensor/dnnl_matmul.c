@@ -53,9 +53,9 @@ static tg_status validate(const tg_matmul_desc *d, mm_geom *g, bool *reduces)
     const int64_t(*D)[MAXD] = g->dims;
     for (int o = 0; o < 3; o++)
         for (int i = 0; i < n; i++)
-            if (D[o][i] < 0)
-                return tg_error(TG_ERR_INVALID, "tg_backend_matmul: negative dim %lld",
-                                (long long)D[o][i]);
+            if (D[o][i] < 0 || g->str[o][i] < 0)
+                return tg_error(TG_ERR_INVALID, "tg_backend_matmul: negative dim %lld or stride %lld",
+                                (long long)D[o][i], (long long)g->str[o][i]);
     if (D[OP_A][n - 2] != D[OP_C][n - 2] || D[OP_A][n - 1] != D[OP_B][n - 2] ||
         D[OP_B][n - 1] != D[OP_C][n - 1])
         return tg_error(TG_ERR_INVALID,
