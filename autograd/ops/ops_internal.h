@@ -52,5 +52,7 @@ tg_status tg_register_slice_ops(void);
 tg_status tg_register_where_ops(void);
 tg_status tg_register_embedding_ops(void);
 tg_status tg_register_dropout_ops(void);
+tg_status tg_register_matmul_ops(void);
+tg_status tg_register_linear_ops(void);
 
 #endif
