@@ -13,6 +13,7 @@ static void register_all(void)
         tg_register_eltwise_ops,
         tg_register_binary_ops,
         tg_register_reduce_ops,
+        tg_register_attention_ops,
     };
     for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
         TG_ASSERT(families[i]() == TG_OK, "a built-in op failed to register (duplicate name?)");

@@ -42,5 +42,6 @@ void tg_reduce_to_shape(float *dst, const tg_shape *to, const float *src, const 
 tg_status tg_register_eltwise_ops(void);
 tg_status tg_register_binary_ops(void);
 tg_status tg_register_reduce_ops(void);
+tg_status tg_register_attention_ops(void);
 
 #endif
