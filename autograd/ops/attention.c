@@ -147,20 +147,53 @@ static void transpose_tile(float *dst, const float *src, int n, int64_t D)
         for (int64_t d = 0; d < D; d++) dst[d * BK + c] = src[c * D + d];
 }
 
+/* c (M, N) += a (M, K) · b (K, N): a's element (m, k) is a[m·sam + k·sak]
+ * (so a transposed operand is just other strides), b and c are row-major
+ * with leading dims ldb, ldc. A 4×8 register block keeps the accumulators
+ * in vector registers; the edges fall back to plain dot products. */
+static void gemm_acc(float *c, int64_t ldc, const float *a, int64_t sam, int64_t sak, const float *b, int64_t ldb,
+                     int M, int N, int K)
+{
+    int m = 0;
+    for (; m + 4 <= M; m += 4) {
+        int n = 0;
+        for (; n + 8 <= N; n += 8) {
+            float acc[4][8] = {{0}};
+            for (int k = 0; k < K; k++) {
+                const float *bk = b + k * ldb + n;
+                for (int i = 0; i < 4; i++) {
+                    const float ai = a[(m + i) * sam + k * sak];
+#pragma omp simd
+                    for (int j = 0; j < 8; j++) acc[i][j] += ai * bk[j];
+                }
+            }
+            for (int i = 0; i < 4; i++)
+#pragma omp simd
+                for (int j = 0; j < 8; j++) c[(m + i) * ldc + n + j] += acc[i][j];
+        }
+        for (int i = m; i < m + 4; i++)
+            for (int j = n; j < N; j++) {
+                float acc = 0.0f;
+                for (int k = 0; k < K; k++) acc += a[i * sam + k * sak] * b[k * ldb + j];
+                c[i * ldc + j] += acc;
+            }
+    }
+    for (; m < M; m++)
+        for (int k = 0; k < K; k++) {
+            const float am = a[m * sam + k * sak];
+            const float *bk = b + k * ldb;
+            float *cm = c + m * ldc;
+#pragma omp simd
+            for (int j = 0; j < N; j++) cm[j] += am * bk[j];
+        }
+}
+
 /* c (nq, BK) = a (nq, D) · btᵀ, with bt (D, BK) the transposed right tile. */
 static void tile_matmul_nt(float *c, const float *a, const float *bt, int nq, int nk, int64_t D)
 {
-    for (int r = 0; r < nq; r++) {
-        float *row = c + r * BK;
-        const float *ar = a + r * D;
-        for (int j = 0; j < nk; j++) row[j] = 0.0f;
-        for (int64_t d = 0; d < D; d++) {
-            const float x = ar[d];
-            const float *bd = bt + d * BK;
-#pragma omp simd
-            for (int j = 0; j < nk; j++) row[j] += x * bd[j];
-        }
-    }
+    for (int r = 0; r < nq; r++)
+        for (int j = 0; j < nk; j++) c[r * BK + j] = 0.0f;
+    gemm_acc(c, BK, a, D, 1, bt, BK, nq, nk, (int)D);
 }
 
 /* s (nq, BK) = scale · q kᵀ for query rows q0.. and keys k0.., with keys
@@ -180,31 +213,13 @@ static void tile_scores(float *s, const float *q, const float *kt, int nq, int n
 /* acc (n, D) += p (n, BK) · v (nk, D). */
 static void tile_matmul_pv(float *acc, const float *p, const float *v, int n, int nk, int64_t D)
 {
-    for (int r = 0; r < n; r++) {
-        float *ar = acc + r * D;
-        for (int j = 0; j < nk; j++) {
-            const float pj = p[r * BK + j];
-            if (pj == 0.0f) continue;
-            const float *vj = v + j * D;
-#pragma omp simd
-            for (int64_t d = 0; d < D; d++) ar[d] += pj * vj[d];
-        }
-    }
+    gemm_acc(acc, D, p, BK, 1, v, D, n, (int)D, nk);
 }
 
 /* acc (nk, D) += pᵀ · x with p (nq, BK) and x (nq, D). */
 static void tile_matmul_tn(float *acc, const float *p, const float *x, int nq, int nk, int64_t D)
 {
-    for (int r = 0; r < nq; r++) {
-        const float *xr = x + r * D;
-        for (int j = 0; j < nk; j++) {
-            const float pj = p[r * BK + j];
-            if (pj == 0.0f) continue;
-            float *aj = acc + j * D;
-#pragma omp simd
-            for (int64_t d = 0; d < D; d++) aj[d] += pj * xr[d];
-        }
-    }
+    gemm_acc(acc, D, p, 1, BK, x, D, nk, (int)D, nq);
 }
 
 /* ---- forward ---- */
