@@ -20,6 +20,9 @@
 #define BQ 64
 #define BK 64
 _Static_assert(BQ == BK, "causal block skipping assumes square tiles");
+/* Below this many B·H·T²·Dh multiply-adds one thread is faster than waking
+ * the team (a parallel region costs more than a small problem). */
+#define ATTN_OMP_MIN (1 << 20)
 
 typedef struct attn_attr {
     bool causal;
@@ -297,7 +300,7 @@ static tg_status attention_forward(tg_op_ctx *ctx, const tg_tensor *const *in, i
     float *ws = ws_alloc(ctx, g.D, &nt);
     if (!ws) return TG_ERR_OOM;
     float *o = tg_f32(out), *lse = lse_t ? tg_f32(lse_t) : NULL;
-#pragma omp parallel if (items > 1 && g.B * g.H * g.T * g.T * g.D > TG_OMP_MIN)
+#pragma omp parallel if (items > 1 && g.B * g.H * g.T * g.T * g.D > ATTN_OMP_MIN)
     {
         attn_ws w;
         ws_carve(&w, ws + ws_floats(g.D) * (size_t)omp_get_thread_num(), g.D);
@@ -425,7 +428,7 @@ static tg_status attention_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_te
     if (!delta || !ws) return TG_ERR_OOM;
     row_dots(delta, tg_f32(dout), tg_f32(tg_op_output(ctx)), rows, g.D);
 
-    const bool big = BH * g.T * g.T * g.D > TG_OMP_MIN;
+    const bool big = BH * g.T * g.T * g.D > ATTN_OMP_MIN;
     /* Enough heads to keep every thread busy: one thread owns a head and does
      * dQ, dK, dV in one pass. Otherwise split heads by key blocks (dK, dV)
      * and then by query blocks (dQ), so no two threads write the same rows. */
