@@ -319,6 +319,18 @@ static void expect_error(const tg_tensor *t, const char *needle)
                   needle);
 }
 
+START_TEST(test_empty_sequence)
+{
+    const attn_case c = {2, 1, 0, 4, true, 2, {0, 0}, 0};
+    tg_tensor *q = randn_leaf(case_shape(&c), 90), *k = randn_leaf(case_shape(&c), 91),
+              *v = randn_leaf(case_shape(&c), 92);
+    tg_tensor *out = tg_attention(q, k, v, c.causal, case_lengths(&c), 0);
+    ck_assert_msg(out != NULL, "%s", tg_last_error());
+    ck_assert_int_eq(tg_tensor_numel(out), 0);
+    ck_assert_int_eq(tg_backward_ex(out, tg_zeros(TG_STEP, case_shape(&c), TG_F32), false), TG_OK);
+}
+END_TEST
+
 START_TEST(test_errors)
 {
     tg_tensor *q = tg_zeros(TG_STEP, TG_SHAPE(2, 1, 17, 4), TG_F32);
@@ -406,6 +418,7 @@ int main(void)
     tcase_add_test(tc, test_bf16_inputs);
     tcase_add_loop_test(tc, test_threads_agree, 0, 2);
     tcase_add_test(tc, test_no_grad_forward);
+    tcase_add_test(tc, test_empty_sequence);
     tcase_add_test(tc, test_errors);
     tcase_add_test(tc, test_long_sequence_memory);
     suite_add_tcase(s, tc);
