@@ -153,7 +153,9 @@ static void transpose_tile(float *dst, const float *src, int n, int64_t D)
 /* c (M, N) += a (M, K) · b (K, N): a's element (m, k) is a[m·sam + k·sak]
  * (so a transposed operand is just other strides), b and c are row-major
  * with leading dims ldb, ldc. A 4×8 register block keeps the accumulators
- * in vector registers; the edges fall back to plain dot products. */
+ * in vector registers; the edges fall back to plain dot products. An AVX2
+ * clone is picked at load time on CPUs that have it. */
+__attribute__((target_clones("avx2", "default")))
 static void gemm_acc(float *c, int64_t ldc, const float *a, int64_t sam, int64_t sak, const float *b, int64_t ldb,
                      int M, int N, int K)
 {
@@ -250,7 +252,7 @@ static void fwd_query_block(float *out, float *lse, const attn_ws *w, const tg_t
         for (int r = 0; r < nq; r++) {
             float *row = w->s + r * BK;
             float mx = -INFINITY;
-            for (int j = 0; j < nk; j++) mx = fmaxf(mx, row[j]);
+            for (int j = 0; j < nk; j++) mx = row[j] > mx ? row[j] : mx;
             if (mx == -INFINITY) { /* nothing visible in this block: P row is 0 */
                 for (int j = 0; j < nk; j++) row[j] = 0.0f;
                 continue;
