@@ -162,14 +162,18 @@ static void gemm_acc(float *c, int64_t ldc, const float *a, int64_t sam, int64_t
     int m = 0;
     for (; m + 4 <= M; m += 4) {
         int n = 0;
+        const int64_t s1 = sam, s2 = 2 * sam, s3 = 3 * sam;
         for (; n + 8 <= N; n += 8) {
             float acc[4][8] = {{0}};
-            for (int k = 0; k < K; k++) {
-                const float *bk = b + k * ldb + n;
-                for (int i = 0; i < 4; i++) {
-                    const float ai = a[(m + i) * sam + k * sak];
+            const float *ak = a + m * sam, *bk = b + n;
+            for (int k = 0; k < K; k++, ak += sak, bk += ldb) {
+                const float a0 = ak[0], a1 = ak[s1], a2 = ak[s2], a3 = ak[s3];
 #pragma omp simd
-                    for (int j = 0; j < 8; j++) acc[i][j] += ai * bk[j];
+                for (int j = 0; j < 8; j++) {
+                    acc[0][j] += a0 * bk[j];
+                    acc[1][j] += a1 * bk[j];
+                    acc[2][j] += a2 * bk[j];
+                    acc[3][j] += a3 * bk[j];
                 }
             }
             for (int i = 0; i < 4; i++)
