@@ -23,6 +23,12 @@ tg_tensor *tg_matmul_ex(const tg_tensor *a, const tg_tensor *b, bool trans_a, bo
  * f32 or bf16 x and w (the same); bias and output f32. */
 tg_tensor *tg_linear(const tg_tensor *x, const tg_tensor *w, const tg_tensor *bias);
 
+/* ---- cast.c ---- */
+
+/* x converted to `to` (f32 <-> bf16); x itself when it already has that
+ * dtype. The gradient flows back unchanged in f32. */
+tg_tensor *tg_cast(const tg_tensor *x, tg_dtype to);
+
 /* ---- binary.c (NumPy broadcasting) ---- */
 
 tg_tensor *tg_add(const tg_tensor *a, const tg_tensor *b);

@@ -14,9 +14,18 @@ static void register_all(void)
         tg_register_binary_ops,
         tg_register_reduce_ops,
         tg_register_loss_ops,
+        tg_register_cast_ops,
         tg_register_softmax_ops,
         tg_register_norm_ops,
         tg_register_cross_entropy_ops,
+        tg_register_shape_ops,
+        tg_register_slice_ops,
+        tg_register_where_ops,
+        tg_register_embedding_ops,
+        tg_register_dropout_ops,
+        tg_register_matmul_ops,
+        tg_register_linear_ops,
+        tg_register_attention_ops,
     };
     for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
         TG_ASSERT(families[i]() == TG_OK, "a built-in op failed to register (duplicate name?)");

@@ -43,8 +43,17 @@ tg_status tg_register_eltwise_ops(void);
 tg_status tg_register_binary_ops(void);
 tg_status tg_register_reduce_ops(void);
 tg_status tg_register_loss_ops(void);
+tg_status tg_register_cast_ops(void);
 tg_status tg_register_softmax_ops(void);
 tg_status tg_register_norm_ops(void);
 tg_status tg_register_cross_entropy_ops(void);
+tg_status tg_register_shape_ops(void);
+tg_status tg_register_slice_ops(void);
+tg_status tg_register_where_ops(void);
+tg_status tg_register_embedding_ops(void);
+tg_status tg_register_dropout_ops(void);
+tg_status tg_register_matmul_ops(void);
+tg_status tg_register_linear_ops(void);
+tg_status tg_register_attention_ops(void);
 
 #endif

@@ -1,0 +1,494 @@
+/* Fused scaled-dot-product attention, flash-style.
+ *
+ * Forward walks blocks of queries against blocks of keys with an online
+ * softmax (running row max m and sum l), so no T×T matrix ever exists; it
+ * saves only the per-row log-sum-exp for backward. Backward (FlashAttention-2)
+ * recomputes the probabilities tile by tile from q, k and that log-sum-exp:
+ *   P = exp(S - lse),  D_i = rowsum(dO_i ∘ O_i),
+ *   dV += Pᵀ dO,  dP = dO Vᵀ,  dS = P ∘ (dP - D_i),
+ *   dQ += scale dS K,  dK += scale dSᵀ Q.
+ * Masked scores are -inf inside a tile; a query with no valid key outputs
+ * zeros and gets no gradient. */
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#include "autograd/ops/ops_internal.h"
+
+/* Tile sizes: a 64×64 score tile and 64-row q/k/v tiles (Dh up to a few
+ * hundred) stay within L2 per thread. */
+#define BQ 64
+#define BK 64
+_Static_assert(BQ == BK, "causal block skipping assumes square tiles");
+/* Below this many B·H·T²·Dh multiply-adds one thread is faster than waking
+ * the team (a parallel region costs more than a small problem). */
+#define ATTN_OMP_MIN (1 << 20)
+
+typedef struct attn_attr {
+    bool causal;
+    float scale;  /* already resolved: never 0 */
+} attn_attr;
+
+/* Geometry of one call. */
+typedef struct attn_geom {
+    int64_t B, H, T, D;
+    bool causal;
+    float scale;
+    const int32_t *lengths;  /* (B) or NULL */
+} attn_geom;
+
+/* Per-thread tiles, carved from one scratch block. */
+typedef struct attn_ws {
+    float *q, *k, *kt, *v, *vt, *dout; /* (BQ|BK, D) rows; kt, vt (D, BK) */
+    float *s, *dp;                     /* (BQ, BK) */
+    float *acc, *dq, *dk, *dv;         /* (BQ|BK, D) accumulators */
+    float *m, *l;                      /* (BQ) */
+} attn_ws;
+
+static size_t ws_floats(int64_t D) { return (size_t)(10 * BQ * D + 2 * BQ * BK + 2 * BQ); }
+
+static void ws_carve(attn_ws *w, float *base, int64_t D)
+{
+    const size_t tile = (size_t)(BQ * D);
+    float *p = base;
+    w->q = p; p += tile;
+    w->k = p; p += tile;
+    w->kt = p; p += tile;
+    w->v = p; p += tile;
+    w->vt = p; p += tile;
+    w->dout = p; p += tile;
+    w->acc = p; p += tile;
+    w->dq = p; p += tile;
+    w->dk = p; p += tile;
+    w->dv = p; p += tile;
+    w->s = p; p += BQ * BK;
+    w->dp = p; p += BQ * BK;
+    w->m = p; p += BQ;
+    w->l = p;
+}
+
+/* One workspace per thread the parallel regions below may use. */
+static float *ws_alloc(tg_op_ctx *ctx, int64_t D, int *n_threads)
+{
+    *n_threads = omp_get_max_threads();
+    return tg_op_scratch(ctx, sizeof(float) * ws_floats(D) * (size_t)*n_threads);
+}
+
+static int64_t kv_len(const attn_geom *g, int64_t b) { return g->lengths ? g->lengths[b] : g->T; }
+
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* End (exclusive) of the keys that query rows [q0, q0 + nq) of batch b can
+ * see: the causal diagonal and the sequence length. */
+static int64_t key_end(const attn_geom *g, int64_t b, int64_t q0, int64_t nq)
+{
+    int64_t e = kv_len(g, b);
+    return g->causal ? min64(e, q0 + nq) : e;
+}
+
+/* ---- shape inference ---- */
+
+static tg_status attention_infer(const tg_tensor *const *in, int n_in, const void *attr, tg_shape *out,
+                                 tg_dtype *dt)
+{
+    (void)attr;
+    char a[96], b[96];
+    if (n_in != 3 && n_in != 4)
+        return tg_error(TG_ERR_INVALID, "attention: expects q, k, v and optional lengths, got %d inputs", n_in);
+    const tg_shape *qs = tg_tensor_shape(in[0]);
+    static const char *names[3] = {"q", "k", "v"};
+    for (int i = 0; i < 3; i++) {
+        const tg_shape *s = tg_tensor_shape(in[i]);
+        tg_dtype d = tg_tensor_dtype(in[i]);
+        if (s->ndim != 4)
+            return tg_error(TG_ERR_SHAPE, "attention: %s must be (B, H, T, Dh), got rank %d %s", names[i],
+                            s->ndim, tg_shape_str(s, a, sizeof a));
+        if (d != TG_F32 && d != TG_BF16)
+            return tg_error(TG_ERR_DTYPE, "attention: %s must be f32 or bf16, got %s", names[i], tg_dtype_name(d));
+        if (!tg_shape_equal(s, qs))
+            return tg_error(TG_ERR_SHAPE, "attention: %s shape %s differs from q shape %s", names[i],
+                            tg_shape_str(s, a, sizeof a), tg_shape_str(qs, b, sizeof b));
+    }
+    if (qs->dims[3] < 1) return tg_error(TG_ERR_SHAPE, "attention: head dim Dh must be >= 1, got 0");
+    if (n_in == 4) {
+        const tg_tensor *len = in[3];
+        const tg_shape *ls = tg_tensor_shape(len);
+        if (tg_tensor_dtype(len) != TG_S32)
+            return tg_error(TG_ERR_DTYPE, "attention: lengths must be s32, got %s", tg_dtype_name(tg_tensor_dtype(len)));
+        if (ls->ndim != 1 || ls->dims[0] != qs->dims[0])
+            return tg_error(TG_ERR_SHAPE, "attention: lengths shape %s must be (B) = (%lld)",
+                            tg_shape_str(ls, a, sizeof a), (long long)qs->dims[0]);
+        const int32_t *l = tg_s32(len);
+        for (int64_t i = 0; i < qs->dims[0]; i++)
+            if (l[i] < 0 || l[i] > qs->dims[2])
+                return tg_error(TG_ERR_INVALID, "attention: lengths[%lld] = %d is outside [0, T = %lld]",
+                                (long long)i, l[i], (long long)qs->dims[2]);
+    }
+    *out = *qs;
+    *dt = TG_F32;
+    return TG_OK;
+}
+
+/* ---- tiles ---- */
+
+/* n rows of D values starting at element `off` of t, as f32 into dst. */
+static void load_rows(float *dst, const tg_tensor *t, int64_t off, int n, int64_t D)
+{
+    const int64_t cnt = n * D;
+    if (tg_tensor_dtype(t) == TG_F32) {
+        memcpy(dst, tg_f32(t) + off, sizeof(float) * (size_t)cnt);
+        return;
+    }
+    const uint16_t *src = tg_bf16(t) + off;
+    for (int64_t i = 0; i < cnt; i++) dst[i] = tg_bf16_to_f32(src[i]);
+}
+
+/* dst (D, BK) = src (n, D) transposed, so score rows vectorize over keys. */
+static void transpose_tile(float *dst, const float *src, int n, int64_t D)
+{
+    for (int c = 0; c < n; c++)
+        for (int64_t d = 0; d < D; d++) dst[d * BK + c] = src[c * D + d];
+}
+
+/* c (M, N) += a (M, K) · b (K, N): a's element (m, k) is a[m·sam + k·sak]
+ * (so a transposed operand is just other strides), b and c are row-major
+ * with leading dims ldb, ldc. A 4×8 register block keeps the accumulators
+ * in vector registers; the edges fall back to plain dot products. An AVX2
+ * clone is picked at load time on CPUs that have it. */
+__attribute__((target_clones("avx2", "default")))
+static void gemm_acc(float *c, int64_t ldc, const float *a, int64_t sam, int64_t sak, const float *b, int64_t ldb,
+                     int M, int N, int K)
+{
+    int m = 0;
+    for (; m + 4 <= M; m += 4) {
+        int n = 0;
+        const int64_t s1 = sam, s2 = 2 * sam, s3 = 3 * sam;
+        for (; n + 8 <= N; n += 8) {
+            float acc[4][8] = {{0}};
+            const float *ak = a + m * sam, *bk = b + n;
+            for (int k = 0; k < K; k++, ak += sak, bk += ldb) {
+                const float a0 = ak[0], a1 = ak[s1], a2 = ak[s2], a3 = ak[s3];
+#pragma omp simd
+                for (int j = 0; j < 8; j++) {
+                    acc[0][j] += a0 * bk[j];
+                    acc[1][j] += a1 * bk[j];
+                    acc[2][j] += a2 * bk[j];
+                    acc[3][j] += a3 * bk[j];
+                }
+            }
+            for (int i = 0; i < 4; i++)
+#pragma omp simd
+                for (int j = 0; j < 8; j++) c[(m + i) * ldc + n + j] += acc[i][j];
+        }
+        for (int i = m; i < m + 4; i++)
+            for (int j = n; j < N; j++) {
+                float acc = 0.0f;
+                for (int k = 0; k < K; k++) acc += a[i * sam + k * sak] * b[k * ldb + j];
+                c[i * ldc + j] += acc;
+            }
+    }
+    for (; m < M; m++)
+        for (int k = 0; k < K; k++) {
+            const float am = a[m * sam + k * sak];
+            const float *bk = b + k * ldb;
+            float *cm = c + m * ldc;
+#pragma omp simd
+            for (int j = 0; j < N; j++) cm[j] += am * bk[j];
+        }
+}
+
+/* c (nq, BK) = a (nq, D) · btᵀ, with bt (D, BK) the transposed right tile. */
+static void tile_matmul_nt(float *c, const float *a, const float *bt, int nq, int nk, int64_t D)
+{
+    for (int r = 0; r < nq; r++)
+        for (int j = 0; j < nk; j++) c[r * BK + j] = 0.0f;
+    gemm_acc(c, BK, a, D, 1, bt, BK, nq, nk, (int)D);
+}
+
+/* s (nq, BK) = scale · q kᵀ for query rows q0.. and keys k0.., with keys
+ * past the sequence length or (causal) after the query set to -inf. */
+static void tile_scores(float *s, const float *q, const float *kt, int nq, int nk, const attn_geom *g,
+                        int64_t len, int64_t q0, int64_t k0)
+{
+    tile_matmul_nt(s, q, kt, nq, nk, g->D);
+    for (int r = 0; r < nq; r++) {
+        float *row = s + r * BK;
+        int64_t lim = len - k0;
+        if (g->causal) lim = min64(lim, q0 + r + 1 - k0);
+        for (int j = 0; j < nk; j++) row[j] = j < lim ? row[j] * g->scale : -INFINITY;
+    }
+}
+
+/* acc (n, D) += p (n, BK) · v (nk, D). */
+static void tile_matmul_pv(float *acc, const float *p, const float *v, int n, int nk, int64_t D)
+{
+    gemm_acc(acc, D, p, BK, 1, v, D, n, (int)D, nk);
+}
+
+/* acc (nk, D) += pᵀ · x with p (nq, BK) and x (nq, D). */
+static void tile_matmul_tn(float *acc, const float *p, const float *x, int nq, int nk, int64_t D)
+{
+    gemm_acc(acc, D, p, 1, BK, x, D, nk, (int)D, nq);
+}
+
+/* ---- forward ---- */
+
+/* out and lse rows of one query block of one head: online softmax over the
+ * key blocks the block can see. */
+static void fwd_query_block(float *out, float *lse, const attn_ws *w, const tg_tensor *q, const tg_tensor *k,
+                            const tg_tensor *v, const attn_geom *g, int64_t bh, int64_t q0)
+{
+    const int64_t D = g->D, T = g->T, b = bh / g->H, head = bh * T * D;
+    const int nq = (int)min64(BQ, T - q0);
+    const int64_t len = kv_len(g, b), kend = key_end(g, b, q0, nq);
+    load_rows(w->q, q, head + q0 * D, nq, D);
+    memset(w->acc, 0, sizeof(float) * (size_t)(nq * D));
+    for (int r = 0; r < nq; r++) {
+        w->m[r] = -INFINITY;
+        w->l[r] = 0.0f;
+    }
+    for (int64_t k0 = 0; k0 < kend; k0 += BK) {
+        const int nk = (int)min64(BK, T - k0);
+        load_rows(w->k, k, head + k0 * D, nk, D);
+        transpose_tile(w->kt, w->k, nk, D);
+        load_rows(w->v, v, head + k0 * D, nk, D);
+        tile_scores(w->s, w->q, w->kt, nq, nk, g, len, q0, k0);
+        for (int r = 0; r < nq; r++) {
+            float *row = w->s + r * BK;
+            float mx = -INFINITY;
+            for (int j = 0; j < nk; j++) mx = row[j] > mx ? row[j] : mx;
+            if (mx == -INFINITY) { /* nothing visible in this block: P row is 0 */
+                for (int j = 0; j < nk; j++) row[j] = 0.0f;
+                continue;
+            }
+            const float m_new = fmaxf(w->m[r], mx), alpha = expf(w->m[r] - m_new);
+            float sum = 0.0f;
+            for (int j = 0; j < nk; j++) {
+                row[j] = expf(row[j] - m_new);
+                sum += row[j];
+            }
+            w->l[r] = w->l[r] * alpha + sum;
+            w->m[r] = m_new;
+            float *ar = w->acc + r * D;
+#pragma omp simd
+            for (int64_t d = 0; d < D; d++) ar[d] *= alpha;
+        }
+        tile_matmul_pv(w->acc, w->s, w->v, nq, nk, D);
+    }
+    for (int r = 0; r < nq; r++) {
+        const float l = w->l[r], inv = l > 0.0f ? 1.0f / l : 0.0f;
+        float *o = out + head + (q0 + r) * D;
+        const float *ar = w->acc + r * D;
+        for (int64_t d = 0; d < D; d++) o[d] = ar[d] * inv;
+        if (lse) lse[bh * T + q0 + r] = l > 0.0f ? w->m[r] + logf(l) : -INFINITY;
+    }
+}
+
+static attn_geom geom_of(const tg_tensor *const *in, int n_in, const attn_attr *a)
+{
+    const tg_shape *s = tg_tensor_shape(in[0]);
+    return (attn_geom){.B = s->dims[0], .H = s->dims[1], .T = s->dims[2], .D = s->dims[3],
+                       .causal = a->causal, .scale = a->scale,
+                       .lengths = n_in == 4 ? tg_s32(in[3]) : NULL};
+}
+
+static tg_status attention_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr,
+                                   tg_tensor *out)
+{
+    const attn_geom g = geom_of(in, n_in, attr);
+    const int64_t nqb = (g.T + BQ - 1) / BQ, items = g.B * g.H * nqb;
+    tg_tensor *lse_t = NULL; /* (B, H, T) */
+    if (tg_op_recording(ctx)) {
+        lse_t = tg_tensor_empty(TG_STEP, TG_SHAPE(g.B, g.H, g.T), TG_F32);
+        if (!lse_t) return TG_ERR_OOM;
+    }
+    int nt;
+    float *ws = ws_alloc(ctx, g.D, &nt);
+    if (!ws) return TG_ERR_OOM;
+    float *o = tg_f32(out), *lse = lse_t ? tg_f32(lse_t) : NULL;
+#pragma omp parallel if (items > 1 && g.B * g.H * g.T * g.T * g.D > ATTN_OMP_MIN)
+    {
+        attn_ws w;
+        ws_carve(&w, ws + ws_floats(g.D) * (size_t)omp_get_thread_num(), g.D);
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t it = 0; it < items; it++)
+            fwd_query_block(o, lse, &w, in[0], in[1], in[2], &g, it / nqb, (it % nqb) * BQ);
+    }
+    return lse_t ? tg_op_save(ctx, lse_t) : TG_OK;
+}
+
+/* ---- backward ---- */
+
+/* Turns the score tile into P = exp(S - lse) and the dP tile into
+ * dS = scale · P ∘ (dP - D_i) for query rows q0.. of head bh. */
+static void tile_ds(float *s, float *dp, const float *lse, const float *delta, const attn_geom *g, int nq,
+                    int nk, int64_t row0)
+{
+    for (int r = 0; r < nq; r++) {
+        float *sr = s + r * BK, *dr = dp + r * BK;
+        const float lr = lse[row0 + r], dl = delta[row0 + r];
+        for (int j = 0; j < nk; j++) {
+            const float p = sr[j] == -INFINITY ? 0.0f : expf(sr[j] - lr);
+            sr[j] = p;
+            dr[j] = g->scale * p * (dr[j] - dl);
+        }
+    }
+}
+
+/* P and dS of the (query block q0, key block k0) tile of head bh, with the
+ * q, dout, kt and vt tiles of the workspace already loaded. */
+static void tile_backward(const attn_ws *w, const float *lse, const float *delta, const attn_geom *g, int64_t bh,
+                          int64_t q0, int64_t k0, int nq, int nk)
+{
+    const int64_t len = kv_len(g, bh / g->H);
+    tile_scores(w->s, w->q, w->kt, nq, nk, g, len, q0, k0);
+    tile_matmul_nt(w->dp, w->dout, w->vt, nq, nk, g->D);
+    tile_ds(w->s, w->dp, lse, delta, g, nq, nk, bh * g->T + q0);
+}
+
+/* dst (n, D) += src (n, D). */
+static void add_rows(float *dst, const float *src, int64_t n)
+{
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) dst[i] += src[i];
+}
+
+/* dK and dV of one key block of head bh, summed over the query blocks that
+ * see it. When dq is given the caller owns the whole head and dQ rows are
+ * accumulated here as well (one pass); otherwise dq_query_block does it. */
+static void bwd_key_block(float *dq, float *dk, float *dv, const attn_ws *w, const float *lse,
+                          const float *delta, const tg_tensor *dout, const tg_tensor *q, const tg_tensor *k,
+                          const tg_tensor *v, const attn_geom *g, int64_t bh, int64_t k0)
+{
+    const int64_t D = g->D, T = g->T, head = bh * T * D;
+    if (k0 >= kv_len(g, bh / g->H)) return; /* keys nobody sees */
+    const int nk = (int)min64(BK, T - k0);
+    load_rows(w->k, k, head + k0 * D, nk, D);
+    transpose_tile(w->kt, w->k, nk, D);
+    load_rows(w->v, v, head + k0 * D, nk, D);
+    transpose_tile(w->vt, w->v, nk, D);
+    memset(w->dk, 0, sizeof(float) * (size_t)(nk * D));
+    memset(w->dv, 0, sizeof(float) * (size_t)(nk * D));
+    /* causal: query blocks wholly before this key block see none of it */
+    for (int64_t q0 = g->causal ? k0 / BQ * BQ : 0; q0 < T; q0 += BQ) {
+        const int nq = (int)min64(BQ, T - q0);
+        load_rows(w->q, q, head + q0 * D, nq, D);
+        load_rows(w->dout, dout, head + q0 * D, nq, D);
+        tile_backward(w, lse, delta, g, bh, q0, k0, nq, nk);
+        tile_matmul_tn(w->dv, w->s, w->dout, nq, nk, D);
+        tile_matmul_tn(w->dk, w->dp, w->q, nq, nk, D);
+        if (dq) tile_matmul_pv(dq + head + q0 * D, w->dp, w->k, nq, nk, D);
+    }
+    if (dk) add_rows(dk + head + k0 * D, w->dk, nk * D);
+    if (dv) add_rows(dv + head + k0 * D, w->dv, nk * D);
+}
+
+/* dQ of one query block of head bh, summed over the key blocks it sees. */
+static void dq_query_block(float *dq, const attn_ws *w, const float *lse, const float *delta,
+                           const tg_tensor *dout, const tg_tensor *q, const tg_tensor *k, const tg_tensor *v,
+                           const attn_geom *g, int64_t bh, int64_t q0)
+{
+    const int64_t D = g->D, T = g->T, head = bh * T * D;
+    const int nq = (int)min64(BQ, T - q0);
+    const int64_t kend = key_end(g, bh / g->H, q0, nq);
+    load_rows(w->q, q, head + q0 * D, nq, D);
+    load_rows(w->dout, dout, head + q0 * D, nq, D);
+    memset(w->dq, 0, sizeof(float) * (size_t)(nq * D));
+    for (int64_t k0 = 0; k0 < kend; k0 += BK) {
+        const int nk = (int)min64(BK, T - k0);
+        load_rows(w->k, k, head + k0 * D, nk, D);
+        transpose_tile(w->kt, w->k, nk, D);
+        load_rows(w->v, v, head + k0 * D, nk, D);
+        transpose_tile(w->vt, w->v, nk, D);
+        tile_backward(w, lse, delta, g, bh, q0, k0, nq, nk);
+        tile_matmul_pv(w->dq, w->dp, w->k, nq, nk, D);
+    }
+    add_rows(dq + head + q0 * D, w->dq, nq * D);
+}
+
+/* delta (B·H·T) = rowsum(dO ∘ O). */
+static void row_dots(float *delta, const float *dout, const float *out, int64_t rows, int64_t D)
+{
+#pragma omp parallel for if (rows * D > TG_OMP_MIN)
+    for (int64_t i = 0; i < rows; i++) {
+        float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+        for (int64_t d = 0; d < D; d++) acc += dout[i * D + d] * out[i * D + d];
+        delta[i] = acc;
+    }
+}
+
+static tg_status attention_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tensor *const *din)
+{
+    const int n_in = tg_op_n_in(ctx);
+    const tg_tensor *in[4];
+    for (int i = 0; i < n_in; i++) in[i] = tg_op_input(ctx, i);
+    const attn_geom g = geom_of(in, n_in, tg_op_attr(ctx));
+    const int64_t BH = g.B * g.H, nqb = (g.T + BQ - 1) / BQ, rows = BH * g.T;
+    float *dq = din[0] ? tg_f32(din[0]) : NULL, *dk = din[1] ? tg_f32(din[1]) : NULL,
+          *dv = din[2] ? tg_f32(din[2]) : NULL;
+    const float *lse = tg_f32(tg_op_saved(ctx, 0));
+    float *delta = tg_op_scratch(ctx, sizeof(float) * (size_t)(rows > 0 ? rows : 1)); /* (B, H, T) */
+    int nt;
+    float *ws = ws_alloc(ctx, g.D, &nt);
+    if (!delta || !ws) return TG_ERR_OOM;
+    row_dots(delta, tg_f32(dout), tg_f32(tg_op_output(ctx)), rows, g.D);
+
+    const bool big = BH * g.T * g.T * g.D > ATTN_OMP_MIN;
+    /* Enough heads to keep every thread busy: one thread owns a head and does
+     * dQ, dK, dV in one pass. Otherwise split heads by key blocks (dK, dV)
+     * and then by query blocks (dQ), so no two threads write the same rows. */
+    const bool per_head = nt == 1 || BH >= 2 * nt || !big;
+    if (per_head) {
+#pragma omp parallel if (big && BH > 1)
+        {
+            attn_ws w;
+            ws_carve(&w, ws + ws_floats(g.D) * (size_t)omp_get_thread_num(), g.D);
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t bh = 0; bh < BH; bh++)
+                for (int64_t k0 = 0; k0 < g.T; k0 += BK)
+                    bwd_key_block(dq, dk, dv, &w, lse, delta, dout, in[0], in[1], in[2], &g, bh, k0);
+        }
+        return TG_OK;
+    }
+#pragma omp parallel
+    {
+        attn_ws w;
+        ws_carve(&w, ws + ws_floats(g.D) * (size_t)omp_get_thread_num(), g.D);
+        if (dk || dv) {
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t it = 0; it < BH * nqb; it++)
+                bwd_key_block(NULL, dk, dv, &w, lse, delta, dout, in[0], in[1], in[2], &g, it / nqb,
+                              (it % nqb) * BK);
+        }
+        if (dq) {
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t it = 0; it < BH * nqb; it++)
+                dq_query_block(dq, &w, lse, delta, dout, in[0], in[1], in[2], &g, it / nqb, (it % nqb) * BQ);
+        }
+    }
+    return TG_OK;
+}
+
+/* ---- descriptor and wrapper ---- */
+
+static const tg_op attention_op = {.name = "attention", .n_in = -1, .infer = attention_infer,
+                                   .forward = attention_forward, .backward = attention_backward};
+
+tg_status tg_register_attention_ops(void) { return tg_op_register(&attention_op); }
+
+tg_tensor *tg_attention(const tg_tensor *q, const tg_tensor *k, const tg_tensor *v, bool causal,
+                        const tg_tensor *lengths, double scale)
+{
+    if (!q || !k || !v) return NULL;
+    if (!isfinite(scale)) {
+        tg_error(TG_ERR_INVALID, "tg_attention: scale must be finite, got %g", scale);
+        return NULL;
+    }
+    attn_attr a = {.causal = causal};
+    /* Dh is checked by infer; a bad rank leaves the default unused. */
+    const int64_t D = tg_tensor_ndim(q) == 4 ? tg_tensor_dim(q, 3) : 1;
+    a.scale = (float)(scale != 0.0 ? scale : 1.0 / sqrt((double)(D > 0 ? D : 1)));
+    const tg_tensor *in[4] = {q, k, v, lengths};
+    return tg_apply(&attention_op, in, lengths ? 4 : 3, &a, sizeof a);
+}

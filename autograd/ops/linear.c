@@ -1,0 +1,140 @@
+/* Fully connected layer: y = x · wᵀ + bias as one oneDNN matmul with a bias,
+ * with the weight (out, in) read transposed through strides. Leading dims of
+ * x are flattened into rows. */
+#include <string.h>
+
+#include "autograd/ops/ops_internal.h"
+#include "tensor/backend.h"
+
+/* Rows of x once its leading dims are flattened, and the two feature sizes. */
+typedef struct linear_dims {
+    int64_t rows, in, out;
+} linear_dims;
+
+static linear_dims dims_of(const tg_tensor *x, const tg_tensor *w)
+{
+    linear_dims d = {.rows = 1, .in = tg_tensor_dim(w, 1), .out = tg_tensor_dim(w, 0)};
+    for (int i = 0; i < tg_tensor_ndim(x) - 1; i++) d.rows *= tg_tensor_dim(x, i);
+    return d;
+}
+
+/* ---- shape inference ---- */
+
+static tg_status linear_infer(const tg_tensor *const *in, int n_in, const void *attr, tg_shape *out,
+                              tg_dtype *dt)
+{
+    (void)attr;
+    if (n_in != 2 && n_in != 3)
+        return tg_error(TG_ERR_INVALID, "tg_linear: expects x, w and an optional bias, got %d inputs", n_in);
+    const tg_tensor *x = in[0], *w = in[1], *bias = n_in == 3 ? in[2] : NULL;
+    const tg_shape *sx = tg_tensor_shape(x), *sw = tg_tensor_shape(w);
+    char bx[96], bw[96], bb[96];
+    tg_shape_str(sx, bx, sizeof bx);
+    tg_shape_str(sw, bw, sizeof bw);
+    for (int i = 0; i < 2; i++) {
+        tg_dtype t = tg_tensor_dtype(in[i]);
+        if (t != TG_F32 && t != TG_BF16)
+            return tg_error(TG_ERR_DTYPE, "tg_linear: %s must be f32 or bf16, got %s", i ? "w" : "x",
+                            tg_dtype_name(t));
+    }
+    if (tg_tensor_dtype(x) != tg_tensor_dtype(w))
+        return tg_error(TG_ERR_DTYPE, "tg_linear: x is %s but w is %s (both must have one dtype)",
+                        tg_dtype_name(tg_tensor_dtype(x)), tg_dtype_name(tg_tensor_dtype(w)));
+    if (sx->ndim < 1 || sw->ndim != 2 || sx->dims[sx->ndim - 1] != sw->dims[1])
+        return tg_error(TG_ERR_SHAPE, "tg_linear: x %s does not fit w %s (want x (..., in), w (out, in))",
+                        bx, bw);
+    if (bias) {
+        TG_TRY(tg_ops_require_f32(bias, "tg_linear", "bias"));
+        if (tg_tensor_ndim(bias) != 1 || tg_tensor_dim(bias, 0) != sw->dims[0])
+            return tg_error(TG_ERR_SHAPE, "tg_linear: bias %s does not fit w %s (want bias (%lld))",
+                            tg_shape_str(tg_tensor_shape(bias), bb, sizeof bb), bw,
+                            (long long)sw->dims[0]);
+    }
+    *out = *sx;
+    out->dims[sx->ndim - 1] = sw->dims[0]; /* (..., out) */
+    *dt = TG_F32;
+    return TG_OK;
+}
+
+/* ---- forward ---- */
+
+static tg_status linear_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr,
+                                tg_tensor *out)
+{
+    (void)ctx; (void)attr;
+    const linear_dims n = dims_of(in[0], in[1]);
+    tg_matmul_desc d = {.ndim = 2, .ab_dtype = tg_tensor_dtype(in[0]), .bias = n_in == 3};
+    tg_matmul_view(d.a_dims, d.a_strides, 0, NULL, n.rows, n.in, false);  /* x (R, in) */
+    tg_matmul_view(d.b_dims, d.b_strides, 0, NULL, n.in, n.out, true);    /* wᵀ (in, out) */
+    tg_matmul_view(d.c_dims, d.c_strides, 0, NULL, n.rows, n.out, false); /* y (R, out) */
+    return tg_backend_matmul(tg_ctx_current(), &d, tg_f32(out), tg_tensor_data(in[0]),
+                             tg_tensor_data(in[1]), n_in == 3 ? tg_f32(in[2]) : NULL);
+}
+
+/* ---- backward ---- */
+
+/* dbias (cols) += column sums of dy (rows, cols); threads split the columns. */
+static void bias_grad(float *dbias, const float *dy, int64_t rows, int64_t cols)
+{
+    enum { BLOCK = 64 };
+    const int64_t nblk = (cols + BLOCK - 1) / BLOCK;
+#pragma omp parallel for if (rows * cols > TG_OMP_MIN)
+    for (int64_t blk = 0; blk < nblk; blk++) {
+        const int64_t j0 = blk * BLOCK, j1 = j0 + BLOCK < cols ? j0 + BLOCK : cols;
+        float acc[BLOCK] = {0};
+        for (int64_t r = 0; r < rows; r++) {
+            const float *row = dy + r * cols;
+            for (int64_t j = j0; j < j1; j++) acc[j - j0] += row[j];
+        }
+        for (int64_t j = j0; j < j1; j++) dbias[j] += acc[j - j0];
+    }
+}
+
+static const tg_tensor *as_f32(const tg_tensor *t)
+{
+    return tg_tensor_dtype(t) == TG_F32 ? t : tg_tensor_to(TG_STEP, t, TG_F32);
+}
+
+static tg_status linear_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tensor *const *din)
+{
+    const tg_tensor *x = tg_op_input(ctx, 0), *w = tg_op_input(ctx, 1);
+    const linear_dims n = dims_of(x, w);
+    const float *dy = tg_f32(dout); /* (R, out) */
+    tg_ctx *c = tg_ctx_current();
+    if (din[0]) { /* dx (R, in) += dy (R, out) · w (out, in) */
+        const tg_tensor *wf = as_f32(w);
+        if (!wf) return TG_ERR_OOM;
+        tg_matmul_desc d = {.ndim = 2, .ab_dtype = TG_F32, .accumulate = true};
+        tg_matmul_view(d.a_dims, d.a_strides, 0, NULL, n.rows, n.out, false);
+        tg_matmul_view(d.b_dims, d.b_strides, 0, NULL, n.out, n.in, false);
+        tg_matmul_view(d.c_dims, d.c_strides, 0, NULL, n.rows, n.in, false);
+        TG_TRY(tg_backend_matmul(c, &d, tg_f32(din[0]), dy, tg_f32(wf), NULL));
+    }
+    if (din[1]) { /* dw (out, in) += dyᵀ (out, R) · x (R, in) */
+        const tg_tensor *xf = as_f32(x);
+        if (!xf) return TG_ERR_OOM;
+        tg_matmul_desc d = {.ndim = 2, .ab_dtype = TG_F32, .accumulate = true};
+        tg_matmul_view(d.a_dims, d.a_strides, 0, NULL, n.out, n.rows, true);
+        tg_matmul_view(d.b_dims, d.b_strides, 0, NULL, n.rows, n.in, false);
+        tg_matmul_view(d.c_dims, d.c_strides, 0, NULL, n.out, n.in, false);
+        TG_TRY(tg_backend_matmul(c, &d, tg_f32(din[1]), dy, tg_f32(xf), NULL));
+    }
+    if (tg_op_n_in(ctx) == 3 && din[2]) bias_grad(tg_f32(din[2]), dy, n.rows, n.out);
+    return TG_OK;
+}
+
+/* ---- descriptor and wrapper ---- */
+
+static const tg_op linear_op = {
+    .name = "linear", .n_in = -1, .infer = linear_infer, .forward = linear_forward,
+    .backward = linear_backward,
+};
+
+tg_status tg_register_linear_ops(void) { return tg_op_register(&linear_op); }
+
+tg_tensor *tg_linear(const tg_tensor *x, const tg_tensor *w, const tg_tensor *bias)
+{
+    const tg_tensor *in[3] = {x, w, bias};
+    if (!x || !w) return NULL; /* an earlier call failed; keep its message */
+    return tg_apply(&linear_op, in, bias ? 3 : 2, NULL, 0);
+}

@@ -1,0 +1,132 @@
+#include "models/claims/model.h"
+
+#include "autograd/autograd.h"
+
+#include <string.h>
+
+static const char *loss_names[] = {"cost", "wce", "focal"};
+
+tg_status claims_decision_loss_parse(const char *s, claims_decision_loss *out)
+{
+    for (int k = 0; k < 3; k++)
+        if (!strcmp(s, loss_names[k])) {
+            *out = (claims_decision_loss)k;
+            return TG_OK;
+        }
+    return tg_error(TG_ERR_INVALID, "decision loss '%s': expected cost, wce or focal", s);
+}
+
+const char *claims_decision_loss_name(claims_decision_loss k) { return loss_names[k]; }
+
+tg_status claims_model_init(claims_model *m, const claims_model_config *cfg, uint64_t seed)
+{
+    memset(m, 0, sizeof *m);
+    m->cfg = *cfg;
+    if (cfg->lambda < 0 || cfg->code_weight <= 0 || cfg->focal_gamma < 0)
+        return tg_error(TG_ERR_INVALID, "claims_model_init: need lambda >= 0 (%g), code_weight > 0 (%g), "
+                        "focal_gamma >= 0 (%g)", cfg->lambda, cfg->code_weight, cfg->focal_gamma);
+    TG_TRY(tg_gpt_init(&m->gpt, &cfg->gpt, seed));
+    tg_rng rng = {.seed = seed ^ 0x68656164ULL};
+    tg_status st = tg_nn_linear_init(&m->head, cfg->gpt.dim, 2, true, &rng);
+    if (st == TG_OK) st = tg_nn_linear_params(&m->head, m->gpt.params, "head");
+    if (st != TG_OK) claims_model_free(m);
+    return st;
+}
+
+void claims_model_free(claims_model *m)
+{
+    if (!m) return;
+    tg_gpt_free(&m->gpt);
+    tg_nn_linear_free(&m->head);
+}
+
+double claims_lm_weight(const claims_batch *b, const uint8_t *is_code, double code_weight)
+{
+    double w = 0;
+    const int64_t n = (int64_t)b->rows * b->pad_len;
+    for (int64_t i = 0; i < n; i++) {
+        int32_t t = b->targets[i];
+        if (t >= 0) w += is_code && is_code[t] ? code_weight : 1.0;
+    }
+    return w;
+}
+
+/* Mean-pooling matrix (n_docs, rows * T): 1/count over each document's real
+ * positions in all its windows. */
+static tg_tensor *pooling_matrix(const claims_batch *b)
+{
+    const int64_t cols = (int64_t)b->rows * b->pad_len;
+    tg_tensor *p = tg_tensor_new(TG_STEP, TG_SHAPE(b->n_docs, cols), TG_F32); /* (D, rows*T) */
+    if (!p) return NULL;
+    float *pp = tg_f32(p);
+    int64_t count[b->n_docs > 0 ? b->n_docs : 1];
+    memset(count, 0, sizeof count);
+    for (int32_t r = 0; r < b->rows; r++) count[b->row_doc[r]] += b->lengths[r];
+    for (int32_t r = 0; r < b->rows; r++) {
+        int32_t d = b->row_doc[r];
+        for (int32_t t = 0; t < b->lengths[r]; t++) pp[d * cols + (int64_t)r * b->pad_len + t] = 1.0f / (float)count[d];
+    }
+    return p;
+}
+
+static tg_tensor *token_weights(const claims_batch *b, const uint8_t *is_code, double code_weight)
+{
+    if (!is_code || code_weight == 1.0) return NULL;
+    tg_tensor *w = tg_tensor_empty(TG_STEP, TG_SHAPE(b->rows, b->pad_len), TG_F32);
+    if (!w) return NULL;
+    for (int64_t i = 0; i < (int64_t)b->rows * b->pad_len; i++) {
+        int32_t t = b->targets[i];
+        tg_f32(w)[i] = t >= 0 && is_code[t] ? (float)code_weight : 1.0f;
+    }
+    return w;
+}
+
+static tg_tensor *decision_loss(const claims_model *m, tg_tensor *logits, tg_tensor *y)
+{
+    const claims_model_config *c = &m->cfg;
+    if (c->decision == CLAIMS_LOSS_COST) {
+        float cost[4] = {(float)c->costs.c[0][0], (float)c->costs.c[0][1], (float)c->costs.c[1][0],
+                         (float)c->costs.c[1][1]};
+        return tg_cost_matrix_loss(logits, y, tg_from_buffer(TG_STEP, TG_SHAPE(2, 2), TG_F32, cost));
+    }
+    float cw[2] = {(float)c->class_weight[0], (float)c->class_weight[1]};
+    tg_tensor *w = tg_from_buffer(TG_STEP, TG_SHAPE(2), TG_F32, cw);
+    if (c->decision == CLAIMS_LOSS_FOCAL) return tg_focal_loss(logits, y, c->focal_gamma, w);
+    tg_ce_opts o = tg_ce_defaults();
+    o.class_weights = w;
+    return tg_cross_entropy(logits, y, &o);
+}
+
+tg_status claims_model_forward(const claims_model *m, const claims_batch *b, const int32_t *labels,
+                               const uint8_t *is_code, double lm_denom, double dec_denom, bool train,
+                               bool keep_logits, claims_forward *out)
+{
+    memset(out, 0, sizeof *out);
+    const int64_t R = b->rows, T = b->pad_len, D = m->cfg.gpt.dim;
+    tg_tensor *idx = tg_from_buffer(TG_STEP, TG_SHAPE(R, T), TG_S32, b->tokens);      /* (R, T) */
+    tg_tensor *tgt = tg_from_buffer(TG_STEP, TG_SHAPE(R, T), TG_S32, b->targets);     /* (R, T) */
+    tg_tensor *len = tg_from_buffer(TG_STEP, TG_SHAPE(R), TG_S32, b->lengths);        /* (R) */
+    tg_tensor *h = tg_gpt_hidden(&m->gpt, idx, len, train);                           /* (R, T, D) */
+    tg_tensor *logits = tg_gpt_logits(&m->gpt, h);                                    /* (R, T, V) */
+
+    tg_ce_opts ce = tg_ce_defaults();
+    ce.reduction = TG_REDUCE_SUM;
+    ce.token_weights = token_weights(b, is_code, m->cfg.code_weight);
+    tg_tensor *lm_sum = tg_cross_entropy(logits, tgt, &ce);
+    double own_weight = claims_lm_weight(b, is_code, m->cfg.code_weight);
+
+    tg_tensor *pooled = tg_matmul(pooling_matrix(b), tg_reshape(h, TG_SHAPE(R * T, D)));  /* (docs, D) */
+    tg_tensor *dlogits = tg_nn_linear_forward(&m->head, pooled);                        /* (docs, 2) */
+    tg_tensor *y = tg_from_buffer(TG_STEP, TG_SHAPE(b->n_docs), TG_S32, labels);
+    tg_tensor *dec_mean = decision_loss(m, dlogits, y);
+    if (!lm_sum || !dec_mean) return TG_ERR_INVALID; /* message set by the failing op */
+
+    double lm_d = lm_denom > 0 ? lm_denom : (own_weight > 0 ? own_weight : 1.0);
+    double dec_d = dec_denom > 0 ? dec_denom : b->n_docs;
+    out->loss = tg_add(tg_scale(lm_sum, 1.0 / lm_d), tg_scale(dec_mean, m->cfg.lambda * b->n_docs / dec_d));
+    out->lm_loss = tg_detach(tg_scale(lm_sum, own_weight > 0 ? 1.0 / own_weight : 0.0));
+    out->decision_loss = tg_detach(dec_mean);
+    out->decision_logits = tg_detach(dlogits);
+    out->lm_logits = keep_logits ? tg_detach(logits) : NULL;
+    return out->loss ? TG_OK : TG_ERR_INVALID;
+}

@@ -1,0 +1,69 @@
+/* The claims model: a pre-LN causal transformer LM over the claim text plus
+ * a decision head on the document's mean-pooled final hidden states (pooled
+ * over every window of the document, so long claims are read whole).
+ *
+ * Loss = LM cross-entropy (medical-code targets optionally up-weighted)
+ *      + lambda * decision loss (cost-matrix expected cost by default, or
+ *        class-weighted cross-entropy, or focal loss).
+ * Parameter names: the GPT's (nn/gpt.h) plus head.weight, head.bias. */
+#ifndef CLAIMS_MODEL_H
+#define CLAIMS_MODEL_H
+
+#include <stdint.h>
+
+#include "models/claims/batch.h"
+#include "models/claims/metrics.h"
+#include "nn/gpt.h"
+
+typedef enum claims_decision_loss {
+    CLAIMS_LOSS_COST = 0, /* expected business cost under the softmax */
+    CLAIMS_LOSS_WCE,      /* class-weighted cross-entropy */
+    CLAIMS_LOSS_FOCAL     /* focal loss with class weights as alpha */
+} claims_decision_loss;
+
+typedef struct claims_model_config {
+    tg_gpt_config gpt;
+    double lambda;                 /* weight of the decision loss */
+    claims_decision_loss decision;
+    claims_costs costs;            /* [true][pred], 0 approve, 1 deny */
+    double class_weight[2];        /* WCE weights / focal alpha */
+    double focal_gamma;
+    double code_weight;            /* LM weight of medical-code targets (1: none) */
+} claims_model_config;
+
+typedef struct claims_model {
+    claims_model_config cfg;
+    tg_gpt gpt;
+    tg_nn_linear head; /* (2, dim) */
+} claims_model;
+
+/* Parses "cost", "wce" or "focal"; TG_ERR_INVALID names the bad value. */
+tg_status claims_decision_loss_parse(const char *s, claims_decision_loss *out);
+const char *claims_decision_loss_name(claims_decision_loss k);
+
+/* Builds the model from seed (all parameters in m->gpt.params). */
+tg_status claims_model_init(claims_model *m, const claims_model_config *cfg, uint64_t seed);
+void claims_model_free(claims_model *m);
+
+/* What one forward over a batch produces (step tensors). */
+typedef struct claims_forward {
+    tg_tensor *loss;            /* lm_sum / lm_denom + lambda * dec_sum / dec_denom */
+    tg_tensor *lm_loss;         /* weighted mean over this batch's targets */
+    tg_tensor *decision_loss;   /* mean over this batch's documents */
+    tg_tensor *lm_logits;       /* (rows, T, vocab), when keep_logits */
+    tg_tensor *decision_logits; /* (n_docs, 2) */
+} claims_forward;
+
+/* Forward over a filled batch. labels[d] is the label of the batch's d-th
+ * document; is_code[v] marks code tokens (may be NULL). The combined loss
+ * divides the LM sum by lm_denom and the decision sum by dec_denom (pass the
+ * totals over all micro-batches of an accumulated step; 0 uses this batch's
+ * own). */
+tg_status claims_model_forward(const claims_model *m, const claims_batch *b, const int32_t *labels,
+                               const uint8_t *is_code, double lm_denom, double dec_denom, bool train,
+                               bool keep_logits, claims_forward *out);
+
+/* The LM weight mass of a batch: sum over counted targets of their weights. */
+double claims_lm_weight(const claims_batch *b, const uint8_t *is_code, double code_weight);
+
+#endif

@@ -1,0 +1,413 @@
+/* Cached oneDNN matmul behind the oneDNN-free interface of tensor/backend.h.
+ *
+ * A description is first simplified so that equivalent requests share one
+ * primitive and batch loops become single large GEMMs where the layout
+ * allows: batch dims of 1 everywhere are dropped, a summed-over batch folds
+ * into K, a batch that only A and C carry folds into M. Sums over batch dims
+ * that cannot fold run as a loop of accumulating matmuls. */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tensor/backend.h"
+#include "tensor/dnnl_backend.h"
+
+#define MAXD TG_MATMUL_MAX_DIMS
+enum { OP_A = 0, OP_B = 1, OP_C = 2 };
+
+/* Working form of a description: dims and strides of A, B, C. */
+typedef struct mm_geom {
+    int n;
+    int64_t dims[3][MAXD], str[3][MAXD];
+} mm_geom;
+
+/* Cache key: fully memset so padding compares equal. */
+typedef struct mm_key {
+    uint32_t tag; /* distinguishes matmul keys from other ops' in the shared cache */
+    int32_t n;
+    int32_t dtype;  /* dnnl_data_type_t of A and B */
+    int32_t bias, accumulate;
+    int32_t reserved;
+    int64_t dims[3][MAXD], str[3][MAXD];
+} mm_key;
+
+#define MM_TAG 0x4c554d4du /* "MMUL" */
+
+/* ---- description checks and simplification ---- */
+
+static tg_status validate(const tg_matmul_desc *d, mm_geom *g, bool *reduces)
+{
+    if (d->ndim < 2 || d->ndim > MAXD)
+        return tg_error(TG_ERR_INVALID, "tg_backend_matmul: ndim %d not in [2, %d]", d->ndim, MAXD);
+    if (d->ab_dtype != TG_F32 && d->ab_dtype != TG_BF16)
+        return tg_error(TG_ERR_DTYPE, "tg_backend_matmul: operands must be f32 or bf16, got %s",
+                        tg_dtype_name(d->ab_dtype));
+    const int n = d->ndim;
+    g->n = n;
+    memcpy(g->dims[OP_A], d->a_dims, sizeof g->dims[0]);
+    memcpy(g->dims[OP_B], d->b_dims, sizeof g->dims[0]);
+    memcpy(g->dims[OP_C], d->c_dims, sizeof g->dims[0]);
+    memcpy(g->str[OP_A], d->a_strides, sizeof g->str[0]);
+    memcpy(g->str[OP_B], d->b_strides, sizeof g->str[0]);
+    memcpy(g->str[OP_C], d->c_strides, sizeof g->str[0]);
+    const int64_t(*D)[MAXD] = g->dims;
+    for (int o = 0; o < 3; o++)
+        for (int i = 0; i < n; i++)
+            if (D[o][i] < 0 || g->str[o][i] < 0)
+                return tg_error(TG_ERR_INVALID, "tg_backend_matmul: negative dim %lld or stride %lld",
+                                (long long)D[o][i], (long long)g->str[o][i]);
+    if (D[OP_A][n - 2] != D[OP_C][n - 2] || D[OP_A][n - 1] != D[OP_B][n - 2] ||
+        D[OP_B][n - 1] != D[OP_C][n - 1])
+        return tg_error(TG_ERR_INVALID,
+                        "tg_backend_matmul: A (%lld, %lld), B (%lld, %lld), C (%lld, %lld) do not fit",
+                        (long long)D[OP_A][n - 2], (long long)D[OP_A][n - 1],
+                        (long long)D[OP_B][n - 2], (long long)D[OP_B][n - 1],
+                        (long long)D[OP_C][n - 2], (long long)D[OP_C][n - 1]);
+    *reduces = false;
+    for (int i = 0; i < n - 2; i++) {
+        int64_t a = D[OP_A][i], b = D[OP_B][i], c = D[OP_C][i];
+        int64_t m = a > b ? a : b;
+        if ((a != 1 && a != m) || (b != 1 && b != m) || (c != 1 && c != m))
+            return tg_error(TG_ERR_INVALID,
+                            "tg_backend_matmul: batch dim %d sizes %lld, %lld, %lld do not broadcast",
+                            i, (long long)a, (long long)b, (long long)c);
+        if (c == 1 && m != 1) *reduces = true;
+    }
+    if (*reduces && d->bias)
+        return tg_error(TG_ERR_INVALID, "tg_backend_matmul: bias with a summed batch dim");
+    return TG_OK;
+}
+
+static void drop_dim(mm_geom *g, int i)
+{
+    for (int o = 0; o < 3; o++) {
+        memmove(&g->dims[o][i], &g->dims[o][i + 1], sizeof(int64_t) * (size_t)(g->n - i - 1));
+        memmove(&g->str[o][i], &g->str[o][i + 1], sizeof(int64_t) * (size_t)(g->n - i - 1));
+    }
+    g->n--;
+}
+
+static void drop_unit_batch_dims(mm_geom *g)
+{
+    for (int i = g->n - 3; i >= 0; i--)
+        if (g->dims[OP_A][i] == 1 && g->dims[OP_B][i] == 1 && g->dims[OP_C][i] == 1) drop_dim(g, i);
+}
+
+/* True when operand o's batch dims and its matrix dim `mdim` flatten into one
+ * index of uniform stride (batch outermost). */
+static bool chains(const mm_geom *g, int o, int mdim)
+{
+    int64_t expect = g->str[o][mdim] * g->dims[o][mdim];
+    for (int i = g->n - 3; i >= 0; i--) {
+        if (g->str[o][i] != expect) return false;
+        expect *= g->dims[o][i];
+    }
+    return true;
+}
+
+static int64_t batch_numel(const mm_geom *g, int o)
+{
+    int64_t p = 1;
+    for (int i = 0; i < g->n - 2; i++) p *= g->dims[o][i];
+    return p;
+}
+
+static void to_2d(mm_geom *g)
+{
+    const int n = g->n;
+    for (int o = 0; o < 3; o++) {
+        g->dims[o][0] = g->dims[o][n - 2], g->dims[o][1] = g->dims[o][n - 1];
+        g->str[o][0] = g->str[o][n - 2], g->str[o][1] = g->str[o][n - 1];
+    }
+    g->n = 2;
+}
+
+/* C has no batch, A and B share theirs: Σ_b A_b·B_b is one GEMM over K·batch. */
+static bool fold_into_k(mm_geom *g)
+{
+    const int n = g->n;
+    if (n == 2 || batch_numel(g, OP_C) != 1) return false;
+    for (int i = 0; i < n - 2; i++)
+        if (g->dims[OP_A][i] != g->dims[OP_B][i]) return false;
+    if (!chains(g, OP_A, n - 1) || !chains(g, OP_B, n - 2)) return false;
+    const int64_t k = g->dims[OP_A][n - 1] * batch_numel(g, OP_A);
+    to_2d(g);
+    g->dims[OP_A][1] = g->dims[OP_B][0] = k;
+    return true;
+}
+
+/* B has no batch, A and C share theirs: the batch stacks rows of A and C. */
+static bool fold_into_m(mm_geom *g)
+{
+    const int n = g->n;
+    if (n == 2 || batch_numel(g, OP_B) != 1) return false;
+    for (int i = 0; i < n - 2; i++)
+        if (g->dims[OP_A][i] != g->dims[OP_C][i]) return false;
+    if (!chains(g, OP_A, n - 2) || !chains(g, OP_C, n - 2)) return false;
+    const int64_t m = g->dims[OP_A][n - 2] * batch_numel(g, OP_A);
+    to_2d(g);
+    g->dims[OP_A][0] = g->dims[OP_C][0] = m;
+    return true;
+}
+
+/* ---- primitive construction ---- */
+
+static dnnl_data_type_t dnnl_dt(tg_dtype dt) { return dt == TG_BF16 ? dnnl_bf16 : dnnl_f32; }
+
+static tg_status build(tg_ctx *ctx, const void *keyp, tg_prim *out)
+{
+    const mm_key *k = keyp;
+    dnnl_memory_desc_t md[3], bias_md;
+    const dnnl_data_type_t dts[3] = {(dnnl_data_type_t)k->dtype, (dnnl_data_type_t)k->dtype, dnnl_f32};
+    for (int o = 0; o < 3; o++)
+        TG_TRY(tg_dnnl_check(dnnl_memory_desc_init_by_strides(&md[o], k->n, k->dims[o], dts[o], k->str[o]),
+                             "tg_backend_matmul: memory desc"));
+    if (k->bias) {
+        dnnl_dims_t bd, bs;
+        for (int i = 0; i < k->n; i++) bd[i] = 1, bs[i] = k->dims[OP_C][k->n - 1];
+        bd[k->n - 1] = k->dims[OP_C][k->n - 1];
+        bs[k->n - 1] = 1;
+        TG_TRY(tg_dnnl_check(dnnl_memory_desc_init_by_strides(&bias_md, k->n, bd, dnnl_f32, bs),
+                             "tg_backend_matmul: bias desc"));
+    }
+    dnnl_matmul_desc_t desc;
+    TG_TRY(tg_dnnl_check(dnnl_matmul_desc_init(&desc, &md[OP_A], &md[OP_B], k->bias ? &bias_md : NULL,
+                                               &md[OP_C]),
+                         "tg_backend_matmul: matmul desc"));
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    tg_status st = tg_dnnl_check(dnnl_primitive_attr_create(&attr), "tg_backend_matmul: attr");
+    if (st == TG_OK && k->accumulate) {
+        st = tg_dnnl_check(dnnl_post_ops_create(&po), "tg_backend_matmul: post-ops");
+        if (st == TG_OK) st = tg_dnnl_check(dnnl_post_ops_append_sum(po, 1.0f), "tg_backend_matmul: sum");
+        if (st == TG_OK)
+            st = tg_dnnl_check(dnnl_primitive_attr_set_post_ops(attr, po), "tg_backend_matmul: set post-ops");
+    }
+    if (st == TG_OK)
+        st = tg_dnnl_check(dnnl_primitive_desc_create(&out->pd, &desc, attr, tg_ctx_engine(ctx), NULL),
+                           "tg_backend_matmul: primitive desc");
+    if (po) dnnl_post_ops_destroy(po);
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    TG_TRY(st);
+    TG_TRY(tg_dnnl_check(dnnl_primitive_create(&out->prim, out->pd), "tg_backend_matmul: primitive"));
+
+    const int args[4] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS};
+    const dnnl_memory_desc_t *mds[4] = {&md[OP_A], &md[OP_B], &md[OP_C], &bias_md};
+    for (int i = 0; i < (k->bias ? 4 : 3); i++) {
+        TG_TRY(tg_dnnl_check(dnnl_memory_create(&out->mem[i], mds[i], tg_ctx_engine(ctx), DNNL_MEMORY_NONE),
+                             "tg_backend_matmul: memory"));
+        out->args[i] = args[i];
+        out->nmem = i + 1;
+    }
+    return TG_OK;
+}
+
+static tg_status get_prim(tg_ctx *ctx, const mm_geom *g, tg_dtype dt, bool bias, bool acc, tg_prim **p)
+{
+    mm_key k;
+    memset(&k, 0, sizeof k);
+    k.tag = MM_TAG;
+    k.n = g->n;
+    k.dtype = (int32_t)dnnl_dt(dt);
+    k.bias = bias;
+    k.accumulate = acc;
+    for (int o = 0; o < 3; o++)
+        for (int i = 0; i < g->n; i++) k.dims[o][i] = g->dims[o][i], k.str[o][i] = g->str[o][i];
+    return tg_ctx_prim_get(ctx, &k, sizeof k, build, p);
+}
+
+/* Whether oneDNN has a bf16 matmul on this CPU (AVX-512 and newer): probed
+ * once per process with a tiny primitive descriptor. */
+static bool bf16_supported(tg_ctx *ctx)
+{
+    static atomic_int state; /* 0 unknown, 1 yes, 2 no */
+    int s = atomic_load(&state);
+    if (s) return s == 1;
+    dnnl_memory_desc_t a, b, c;
+    dnnl_dims_t dims = {2, 2}, str = {2, 1};
+    dnnl_memory_desc_init_by_strides(&a, 2, dims, dnnl_bf16, str);
+    dnnl_memory_desc_init_by_strides(&b, 2, dims, dnnl_bf16, str);
+    dnnl_memory_desc_init_by_strides(&c, 2, dims, dnnl_f32, str);
+    dnnl_matmul_desc_t desc;
+    dnnl_primitive_desc_t pd = NULL;
+    bool ok = dnnl_matmul_desc_init(&desc, &a, &b, NULL, &c) == dnnl_success &&
+              dnnl_primitive_desc_create(&pd, &desc, NULL, tg_ctx_engine(ctx), NULL) == dnnl_success;
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    atomic_store(&state, ok ? 1 : 2);
+    return ok;
+}
+
+/* ---- execution ---- */
+
+/* Elements spanned by operand o (0 when empty). */
+static int64_t span(const mm_geom *g, int o)
+{
+    int64_t s = 1;
+    for (int i = 0; i < g->n; i++) {
+        if (g->dims[o][i] == 0) return 0;
+        s += (g->dims[o][i] - 1) * g->str[o][i];
+    }
+    return s;
+}
+
+static void widen_bf16(float *dst, const uint16_t *src, int64_t n)
+{
+#pragma omp parallel for if (n > 65536)
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t u = (uint32_t)src[i] << 16;
+        memcpy(&dst[i], &u, sizeof u);
+    }
+}
+
+/* C = (accumulate ? C : 0) + bias: the result of an empty contraction. */
+static void fill_empty(const mm_geom *g, float *c, const float *bias, bool acc)
+{
+    int64_t total = 1;
+    for (int i = 0; i < g->n; i++) total *= g->dims[OP_C][i];
+    for (int64_t e = 0; e < total; e++) {
+        int64_t rem = e, off = 0, col = 0;
+        for (int i = g->n - 1; i >= 0; i--) {
+            int64_t idx = rem % g->dims[OP_C][i];
+            rem /= g->dims[OP_C][i];
+            off += idx * g->str[OP_C][i];
+            if (i == g->n - 1) col = idx;
+        }
+        c[off] = (acc ? c[off] : 0.0f) + (bias ? bias[col] : 0.0f);
+    }
+}
+
+typedef struct mm_args {
+    tg_dtype dt;
+    bool bias, acc;
+    const char **impl; /* non-NULL: only report the implementation name */
+} mm_args;
+
+/* One matmul without summed batch dims. */
+static tg_status run_plain(tg_ctx *ctx, mm_geom g, const mm_args *x, float *c, const void *a,
+                           const void *b, const float *bias)
+{
+    drop_unit_batch_dims(&g);
+    fold_into_m(&g);
+    tg_prim *p;
+    TG_TRY(get_prim(ctx, &g, x->dt, x->bias, x->acc, &p));
+    if (x->impl) {
+        const char *s = NULL;
+        TG_TRY(tg_dnnl_check(dnnl_primitive_desc_query(p->pd, dnnl_query_impl_info_str, 0, &s),
+                             "tg_backend_matmul_impl"));
+        *x->impl = s;
+        return TG_OK;
+    }
+    void *h[4] = {(void *)a, (void *)b, c, (void *)bias};
+    return tg_prim_run(ctx, p, h);
+}
+
+/* Sums over C's batch dims of 1 where A or B is larger, as a loop of
+ * accumulating matmuls over the remaining dims. */
+static tg_status run_reduce(tg_ctx *ctx, mm_geom g, const mm_args *x, float *c, const char *a,
+                            const char *b)
+{
+    int red[MAXD], nr = 0;
+    int64_t rdim[MAXD], rsa[MAXD], rsb[MAXD], total = 1;
+    for (int i = 0; i < g.n - 2; i++) {
+        int64_t m = g.dims[OP_A][i] > g.dims[OP_B][i] ? g.dims[OP_A][i] : g.dims[OP_B][i];
+        if (g.dims[OP_C][i] != 1 || m == 1) continue;
+        red[nr] = i;
+        rdim[nr] = m;
+        rsa[nr] = g.dims[OP_A][i] > 1 ? g.str[OP_A][i] : 0;
+        rsb[nr] = g.dims[OP_B][i] > 1 ? g.str[OP_B][i] : 0;
+        total *= m;
+        nr++;
+    }
+    mm_geom sub = g;
+    for (int r = nr - 1; r >= 0; r--) drop_dim(&sub, red[r]);
+    const size_t esz = tg_dtype_size(x->dt);
+    for (int64_t it = 0; it < total; it++) {
+        int64_t rem = it, oa = 0, ob = 0;
+        for (int r = nr - 1; r >= 0; r--) {
+            int64_t idx = rem % rdim[r];
+            rem /= rdim[r];
+            oa += idx * rsa[r];
+            ob += idx * rsb[r];
+        }
+        mm_args xi = *x;
+        xi.acc = x->acc || it > 0;
+        TG_TRY(run_plain(ctx, sub, &xi, c, a + (size_t)oa * esz, b + (size_t)ob * esz, NULL));
+        if (x->impl) break;
+    }
+    return TG_OK;
+}
+
+static tg_status matmul(tg_ctx *ctx, const tg_matmul_desc *d, void *c, const void *a, const void *b,
+                        const void *bias, const char **impl)
+{
+    mm_geom g;
+    bool reduces = false;
+    TG_TRY(validate(d, &g, &reduces));
+    mm_args x = {.dt = d->ab_dtype, .bias = d->bias, .acc = d->accumulate, .impl = impl};
+    const int n = g.n;
+    bool empty_c = span(&g, OP_C) == 0;
+    if (empty_c && !impl) return TG_OK;
+    bool empty_k = g.dims[OP_A][n - 1] == 0;
+    for (int i = 0; i < n - 2; i++)
+        if (g.dims[OP_C][i] == 1 && (g.dims[OP_A][i] == 0 || g.dims[OP_B][i] == 0)) empty_k = true;
+    if (empty_k && !impl) {
+        fill_empty(&g, c, d->bias ? bias : NULL, d->accumulate);
+        return TG_OK;
+    }
+    if (empty_c || empty_k)
+        return tg_error(TG_ERR_INVALID, "tg_backend_matmul_impl: empty matmul runs no primitive");
+
+    /* Without a bf16 matmul on this CPU, widen the spanned operands to f32
+     * (heap, not the arena: a rewind there would drop the autograd tape). */
+    float *wide[2] = {NULL, NULL};
+    if (x.dt == TG_BF16 && !bf16_supported(ctx)) {
+        x.dt = TG_F32;
+        const void **ops[2] = {&a, &b};
+        for (int o = 0; o < 2 && !impl; o++) {
+            int64_t s = span(&g, o);
+            wide[o] = malloc((size_t)s * sizeof(float));
+            if (!wide[o]) {
+                free(wide[0]);
+                return tg_error(TG_ERR_OOM, "tg_backend_matmul: no memory to widen bf16 operands");
+            }
+            widen_bf16(wide[o], *ops[o], s);
+            *ops[o] = wide[o];
+        }
+    }
+    drop_unit_batch_dims(&g);
+    tg_status st;
+    if (fold_into_k(&g) || !reduces)
+        st = run_plain(ctx, g, &x, c, a, b, bias);
+    else
+        st = run_reduce(ctx, g, &x, c, a, b);
+    free(wide[0]);
+    free(wide[1]);
+    return st;
+}
+
+tg_status tg_backend_matmul(tg_ctx *ctx, const tg_matmul_desc *d, void *c, const void *a,
+                            const void *b, const void *bias)
+{
+    return matmul(ctx, d, c, a, b, bias, NULL);
+}
+
+const char *tg_backend_matmul_impl(tg_ctx *ctx, const tg_matmul_desc *d)
+{
+    const char *s = NULL;
+    return matmul(ctx, d, NULL, NULL, NULL, NULL, &s) == TG_OK ? s : NULL;
+}
+
+void tg_matmul_view(int64_t *dims, int64_t *strides, int nb, const int64_t *batch, int64_t rows,
+                    int64_t cols, bool trans)
+{
+    dims[nb] = rows;
+    dims[nb + 1] = cols;
+    strides[nb] = trans ? 1 : cols;
+    strides[nb + 1] = trans ? rows : 1;
+    int64_t s = rows * cols;
+    for (int i = nb - 1; i >= 0; i--) {
+        dims[i] = batch[i];
+        strides[i] = s;
+        s *= batch[i];
+    }
+}

@@ -1,0 +1,426 @@
+/* autograd/ops/attention.c: fused scaled-dot-product attention against a
+ * naive double-precision reference (forward and gradients), PyTorch fixtures,
+ * gradchecks, causality, bf16 inputs, thread-count agreement, input errors,
+ * and O(T) memory at T = 4096. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/tg_test.h"
+
+typedef struct attn_case {
+    int64_t B, H, T, D;
+    bool causal;
+    int n_len;           /* 0: lengths NULL, else B entries in len */
+    int32_t len[2];
+    double scale;        /* 0: 1/sqrt(Dh) */
+} attn_case;
+
+static const attn_case cases[] = {
+    {1, 1, 1, 1, false, 0, {0}, 0},
+    {1, 1, 1, 1, true, 1, {1}, 0},
+    {1, 1, 5, 3, false, 0, {0}, 0},
+    {1, 1, 5, 3, true, 0, {0}, 0},
+    {1, 1, 5, 3, false, 1, {0}, 0},          /* every key masked: zeros */
+    {2, 2, 17, 8, false, 2, {3, 17}, 0},
+    {2, 2, 17, 8, true, 2, {0, 11}, 0},
+    {1, 3, 33, 16, true, 0, {0}, 0.3},
+    {1, 3, 33, 16, false, 0, {0}, 2.0},
+    {2, 1, 64, 32, false, 2, {64, 0}, 0},
+    {2, 1, 64, 32, true, 0, {0}, 0},
+    {1, 2, 130, 8, true, 0, {0}, 0},
+    {1, 2, 130, 8, false, 1, {100}, 0.5},
+    {2, 1, 70, 4, true, 2, {70, 65}, 0},     /* lengths inside the second block */
+    {2, 3, 100, 32, true, 2, {100, 37}, 0},  /* big enough for the parallel per-head backward */
+};
+#define N_CASES ((int)(sizeof cases / sizeof cases[0]))
+/* gradcheck covers all but the last (large) case, which relies on the
+ * reference gradients */
+#define N_GRADCHECK (N_CASES - 1)
+
+static tg_shape case_shape(const attn_case *c) { return TG_SHAPE(c->B, c->H, c->T, c->D); }
+
+static tg_tensor *case_lengths(const attn_case *c)
+{
+    return c->n_len ? tg_from_buffer(TG_STEP, TG_SHAPE(c->B), TG_S32, c->len) : NULL;
+}
+
+static double eff_scale(const attn_case *c) { return c->scale != 0 ? c->scale : 1.0 / sqrt((double)c->D); }
+
+/* ---- naive reference: full softmax with masks, in double ---- */
+
+static bool visible(const attn_case *c, const int32_t *len, int64_t b, int64_t i, int64_t j)
+{
+    if (c->causal && j > i) return false;
+    return !len || j < len[b];
+}
+
+/* Probabilities row i of head (b, h) into p (T); returns false when every
+ * key is masked (the row is all zeros). */
+static bool ref_probs(double *p, const attn_case *c, const int32_t *len, const float *q, const float *k,
+                      int64_t b, int64_t head, int64_t i)
+{
+    const int64_t T = c->T, D = c->D;
+    double mx = -INFINITY;
+    for (int64_t j = 0; j < T; j++) {
+        p[j] = -INFINITY;
+        if (!visible(c, len, b, i, j)) continue;
+        double s = 0;
+        for (int64_t d = 0; d < D; d++) s += (double)q[head + i * D + d] * k[head + j * D + d];
+        p[j] = s * eff_scale(c);
+        if (p[j] > mx) mx = p[j];
+    }
+    if (mx == -INFINITY) {
+        for (int64_t j = 0; j < T; j++) p[j] = 0;
+        return false;
+    }
+    double sum = 0;
+    for (int64_t j = 0; j < T; j++) sum += p[j] = exp(p[j] - mx);
+    for (int64_t j = 0; j < T; j++) p[j] /= sum;
+    return true;
+}
+
+/* out (B, H, T, D) and, when dout is given, dq, dk, dv from the textbook
+ * softmax backward. */
+static void ref_attention(float *out, float *dq, float *dk, float *dv, const attn_case *c, const int32_t *len,
+                          const float *q, const float *k, const float *v, const float *dout)
+{
+    const int64_t T = c->T, D = c->D, n = c->B * c->H * T * D;
+    double *p = malloc(sizeof(double) * (size_t)T), *dp = malloc(sizeof(double) * (size_t)T);
+    if (dout) {
+        memset(dq, 0, sizeof(float) * (size_t)n);
+        memset(dk, 0, sizeof(float) * (size_t)n);
+        memset(dv, 0, sizeof(float) * (size_t)n);
+    }
+    for (int64_t b = 0; b < c->B; b++)
+        for (int64_t h = 0; h < c->H; h++) {
+            const int64_t head = (b * c->H + h) * T * D;
+            for (int64_t i = 0; i < T; i++) {
+                bool any = ref_probs(p, c, len, q, k, b, head, i);
+                for (int64_t d = 0; d < D; d++) {
+                    double acc = 0;
+                    for (int64_t j = 0; j < T; j++) acc += p[j] * v[head + j * D + d];
+                    out[head + i * D + d] = (float)acc;
+                }
+                if (!dout || !any) continue;
+                const float *go = dout + head + i * D;
+                double dot = 0;
+                for (int64_t j = 0; j < T; j++) {
+                    dp[j] = 0;
+                    for (int64_t d = 0; d < D; d++) dp[j] += (double)go[d] * v[head + j * D + d];
+                    dot += p[j] * dp[j];
+                }
+                for (int64_t j = 0; j < T; j++) {
+                    const double ds = p[j] * (dp[j] - dot) * eff_scale(c);
+                    for (int64_t d = 0; d < D; d++) {
+                        dv[head + j * D + d] += (float)(p[j] * go[d]);
+                        dq[head + i * D + d] += (float)(ds * k[head + j * D + d]);
+                        dk[head + j * D + d] += (float)(ds * q[head + i * D + d]);
+                    }
+                }
+            }
+        }
+    free(p);
+    free(dp);
+}
+
+static tg_tensor *randn_leaf(tg_shape s, uint64_t seed)
+{
+    tg_tensor *t = tg_randn(TG_STEP, s, TG_F32, seed, 0.0, 1.0);
+    tg_tensor_set_requires_grad(t, true);
+    return t;
+}
+
+/* ---- forward and gradients against the reference ---- */
+
+START_TEST(test_matches_reference)
+{
+    const attn_case *c = &cases[_i];
+    tg_tensor *q = randn_leaf(case_shape(c), 100 + (uint64_t)_i), *k = randn_leaf(case_shape(c), 200 + (uint64_t)_i),
+              *v = randn_leaf(case_shape(c), 300 + (uint64_t)_i);
+    tg_tensor *seed = tg_randn(TG_STEP, case_shape(c), TG_F32, 400 + (uint64_t)_i, 0.0, 1.0);
+    tg_tensor *len = case_lengths(c);
+    tg_tensor *out = tg_attention(q, k, v, c->causal, len, c->scale);
+    ck_assert_msg(out != NULL, "case %d: %s", _i, tg_last_error());
+    ck_assert_int_eq(tg_backward_ex(out, seed, false), TG_OK);
+
+    const int64_t n = tg_tensor_numel(q);
+    float *ref = malloc(sizeof(float) * 4 * (size_t)n);
+    ref_attention(ref, ref + n, ref + 2 * n, ref + 3 * n, c, len ? tg_s32(len) : NULL, tg_f32(q), tg_f32(k),
+                  tg_f32(v), tg_f32(seed));
+    tg_assert_close_buf(out, ref, n, 1e-5, 1e-4, "out");
+    tg_assert_close_buf(tg_tensor_grad(q), ref + n, n, 1e-4, 1e-3, "dq");
+    tg_assert_close_buf(tg_tensor_grad(k), ref + 2 * n, n, 1e-4, 1e-3, "dk");
+    tg_assert_close_buf(tg_tensor_grad(v), ref + 3 * n, n, 1e-4, 1e-3, "dv");
+    free(ref);
+}
+END_TEST
+
+static tg_tensor *attention_fn(tg_tensor *const *in, int n_in, void *user)
+{
+    (void)n_in;
+    const attn_case *c = user;
+    return tg_attention(in[0], in[1], in[2], c->causal, case_lengths(c), c->scale);
+}
+
+START_TEST(test_gradcheck)
+{
+    const attn_case *c = &cases[_i];
+    tg_tensor *in[3];
+    for (int i = 0; i < 3; i++) in[i] = randn_leaf(case_shape(c), 500 + 10 * (uint64_t)_i + (uint64_t)i);
+    /* larger cases: 64 sampled elements per input plus directional checks */
+    tg_gradcheck_opts o = {.max_elems = 64, .directions = 2, .seed = 7};
+    char what[64];
+    snprintf(what, sizeof what, "attention case %d", _i);
+    tg_assert_gradcheck(attention_fn, in, 3, (void *)c, &o, what);
+}
+END_TEST
+
+/* ---- PyTorch fixtures ---- */
+
+START_TEST(test_fixtures)
+{
+    json_t *root = tg_fixture_load("attention");
+    const char *name;
+    json_t *cs;
+    int n = 0;
+    json_object_foreach(root, name, cs) {
+        const json_t *ins = json_object_get(cs, "inputs");
+        tg_tensor *in[4] = {NULL};
+        const int n_in = (int)json_array_size(ins);
+        for (int i = 0; i < n_in; i++) {
+            in[i] = tg_fixture_tensor(json_array_get(ins, (size_t)i));
+            if (i < 3) tg_tensor_set_requires_grad(in[i], true);
+        }
+        tg_tensor *out = tg_attention(in[0], in[1], in[2], json_is_true(json_object_get(cs, "causal")), in[3],
+                                      json_number_value(json_object_get(cs, "scale")));
+        char what[96];
+        snprintf(what, sizeof what, "%s: out", name);
+        tg_assert_close(out, tg_fixture_tensor(json_object_get(cs, "output")), 1e-5, 1e-4, what);
+        ck_assert_int_eq(tg_backward_ex(out, tg_fixture_tensor(json_object_get(cs, "seed")), false), TG_OK);
+        static const char *gn[3] = {"dq", "dk", "dv"};
+        for (int i = 0; i < 3; i++) {
+            snprintf(what, sizeof what, "%s: %s", name, gn[i]);
+            tg_assert_close(tg_tensor_grad(in[i]),
+                            tg_fixture_tensor(json_array_get(json_object_get(cs, "grads"), (size_t)i)), 1e-4, 1e-3,
+                            what);
+        }
+        tg_step_end();
+        n++;
+    }
+    ck_assert_int_ge(n, 5);
+    json_decref(root);
+}
+END_TEST
+
+/* ---- properties ---- */
+
+START_TEST(test_causal_ignores_future_keys)
+{
+    const tg_shape s = TG_SHAPE(1, 2, 150, 8);
+    const int64_t T = 150, D = 8, cut = 70;
+    tg_tensor *q = tg_randn(TG_STEP, s, TG_F32, 1, 0, 1), *k = tg_randn(TG_STEP, s, TG_F32, 2, 0, 1),
+              *v = tg_randn(TG_STEP, s, TG_F32, 3, 0, 1);
+    tg_tensor *a = tg_attention(q, k, v, true, NULL, 0);
+    ck_assert_ptr_nonnull(a);
+    /* new keys and values after position `cut` in both heads */
+    for (int64_t h = 0; h < 2; h++)
+        for (int64_t i = (h * T + cut + 1) * D; i < (h + 1) * T * D; i++) {
+            tg_f32(k)[i] = 5.0f * sinf((float)i);
+            tg_f32(v)[i] = -3.0f;
+        }
+    tg_tensor *b = tg_attention(q, k, v, true, NULL, 0);
+    ck_assert_ptr_nonnull(b);
+    for (int64_t h = 0; h < 2; h++)
+        for (int64_t i = h * T * D; i < h * T * D + T * D; i++) {
+            const bool past = i - h * T * D < (cut + 1) * D;
+            if (past) ck_assert_float_eq(tg_f32(a)[i], tg_f32(b)[i]);
+        }
+    /* and the later rows did change (the test can fail) */
+    ck_assert_float_ne(tg_f32(a)[(T - 1) * D], tg_f32(b)[(T - 1) * D]);
+}
+END_TEST
+
+START_TEST(test_bf16_inputs)
+{
+    const attn_case c = {2, 2, 40, 16, true, 2, {40, 23}, 0};
+    tg_tensor *in32[3], *in16[3];
+    for (int i = 0; i < 3; i++) {
+        /* f32 values that bf16 holds exactly, so both paths see the same numbers */
+        tg_tensor *r = tg_randn(TG_STEP, case_shape(&c), TG_BF16, 40 + (uint64_t)i, 0, 1);
+        in16[i] = r;
+        in32[i] = tg_tensor_to(TG_STEP, r, TG_F32);
+        tg_tensor_set_requires_grad(in16[i], true);
+        tg_tensor_set_requires_grad(in32[i], true);
+    }
+    tg_tensor *len = case_lengths(&c), *seed = tg_randn(TG_STEP, case_shape(&c), TG_F32, 49, 0, 1);
+    tg_tensor *o16 = tg_attention(in16[0], in16[1], in16[2], c.causal, len, 0);
+    tg_tensor *o32 = tg_attention(in32[0], in32[1], in32[2], c.causal, len, 0);
+    ck_assert_ptr_nonnull(o16);
+    ck_assert_int_eq(tg_tensor_dtype(o16), TG_F32);
+    tg_assert_close(o16, o32, 0, 0, "bf16 out");
+    ck_assert_int_eq(tg_backward_ex(o16, seed, true), TG_OK); /* o32 shares the tape */
+    ck_assert_int_eq(tg_backward_ex(o32, seed, false), TG_OK);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(tg_tensor_dtype(tg_tensor_grad(in16[i])), TG_F32);
+        tg_assert_close(tg_tensor_grad(in16[i]), tg_tensor_grad(in32[i]), 0, 0, "bf16 grad");
+    }
+}
+END_TEST
+
+/* One thread runs the one-pass per-head backward; two threads on few heads
+ * split the work by key blocks then query blocks, and on many heads share
+ * the heads out. All must agree. */
+static const attn_case thread_cases[] = {
+    {1, 3, 130, 24, true, 1, {121}, 0}, /* 3 heads, 2 threads: split */
+    {2, 2, 96, 48, false, 2, {96, 50}, 0}, /* 4 heads, 2 threads: per head */
+};
+
+START_TEST(test_threads_agree)
+{
+    const attn_case *c = &thread_cases[_i];
+    tg_tensor *grads[2][4];
+    for (int run = 0; run < 2; run++) {
+        ck_assert_int_eq(tg_ctx_set_threads(tg_ctx_current(), run ? 2 : 1), TG_OK);
+        tg_tensor *in[3];
+        for (int i = 0; i < 3; i++) in[i] = randn_leaf(case_shape(c), 60 + (uint64_t)i);
+        tg_tensor *out = tg_attention(in[0], in[1], in[2], c->causal, case_lengths(c), 0);
+        ck_assert_int_eq(tg_backward_ex(out, tg_randn(TG_STEP, case_shape(c), TG_F32, 64, 0, 1), false), TG_OK);
+        grads[run][0] = out;
+        for (int i = 0; i < 3; i++) grads[run][i + 1] = tg_tensor_grad(in[i]);
+    }
+    for (int i = 0; i < 4; i++) tg_assert_close(grads[1][i], grads[0][i], 1e-6, 1e-5, "1 vs 2 threads");
+}
+END_TEST
+
+START_TEST(test_no_grad_forward)
+{
+    const attn_case c = {1, 1, 9, 4, false, 1, {6}, 0};
+    tg_tensor *q = randn_leaf(case_shape(&c), 70), *k = randn_leaf(case_shape(&c), 71),
+              *v = randn_leaf(case_shape(&c), 72);
+    bool prev = tg_grad_set_enabled(false);
+    tg_tensor *out = tg_attention(q, k, v, c.causal, case_lengths(&c), 0);
+    tg_grad_set_enabled(prev);
+    ck_assert_ptr_nonnull(out);
+    ck_assert(!tg_tensor_requires_grad(out));
+    ck_assert_uint_eq(tg_tape_size(), 0);
+    float ref[36];
+    ref_attention(ref, NULL, NULL, NULL, &c, c.len, tg_f32(q), tg_f32(k), tg_f32(v), NULL);
+    tg_assert_close_buf(out, ref, 36, 1e-5, 1e-4, "no-grad out");
+}
+END_TEST
+
+/* ---- errors ---- */
+
+static void expect_error(const tg_tensor *t, const char *needle)
+{
+    ck_assert_msg(t == NULL, "expected an error mentioning '%s'", needle);
+    ck_assert_msg(strstr(tg_last_error(), needle) != NULL, "error message '%s' lacks '%s'", tg_last_error(),
+                  needle);
+}
+
+START_TEST(test_empty_sequence)
+{
+    const attn_case c = {2, 1, 0, 4, true, 2, {0, 0}, 0};
+    tg_tensor *q = randn_leaf(case_shape(&c), 90), *k = randn_leaf(case_shape(&c), 91),
+              *v = randn_leaf(case_shape(&c), 92);
+    tg_tensor *out = tg_attention(q, k, v, c.causal, case_lengths(&c), 0);
+    ck_assert_msg(out != NULL, "%s", tg_last_error());
+    ck_assert_int_eq(tg_tensor_numel(out), 0);
+    ck_assert_int_eq(tg_backward_ex(out, tg_zeros(TG_STEP, case_shape(&c), TG_F32), false), TG_OK);
+}
+END_TEST
+
+START_TEST(test_errors)
+{
+    tg_tensor *q = tg_zeros(TG_STEP, TG_SHAPE(2, 1, 17, 4), TG_F32);
+    tg_tensor *k3 = tg_zeros(TG_STEP, TG_SHAPE(2, 17, 4), TG_F32);
+    tg_tensor *kb = tg_zeros(TG_STEP, TG_SHAPE(2, 1, 16, 4), TG_F32);
+    tg_tensor *vs = tg_zeros(TG_STEP, TG_SHAPE(2, 1, 17, 5), TG_F32);
+    tg_tensor *s32 = tg_zeros(TG_STEP, TG_SHAPE(2, 1, 17, 4), TG_S32);
+    tg_tensor *d0 = tg_zeros(TG_STEP, TG_SHAPE(2, 1, 17, 0), TG_F32);
+    expect_error(tg_attention(q, k3, q, false, NULL, 0), "k must be (B, H, T, Dh), got rank 3 (2, 17, 4)");
+    expect_error(tg_attention(k3, k3, k3, false, NULL, 0), "q must be (B, H, T, Dh), got rank 3");
+    expect_error(tg_attention(q, kb, q, false, NULL, 0), "k shape (2, 1, 16, 4) differs from q shape (2, 1, 17, 4)");
+    expect_error(tg_attention(q, q, vs, true, NULL, 0), "v shape (2, 1, 17, 5) differs from q shape");
+    expect_error(tg_attention(q, q, s32, false, NULL, 0), "v must be f32 or bf16, got s32");
+    expect_error(tg_attention(d0, d0, d0, false, NULL, 0), "head dim Dh must be >= 1");
+    expect_error(tg_attention(q, q, q, false, NULL, NAN), "scale must be finite");
+
+    tg_tensor *lf = tg_zeros(TG_STEP, TG_SHAPE(2), TG_F32);
+    expect_error(tg_attention(q, q, q, false, lf, 0), "lengths must be s32, got f32");
+    tg_tensor *l3 = tg_zeros(TG_STEP, TG_SHAPE(3), TG_S32);
+    expect_error(tg_attention(q, q, q, false, l3, 0), "lengths shape (3) must be (B) = (2)");
+    tg_tensor *l2d = tg_zeros(TG_STEP, TG_SHAPE(2, 1), TG_S32);
+    expect_error(tg_attention(q, q, q, false, l2d, 0), "lengths shape (2, 1) must be (B)");
+    tg_tensor *big = tg_from_buffer(TG_STEP, TG_SHAPE(2), TG_S32, (int32_t[]){17, 18});
+    expect_error(tg_attention(q, q, q, false, big, 0), "lengths[1] = 18 is outside [0, T = 17]");
+    tg_tensor *neg = tg_from_buffer(TG_STEP, TG_SHAPE(2), TG_S32, (int32_t[]){-1, 3});
+    expect_error(tg_attention(q, q, q, true, neg, 0), "lengths[0] = -1 is outside");
+    /* a NULL from an earlier failure passes through with its message kept */
+    ck_assert_ptr_null(tg_attention(NULL, q, q, false, NULL, 0));
+    ck_assert_ptr_nonnull(strstr(tg_last_error(), "lengths[0] = -1"));
+}
+END_TEST
+
+/* ---- memory: O(T) at T = 4096 ---- */
+
+START_TEST(test_long_sequence_memory)
+{
+    const attn_case c = {1, 1, 4096, 64, true, 0, {0}, 0};
+    const int64_t T = c.T, D = c.D;
+    tg_arena *arena = tg_ctx_arena(tg_ctx_current());
+    tg_tensor *q = tg_randn(TG_STEP, case_shape(&c), TG_F32, 80, 0, 1),
+              *k = tg_randn(TG_STEP, case_shape(&c), TG_F32, 81, 0, 1),
+              *v = tg_randn(TG_STEP, case_shape(&c), TG_F32, 82, 0, 1),
+              *seed = tg_randn(TG_STEP, case_shape(&c), TG_F32, 83, 0, 1);
+    for (int i = 0; i < 3; i++) tg_tensor_set_requires_grad((tg_tensor *[]){q, k, v}[i], true);
+    const size_t before = tg_arena_used(arena);
+    tg_tensor *out = tg_attention(q, k, v, true, NULL, 0);
+    ck_assert_ptr_nonnull(out);
+    ck_assert_int_eq(tg_backward_ex(out, seed, false), TG_OK);
+    const size_t grown = tg_arena_used(arena) - before;
+    /* out, its grad and dq, dk, dv are 5 MiB; a T×T f32 matrix would be 64 MiB */
+    const size_t tensors = 5 * (size_t)(T * D) * sizeof(float);
+    ck_assert_msg(grown < tensors + (16u << 20), "attention used %zu arena bytes beyond inputs", grown);
+
+    /* spot-check a few rows against the reference on the same numbers */
+    const int64_t rows[] = {0, 1, 63, 64, 2047, 4095};
+    double *p = malloc(sizeof(double) * (size_t)T);
+    for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+        ref_probs(p, &c, NULL, tg_f32(q), tg_f32(k), 0, 0, rows[r]);
+        for (int64_t d = 0; d < D; d++) {
+            double acc = 0;
+            for (int64_t j = 0; j < T; j++) acc += p[j] * tg_f32(v)[j * D + d];
+            ck_assert_double_eq_tol(tg_f32(out)[rows[r] * D + d], acc, 1e-4);
+        }
+    }
+    free(p);
+    int64_t bad = 0;
+    for (int i = 0; i < 3; i++) {
+        const float *g = tg_f32(tg_tensor_grad((tg_tensor *[]){q, k, v}[i]));
+        for (int64_t j = 0; j < T * D; j++) bad += !isfinite(g[j]);
+    }
+    ck_assert_int_eq(bad, 0);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("attention");
+    TCase *tc = tcase_create("attention");
+    tcase_add_checked_fixture(tc, tg_test_setup, tg_test_teardown);
+    tcase_set_timeout(tc, 300);
+    tcase_add_loop_test(tc, test_matches_reference, 0, N_CASES);
+    tcase_add_loop_test(tc, test_gradcheck, 0, N_GRADCHECK);
+    tcase_add_test(tc, test_fixtures);
+    tcase_add_test(tc, test_causal_ignores_future_keys);
+    tcase_add_test(tc, test_bf16_inputs);
+    tcase_add_loop_test(tc, test_threads_agree, 0, 2);
+    tcase_add_test(tc, test_no_grad_forward);
+    tcase_add_test(tc, test_empty_sequence);
+    tcase_add_test(tc, test_errors);
+    tcase_add_test(tc, test_long_sequence_memory);
+    suite_add_tcase(s, tc);
+    return tg_run_suite(s) ? 1 : 0;
+}

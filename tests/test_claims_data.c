@@ -1,0 +1,371 @@
+/* models/claims data: code table, generator, validating reader, splits, scrubbing. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "models/claims/codes.h"
+#include "models/claims/dataset.h"
+#include "models/claims/gen.h"
+#include "models/claims/scrub.h"
+#include "tests/tg_test.h"
+
+static void source_path(char *out, size_t len, const char *rel)
+{
+    const char *root = getenv("TG_SOURCE_DIR");
+    snprintf(out, len, "%s/%s", root ? root : ".", rel);
+}
+
+static claims_codes *load_codes(void)
+{
+    char path[4096];
+    source_path(path, sizeof path, "models/claims/data/codes.tsv");
+    claims_codes *t = NULL;
+    ck_assert_msg(claims_codes_load(path, &t) == TG_OK, "%s", tg_last_error());
+    return t;
+}
+
+/* Generates into a malloc'd buffer. */
+static char *gen_to_memory(const claims_codes *t, long n, uint64_t seed, double long_frac, size_t *len,
+                           claims_gen_stats *st)
+{
+    char *buf = NULL;
+    FILE *f = open_memstream(&buf, len);
+    claims_gen_opts o = {n, seed, long_frac};
+    ck_assert_msg(claims_generate(t, &o, f, NULL, NULL, st) == TG_OK, "%s", tg_last_error());
+    fclose(f);
+    return buf;
+}
+
+static void gen_to_file(const claims_codes *t, const char *path, long n, uint64_t seed, double long_frac,
+                        claims_gen_stats *st)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    claims_gen_opts o = {n, seed, long_frac};
+    ck_assert_msg(claims_generate(t, &o, f, NULL, NULL, st) == TG_OK, "%s", tg_last_error());
+    fclose(f);
+}
+
+START_TEST(test_code_table)
+{
+    claims_codes *t = load_codes();
+    ck_assert_int_ge(t->n, 300);
+    const claims_code *c = claims_codes_find(t, "99213");
+    ck_assert_ptr_nonnull(c);
+    ck_assert_int_eq(c->kind, CLAIMS_CODE_CPT);
+    ck_assert_ptr_nonnull(claims_codes_find(t, "E11.9"));
+    ck_assert_ptr_nonnull(claims_codes_find(t, "J1100"));
+    ck_assert_ptr_null(claims_codes_find(t, "Q9999"));
+    ck_assert(claims_code_format_ok("E11.65", CLAIMS_CODE_ICD10CM));
+    ck_assert(claims_code_format_ok("Z3A.2", CLAIMS_CODE_ICD10CM));
+    ck_assert(!claims_code_format_ok("E1165", CLAIMS_CODE_ICD10CM));
+    ck_assert(claims_code_format_ok("3044F", CLAIMS_CODE_CPT));
+    ck_assert(!claims_code_format_ok("9921", CLAIMS_CODE_CPT));
+    ck_assert(claims_code_format_ok("G0438", CLAIMS_CODE_HCPCS));
+    ck_assert_int_eq(claims_code_classify("hello"), CLAIMS_CODE_NONE);
+    claims_codes *bad = NULL;
+    tg_assert_error(claims_codes_load("/nonexistent/codes.tsv", &bad), TG_ERR_IO, "cannot open");
+    claims_codes_free(t);
+}
+END_TEST
+
+START_TEST(test_generator_deterministic)
+{
+    claims_codes *t = load_codes();
+    size_t na, nb, nc;
+    char *a = gen_to_memory(t, 300, 5, 0.02, &na, NULL);
+    char *b = gen_to_memory(t, 300, 5, 0.02, &nb, NULL);
+    char *c = gen_to_memory(t, 300, 6, 0.02, &nc, NULL);
+    ck_assert_uint_eq(na, nb);
+    ck_assert(memcmp(a, b, na) == 0);
+    ck_assert(na != nc || memcmp(a, c, na) != 0);
+    claims_gen_opts o = {10, 1, 1.5};
+    tg_assert_error(claims_generate(t, &o, NULL, NULL, NULL, NULL), TG_ERR_INVALID, "long_frac=1.5");
+    free(a);
+    free(b);
+    free(c);
+    claims_codes_free(t);
+}
+END_TEST
+
+static int cmp_size(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Every generated line validates against the schema and the code table; the
+ * label share sits near 5%; notes have a long tail. */
+START_TEST(test_generated_claims_valid)
+{
+    claims_codes *t = load_codes();
+    const char *path = "claims_data_valid.jsonl";
+    claims_gen_stats st;
+    gen_to_file(t, path, 3000, 11, 0.02, &st);
+    claims_dataset ds;
+    claims_read_opts ro = {.strict = true, .codes = t};
+    ck_assert_msg(claims_dataset_load(path, &ro, &ds) == TG_OK, "%s", tg_last_error());
+    ck_assert_int_eq(ds.summary.used, 3000);
+    ck_assert_int_eq(ds.summary.rejected, 0);
+    long deny = 0, fraud = 0, big = 0;
+    size_t *lens = malloc(ds.n * sizeof *lens);
+    for (size_t i = 0; i < ds.n; i++) {
+        claims_claim *c = &ds.claims[i];
+        deny += c->deny;
+        fraud += c->fraud;
+        ck_assert(!c->fraud || c->deny);
+        lens[i] = c->note_len;
+        big += c->note_len > 32 * 1024;
+    }
+    ck_assert_int_eq(deny, st.denied);
+    double share = (double)deny / (double)ds.n;
+    ck_assert_msg(share > 0.035 && share < 0.07, "denial share %.4f", share);
+    ck_assert_int_gt(fraud, 0);
+    for (int r = 0; r < CLAIMS_N_DENY_REASONS; r++)
+        ck_assert_msg(st.by_reason[r] > 0, "no denial for reason %s", claims_deny_reason_name((claims_deny_reason)r));
+    qsort(lens, ds.n, sizeof *lens, cmp_size);
+    size_t median = lens[ds.n / 2];
+    ck_assert_msg(median >= 1000 && median <= 3500, "median note %zu chars", median);
+    ck_assert_int_ge(big, 20);
+    ck_assert_uint_gt(lens[ds.n - 1], 40000);
+    free(lens);
+    claims_dataset_free(&ds);
+    remove(path);
+    claims_codes_free(t);
+}
+END_TEST
+
+START_TEST(test_long_frac)
+{
+    claims_codes *t = load_codes();
+    const char *path = "claims_data_long.jsonl";
+    for (int pass = 0; pass < 2; pass++) {
+        gen_to_file(t, path, 150, 3, pass ? 0.3 : 0.0, NULL);
+        claims_dataset ds;
+        ck_assert_int_eq(claims_dataset_load(path, NULL, &ds), TG_OK);
+        long big = 0;
+        for (size_t i = 0; i < ds.n; i++) big += ds.claims[i].note_len > 32 * 1024;
+        if (pass) ck_assert_int_ge(big, 20);
+        else ck_assert_int_eq(big, 0);
+        claims_dataset_free(&ds);
+    }
+    remove(path);
+    claims_codes_free(t);
+}
+END_TEST
+
+static claims_split find_split(const claims_dataset *ds, size_t *idx[3], size_t n[3], const char *member)
+{
+    (void)ds;
+    for (int s = 0; s < 3; s++)
+        for (size_t i = 0; i < n[s]; i++)
+            if (!strcmp(ds->claims[idx[s][i]].member_id, member)) return (claims_split)s;
+    return (claims_split)-1;
+}
+
+START_TEST(test_patient_disjoint_splits)
+{
+    claims_codes *t = load_codes();
+    const char *path = "claims_data_split.jsonl";
+    gen_to_file(t, path, 1500, 21, 0.0, NULL);
+    claims_dataset ds;
+    ck_assert_int_eq(claims_dataset_load(path, NULL, &ds), TG_OK);
+    claims_split_fracs f = {0.8, 0.1};
+    size_t *idx[3], n[3];
+    ck_assert_int_eq(claims_dataset_split(&ds, 9, f, idx, n), TG_OK);
+    ck_assert_uint_eq(n[0] + n[1] + n[2], ds.n);
+    ck_assert(n[0] > ds.n * 0.65 && n[1] > 0 && n[2] > 0);
+    long multi = 0; /* members with several claims exist, and never cross splits */
+    for (int s = 0; s < 3; s++)
+        for (size_t i = 0; i < n[s]; i++) {
+            const char *mid = ds.claims[idx[s][i]].member_id;
+            ck_assert_int_eq(claims_split_of(mid, 9, f), s);
+            ck_assert_int_eq(find_split(&ds, idx, n, mid), s);
+            for (size_t j = i + 1; j < n[s] && j < i + 400; j++) multi += !strcmp(ds.claims[idx[s][j]].member_id, mid);
+        }
+    ck_assert_int_gt(multi, 100);
+    long counts[3];
+    claims_read_summary sum;
+    ck_assert_int_eq(claims_split_file(path, "claims_data_split_out", 9, f, NULL, &sum, counts), TG_OK);
+    for (int s = 0; s < 3; s++) ck_assert_int_eq(counts[s], (long)n[s]);
+    claims_dataset part;
+    ck_assert_int_eq(claims_dataset_load("claims_data_split_out.valid.jsonl", NULL, &part), TG_OK);
+    ck_assert_uint_eq(part.n, n[1]);
+    for (size_t i = 0; i < part.n; i++) ck_assert_int_eq(claims_split_of(part.claims[i].member_id, 9, f), CLAIMS_VALID);
+    claims_dataset_free(&part);
+    claims_split_fracs bad = {0.9, 0.2};
+    tg_assert_error(claims_dataset_split(&ds, 9, bad, idx, n), TG_ERR_INVALID, "train=0.9 valid=0.2");
+    for (int s = 0; s < 3; s++) free(idx[s]);
+    for (int s = 0; s < 3; s++) {
+        char p[64];
+        snprintf(p, sizeof p, "claims_data_split_out.%s.jsonl", claims_split_name((claims_split)s));
+        remove(p);
+    }
+    claims_dataset_free(&ds);
+    remove(path);
+    claims_codes_free(t);
+}
+END_TEST
+
+typedef struct rejects {
+    long line[16];
+    char reason[16][512];
+    int n;
+} rejects;
+
+static void on_reject(void *user, const char *path, long line, const char *reason)
+{
+    rejects *r = user;
+    ck_assert_ptr_nonnull(strstr(path, "claims_malformed.jsonl"));
+    if (r->n < 16) {
+        r->line[r->n] = line;
+        snprintf(r->reason[r->n], sizeof r->reason[0], "%s", reason);
+        r->n++;
+    }
+}
+
+START_TEST(test_malformed_lines)
+{
+    char path[4096];
+    source_path(path, sizeof path, "tests/fixtures/claims_malformed.jsonl");
+    rejects r = {0};
+    claims_read_opts o = {.on_reject = on_reject, .reject_user = &r};
+    claims_dataset ds;
+    ck_assert_msg(claims_dataset_load(path, &o, &ds) == TG_OK, "%s", tg_last_error());
+    ck_assert_int_eq(ds.summary.lines_read, 9);
+    ck_assert_int_eq(ds.summary.used, 3);
+    ck_assert_int_eq(ds.summary.rejected, 5);
+    ck_assert_int_eq(ds.summary.blank, 1);
+    ck_assert_str_eq(ds.claims[1].claim_id, "C8");
+    static const struct {
+        long line;
+        const char *why;
+    } want[] = {{2, "bad JSON"},
+                {3, "missing field 'decision'"},
+                {4, "field 'procedures[0].units' must be an integer, got string"},
+                {5, "diagnosis_codes[1] \"E1165X\" is not a well-formed ICD-10-CM (e.g. E11.65) code"},
+                {6, "field 'decision' must be \"approve\" or \"deny\", got \"maybe\""}};
+    ck_assert_int_eq(r.n, 5);
+    for (int i = 0; i < 5; i++) {
+        ck_assert_int_eq(r.line[i], want[i].line);
+        ck_assert_msg(strstr(r.reason[i], want[i].why), "line %ld: '%s' lacks '%s'", r.line[i], r.reason[i], want[i].why);
+    }
+    claims_dataset_free(&ds);
+
+    /* with the code table, A00 (a real code, not in the table) is rejected too */
+    claims_codes *t = load_codes();
+    memset(&r, 0, sizeof r);
+    o.codes = t;
+    ck_assert_int_eq(claims_dataset_load(path, &o, &ds), TG_OK);
+    ck_assert_int_eq(ds.summary.rejected, 6);
+    ck_assert_int_eq(r.line[5], 9);
+    ck_assert_ptr_nonnull(strstr(r.reason[5], "\"A00\" is not in the code table"));
+    claims_dataset_free(&ds);
+
+    o.strict = true;
+    tg_status st = claims_dataset_load(path, &o, &ds);
+    tg_assert_error(st, TG_ERR_FORMAT, "claims_malformed.jsonl:2: bad JSON");
+    ck_assert_int_eq(ds.summary.used, 1);
+    claims_dataset_free(&ds);
+    tg_assert_error(claims_dataset_load("/nonexistent.jsonl", NULL, &ds), TG_ERR_IO, "cannot open");
+    claims_codes_free(t);
+}
+END_TEST
+
+START_TEST(test_scrub_examples)
+{
+    const char *in = "Patient: John Smith, DOB 03/14/1962, member XQH482913307. Mr. Smith called from "
+                     "(555) 123-4567 and lives at 12 Oak Hollow Street, Springfield, IL 62704. "
+                     "Daughter Mary Kowalski, 555.222.3333. MRN 48213377. Seen 2022-04-05 and March 3, 2022. "
+                     "Dx E11.65, I10, Z3A.2; CPT 99213, 3044F; J1100 x2. BP 132/84, A1c 7.8%, pain 5/10, age 59, since 2019.";
+    const char *want = "Patient: <NAME>, DOB <DOB>, member <MEMBER_ID>. Mr. <NAME> called from "
+                       "<PHONE> and lives at <ADDRESS>. "
+                       "Daughter <NAME>, <PHONE>. MRN <ID>. Seen <DATE> and <DATE>. "
+                       "Dx E11.65, I10, Z3A.2; CPT 99213, 3044F; J1100 x2. BP 132/84, A1c 7.8%, pain 5/10, age 59, since 2019.";
+    claims_scrub_ids ids = {"John Smith", "XQH482913307", "1962-03-14"};
+    size_t n;
+    char *out = claims_scrub_text(in, strlen(in), &ids, &n);
+    ck_assert_str_eq(out, want);
+    ck_assert_uint_eq(n, strlen(want));
+    free(out);
+    /* generic rules alone, without the claim's fields */
+    out = claims_scrub_text("Ms. Jane Roe, DOB 1/2/1950, ID AB1234567.", 41, NULL, NULL);
+    ck_assert_str_eq(out, "Ms. <NAME>, DOB <DATE>, ID <ID>.");
+    free(out);
+}
+END_TEST
+
+/* Whole-word occurrence of w in s. */
+static bool has_word(const char *s, const char *w)
+{
+    size_t n = strlen(w);
+    for (const char *p = strstr(s, w); p; p = strstr(p + 1, w)) {
+        bool left = p == s || !((p[-1] >= 'A' && p[-1] <= 'Z') || (p[-1] >= 'a' && p[-1] <= 'z') || (p[-1] >= '0' && p[-1] <= '9'));
+        char r = p[n];
+        bool right = !((r >= 'A' && r <= 'Z') || (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9'));
+        if (left && right) return true;
+    }
+    return false;
+}
+
+typedef struct scrub_check {
+    long claims, planted;
+} scrub_check;
+
+static tg_status check_scrub(void *user, long index, const char *line, size_t len, const claims_gen_truth *truth)
+{
+    scrub_check *sc = user;
+    claims_claim c;
+    char why[512];
+    ck_assert_msg(claims_parse_line(line, len, NULL, &c, why, sizeof why), "claim %ld: %s", index, why);
+    char *orig = strdup(c.note);
+    ck_assert_int_eq(claims_scrub_claim(&c), TG_OK);
+    for (int i = 0; i < truth->n_planted; i++) {
+        ck_assert_msg(strstr(orig, truth->planted[i]), "claim %ld: '%s' not in note", index, truth->planted[i]);
+        ck_assert_msg(!strstr(c.note, truth->planted[i]), "claim %ld: '%s' survived scrubbing", index, truth->planted[i]);
+        sc->planted++;
+    }
+    char name[64];
+    snprintf(name, sizeof name, "%s", c.patient_name);
+    for (char *save = NULL, *w = strtok_r(name, " ", &save); w; w = strtok_r(NULL, " ", &save))
+        ck_assert_msg(!has_word(c.note, w), "claim %ld: name part '%s' survived", index, w);
+    ck_assert(!strstr(c.note, c.member_id));
+    ck_assert(!strstr(c.note, c.patient_dob));
+    for (int i = 0; i < c.n_diagnoses; i++)
+        ck_assert_msg(has_word(c.note, c.diagnoses[i]), "claim %ld: code %s lost", index, c.diagnoses[i]);
+    for (int i = 0; i < c.n_procedures; i++)
+        ck_assert_msg(has_word(c.note, c.procedures[i].code), "claim %ld: code %s lost", index, c.procedures[i].code);
+    free(orig);
+    claims_claim_clear(&c);
+    sc->claims++;
+    return TG_OK;
+}
+
+START_TEST(test_scrub_generated)
+{
+    claims_codes *t = load_codes();
+    scrub_check sc = {0};
+    claims_gen_opts o = {500, 33, 0.02};
+    ck_assert_int_eq(claims_generate(t, &o, NULL, check_scrub, &sc, NULL), TG_OK);
+    ck_assert_int_eq(sc.claims, 500);
+    ck_assert_int_gt(sc.planted, 2000);
+    claims_codes_free(t);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("claims_data");
+    TCase *tc = tcase_create("data");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_code_table);
+    tcase_add_test(tc, test_generator_deterministic);
+    tcase_add_test(tc, test_generated_claims_valid);
+    tcase_add_test(tc, test_long_frac);
+    tcase_add_test(tc, test_patient_disjoint_splits);
+    tcase_add_test(tc, test_malformed_lines);
+    tcase_add_test(tc, test_scrub_examples);
+    tcase_add_test(tc, test_scrub_generated);
+    suite_add_tcase(s, tc);
+    return tg_run_suite(s) ? 1 : 0;
+}
