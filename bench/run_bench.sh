@@ -42,7 +42,7 @@ done
 case $threads in
     ''|*[!0-9]*|0) echo "$0: --threads expects a positive integer, got '$threads'" >&2; exit 2 ;;
 esac
-export OMP_NUM_THREADS=$threads
+export OMP_NUM_THREADS="$threads"
 
 logs=${BENCH_LOG_DIR:-$(mktemp -d /tmp/tg_bench.XXXXXX)}
 mkdir -p "$logs"
@@ -54,17 +54,23 @@ field() {
 }
 
 # run NAME CMD...: runs CMD with stdout in $logs/NAME.out, stderr in
-# $logs/NAME.err; sets rc.
+# $logs/NAME.err; sets rc. Exit 2 of ours in bf16 means "bf16 not
+# implemented" and is reported as skipped; exit 2 elsewhere is a bad flag,
+# which stops the script.
 run() {
     name=$1
     shift
     echo "running $name: $*" >&2
     "$@" >"$logs/$name.out" 2>"$logs/$name.err"
     rc=$?
-    if [ $rc -ne 0 ] && [ $rc -ne 2 ]; then
-        echo "$name failed (exit $rc):" >&2
-        tail -n 5 "$logs/$name.err" >&2
+    [ $rc -eq 0 ] && return
+    if [ $rc -eq 2 ] && [ "$name" = ours_bf16 ]; then
+        echo "ours bf16 skipped: $(head -n 1 "$logs/$name.err")" >&2
+        return
     fi
+    echo "$name failed (exit $rc):" >&2
+    tail -n 5 "$logs/$name.err" >&2
+    [ $rc -eq 2 ] && exit 2
 }
 
 # tps NAME: tokens/s of a finished run, or why there is none.
@@ -82,17 +88,19 @@ ratio() {
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 blas=$("$python" -c 'import torch, re; m = re.search(r"BLAS_INFO=(\w+)", torch.__config__.show()); print(m.group(1) if m else "?")' 2>/dev/null)
 
+table="$logs/table.txt"
 if [ $long -eq 1 ]; then
-    printf '%-6s %-6s %14s %14s %10s\n' seq batch tokens_per_s peak_rss_mb first_loss
+    first=ours_seq256
+    printf '%-6s %-6s %14s %14s %10s\n' seq batch tokens_per_s peak_rss_mb first_loss >"$table"
     for seq in 256 1024 4096; do
         batch=$((4096 / seq))
         # shellcheck disable=SC2086 # flags are words on purpose
         run "ours_seq$seq" "$ours" $flags --threads "$threads" --seq $seq --batch $batch
         printf '%-6s %-6s %14s %14s %10s\n' $seq $batch "$(tps ours_seq$seq)" \
-            "$(field peak_rss_mb "$logs/ours_seq$seq.out")" "$(field first_loss "$logs/ours_seq$seq.out")"
+            "$(field peak_rss_mb "$logs/ours_seq$seq.out")" "$(field first_loss "$logs/ours_seq$seq.out")" >>"$table"
     done
 else
-    table="$logs/table.txt"
+    first=ours_fp32
     printf '%-5s %14s %14s %12s %12s %12s %10s %10s\n' dtype ours_tok_s torch_tok_s ours/torch \
         ours_rss_mb torch_rss_mb ours_loss1 torch_loss1 >"$table"
     for dt in fp32 bf16; do
@@ -101,7 +109,6 @@ else
         # shellcheck disable=SC2086
         run "ours_$dt" "$ours" $flags --threads "$threads" $extra
         ours_tps=$(tps "ours_$dt")
-        [ "$rc" -eq 2 ] && [ $dt = bf16 ] && echo "ours bf16 skipped: $(head -n 1 "$logs/ours_$dt.err")" >&2
         # shellcheck disable=SC2086
         run "torch_$dt" "$python" "$peer" $flags --threads "$threads" $extra
         torch_tps=$(tps "torch_$dt")
@@ -110,7 +117,7 @@ else
             "$(field peak_rss_mb "$logs/ours_$dt.out")" "$(field peak_rss_mb "$logs/torch_$dt.out")" \
             "$(field first_loss "$logs/ours_$dt.out")" "$(field first_loss "$logs/torch_$dt.out")" >>"$table"
     done
-    cat "$table"
 fi
-echo "config: $(head -n 1 "$logs"/ours_*.out 2>/dev/null | grep -m 1 '^cpu=' | sed 's/^cpu="[^"]*" //')"
+cat "$table"
+echo "config: $(sed -n '1s/^cpu="[^"]*" //p' "$logs/$first.out" 2>/dev/null)"
 echo "cpu: $cpu; threads: $threads; torch BLAS: ${blas:-?}; logs: $logs"
