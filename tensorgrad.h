@@ -10,6 +10,7 @@
 #include "nn/init.h"
 #include "nn/modules.h"
 #include "optim/accum.h"
+#include "optim/checkpoint.h"
 #include "optim/clip.h"
 #include "optim/optim.h"
 #include "optim/param.h"

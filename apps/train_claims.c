@@ -1,0 +1,286 @@
+/* train_claims: trains the claims adjudication model on JSONL claims and
+ * writes checkpoints, metrics.jsonl, the tokenizer and an HTML report into
+ * --out. Run with --help for every option. */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "apps/cli.h"
+#include "models/claims/config.h"
+#include "models/claims/corpus.h"
+#include "models/claims/report.h"
+#include "models/claims/trainer.h"
+#include "autograd/op.h"
+#include "tensor/ctx.h"
+
+static volatile sig_atomic_t stop_requested;
+
+/* mkdir -p; 0 or -1 with the error recorded. */
+static int mkdir_p(const char *dir)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s", dir);
+    for (char *p = path + 1;; p++) {
+        char c = *p;
+        if (c != '/' && c != '\0') continue;
+        *p = '\0';
+        if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+            tg_error(TG_ERR_IO, "cannot create %s: %s", path, strerror(errno));
+            return -1;
+        }
+        if (!c) return 0;
+        *p = c;
+    }
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+typedef struct args {
+    const char *train, *valid, *out, *resume, *codes, *tokenizer, *schedule, *decision_loss;
+    long steps, seed, warmup, accum, threads, vocab, d, layers, heads, ff, ctx, budget, eval_every, ckpt_every,
+        norms_every, balance;
+    double lr, min_lr, clip, weight_decay, dropout, lambda, cost_fr, cost_fa, code_weight, focal_gamma;
+    bool bf16, strict, class_weights, quiet;
+} args;
+
+static void reject(void *user, const char *path, long line, const char *reason)
+{
+    long *count = user;
+    if (++*count <= 20) fprintf(stderr, "%s:%ld: skipped: %s\n", path, line, reason);
+    else if (*count == 21) fprintf(stderr, "%s: more malformed lines (counted, not printed)\n", path);
+}
+
+static int load(const char *path, const args *a, const claims_codes *codes, claims_dataset *ds)
+{
+    long rejected = 0;
+    claims_read_opts ro = {.strict = a->strict, .codes = codes, .on_reject = reject, .reject_user = &rejected};
+    if (claims_dataset_load(path, &ro, ds) != TG_OK) {
+        fprintf(stderr, "train_claims: %s\n", tg_last_error());
+        return 1;
+    }
+    const claims_read_summary *s = &ds->summary;
+    long deny = 0;
+    for (size_t i = 0; i < ds->n; i++) deny += ds->claims[i].deny;
+    printf("%s: %ld lines read, %ld used, %ld rejected, %ld blank; %ld denials (%.1f%%)\n", path, s->lines_read, s->used,
+           s->rejected, s->blank, deny, ds->n ? 100.0 * (double)deny / (double)ds->n : 0.0);
+    if (ds->n == 0) {
+        fprintf(stderr, "train_claims: %s holds no usable claim\n", path);
+        return 1;
+    }
+    return 0;
+}
+
+static void progress(void *user, const claims_progress *p)
+{
+    const args *a = user;
+    static const int width = 30;
+    bool tty = isatty(STDERR_FILENO);
+    if (!a->quiet && (tty || p->step % 10 == 0 || p->step == p->steps)) {
+        int fill = (int)(width * p->step / p->steps);
+        fprintf(stderr, "%s[%.*s%*s] step %lld/%lld loss %.4f lr %.2e %.0f tok/s ETA %.0fs%s", tty ? "\r" : "", fill,
+                "##############################", width - fill, "", (long long)p->step, (long long)p->steps, p->loss,
+                p->lr, p->tokens_per_s, p->eta_s, tty ? "  " : "\n");
+    }
+    if (p->eval) {
+        const claims_eval *e = p->eval;
+        fprintf(stderr, "%seval @%lld: val_lm_loss %.4f token_acc %.3f code_acc %.3f rare_code_acc %.3f | auc %.3f "
+                        "pr_auc %.3f recall %.3f precision %.3f | cost %.0f (always approve %.0f, always deny %.0f)\n",
+                tty ? "\n" : "", (long long)p->step, e->val_lm_loss, e->token_acc, e->code_token_acc,
+                e->rare_code_token_acc, e->auc, e->pr_auc, e->recall, e->precision, e->business_cost,
+                e->baseline_cost_always_approve, e->baseline_cost_always_deny);
+    }
+}
+
+static int setup_options(args *a, cli_opt *o, int argc, char **argv)
+{
+    *a = (args){.out = "runs/claims", .codes = TG_SOURCE_DIR "/models/claims/data/codes.tsv", .schedule = "cosine",
+                .decision_loss = "cost", .steps = 400, .seed = 1, .warmup = 40, .accum = 1, .threads = 0,
+                .vocab = 4096, .d = 128, .layers = 2, .heads = 4, .ff = 512, .ctx = 256, .budget = 8192,
+                .eval_every = 100, .ckpt_every = 100, .norms_every = 50, .balance = 1, .lr = 2e-3, .min_lr = 1e-4,
+                .clip = 1.0, .weight_decay = 0.1, .dropout = 0.0, .lambda = 1.0, .cost_fr = 5, .cost_fa = 1,
+                .code_weight = 1.0, .focal_gamma = 2.0};
+    cli_opt opts[] = {
+        {"train", CLI_STRING, &a->train, 0, 0, "training claims (JSONL), required"},
+        {"valid", CLI_STRING, &a->valid, 0, 0, "validation claims (JSONL), required"},
+        {"out", CLI_STRING, &a->out, 0, 0, "output directory"},
+        {"resume", CLI_STRING, &a->resume, 0, 0, "checkpoint to resume from"},
+        {"codes", CLI_STRING, &a->codes, 0, 0, "code table (TSV) for validation and atomic code tokens"},
+        {"tokenizer", CLI_STRING, &a->tokenizer, 0, 0, "load this tokenizer instead of training one"},
+        {"steps", CLI_INT, &a->steps, 1, 1e9, "optimizer steps"},
+        {"seed", CLI_INT, &a->seed, 0, 4294967295.0, "seed of init, data order and dropout"},
+        {"lr", CLI_DOUBLE, &a->lr, 0, 10, "peak learning rate (cosine) or Noam factor"},
+        {"min-lr", CLI_DOUBLE, &a->min_lr, 0, 10, "floor of the cosine schedule"},
+        {"warmup", CLI_INT, &a->warmup, 0, 1e9, "warmup steps"},
+        {"schedule", CLI_STRING, &a->schedule, 0, 0, "noam | cosine | step | constant"},
+        {"clip", CLI_DOUBLE, &a->clip, 0, 1e9, "global gradient-norm clip (0: off)"},
+        {"weight-decay", CLI_DOUBLE, &a->weight_decay, 0, 10, "AdamW decoupled weight decay"},
+        {"accum", CLI_INT, &a->accum, 1, 16, "micro-batches per optimizer step"},
+        {"bf16", CLI_FLAG, &a->bf16, 0, 0, "bf16 matmuls with dynamic loss scaling"},
+        {"threads", CLI_INT, &a->threads, 0, 1024, "threads (0: OMP_NUM_THREADS or all cores)"},
+        {"vocab", CLI_INT, &a->vocab, 300, 1 << 20, "tokenizer vocabulary size when training one"},
+        {"d", CLI_INT, &a->d, 8, 8192, "model width"},
+        {"layers", CLI_INT, &a->layers, 1, 256, "transformer blocks"},
+        {"heads", CLI_INT, &a->heads, 1, 256, "attention heads (must divide d)"},
+        {"ff", CLI_INT, &a->ff, 8, 65536, "feed-forward width"},
+        {"ctx", CLI_INT, &a->ctx, 8, 1 << 16, "context (window) length in tokens"},
+        {"budget", CLI_INT, &a->budget, 64, 1 << 24, "tokens per batch (rows x padded length)"},
+        {"dropout", CLI_DOUBLE, &a->dropout, 0, 0.99, "dropout probability"},
+        {"lambda", CLI_DOUBLE, &a->lambda, 0, 1000, "weight of the decision loss"},
+        {"decision-loss", CLI_STRING, &a->decision_loss, 0, 0, "cost | wce | focal"},
+        {"cost-fr", CLI_DOUBLE, &a->cost_fr, 0, 1e6, "cost of a false rejection (true approve, predicted deny)"},
+        {"cost-fa", CLI_DOUBLE, &a->cost_fa, 0, 1e6, "cost of a false approval (true deny, predicted approve)"},
+        {"class-weights", CLI_FLAG, &a->class_weights, 0, 0, "wce/focal: class weights from label frequencies"},
+        {"focal-gamma", CLI_DOUBLE, &a->focal_gamma, 0, 10, "focal loss gamma"},
+        {"balance", CLI_INT, &a->balance, 1, 100, "repeat each denied claim this many times per epoch"},
+        {"code-weight", CLI_DOUBLE, &a->code_weight, 0.01, 100, "LM loss weight of medical-code targets"},
+        {"eval-every", CLI_INT, &a->eval_every, 0, 1e9, "evaluate every K steps (0: only at the end)"},
+        {"ckpt-every", CLI_INT, &a->ckpt_every, 0, 1e9, "checkpoint every M steps (0: only at the end)"},
+        {"norms-every", CLI_INT, &a->norms_every, 0, 1e9, "log per-layer gradient/update norms every K steps"},
+        {"strict", CLI_FLAG, &a->strict, 0, 0, "a malformed claim line is fatal"},
+        {"quiet", CLI_FLAG, &a->quiet, 0, 0, "no progress lines"},
+    };
+    memcpy(o, opts, sizeof opts);
+    int n = (int)(sizeof opts / sizeof opts[0]);
+    int rc = cli_parse("train_claims", "Trains the claims adjudication transformer.", o, n, argc, argv);
+    if (rc) return rc;
+    if (!a->train || !a->valid) {
+        fprintf(stderr, "train_claims: --train and --valid are required (see --help)\n");
+        return 2;
+    }
+    return 0;
+}
+
+/* Model and training options from the parsed arguments. */
+static int build_opts(const args *a, const claims_dataset *train, int32_t vocab, claims_train_opts *t)
+{
+    claims_model_config *m = &t->model;
+    *t = (claims_train_opts){0};
+    m->gpt = (tg_gpt_config){.vocab = vocab, .dim = a->d, .heads = a->heads, .hidden = a->ff, .max_seq = a->ctx,
+                             .n_layers = (int)a->layers, .dropout = a->dropout, .tied = true};
+    m->lambda = a->lambda;
+    m->costs = (claims_costs){.c = {{0, a->cost_fr}, {a->cost_fa, 0}}};
+    m->focal_gamma = a->focal_gamma;
+    m->code_weight = a->code_weight;
+    m->class_weight[0] = m->class_weight[1] = 1.0;
+    if (a->class_weights) { /* inverse frequency, normalized to mean 1 over claims */
+        double pos = 0;
+        for (size_t i = 0; i < train->n; i++) pos += train->claims[i].deny;
+        double n = (double)train->n, neg = n - pos;
+        m->class_weight[0] = neg > 0 ? n / (2 * neg) : 1.0;
+        m->class_weight[1] = pos > 0 ? n / (2 * pos) : 1.0;
+    }
+    if (claims_decision_loss_parse(a->decision_loss, &m->decision) != TG_OK) {
+        fprintf(stderr, "train_claims: --decision-loss: %s\n", tg_last_error());
+        return 2;
+    }
+    tg_sched_kind kind;
+    if (tg_sched_kind_parse(a->schedule, &kind) != TG_OK) {
+        fprintf(stderr, "train_claims: --schedule: %s\n", tg_last_error());
+        return 2;
+    }
+    t->sched = (tg_sched){.kind = kind, .lr = a->lr, .warmup = a->warmup, .total_steps = a->steps, .min_lr = a->min_lr,
+                          .d_model = a->d, .gamma = 0.5, .every = a->steps / 3 > 0 ? a->steps / 3 : 1};
+    t->batch = (claims_batch_opts){.ctx = (int)a->ctx, .token_budget = a->budget, .pos_repeat = (int)a->balance};
+    t->steps = a->steps;
+    t->accum = (int)a->accum;
+    t->clip = a->clip;
+    t->weight_decay = a->weight_decay;
+    t->seed = (uint64_t)a->seed;
+    t->bf16 = a->bf16;
+    t->eval_every = a->eval_every;
+    t->ckpt_every = a->ckpt_every;
+    t->norms_every = a->norms_every;
+    t->out_dir = a->out;
+    t->resume = a->resume;
+    return 0;
+}
+
+static int fail(const char *what)
+{
+    if (getenv("TG_PROFILE")) tg_profile_print(stderr);
+    fprintf(stderr, "train_claims: %s: %s\n", what, tg_last_error());
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    args a;
+    cli_opt opts[64];
+    int rc = setup_options(&a, opts, argc, argv);
+    if (rc) return rc == 1 ? 0 : rc;
+    tg_ctx_opts co = {.threads = (int)a.threads, .seed = (uint64_t)a.seed};
+    tg_ctx *ctx = tg_ctx_create(&co);
+    if (!ctx) return fail("context");
+    printf("tensorgrad train_claims on %s, %d threads\n", tg_cpu_model(), tg_ctx_threads(ctx));
+
+    claims_codes *codes = NULL;
+    if (claims_codes_load(a.codes, &codes) != TG_OK) return fail("--codes");
+    claims_dataset train = {0}, valid = {0};
+    if (load(a.train, &a, codes, &train) || load(a.valid, &a, codes, &valid)) return 1;
+
+    char tok_path[1024];
+    claims_tokenizer *tok = NULL;
+    snprintf(tok_path, sizeof tok_path, "%s/tokenizer.json", a.out);
+    if (mkdir_p(a.out) != 0) return fail("--out");
+    if (a.tokenizer || a.resume) {
+        const char *from = a.tokenizer ? a.tokenizer : tok_path;
+        if (claims_tok_load(from, &tok) != TG_OK) return fail("tokenizer");
+    } else if (claims_tokenizer_fit(&train, NULL, 0, (int32_t)a.vocab, codes, &tok) != TG_OK) {
+        return fail("training the tokenizer");
+    }
+    if (!a.resume && claims_tok_save(tok, tok_path) != TG_OK) return fail("saving the tokenizer");
+    printf("tokenizer: %d ids (%d medical codes, %d merges)\n", claims_tok_vocab_size(tok), claims_tok_n_codes(tok),
+           claims_tok_n_merges(tok));
+
+    claims_corpus ctrain, cvalid;
+    if (claims_corpus_build(&train, NULL, 0, tok, &ctrain) != TG_OK || claims_corpus_build(&valid, NULL, 0, tok, &cvalid) != TG_OK)
+        return fail("tokenizing claims");
+    uint8_t *is_code, *is_rare;
+    if (claims_code_masks(tok, &ctrain, &is_code, &is_rare) != TG_OK) return fail("code masks");
+
+    claims_train_opts t;
+    if ((rc = build_opts(&a, &train, claims_tok_vocab_size(tok), &t))) return rc;
+    t.tokenizer_name = "tokenizer.json";
+    claims_plan plan;
+    if (claims_plan_epoch(ctrain.len, ctrain.label, ctrain.n, &t.batch, t.seed, 0, &plan) != TG_OK) return fail("batching");
+    printf("train: %d claims, %lld tokens, %d batches/epoch, padding waste %.1f%%; valid: %d claims\n", ctrain.n,
+           (long long)ctrain.total_tokens, plan.n_batches, 100 * claims_plan_padding_waste(&plan), cvalid.n);
+    claims_plan_free(&plan);
+
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    claims_model m;
+    double threshold;
+    tg_status st = claims_train(&t, &ctrain, &cvalid, is_code, is_rare, progress, &a, &stop_requested, &m, &threshold);
+    if (st != TG_OK) return fail("training");
+    printf("%s at step %lld; decision threshold %.4f (chosen on validation)\n",
+           stop_requested ? "stopped by signal, checkpoint written" : "done", (long long)t.steps, threshold);
+
+    char metrics[1100], report[1100];
+    snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", a.out);
+    snprintf(report, sizeof report, "%s/report.html", a.out);
+    if (claims_report_write(metrics, report, "tensorgrad claims training") != TG_OK) return fail("report");
+    printf("wrote %s/checkpoint.safetensors, %s, %s\n", a.out, metrics, report);
+    if (getenv("TG_PROFILE")) tg_profile_print(stderr);
+
+    claims_model_free(&m);
+    free(is_code);
+    free(is_rare);
+    claims_corpus_free(&ctrain);
+    claims_corpus_free(&cvalid);
+    claims_tok_free(tok);
+    claims_dataset_free(&train);
+    claims_dataset_free(&valid);
+    claims_codes_free(codes);
+    tg_ctx_destroy(ctx);
+    return stop_requested ? 130 : 0;
+}

@@ -1,0 +1,159 @@
+#include "models/claims/corpus.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "models/claims/scrub.h"
+
+/* A growable string. */
+typedef struct sbuf {
+    char *p;
+    size_t n, cap;
+} sbuf;
+
+static bool sb_put(sbuf *b, const char *s, size_t n)
+{
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = (b->n + n + 1) * 2;
+        char *p = realloc(b->p, cap);
+        if (!p) return false;
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+    return true;
+}
+
+static bool sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static bool sb_printf(sbuf *b, const char *fmt, ...)
+{
+    char tmp[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    return n >= 0 && sb_put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+}
+
+tg_status claims_render(const claims_claim *c, char **text, size_t *len)
+{
+    sbuf b = {0};
+    bool ok = sb_printf(&b, "claim | age %d sex %c | provider %s %s | pos %s | prior auth %s | dx", c->patient_age,
+                        c->patient_sex, c->provider_specialty, c->provider_id, c->place_of_service,
+                        c->prior_auth ? "yes" : "no");
+    for (int i = 0; ok && i < c->n_diagnoses; i++) ok = sb_printf(&b, " %s", c->diagnoses[i]);
+    ok = ok && sb_printf(&b, " | px");
+    for (int i = 0; ok && i < c->n_procedures; i++)
+        ok = sb_printf(&b, " %s x%d $%.2f", c->procedures[i].code, c->procedures[i].units,
+                       c->procedures[i].billed_amount);
+    ok = ok && sb_printf(&b, " | note: ");
+    claims_scrub_ids ids = {.name = c->patient_name, .member_id = c->member_id, .dob = c->patient_dob};
+    size_t note_len = 0;
+    char *note = ok ? claims_scrub_text(c->note, c->note_len, &ids, &note_len) : NULL;
+    tg_status st = note ? TG_OK : TG_ERR_OOM;
+    if (note) ok = sb_put(&b, note, note_len);
+    free(note);
+    if (st != TG_OK || !ok) {
+        free(b.p);
+        return st != TG_OK ? st : tg_error(TG_ERR_OOM, "claims_render: out of memory for claim %s", c->claim_id);
+    }
+    *text = b.p;
+    *len = b.n;
+    return TG_OK;
+}
+
+static const claims_claim *pick(const claims_dataset *ds, const size_t *idx, size_t i)
+{
+    return &ds->claims[idx ? idx[i] : i];
+}
+
+/* Encodes one claim as <BOS> text <EOS> into a malloc'd array. */
+static tg_status encode_claim(const claims_claim *c, const claims_tokenizer *tok, claims_tok_cache *cache,
+                              int32_t **ids, int32_t *n)
+{
+    char *text;
+    size_t len;
+    TG_TRY(claims_render(c, &text, &len));
+    int32_t *body = NULL;
+    size_t nb = 0;
+    claims_encode_opts eo = {.cache = cache};
+    tg_status st = claims_tok_encode(tok, text, len, &eo, &body, &nb);
+    free(text);
+    if (st != TG_OK) return st;
+    *ids = malloc(sizeof **ids * (nb + 2));
+    if (!*ids) {
+        free(body);
+        return tg_error(TG_ERR_OOM, "claims_corpus_build: out of memory");
+    }
+    (*ids)[0] = CLAIMS_TOK_BOS;
+    memcpy(*ids + 1, body, sizeof *body * nb);
+    (*ids)[nb + 1] = CLAIMS_TOK_EOS;
+    *n = (int32_t)(nb + 2);
+    free(body);
+    return TG_OK;
+}
+
+tg_status claims_corpus_build(const claims_dataset *ds, const size_t *idx, size_t n, const claims_tokenizer *tok,
+                              claims_corpus *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!idx) n = ds->n;
+    out->n = (int32_t)n;
+    out->tokens = calloc(n ? n : 1, sizeof *out->tokens);
+    out->len = calloc(n ? n : 1, sizeof *out->len);
+    out->label = calloc(n ? n : 1, sizeof *out->label);
+    out->fraud = calloc(n ? n : 1, sizeof *out->fraud);
+    if (!out->tokens || !out->len || !out->label || !out->fraud) {
+        claims_corpus_free(out);
+        return tg_error(TG_ERR_OOM, "claims_corpus_build: out of memory for %zu claims", n);
+    }
+    tg_status st = TG_OK;
+    claims_tok_cache *cache = claims_tok_cache_create();
+    for (size_t i = 0; st == TG_OK && i < n; i++) {
+        const claims_claim *c = pick(ds, idx, i);
+        out->label[i] = c->deny;
+        out->fraud[i] = c->fraud;
+        st = encode_claim(c, tok, cache, &out->tokens[i], &out->len[i]);
+    }
+    claims_tok_cache_free(cache);
+    if (st != TG_OK) claims_corpus_free(out);
+    for (int32_t i = 0; i < out->n; i++) out->total_tokens += out->len[i];
+    return st;
+}
+
+void claims_corpus_free(claims_corpus *c)
+{
+    if (!c) return;
+    for (int32_t i = 0; c->tokens && i < c->n; i++) free(c->tokens[i]);
+    free(c->tokens);
+    free(c->len);
+    free(c->label);
+    free(c->fraud);
+    memset(c, 0, sizeof *c);
+}
+
+tg_status claims_tokenizer_fit(const claims_dataset *ds, const size_t *idx, size_t n, int32_t vocab_size,
+                               const claims_codes *codes, claims_tokenizer **out)
+{
+    if (!idx) n = ds->n;
+    char **texts = calloc(n ? n : 1, sizeof *texts);
+    size_t *lens = calloc(n ? n : 1, sizeof *lens);
+    const char **code_list = codes ? calloc((size_t)codes->n + 1, sizeof *code_list) : NULL;
+    tg_status st = texts && lens && (!codes || code_list) ? TG_OK : tg_error(TG_ERR_OOM, "claims_tokenizer_fit: out of memory");
+    for (size_t i = 0; st == TG_OK && i < n; i++) st = claims_render(pick(ds, idx, i), &texts[i], &lens[i]);
+    for (int i = 0; codes && code_list && i < codes->n; i++) code_list[i] = codes->codes[i].code;
+    if (st == TG_OK) {
+        claims_tok_train_opts o = {.vocab_size = vocab_size, .codes = code_list, .n_codes = codes ? (size_t)codes->n : 0,
+                                   .min_code_freq = 3};
+        st = claims_tok_train((const char *const *)texts, lens, n, &o, out);
+    }
+    for (size_t i = 0; texts && i < n; i++) free(texts[i]);
+    free(texts);
+    free(lens);
+    free(code_list);
+    return st;
+}

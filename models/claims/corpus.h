@@ -1,0 +1,40 @@
+/* Claims as token documents for the model.
+ *
+ * Each claim is rendered as one text: its structured fields (codes, units,
+ * amounts, provider, place of service, prior authorization, age and sex) and
+ * its clinical note with identifiers replaced by typed placeholders, so no
+ * name, member id, date of birth, phone number or address reaches the
+ * tokenizer. The document is <BOS> text <EOS>. */
+#ifndef CLAIMS_CORPUS_H
+#define CLAIMS_CORPUS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "models/claims/dataset.h"
+#include "models/claims/tokenizer.h"
+
+/* The scrubbed text of a claim (malloc'd, NUL-terminated, *len bytes). */
+tg_status claims_render(const claims_claim *c, char **text, size_t *len);
+
+typedef struct claims_corpus {
+    int32_t n;
+    int32_t **tokens; /* n documents, tokens[i] has len[i] ids */
+    int32_t *len;
+    int32_t *label;   /* 1 = deny */
+    int32_t *fraud;
+    int64_t total_tokens;
+} claims_corpus;
+
+/* Renders and encodes the claims ds->claims[idx[i]] (all when idx is NULL,
+ * then n = ds->n). */
+tg_status claims_corpus_build(const claims_dataset *ds, const size_t *idx, size_t n, const claims_tokenizer *tok,
+                              claims_corpus *out);
+void claims_corpus_free(claims_corpus *c);
+
+/* Renders the claims (same selection) and trains a tokenizer on them with
+ * every code of `codes` (may be NULL) as an atomic token. */
+tg_status claims_tokenizer_fit(const claims_dataset *ds, const size_t *idx, size_t n, int32_t vocab_size,
+                               const claims_codes *codes, claims_tokenizer **out);
+
+#endif

@@ -1,0 +1,459 @@
+#include "models/claims/trainer.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "autograd/autograd.h"
+#include "models/claims/config.h"
+#include "optim/checkpoint.h"
+#include "optim/clip.h"
+#include "optim/optim.h"
+#include "optim/scaler.h"
+#include "tensor/ctx.h"
+
+#define RARE_CODE_COUNT 20
+#define EVAL_SEED 0x65766131ULL
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- token classes ---- */
+
+tg_status claims_code_masks(const claims_tokenizer *tok, const claims_corpus *train, uint8_t **is_code,
+                            uint8_t **is_rare)
+{
+    const int32_t V = claims_tok_vocab_size(tok);
+    *is_code = calloc((size_t)V, 1);
+    *is_rare = calloc((size_t)V, 1);
+    int64_t *count = calloc((size_t)V, sizeof *count);
+    if (!*is_code || !*is_rare || !count) {
+        free(count);
+        return tg_error(TG_ERR_OOM, "claims_code_masks: out of memory");
+    }
+    for (int32_t i = 0; i < train->n; i++)
+        for (int32_t j = 1; j < train->len[i]; j++) count[train->tokens[i][j]]++;
+    for (int32_t v = 0; v < V; v++) {
+        (*is_code)[v] = claims_tok_is_code(tok, v);
+        (*is_rare)[v] = (*is_code)[v] && count[v] < RARE_CODE_COUNT;
+    }
+    free(count);
+    return TG_OK;
+}
+
+/* ---- evaluation ---- */
+
+typedef struct eval_acc {
+    double lm_sum;
+    int64_t tokens, correct, code, code_correct, rare, rare_correct;
+    float *score; /* P(deny) per document */
+} eval_acc;
+
+static int32_t argmax_row(const float *z, int64_t V)
+{
+    int32_t best = 0;
+    for (int64_t v = 1; v < V; v++)
+        if (z[v] > z[best]) best = (int32_t)v;
+    return best;
+}
+
+/* Token accuracy and LM loss over the counted targets of one batch. */
+static tg_status eval_tokens(const claims_batch *b, const claims_forward *f, const uint8_t *is_code,
+                             const uint8_t *is_rare, eval_acc *a)
+{
+    const int64_t R = b->rows, T = b->pad_len, V = tg_tensor_dim(f->lm_logits, -1);
+    tg_tensor *tgt = tg_from_buffer(TG_STEP, TG_SHAPE(R, T), TG_S32, b->targets);
+    tg_ce_opts o = tg_ce_defaults();
+    o.reduction = TG_REDUCE_NONE;
+    tg_tensor *nll = tg_cross_entropy(f->lm_logits, tgt, &o);                 /* (R, T) */
+    if (!nll) return TG_ERR_INVALID;
+    const float *z = tg_f32(f->lm_logits);
+    for (int64_t i = 0; i < R * T; i++) {
+        int32_t t = b->targets[i];
+        if (t < 0) continue;
+        bool ok = argmax_row(z + i * V, V) == t;
+        a->lm_sum += tg_f32(nll)[i];
+        a->tokens++;
+        a->correct += ok;
+        if (is_code && is_code[t]) a->code++, a->code_correct += ok;
+        if (is_rare && is_rare[t]) a->rare++, a->rare_correct += ok;
+    }
+    return TG_OK;
+}
+
+static void eval_scores(const claims_batch *b, const claims_forward *f, eval_acc *a)
+{
+    const float *z = tg_f32(f->decision_logits);
+    for (int32_t d = 0; d < b->n_docs; d++) a->score[b->doc_index[d]] = 1.0f / (1.0f + expf(z[2 * d] - z[2 * d + 1]));
+}
+
+static void eval_decisions(const claims_corpus *c, const claims_costs *costs, double threshold, eval_acc *a,
+                           claims_eval *out)
+{
+    out->auc = claims_auc(a->score, c->label, c->n);
+    out->pr_auc = claims_pr_auc(a->score, c->label, c->n);
+    double best;
+    out->threshold = isnan(threshold) ? claims_best_threshold(a->score, c->label, c->n, costs, &best) : threshold;
+    out->confusion = claims_confusion_at(a->score, c->label, c->n, out->threshold);
+    out->business_cost = claims_cost_total(&out->confusion, costs);
+    out->baseline_cost_always_approve = claims_cost_always_approve(c->label, c->n, costs);
+    out->baseline_cost_always_deny = claims_cost_always_deny(c->label, c->n, costs);
+    out->decision_acc = claims_accuracy(&out->confusion);
+    out->precision = claims_precision(&out->confusion);
+    out->recall = claims_recall(&out->confusion);
+}
+
+static double ratio(int64_t a, int64_t b) { return b ? (double)a / (double)b : NAN; }
+
+tg_status claims_evaluate(const claims_model *m, const claims_corpus *c, const claims_batch_opts *bo,
+                          const uint8_t *is_code, const uint8_t *is_rare, double threshold, claims_eval *out)
+{
+    memset(out, 0, sizeof *out);
+    claims_batch_opts o = *bo;
+    o.pos_repeat = 1;
+    claims_plan plan;
+    TG_TRY(claims_plan_epoch(c->len, NULL, c->n, &o, EVAL_SEED, 0, &plan));
+    eval_acc a = {.score = calloc((size_t)(c->n ? c->n : 1), sizeof(float))};
+    claims_batch b = {0};
+    int32_t *labels = malloc(sizeof *labels * (size_t)(c->n ? c->n : 1));
+    tg_status st = a.score && labels ? TG_OK : tg_error(TG_ERR_OOM, "claims_evaluate: out of memory");
+    bool prev = tg_grad_set_enabled(false);
+    for (int32_t k = 0; st == TG_OK && k < plan.n_batches; k++) {
+        st = claims_batch_fill(&plan, k, (const int32_t *const *)c->tokens, CLAIMS_TOK_PAD, &b);
+        for (int32_t d = 0; st == TG_OK && d < b.n_docs; d++) labels[d] = c->label[b.doc_index[d]];
+        claims_forward f;
+        if (st == TG_OK) st = claims_model_forward(m, &b, labels, is_code, 0, 0, false, true, &f);
+        if (st == TG_OK) st = eval_tokens(&b, &f, is_code, is_rare, &a);
+        if (st == TG_OK) eval_scores(&b, &f, &a);
+        tg_step_end();
+    }
+    tg_grad_set_enabled(prev);
+    if (st == TG_OK) {
+        out->docs = c->n;
+        out->tokens = a.tokens;
+        out->code_tokens = a.code;
+        out->rare_code_tokens = a.rare;
+        out->val_lm_loss = a.tokens ? a.lm_sum / (double)a.tokens : NAN;
+        out->token_acc = ratio(a.correct, a.tokens);
+        out->code_token_acc = ratio(a.code_correct, a.code);
+        out->rare_code_token_acc = ratio(a.rare_correct, a.rare);
+        eval_decisions(c, &m->cfg.costs, threshold, &a, out);
+    }
+    free(a.score);
+    free(labels);
+    claims_batch_free(&b);
+    claims_plan_free(&plan);
+    return st;
+}
+
+static void json_num(FILE *f, const char *key, double v)
+{
+    if (isfinite(v)) fprintf(f, ",\"%s\":%.6g", key, v);
+    else fprintf(f, ",\"%s\":null", key);
+}
+
+void claims_eval_write_json(FILE *f, int64_t step, const claims_eval *e)
+{
+    fprintf(f, "{\"eval_step\":%lld", (long long)step);
+    json_num(f, "val_lm_loss", e->val_lm_loss);
+    json_num(f, "token_acc", e->token_acc);
+    json_num(f, "code_token_acc", e->code_token_acc);
+    json_num(f, "rare_code_token_acc", e->rare_code_token_acc);
+    json_num(f, "decision_acc", e->decision_acc);
+    json_num(f, "precision", e->precision);
+    json_num(f, "recall", e->recall);
+    json_num(f, "auc", e->auc);
+    json_num(f, "pr_auc", e->pr_auc);
+    json_num(f, "threshold", e->threshold);
+    json_num(f, "business_cost", e->business_cost);
+    json_num(f, "baseline_cost_always_approve", e->baseline_cost_always_approve);
+    json_num(f, "baseline_cost_always_deny", e->baseline_cost_always_deny);
+    fprintf(f, ",\"confusion\":{\"tn\":%lld,\"fp\":%lld,\"fn\":%lld,\"tp\":%lld},\"docs\":%lld,\"tokens\":%lld}\n",
+            (long long)e->confusion.tn, (long long)e->confusion.fp, (long long)e->confusion.fn,
+            (long long)e->confusion.tp, (long long)e->docs, (long long)e->tokens);
+    fflush(f);
+}
+
+/* ---- training ---- */
+
+typedef struct run {
+    const claims_train_opts *o;
+    const claims_corpus *train, *valid;
+    const uint8_t *is_code, *is_rare;
+    claims_model *m;
+    tg_optim *opt;
+    tg_scaler scaler;
+    tg_train_state state; /* step, epoch, batch cursor, rng */
+    claims_plan plan;
+    claims_batch mb[16];  /* the step's micro-batches */
+    int32_t *labels;
+    float **before;       /* weights before the step, on norm-logging steps */
+    FILE *metrics;
+    double threshold;
+} run;
+
+static tg_status open_plan(run *r)
+{
+    claims_plan_free(&r->plan);
+    return claims_plan_epoch(r->train->len, r->train->label, r->train->n, &r->o->batch, r->o->seed,
+                             (int)r->state.epoch, &r->plan);
+}
+
+/* Fills the next micro-batch, moving to the next epoch's plan when needed. */
+static tg_status next_batch(run *r, claims_batch *b)
+{
+    if (r->state.batch_cursor >= r->plan.n_batches) {
+        r->state.epoch++;
+        r->state.batch_cursor = 0;
+        TG_TRY(open_plan(r));
+    }
+    return claims_batch_fill(&r->plan, (int32_t)r->state.batch_cursor++, (const int32_t *const *)r->train->tokens,
+                             CLAIMS_TOK_PAD, b);
+}
+
+typedef struct step_stats {
+    double loss, lm_loss, decision_loss, grad_norm, lr;
+    int64_t tokens;
+    bool skipped;
+} step_stats;
+
+static tg_status micro_step(run *r, const claims_batch *b, double lm_weight, double lm_denom, double dec_denom,
+                            step_stats *s)
+{
+    for (int32_t d = 0; d < b->n_docs; d++) r->labels[d] = r->train->label[b->doc_index[d]];
+    claims_forward f;
+    TG_TRY(claims_model_forward(r->m, b, r->labels, r->is_code, lm_denom, dec_denom, true, false, &f));
+    tg_tensor *loss = r->o->bf16 ? tg_scale(f.loss, tg_scaler_scale(&r->scaler)) : f.loss;
+    TG_TRY(tg_backward(loss));
+    s->loss += tg_item(f.loss);
+    s->lm_loss += tg_item(f.lm_loss) * lm_weight;
+    s->decision_loss += tg_item(f.decision_loss) * b->n_docs;
+    for (int32_t i = 0; i < b->rows; i++) s->tokens += b->lengths[i];
+    tg_step_end();
+    return TG_OK;
+}
+
+/* Copies every weight into r->before (allocated on first use). */
+static tg_status snapshot(run *r)
+{
+    tg_param_set *ps = r->m->gpt.params;
+    if (!r->before) r->before = calloc((size_t)tg_param_set_count(ps), sizeof *r->before);
+    if (!r->before) return tg_error(TG_ERR_OOM, "claims_train: out of memory");
+    for (int i = 0; i < tg_param_set_count(ps); i++) {
+        tg_tensor *w = tg_param_set_value(ps, i);
+        if (!r->before[i]) r->before[i] = malloc(tg_tensor_nbytes(w));
+        if (!r->before[i]) return tg_error(TG_ERR_OOM, "claims_train: out of memory");
+        memcpy(r->before[i], tg_f32(w), tg_tensor_nbytes(w));
+    }
+    return TG_OK;
+}
+
+/* One optimizer step over opts->accum micro-batches. Gradients stay in
+ * place afterwards (for the norm log); the next step zeroes them first. */
+static tg_status train_step(run *r, bool keep_before, step_stats *s)
+{
+    memset(s, 0, sizeof *s);
+    TG_TRY(tg_param_set_zero_grad(r->m->gpt.params));
+    double lm_denom = 0, dec_denom = 0, w[16];
+    for (int k = 0; k < r->o->accum; k++) {
+        TG_TRY(next_batch(r, &r->mb[k]));
+        w[k] = claims_lm_weight(&r->mb[k], r->is_code, r->o->model.code_weight);
+        lm_denom += w[k];
+        dec_denom += r->mb[k].n_docs;
+    }
+    for (int k = 0; k < r->o->accum; k++) TG_TRY(micro_step(r, &r->mb[k], w[k], lm_denom, dec_denom, s));
+    s->lm_loss /= lm_denom > 0 ? lm_denom : 1;
+    s->decision_loss /= dec_denom;
+    tg_param_set *ps = r->m->gpt.params;
+    if (r->o->bf16) {
+        TG_TRY(tg_scaler_unscale(&r->scaler, ps));
+        s->skipped = !tg_scaler_should_step(&r->scaler);
+        TG_TRY(tg_scaler_update(&r->scaler));
+    }
+    tg_status cst = r->o->clip > 0 ? tg_clip_grad_norm(ps, r->o->clip, &s->grad_norm) : tg_grad_global_norm(ps, &s->grad_norm);
+    if (cst == TG_ERR_NUMERIC) s->skipped = true; /* inf/NaN gradient: skip rather than corrupt weights */
+    else if (cst != TG_OK) return cst;
+    s->lr = tg_sched_lr(&r->o->sched, r->state.step + 1);
+    if (keep_before) TG_TRY(snapshot(r));
+    if (!s->skipped) TG_TRY(tg_optim_step(r->opt, s->lr));
+    r->state.step++;
+    return TG_OK;
+}
+
+static void write_step(run *r, const step_stats *s, double tokens_per_s)
+{
+    fprintf(r->metrics, "{\"step\":%lld", (long long)r->state.step);
+    json_num(r->metrics, "loss", s->loss);
+    json_num(r->metrics, "lm_loss", s->lm_loss);
+    json_num(r->metrics, "decision_loss", s->decision_loss);
+    json_num(r->metrics, "lr", s->lr);
+    json_num(r->metrics, "grad_norm", s->grad_norm);
+    json_num(r->metrics, "tokens_per_s", tokens_per_s);
+    fprintf(r->metrics, ",\"skipped\":%d,\"skipped_total\":%lld", s->skipped, (long long)r->scaler.skipped);
+    if (r->o->bf16) json_num(r->metrics, "loss_scale", tg_scaler_scale(&r->scaler));
+    fprintf(r->metrics, ",\"epoch\":%lld}\n", (long long)r->state.epoch);
+    fflush(r->metrics);
+}
+
+/* Name of the layer a parameter belongs to: "blocks.3", "wte", "head". */
+static void layer_of(const char *name, char *out, size_t n)
+{
+    const char *dot = strchr(name, '.');
+    if (dot && !strncmp(name, "blocks.", 7)) dot = strchr(dot + 1, '.');
+    snprintf(out, n, "%.*s", dot ? (int)(dot - name) : (int)strlen(name), name);
+}
+
+/* Gradient and update L2 norms per layer, as one JSON line. */
+static void write_layer_norms(run *r)
+{
+    tg_param_set *ps = r->m->gpt.params;
+    fprintf(r->metrics, "{\"norms_step\":%lld,\"layers\":{", (long long)r->state.step);
+    int i = 0, first = 1;
+    while (i < tg_param_set_count(ps)) {
+        char layer[64], other[64];
+        layer_of(tg_param_set_name(ps, i), layer, sizeof layer);
+        double g2 = 0, u2 = 0;
+        for (; i < tg_param_set_count(ps); i++) {
+            layer_of(tg_param_set_name(ps, i), other, sizeof other);
+            if (strcmp(layer, other)) break;
+            tg_tensor *w = tg_param_set_value(ps, i), *g = tg_param_set_grad(ps, i);
+            for (int64_t j = 0; j < tg_tensor_numel(w); j++) {
+                double gj = g ? tg_f32(g)[j] : 0.0, uj = (double)tg_f32(w)[j] - r->before[i][j];
+                g2 += gj * gj;
+                u2 += uj * uj;
+            }
+        }
+        fprintf(r->metrics, "%s\"%s\":{\"grad\":%.6g,\"update\":%.6g}", first ? "" : ",", layer, sqrt(g2), sqrt(u2));
+        first = 0;
+    }
+    fprintf(r->metrics, "}}\n");
+    fflush(r->metrics);
+}
+
+/* ---- setup, checkpoints, loop ---- */
+
+static tg_status make_dir(const char *dir)
+{
+    if (mkdir(dir, 0755) == 0 || errno == EEXIST) return TG_OK;
+    return tg_error(TG_ERR_IO, "claims_train: cannot create %s: %s", dir, strerror(errno));
+}
+
+static tg_status save_checkpoint(run *r, const char *name)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", r->o->out_dir, name);
+    r->state.rng = *tg_ctx_rng(tg_ctx_current());
+    char *config = claims_config_to_json(&r->o->model, &r->o->batch, r->o->tokenizer_name, r->threshold);
+    if (!config) return TG_ERR_OOM;
+    tg_status st = tg_checkpoint_save(path, r->m->gpt.params, r->opt, &r->scaler, &r->state, config);
+    free(config);
+    return st;
+}
+
+static tg_status setup(run *r)
+{
+    const claims_train_opts *o = r->o;
+    if (o->accum < 1 || o->accum > 16)
+        return tg_error(TG_ERR_INVALID, "claims_train: accum %d outside [1, 16]", o->accum);
+    if (o->steps < 1) return tg_error(TG_ERR_INVALID, "claims_train: steps %lld must be >= 1", (long long)o->steps);
+    TG_TRY(tg_sched_check(&o->sched));
+    TG_TRY(make_dir(o->out_dir));
+    TG_TRY(claims_model_init(r->m, &o->model, o->seed));
+    tg_param_set *ps = r->m->gpt.params;
+    TG_TRY(tg_param_set_group(ps, TG_GROUP_NO_DECAY, (tg_param_group){1.0, 0.0}));
+    tg_adam_opts ao = tg_adamw_default_opts();
+    ao.weight_decay = o->weight_decay;
+    r->opt = tg_adamw_create(ps, &ao);
+    if (!r->opt) return TG_ERR_INVALID;
+    TG_TRY(tg_scaler_init(&r->scaler, NULL));
+    r->state = (tg_train_state){.data_seed = o->seed};
+    tg_ctx_rng(tg_ctx_current())->seed = o->seed;
+    tg_ctx_rng(tg_ctx_current())->counter = 0;
+    r->threshold = 0.5;
+    if (o->resume) {
+        char *config = NULL, tok[16];
+        claims_model_config mc;
+        claims_batch_opts bo;
+        TG_TRY(tg_checkpoint_load(o->resume, ps, r->opt, &r->scaler, &r->state, &config));
+        tg_status st = claims_config_from_json(config, o->resume, &mc, &bo, tok, sizeof tok, &r->threshold);
+        free(config);
+        TG_TRY(st);
+        *tg_ctx_rng(tg_ctx_current()) = r->state.rng;
+    }
+    r->labels = malloc(sizeof *r->labels * (size_t)(r->train->n ? r->train->n : 1));
+    if (!r->labels) return tg_error(TG_ERR_OOM, "claims_train: out of memory");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", o->out_dir);
+    r->metrics = fopen(path, o->resume ? "a" : "w");
+    if (!r->metrics) return tg_error(TG_ERR_IO, "claims_train: cannot write %s: %s", path, strerror(errno));
+    return open_plan(r);
+}
+
+static tg_status evaluate(run *r, claims_eval *e)
+{
+    TG_TRY(claims_evaluate(r->m, r->valid, &r->o->batch, r->is_code, r->is_rare, NAN, e));
+    r->threshold = e->threshold;
+    claims_eval_write_json(r->metrics, r->state.step, e);
+    return TG_OK;
+}
+
+static tg_status loop(run *r, claims_progress_fn progress, void *user, volatile sig_atomic_t *stop)
+{
+    const claims_train_opts *o = r->o;
+    const int64_t first = r->state.step;
+    const double t_start = now_s();
+    while (r->state.step < o->steps) {
+        if (stop && *stop) return save_checkpoint(r, "checkpoint.safetensors");
+        const bool norms = o->norms_every > 0 && (r->state.step + 1) % o->norms_every == 0;
+        step_stats s;
+        double t0 = now_s();
+        TG_TRY(train_step(r, norms, &s));
+        double dt = now_s() - t0, tps = s.tokens / (dt > 0 ? dt : 1e-9);
+        write_step(r, &s, tps);
+        if (norms) write_layer_norms(r);
+        claims_eval e, *ep = NULL;
+        if ((o->eval_every > 0 && r->state.step % o->eval_every == 0) || r->state.step == o->steps) {
+            TG_TRY(evaluate(r, &e));
+            ep = &e;
+        }
+        if (o->ckpt_every > 0 && r->state.step % o->ckpt_every == 0) TG_TRY(save_checkpoint(r, "checkpoint.safetensors"));
+        if (progress) {
+            double per_step = (now_s() - t_start) / (double)(r->state.step - first);
+            claims_progress p = {r->state.step, o->steps, s.loss, s.lr, tps, per_step * (double)(o->steps - r->state.step), ep};
+            progress(user, &p);
+        }
+    }
+    return save_checkpoint(r, "checkpoint.safetensors");
+}
+
+static void run_free(run *r)
+{
+    if (r->before)
+        for (int i = 0; i < tg_param_set_count(r->m->gpt.params); i++) free(r->before[i]);
+    free(r->before);
+    for (int k = 0; k < 16; k++) claims_batch_free(&r->mb[k]);
+    claims_plan_free(&r->plan);
+    free(r->labels);
+    tg_optim_destroy(r->opt);
+    if (r->metrics) fclose(r->metrics);
+}
+
+tg_status claims_train(const claims_train_opts *opts, const claims_corpus *train, const claims_corpus *valid,
+                       const uint8_t *is_code, const uint8_t *is_rare, claims_progress_fn progress, void *user,
+                       volatile sig_atomic_t *stop, claims_model *m, double *threshold)
+{
+    run r = {.o = opts, .train = train, .valid = valid, .is_code = is_code, .is_rare = is_rare, .m = m};
+    memset(m, 0, sizeof *m);
+    tg_status st = setup(&r);
+    if (st == TG_OK) st = loop(&r, progress, user, stop);
+    if (threshold) *threshold = r.threshold;
+    run_free(&r);
+    return st;
+}

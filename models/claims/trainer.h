@@ -1,0 +1,75 @@
+/* Training and evaluation of the claims model.
+ *
+ * claims_train runs the whole loop: bucketed batches with a token budget,
+ * forward, loss, backward (gradient accumulation over micro-batches
+ * normalized by the total target tokens and documents of the step), global
+ * norm clipping, AdamW with a Noam or warmup-cosine schedule, dynamic loss
+ * scaling with skipped-step counting when bf16 is on, evaluation every K
+ * steps, atomic checkpoints every M steps and when *stop becomes nonzero,
+ * and one JSON object per step and per evaluation in <out>/metrics.jsonl.
+ * Resuming from a checkpoint reproduces the uninterrupted run bit for bit. */
+#ifndef CLAIMS_TRAINER_H
+#define CLAIMS_TRAINER_H
+
+#include <signal.h>
+#include <stdio.h>
+
+#include "models/claims/batch.h"
+#include "models/claims/corpus.h"
+#include "models/claims/model.h"
+#include "optim/sched.h"
+
+typedef struct claims_train_opts {
+    claims_model_config model;
+    claims_batch_opts batch;
+    int64_t steps;         /* optimizer steps in total (a resumed run continues to it) */
+    int accum;             /* micro-batches per step */
+    tg_sched sched;        /* learning-rate schedule (lr = peak) */
+    double clip;           /* global-norm clip; 0: off */
+    double weight_decay;   /* AdamW, on matrices and embeddings only */
+    uint64_t seed;         /* init, data order, dropout */
+    bool bf16;             /* bf16 matmuls with dynamic loss scaling */
+    int64_t eval_every, ckpt_every, norms_every;
+    const char *out_dir;   /* metrics.jsonl, checkpoints, report */
+    const char *resume;    /* checkpoint path or NULL */
+    const char *tokenizer_name; /* tokenizer file, relative to out_dir, stored in checkpoints */
+} claims_train_opts;
+
+typedef struct claims_eval {
+    double val_lm_loss, token_acc, code_token_acc, rare_code_token_acc;
+    double decision_acc, precision, recall, auc, pr_auc;
+    double threshold, business_cost, baseline_cost_always_approve, baseline_cost_always_deny;
+    claims_confusion confusion;
+    int64_t docs, tokens, code_tokens, rare_code_tokens;
+} claims_eval;
+
+/* Token classes for the code metrics: is_code[v] for code tokens, is_rare[v]
+ * for codes seen fewer than 20 times as targets in `train`. Arrays of
+ * vocab bytes, malloc'd. */
+tg_status claims_code_masks(const claims_tokenizer *tok, const claims_corpus *train, uint8_t **is_code,
+                            uint8_t **is_rare);
+
+/* Evaluates m on a corpus. threshold: P(deny) cut; NaN chooses the one that
+ * minimizes business cost on this corpus (and reports it). */
+tg_status claims_evaluate(const claims_model *m, const claims_corpus *c, const claims_batch_opts *bo,
+                          const uint8_t *is_code, const uint8_t *is_rare, double threshold, claims_eval *out);
+
+/* Writes an evaluation as one JSON object line ({"eval_step": step, ...}). */
+void claims_eval_write_json(FILE *f, int64_t step, const claims_eval *e);
+
+typedef struct claims_progress {
+    int64_t step, steps;
+    double loss, lr, tokens_per_s, eta_s;
+    const claims_eval *eval; /* set on evaluation steps */
+} claims_progress;
+
+typedef void (*claims_progress_fn)(void *user, const claims_progress *p);
+
+/* Trains a model from scratch or from opts->resume; on return *m holds the
+ * final weights (free with claims_model_free) and *threshold the decision
+ * threshold chosen on the validation corpus at the last evaluation. */
+tg_status claims_train(const claims_train_opts *opts, const claims_corpus *train, const claims_corpus *valid,
+                       const uint8_t *is_code, const uint8_t *is_rare, claims_progress_fn progress, void *user,
+                       volatile sig_atomic_t *stop, claims_model *m, double *threshold);
+
+#endif
