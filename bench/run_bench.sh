@@ -1,0 +1,123 @@
+#!/bin/sh
+# Compares training throughput of tensorgrad (bench_train) and PyTorch
+# (bench/torch_peer.py) on the same model, fp32 and bf16, with the same
+# thread count, and prints one table.
+#
+#   bench/run_bench.sh BUILD_DIR [--long] [flags for both programs...]
+#
+# --threads N (default 2) is passed to both and exported as OMP_NUM_THREADS.
+# --long instead runs ours alone at seq 256, 1024 and 4096 with
+# batch * seq = 4096 tokens per step. Run logs stay in $BENCH_LOG_DIR
+# (default: a fresh directory under /tmp, printed at the end).
+set -u
+
+usage() {
+    echo "usage: $0 BUILD_DIR [--long] [--threads N] [bench flags...]" >&2
+    exit 2
+}
+
+[ $# -ge 1 ] || usage
+build=$1
+shift
+ours="$build/bench_train"
+peer="$(dirname "$0")/torch_peer.py"
+python=${PYTHON:-/usr/bin/python3}
+[ -x "$ours" ] || { echo "$0: $ours not found: build the bench_train target first" >&2; exit 2; }
+
+long=0
+threads=2
+flags=""
+while [ $# -gt 0 ]; do
+    case $1 in
+        --long) long=1 ;;
+        --threads)
+            [ $# -ge 2 ] || { echo "$0: --threads expects a positive integer" >&2; exit 2; }
+            threads=$2
+            shift ;;
+        --bf16) echo "$0: --bf16 is chosen per row; do not pass it" >&2; exit 2 ;;
+        *) flags="$flags $1" ;;
+    esac
+    shift
+done
+case $threads in
+    ''|*[!0-9]*|0) echo "$0: --threads expects a positive integer, got '$threads'" >&2; exit 2 ;;
+esac
+export OMP_NUM_THREADS="$threads"
+
+logs=${BENCH_LOG_DIR:-$(mktemp -d /tmp/tg_bench.XXXXXX)}
+mkdir -p "$logs"
+
+# field NAME FILE: value of NAME=... on the result line of FILE ("-" if none).
+field() {
+    v=$(grep '^tokens_per_s=' "$2" 2>/dev/null | tr ' ' '\n' | sed -n "s/^$1=//p")
+    echo "${v:--}"
+}
+
+# run NAME CMD...: runs CMD with stdout in $logs/NAME.out, stderr in
+# $logs/NAME.err; sets rc. Exit 2 of ours in bf16 means "bf16 not
+# implemented" and is reported as skipped; exit 2 elsewhere is a bad flag,
+# which stops the script.
+run() {
+    name=$1
+    shift
+    echo "running $name: $*" >&2
+    "$@" >"$logs/$name.out" 2>"$logs/$name.err"
+    rc=$?
+    [ $rc -eq 0 ] && return
+    if [ $rc -eq 2 ] && [ "$name" = ours_bf16 ]; then
+        echo "ours bf16 skipped: $(head -n 1 "$logs/$name.err")" >&2
+        return
+    fi
+    echo "$name failed (exit $rc):" >&2
+    tail -n 5 "$logs/$name.err" >&2
+    [ $rc -eq 2 ] && exit 2
+}
+
+# tps NAME: tokens/s of a finished run, or why there is none.
+tps() {
+    if [ "$rc" -eq 0 ]; then field tokens_per_s "$logs/$1.out"
+    elif [ "$rc" -eq 2 ]; then echo "n/a"
+    else echo "failed"
+    fi
+}
+
+ratio() {
+    awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else printf "-" }'
+}
+
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+blas=$("$python" -c 'import torch, re; m = re.search(r"BLAS_INFO=(\w+)", torch.__config__.show()); print(m.group(1) if m else "?")' 2>/dev/null)
+
+table="$logs/table.txt"
+if [ $long -eq 1 ]; then
+    first=ours_seq256
+    printf '%-6s %-6s %14s %14s %10s\n' seq batch tokens_per_s peak_rss_mb first_loss >"$table"
+    for seq in 256 1024 4096; do
+        batch=$((4096 / seq))
+        # shellcheck disable=SC2086 # flags are words on purpose
+        run "ours_seq$seq" "$ours" $flags --threads "$threads" --seq $seq --batch $batch
+        printf '%-6s %-6s %14s %14s %10s\n' $seq $batch "$(tps ours_seq$seq)" \
+            "$(field peak_rss_mb "$logs/ours_seq$seq.out")" "$(field first_loss "$logs/ours_seq$seq.out")" >>"$table"
+    done
+else
+    first=ours_fp32
+    printf '%-5s %14s %14s %12s %12s %12s %10s %10s\n' dtype ours_tok_s torch_tok_s ours/torch \
+        ours_rss_mb torch_rss_mb ours_loss1 torch_loss1 >"$table"
+    for dt in fp32 bf16; do
+        extra=""
+        [ $dt = bf16 ] && extra=--bf16
+        # shellcheck disable=SC2086
+        run "ours_$dt" "$ours" $flags --threads "$threads" $extra
+        ours_tps=$(tps "ours_$dt")
+        # shellcheck disable=SC2086
+        run "torch_$dt" "$python" "$peer" $flags --threads "$threads" $extra
+        torch_tps=$(tps "torch_$dt")
+        printf '%-5s %14s %14s %12s %12s %12s %10s %10s\n' $dt "$ours_tps" "$torch_tps" \
+            "$(ratio "$ours_tps" "$torch_tps")" \
+            "$(field peak_rss_mb "$logs/ours_$dt.out")" "$(field peak_rss_mb "$logs/torch_$dt.out")" \
+            "$(field first_loss "$logs/ours_$dt.out")" "$(field first_loss "$logs/torch_$dt.out")" >>"$table"
+    done
+fi
+cat "$table"
+echo "config: $(sed -n '1s/^cpu="[^"]*" //p' "$logs/$first.out" 2>/dev/null)"
+echo "cpu: $cpu; threads: $threads; torch BLAS: ${blas:-?}; logs: $logs"
