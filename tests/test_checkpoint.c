@@ -16,60 +16,6 @@
 
 /* ---- a scratch directory per test ---- */
 
-static char dir[64];
-
-static void scratch_setup(void)
-{
-    tg_test_setup();
-    snprintf(dir, sizeof dir, "/tmp/tg_ckpt_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static void scratch_teardown(void)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        char p[512];
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        unlink(p);
-    }
-    if (d) closedir(d);
-    rmdir(dir);
-    tg_test_teardown();
-}
-
-static const char *in_dir(const char *name)
-{
-    static char bufs[4][512];
-    static int k;
-    char *p = bufs[k++ % 4];
-    snprintf(p, 512, "%s/%s", dir, name);
-    return p;
-}
-
-static unsigned char *read_all(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    *len = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *buf = malloc(*len + 1);
-    ck_assert_uint_eq(fread(buf, 1, *len, f), *len);
-    fclose(f);
-    return buf;
-}
-
-static void write_all(const char *path, const unsigned char *buf, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_uint_eq(fwrite(buf, 1, len, f), len);
-    fclose(f);
-}
-
 /* ---- a small GPT-shaped parameter set (no forward pass needed) ---- */
 
 #define MAX_P 5
@@ -187,7 +133,7 @@ static const char *config = "{\"dim\": 8, \"layers\": 1, \"name\": \"tiny \\u00e
 
 START_TEST(test_adamw_round_trip)
 {
-    const char *path = in_dir("ckpt.safetensors");
+    const char *path = tg_test_path("ckpt.safetensors");
     model a, b;
     model_init(&a, 24, false, false, 1);
     tg_adam_opts ao = tg_adamw_default_opts();
@@ -256,7 +202,7 @@ END_TEST
 
 START_TEST(test_sgd_round_trip)
 {
-    const char *path = in_dir("sgd.safetensors");
+    const char *path = tg_test_path("sgd.safetensors");
     model a, b, c;
     model_init(&a, 24, false, false, 3);
     tg_sgd_opts so = {.momentum = 0.9, .weight_decay = 1e-3, .nesterov = true};
@@ -305,7 +251,7 @@ END_TEST
 
 START_TEST(test_export_weights)
 {
-    const char *path = in_dir("weights.safetensors");
+    const char *path = tg_test_path("weights.safetensors");
     model a;
     model_init(&a, 24, false, false, 8);
     ck_assert_int_eq(tg_checkpoint_export_weights(path, a.ps), TG_OK);
@@ -341,7 +287,7 @@ static size_t failing_write(const void *p, size_t size, size_t n, FILE *f)
 
 START_TEST(test_failed_save_keeps_previous)
 {
-    const char *path = in_dir("ckpt.safetensors");
+    const char *path = tg_test_path("ckpt.safetensors");
     model a, b;
     model_init(&a, 24, false, false, 11);
     tg_optim *oa = tg_adamw_create(a.ps, NULL);
@@ -349,7 +295,7 @@ START_TEST(test_failed_save_keeps_previous)
     tg_train_state ta = {.step = 2, .batch_cursor = 4};
     ck_assert_int_eq(tg_checkpoint_save(path, a.ps, oa, NULL, &ta, config), TG_OK);
     size_t len_a;
-    unsigned char *bytes_a = read_all(path, &len_a);
+    unsigned char *bytes_a = tg_test_read_file(path, &len_a);
 
     /* snapshot A's values, then train further (B) and fail to save */
     model_init(&b, 24, false, false, 12);
@@ -367,7 +313,7 @@ START_TEST(test_failed_save_keeps_previous)
         tg_assert_error(st, TG_ERR_IO, path);
         ck_assert_ptr_nonnull(strstr(tg_last_error(), "No space left on device"));
         size_t len;
-        unsigned char *now = read_all(path, &len);
+        unsigned char *now = tg_test_read_file(path, &len);
         ck_assert_uint_eq(len, len_a);
         ck_assert_int_eq(memcmp(now, bytes_a, len), 0);
         free(now);
@@ -421,7 +367,7 @@ static void rewrite(const char *src, const char *dst, const char *skip, const ch
 
 START_TEST(test_errors)
 {
-    const char *path = in_dir("ckpt.safetensors"), *bad = in_dir("bad.safetensors");
+    const char *path = tg_test_path("ckpt.safetensors"), *bad = tg_test_path("bad.safetensors");
     model a;
     model_init(&a, 24, false, false, 21);
     tg_optim *oa = tg_adamw_create(a.ps, NULL);
@@ -513,12 +459,12 @@ START_TEST(test_errors)
 
     /* truncated file, missing file */
     size_t len;
-    unsigned char *bytes = read_all(path, &len);
-    write_all(bad, bytes, len - 100);
+    unsigned char *bytes = tg_test_read_file(path, &len);
+    tg_test_write_file(bad, bytes, len - 100);
     free(bytes);
     tg_assert_error(tg_checkpoint_load(bad, m.ps, adamw, NULL, NULL, NULL), TG_ERR_FORMAT, bad);
     ck_assert_ptr_nonnull(strstr(tg_last_error(), "data area"));
-    const char *missing = in_dir("nope.safetensors");
+    const char *missing = tg_test_path("nope.safetensors");
     tg_assert_error(tg_checkpoint_load(missing, m.ps, NULL, NULL, NULL, NULL), TG_ERR_IO, missing);
     char *cfg = (char *)"untouched";
     tg_assert_error(tg_checkpoint_read_config(missing, &cfg), TG_ERR_IO, missing);
@@ -548,7 +494,7 @@ static Suite *checkpoint_suite(void)
 {
     Suite *s = suite_create("checkpoint");
     TCase *tc = tcase_create("checkpoint");
-    tcase_add_checked_fixture(tc, scratch_setup, scratch_teardown);
+    tcase_add_checked_fixture(tc, tg_test_scratch_setup, tg_test_scratch_teardown);
     tcase_add_test(tc, test_adamw_round_trip);
     tcase_add_test(tc, test_sgd_round_trip);
     tcase_add_test(tc, test_export_weights);

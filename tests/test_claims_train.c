@@ -3,8 +3,6 @@
  * bit, and the report is written. */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "models/claims/corpus.h"
 #include "models/claims/gen.h"
@@ -17,18 +15,15 @@ static claims_dataset ds;
 static claims_corpus train, valid;
 static claims_tokenizer *tok;
 static uint8_t *is_code, *is_rare;
-static char dir[256];
 
 /* 240 generated claims without long notes, split 200 / 40 by patient. */
 static void data_setup(void)
 {
-    tg_test_setup();
+    tg_test_scratch_setup();
     char path[1024];
     snprintf(path, sizeof path, "%s/models/claims/data/codes.tsv", getenv("TG_SOURCE_DIR"));
     ck_assert_msg(claims_codes_load(path, &codes) == TG_OK, "%s", tg_last_error());
-    snprintf(dir, sizeof dir, "/tmp/tg_claims_train_%d", (int)getpid());
-    ck_assert_int_eq(mkdir(dir, 0755), 0);
-    snprintf(path, sizeof path, "%s/claims.jsonl", dir);
+    snprintf(path, sizeof path, "%s", tg_test_path("claims.jsonl"));
     FILE *f = fopen(path, "w");
     claims_gen_opts go = {.n = 240, .seed = 3, .long_frac = 0};
     ck_assert_int_eq(claims_generate(codes, &go, f, NULL, NULL, NULL), TG_OK);
@@ -46,9 +41,6 @@ static void data_setup(void)
 
 static void data_teardown(void)
 {
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
     free(is_code);
     free(is_rare);
     claims_corpus_free(&train);
@@ -56,7 +48,7 @@ static void data_teardown(void)
     claims_tok_free(tok);
     claims_dataset_free(&ds);
     claims_codes_free(codes);
-    tg_test_teardown();
+    tg_test_scratch_teardown();
 }
 
 static claims_train_opts tiny_opts(const char *out, int64_t steps)
@@ -84,7 +76,7 @@ static claims_train_opts tiny_opts(const char *out, int64_t steps)
 static void run(const char *sub, int64_t steps, const char *resume, claims_eval *last)
 {
     char out[512];
-    snprintf(out, sizeof out, "%s/%s", dir, sub);
+    snprintf(out, sizeof out, "%s", tg_test_path(sub));
     claims_train_opts o = tiny_opts(out, steps);
     o.resume = resume;
     claims_model m;
@@ -108,8 +100,8 @@ START_TEST(test_validation_loss_falls_and_report)
                   after.val_lm_loss);
     ck_assert_int_gt(after.code_tokens, 0);
     char metrics[600], report[600];
-    snprintf(metrics, sizeof metrics, "%s/a/metrics.jsonl", dir);
-    snprintf(report, sizeof report, "%s/a/report.html", dir);
+    snprintf(metrics, sizeof metrics, "%s", tg_test_path("a/metrics.jsonl"));
+    snprintf(report, sizeof report, "%s", tg_test_path("a/report.html"));
     ck_assert_int_eq(claims_report_write(metrics, report, "test"), TG_OK);
     FILE *f = fopen(report, "r");
     char buf[4096] = {0};
@@ -122,7 +114,7 @@ END_TEST
 static tg_st_file *open_ckpt(const char *sub)
 {
     char path[600];
-    snprintf(path, sizeof path, "%s/%s/checkpoint.safetensors", dir, sub);
+    snprintf(path, sizeof path, "%s/%s/checkpoint.safetensors", tg_test_scratch(), sub);
     tg_st_file *f = tg_st_open(path);
     ck_assert_msg(f != NULL, "%s", tg_last_error());
     return f;
@@ -133,7 +125,7 @@ START_TEST(test_resume_is_bitwise_identical)
     run("straight", 20, NULL, NULL);
     run("first", 10, NULL, NULL);
     char ckpt[600];
-    snprintf(ckpt, sizeof ckpt, "%s/first/checkpoint.safetensors", dir);
+    snprintf(ckpt, sizeof ckpt, "%s", tg_test_path("first/checkpoint.safetensors"));
     run("second", 20, ckpt, NULL);
     tg_st_file *a = open_ckpt("straight"), *b = open_ckpt("second");
     ck_assert_int_eq(tg_st_count(a), tg_st_count(b));

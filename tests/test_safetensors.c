@@ -14,66 +14,10 @@
 
 /* ---- a scratch directory per test ---- */
 
-static char dir[64];
-
-static void scratch_setup(void)
-{
-    tg_test_setup();
-    snprintf(dir, sizeof dir, "/tmp/tg_st_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static void remove_tree(const char *path)
-{
-    DIR *d = opendir(path);
-    if (!d) {
-        unlink(path);
-        return;
-    }
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        char p[512];
-        snprintf(p, sizeof p, "%s/%s", path, e->d_name);
-        remove_tree(p);
-    }
-    closedir(d);
-    rmdir(path);
-}
-
-static void scratch_teardown(void)
-{
-    remove_tree(dir);
-    tg_test_teardown();
-}
-
-static const char *in_dir(const char *name)
-{
-    static char bufs[4][512];
-    static int k;
-    char *p = bufs[k++ % 4];
-    snprintf(p, 512, "%s/%s", dir, name);
-    return p;
-}
-
-/* Whole file as a malloc'd buffer; *len gets its size. */
-static unsigned char *read_all(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    *len = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *buf = malloc(*len + 1);
-    ck_assert_uint_eq(fread(buf, 1, *len, f), *len);
-    fclose(f);
-    return buf;
-}
-
 /* Number of entries in the scratch directory whose name contains `part`. */
 static int count_files(const char *part)
 {
-    DIR *d = opendir(dir);
+    DIR *d = opendir(tg_test_scratch());
     int n = 0;
     struct dirent *e;
     while ((e = readdir(d)))
@@ -131,7 +75,7 @@ START_TEST(test_round_trip)
     ck_assert_int_eq(tg_st_writer_set_meta(w, "step", "1"), TG_OK);
     ck_assert_int_eq(tg_st_writer_set_meta(w, "step", "1234"), TG_OK); /* replaces */
     ck_assert_int_eq(tg_st_writer_set_meta(w, "note", "caf\xc3\xa9 \"quoted\""), TG_OK);
-    const char *path = in_dir("ckpt.safetensors");
+    const char *path = tg_test_path("ckpt.safetensors");
     ck_assert_msg(tg_st_writer_save(w, path) == TG_OK, "%s", tg_last_error());
     /* saving again replaces the file in place */
     ck_assert_msg(tg_st_writer_save(w, path) == TG_OK, "%s", tg_last_error());
@@ -139,7 +83,7 @@ START_TEST(test_round_trip)
     ck_assert_int_eq(count_files(".tmp."), 0);
 
     size_t len;
-    unsigned char *raw = read_all(path, &len);
+    unsigned char *raw = tg_test_read_file(path, &len);
     uint64_t hsize = 0;
     for (int i = 0; i < 8; i++) hsize |= (uint64_t)raw[i] << (8 * i);
     ck_assert_uint_eq((8 + hsize) % 8, 0);
@@ -170,7 +114,7 @@ END_TEST
 START_TEST(test_empty_file_round_trip)
 {
     tg_st_writer *w = tg_st_writer_new();
-    const char *path = in_dir("empty.safetensors");
+    const char *path = tg_test_path("empty.safetensors");
     ck_assert_int_eq(tg_st_writer_save(w, path), TG_OK);
     tg_st_writer_free(w);
     tg_st_file *f = tg_st_open(path);
@@ -217,14 +161,14 @@ static size_t failing_write(const void *p, size_t size, size_t n, FILE *f)
 
 START_TEST(test_atomic_save)
 {
-    const char *path = in_dir("ckpt.safetensors");
+    const char *path = tg_test_path("ckpt.safetensors");
     tg_tensor *a = tg_randn(TG_STEP, TG_SHAPE(4, 4), TG_F32, 5, 0, 1);
     tg_st_writer *wa = tg_st_writer_new();
     tg_st_writer_add(wa, "w", a);
     ck_assert_int_eq(tg_st_writer_save(wa, path), TG_OK);
     tg_st_writer_free(wa);
     size_t len_a;
-    unsigned char *bytes_a = read_all(path, &len_a);
+    unsigned char *bytes_a = tg_test_read_file(path, &len_a);
 
     tg_tensor *b = tg_randn(TG_STEP, TG_SHAPE(64, 64), TG_F32, 6, 0, 1);
     tg_st_writer *wb = tg_st_writer_new();
@@ -242,7 +186,7 @@ START_TEST(test_atomic_save)
         tg_assert_error(st, TG_ERR_IO, path);
         ck_assert_ptr_nonnull(strstr(tg_last_error(), "No space left on device"));
         size_t len;
-        unsigned char *now = read_all(path, &len);
+        unsigned char *now = tg_test_read_file(path, &len);
         ck_assert_uint_eq(len, len_a);
         ck_assert_int_eq(memcmp(now, bytes_a, len), 0);
         free(now);
@@ -250,12 +194,12 @@ START_TEST(test_atomic_save)
     }
 
     /* a directory that does not exist */
-    const char *nodir = in_dir("missing/ckpt.safetensors");
+    const char *nodir = tg_test_path("missing/ckpt.safetensors");
     tg_assert_error(tg_st_writer_save(wb, nodir), TG_ERR_IO, nodir);
     ck_assert_ptr_nonnull(strstr(tg_last_error(), "No such file or directory"));
 
     /* the rename fails: the target is a directory */
-    const char *isdir = in_dir("isdir");
+    const char *isdir = tg_test_path("isdir");
     ck_assert_int_eq(mkdir(isdir, 0755), 0);
     tg_assert_error(tg_st_writer_save(wb, isdir), TG_ERR_IO, "cannot rename");
     ck_assert_ptr_nonnull(strstr(tg_last_error(), "Is a directory"));
@@ -349,7 +293,7 @@ static void write_raw(const char *path, const bad_case *c)
 START_TEST(test_corrupt_files)
 {
     const bad_case *c = &bad_cases[_i];
-    const char *path = in_dir("bad.safetensors");
+    const char *path = tg_test_path("bad.safetensors");
     write_raw(path, c);
     tg_clear_error();
     tg_st_file *f = tg_st_open(path);
@@ -363,7 +307,7 @@ END_TEST
 
 START_TEST(test_missing_file)
 {
-    const char *path = in_dir("nope.safetensors");
+    const char *path = tg_test_path("nope.safetensors");
     ck_assert_ptr_null(tg_st_open(path));
     ck_assert_ptr_nonnull(strstr(tg_last_error(), path));
     ck_assert_ptr_nonnull(strstr(tg_last_error(), "cannot open"));
@@ -375,7 +319,7 @@ END_TEST
 
 START_TEST(test_copy_into_model_errors)
 {
-    const char *path = in_dir("ckpt.safetensors");
+    const char *path = tg_test_path("ckpt.safetensors");
     tg_st_writer *w = tg_st_writer_new();
     tg_st_writer_add(w, "blocks.0.attn.qkv.weight", tg_zeros(TG_STEP, TG_SHAPE(96, 32), TG_F32));
     tg_st_writer_add(w, "tokens", tg_zeros(TG_STEP, TG_SHAPE(3), TG_S32));
@@ -461,7 +405,7 @@ int main(void)
 {
     Suite *s = suite_create("safetensors");
     TCase *tc = tcase_create("core");
-    tcase_add_checked_fixture(tc, scratch_setup, scratch_teardown);
+    tcase_add_checked_fixture(tc, tg_test_scratch_setup, tg_test_scratch_teardown);
     tcase_add_test(tc, test_round_trip);
     tcase_add_test(tc, test_empty_file_round_trip);
     tcase_add_test(tc, test_writer_errors);

@@ -1,5 +1,8 @@
 #include "tests/tg_test.h"
 
+#include <dirent.h>
+#include <unistd.h>
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,4 +106,70 @@ int tg_run_suite(Suite *s)
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     return failed;
+}
+
+static char scratch[64];
+
+void tg_test_scratch_setup(void)
+{
+    tg_test_setup();
+    snprintf(scratch, sizeof scratch, "/tmp/tg_test_XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(scratch));
+}
+
+static void remove_tree(const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d) {
+        unlink(path);
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        char p[1024];
+        snprintf(p, sizeof p, "%s/%s", path, e->d_name);
+        remove_tree(p);
+    }
+    closedir(d);
+    rmdir(path);
+}
+
+void tg_test_scratch_teardown(void)
+{
+    remove_tree(scratch);
+    tg_test_teardown();
+}
+
+const char *tg_test_scratch(void) { return scratch; }
+
+const char *tg_test_path(const char *name)
+{
+    static char bufs[4][512];
+    static int k;
+    char *p = bufs[k++ % 4];
+    snprintf(p, 512, "%s/%s", scratch, name);
+    return p;
+}
+
+unsigned char *tg_test_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    *len = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *buf = malloc(*len + 1);
+    ck_assert_uint_eq(fread(buf, 1, *len, f), *len);
+    buf[*len] = 0;
+    fclose(f);
+    return buf;
+}
+
+void tg_test_write_file(const char *path, const unsigned char *buf, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_msg(f != NULL, "cannot write %s", path);
+    ck_assert_uint_eq(fwrite(buf, 1, len, f), len);
+    fclose(f);
 }

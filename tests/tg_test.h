@@ -38,6 +38,23 @@ void tg_assert_gradcheck(tg_gradcheck_fn fn, tg_tensor *const *in, int n_in, voi
 /* Fails unless st == want and tg_last_error() contains `needle`. */
 void tg_assert_error(tg_status st, tg_status want, const char *needle);
 
+/* Checked fixture: tg_test_setup plus a fresh scratch directory, removed
+ * with everything in it by the teardown. */
+void tg_test_scratch_setup(void);
+void tg_test_scratch_teardown(void);
+
+/* The scratch directory. */
+const char *tg_test_scratch(void);
+
+/* "<scratch dir>/<name>" (one of four rotating static buffers). */
+const char *tg_test_path(const char *name);
+
+/* Whole file as a malloc'd buffer (NUL-terminated); *len gets its size. */
+unsigned char *tg_test_read_file(const char *path, size_t *len);
+
+/* Writes len bytes to path, failing the test on error. */
+void tg_test_write_file(const char *path, const unsigned char *buf, size_t len);
+
 /* Runs a suite with CK_NORMAL output; returns the number of failures. */
 int tg_run_suite(Suite *s);
 
