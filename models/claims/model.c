@@ -2,6 +2,7 @@
 
 #include "autograd/autograd.h"
 
+#include <math.h>
 #include <string.h>
 
 static const char *loss_names[] = {"cost", "wce", "focal"};
@@ -27,7 +28,10 @@ tg_status claims_model_init(claims_model *m, const claims_model_config *cfg, uin
                         "focal_gamma >= 0 (%g)", cfg->lambda, cfg->code_weight, cfg->focal_gamma);
     TG_TRY(tg_gpt_init(&m->gpt, &cfg->gpt, seed));
     tg_rng rng = {.seed = seed ^ 0x68656164ULL};
-    tg_status st = tg_nn_linear_init(&m->head, cfg->gpt.dim, 2, true, &rng);
+    tg_status st = tg_nn_linear_init(&m->pool, cfg->gpt.dim, 1, false, &rng);
+    if (st == TG_OK) st = tg_fill(m->pool.weight, 0.0); /* start as a mean pool */
+    if (st == TG_OK) st = tg_nn_linear_params(&m->pool, m->gpt.params, "pool");
+    if (st == TG_OK) st = tg_nn_linear_init(&m->head, cfg->gpt.dim, 2, true, &rng);
     if (st == TG_OK) st = tg_nn_linear_params(&m->head, m->gpt.params, "head");
     if (st != TG_OK) claims_model_free(m);
     return st;
@@ -37,6 +41,7 @@ void claims_model_free(claims_model *m)
 {
     if (!m) return;
     tg_gpt_free(&m->gpt);
+    tg_nn_linear_free(&m->pool);
     tg_nn_linear_free(&m->head);
 }
 
@@ -51,22 +56,27 @@ double claims_lm_weight(const claims_batch *b, const uint8_t *is_code, double co
     return w;
 }
 
-/* Mean-pooling matrix (n_docs, rows * T): 1/count over each document's real
- * positions in all its windows. */
-static tg_tensor *pooling_matrix(const claims_batch *b)
+/* Additive pooling mask (n_docs, rows * T): 0 on each document's real
+ * positions in all its windows, -inf elsewhere. */
+static tg_tensor *pooling_mask(const claims_batch *b)
 {
     const int64_t cols = (int64_t)b->rows * b->pad_len;
-    tg_tensor *p = tg_tensor_new(TG_STEP, TG_SHAPE(b->n_docs, cols), TG_F32); /* (D, rows*T) */
+    tg_tensor *p = tg_full(TG_STEP, TG_SHAPE(b->n_docs, cols), TG_F32, -INFINITY); /* (docs, rows*T) */
     if (!p) return NULL;
     float *pp = tg_f32(p);
-    int64_t count[b->n_docs > 0 ? b->n_docs : 1];
-    memset(count, 0, sizeof count);
-    for (int32_t r = 0; r < b->rows; r++) count[b->row_doc[r]] += b->lengths[r];
-    for (int32_t r = 0; r < b->rows; r++) {
-        int32_t d = b->row_doc[r];
-        for (int32_t t = 0; t < b->lengths[r]; t++) pp[d * cols + (int64_t)r * b->pad_len + t] = 1.0f / (float)count[d];
-    }
+    for (int32_t r = 0; r < b->rows; r++)
+        for (int32_t t = 0; t < b->lengths[r]; t++) pp[b->row_doc[r] * cols + (int64_t)r * b->pad_len + t] = 0.0f;
     return p;
+}
+
+/* Attention pooling of h (R, T, D) per document -> (docs, D). */
+static tg_tensor *pool_docs(const claims_model *m, const claims_batch *b, tg_tensor *h)
+{
+    const int64_t RT = (int64_t)b->rows * b->pad_len, D = m->cfg.gpt.dim;
+    tg_tensor *flat = tg_reshape(h, TG_SHAPE(RT, D));                                    /* (RT, D) */
+    tg_tensor *scores = tg_reshape(tg_nn_linear_forward(&m->pool, flat), TG_SHAPE(1, RT)); /* (1, RT) */
+    tg_tensor *alpha = tg_softmax(tg_add(scores, pooling_mask(b)), NULL);               /* (docs, RT) */
+    return tg_matmul(alpha, flat);                                                       /* (docs, D) */
 }
 
 static tg_tensor *token_weights(const claims_batch *b, const uint8_t *is_code, double code_weight)
@@ -102,7 +112,7 @@ tg_status claims_model_forward(const claims_model *m, const claims_batch *b, con
                                bool keep_logits, claims_forward *out)
 {
     memset(out, 0, sizeof *out);
-    const int64_t R = b->rows, T = b->pad_len, D = m->cfg.gpt.dim;
+    const int64_t R = b->rows, T = b->pad_len;
     tg_tensor *idx = tg_from_buffer(TG_STEP, TG_SHAPE(R, T), TG_S32, b->tokens);      /* (R, T) */
     tg_tensor *tgt = tg_from_buffer(TG_STEP, TG_SHAPE(R, T), TG_S32, b->targets);     /* (R, T) */
     tg_tensor *len = tg_from_buffer(TG_STEP, TG_SHAPE(R), TG_S32, b->lengths);        /* (R) */
@@ -115,8 +125,7 @@ tg_status claims_model_forward(const claims_model *m, const claims_batch *b, con
     tg_tensor *lm_sum = tg_cross_entropy(logits, tgt, &ce);
     double own_weight = claims_lm_weight(b, is_code, m->cfg.code_weight);
 
-    tg_tensor *pooled = tg_matmul(pooling_matrix(b), tg_reshape(h, TG_SHAPE(R * T, D)));  /* (docs, D) */
-    tg_tensor *dlogits = tg_nn_linear_forward(&m->head, pooled);                        /* (docs, 2) */
+    tg_tensor *dlogits = tg_nn_linear_forward(&m->head, pool_docs(m, b, h));            /* (docs, 2) */
     tg_tensor *y = tg_from_buffer(TG_STEP, TG_SHAPE(b->n_docs), TG_S32, labels);
     tg_tensor *dec_mean = decision_loss(m, dlogits, y);
     if (!lm_sum || !dec_mean) return TG_ERR_INVALID; /* message set by the failing op */

@@ -1,11 +1,14 @@
 /* The claims model: a pre-LN causal transformer LM over the claim text plus
- * a decision head on the document's mean-pooled final hidden states (pooled
- * over every window of the document, so long claims are read whole).
+ * a decision head on an attention pooling of the document's final hidden
+ * states over every window of the document, so long claims are read whole:
+ * weights softmax(w · h_t) over the document's real positions (w starts at
+ * zero, i.e. as a mean pool, and learns which positions carry evidence).
  *
  * Loss = LM cross-entropy (medical-code targets optionally up-weighted)
  *      + lambda * decision loss (cost-matrix expected cost by default, or
  *        class-weighted cross-entropy, or focal loss).
- * Parameter names: the GPT's (nn/gpt.h) plus head.weight, head.bias. */
+ * Parameter names: the GPT's (nn/gpt.h) plus pool.weight, head.weight,
+ * head.bias. */
 #ifndef CLAIMS_MODEL_H
 #define CLAIMS_MODEL_H
 
@@ -34,6 +37,7 @@ typedef struct claims_model_config {
 typedef struct claims_model {
     claims_model_config cfg;
     tg_gpt gpt;
+    tg_nn_linear pool; /* (1, dim): pooling scores */
     tg_nn_linear head; /* (2, dim) */
 } claims_model;
 
