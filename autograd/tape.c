@@ -74,7 +74,14 @@ static tg_status seed_grad(tg_tensor *out, const tg_tensor *seed)
         dg[0] += 1.0f;
         return TG_OK;
     }
-    for (int64_t i = 0; i < out->numel; i++) dg[i] += (float)tg_tensor_get(seed, i);
+    const int64_t n = out->numel;
+    if (seed->dtype == TG_F32) {
+        const float *s = seed->data;
+#pragma omp parallel for simd if (n > 65536)
+        for (int64_t i = 0; i < n; i++) dg[i] += s[i];
+    } else {
+        for (int64_t i = 0; i < n; i++) dg[i] += (float)tg_tensor_get(seed, i);
+    }
     return TG_OK;
 }
 
