@@ -42,8 +42,15 @@ tg_status tg_nn_linear_init(tg_nn_linear *m, int64_t in, int64_t out, bool bias,
     return tg_init_normal(m->weight, rng, 0.02);
 }
 
+static _Thread_local tg_dtype autocast = TG_F32;
+
+void tg_nn_set_autocast(tg_dtype dt) { autocast = dt; }
+
+tg_dtype tg_nn_autocast(void) { return autocast; }
+
 tg_tensor *tg_nn_linear_forward(const tg_nn_linear *m, const tg_tensor *x)
 {
+    if (autocast == TG_BF16) return tg_linear(tg_cast(x, TG_BF16), tg_cast(m->weight, TG_BF16), m->bias);
     return tg_linear(x, m->weight, m->bias);
 }
 

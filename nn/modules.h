@@ -30,6 +30,12 @@ typedef struct tg_nn_linear {
     tg_tensor *bias;   /* (out) or NULL */
 } tg_nn_linear;
 
+/* Mixed precision for this thread: with TG_BF16, Linear layers multiply
+ * bf16 copies of their input and weight (f32 accumulation and output, f32
+ * gradients into the f32 master weight); TG_F32 (default) turns it off. */
+void tg_nn_set_autocast(tg_dtype dt);
+tg_dtype tg_nn_autocast(void);
+
 /* Weight Normal(0, 0.02) (GPT-2 default), bias zeros. */
 tg_status tg_nn_linear_init(tg_nn_linear *m, int64_t in, int64_t out, bool bias, tg_rng *rng);
 tg_tensor *tg_nn_linear_forward(const tg_nn_linear *m, const tg_tensor *x);

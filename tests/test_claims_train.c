@@ -73,18 +73,24 @@ static claims_train_opts tiny_opts(const char *out, int64_t steps)
     return o;
 }
 
-static void run(const char *sub, int64_t steps, const char *resume, claims_eval *last)
+static void run_ex(const char *sub, int64_t steps, const char *resume, bool bf16, claims_eval *last)
 {
     char out[512];
     snprintf(out, sizeof out, "%s", tg_test_path(sub));
     claims_train_opts o = tiny_opts(out, steps);
     o.resume = resume;
+    o.bf16 = bf16;
     claims_model m;
     double thr;
     ck_assert_msg(claims_train(&o, &train, &valid, is_code, is_rare, NULL, NULL, NULL, &m, &thr) == TG_OK, "%s",
                   tg_last_error());
     if (last) ck_assert_int_eq(claims_evaluate(&m, &valid, &o.batch, is_code, is_rare, thr, last), TG_OK);
     claims_model_free(&m);
+}
+
+static void run(const char *sub, int64_t steps, const char *resume, claims_eval *last)
+{
+    run_ex(sub, steps, resume, false, last);
 }
 
 START_TEST(test_validation_loss_falls_and_report)
@@ -145,6 +151,47 @@ START_TEST(test_resume_is_bitwise_identical)
 }
 END_TEST
 
+START_TEST(test_bf16_training_tracks_f32)
+{
+    claims_eval f32, bf16;
+    run_ex("f32", 10, NULL, false, &f32);
+    run_ex("bf16", 10, NULL, true, &bf16);
+    ck_assert_msg(fabs(bf16.val_lm_loss - f32.val_lm_loss) <= 0.02 * f32.val_lm_loss, "val loss f32 %.4f bf16 %.4f",
+                  f32.val_lm_loss, bf16.val_lm_loss);
+    size_t len;
+    char *m = (char *)tg_test_read_file(tg_test_path("bf16/metrics.jsonl"), &len);
+    ck_assert_ptr_nonnull(strstr(m, "\"loss_scale\":65536"));
+    ck_assert_ptr_nonnull(strstr(m, "\"skipped_total\":0"));
+    free(m);
+}
+END_TEST
+
+START_TEST(test_codes_atomic_and_identifiers_gone)
+{
+    for (int i = 0; i < codes->n; i++) {
+        int32_t *ids = NULL;
+        size_t n = 0;
+        const char *code = codes->codes[i].code;
+        ck_assert_int_eq(claims_tok_encode(tok, code, strlen(code), NULL, &ids, &n), TG_OK);
+        ck_assert_msg(n == 1 && claims_tok_is_code(tok, ids[0]), "code %s encodes to %zu tokens", code, n);
+        free(ids);
+    }
+    claims_corpus all;
+    ck_assert_int_eq(claims_corpus_build(&ds, NULL, 0, tok, &all), TG_OK);
+    for (int32_t d = 0; d < all.n; d++) {
+        char *text;
+        size_t len;
+        ck_assert_int_eq(claims_tok_decode(tok, all.tokens[d], (size_t)all.len[d], &text, &len), TG_OK);
+        const claims_claim *c = &ds.claims[d];
+        ck_assert_msg(!strstr(text, c->member_id), "member id %s in the token stream", c->member_id);
+        ck_assert_msg(!strstr(text, c->patient_name), "name %s in the token stream", c->patient_name);
+        ck_assert_msg(!strstr(text, c->patient_dob), "dob %s in the token stream", c->patient_dob);
+        free(text);
+    }
+    claims_corpus_free(&all);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("claims_train");
@@ -153,6 +200,8 @@ int main(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_validation_loss_falls_and_report);
     tcase_add_test(tc, test_resume_is_bitwise_identical);
+    tcase_add_test(tc, test_bf16_training_tracks_f32);
+    tcase_add_test(tc, test_codes_atomic_and_identifiers_gone);
     suite_add_tcase(s, tc);
     return tg_run_suite(s) ? 1 : 0;
 }

@@ -155,6 +155,29 @@ START_TEST(test_accumulation_matches_full_batch)
 }
 END_TEST
 
+START_TEST(test_bf16_autocast_linear)
+{
+    tg_rng rng = {.seed = 21};
+    tg_nn_linear l;
+    ck_assert_int_eq(tg_nn_linear_init(&l, 48, 24, true, &rng), TG_OK);
+    tg_tensor_set_requires_grad(l.weight, true);
+    tg_tensor *x = tg_randn(TG_STEP, TG_SHAPE(5, 48), TG_F32, 22, 0, 1);
+    tg_tensor *y32 = tg_nn_linear_forward(&l, x);
+    ck_assert_int_eq(tg_backward(tg_sum(tg_mul(y32, y32), NULL, 0, false)), TG_OK);
+    tg_tensor *g32 = tg_tensor_clone(TG_STEP, tg_tensor_grad(l.weight));
+    tg_zero_grad(l.weight);
+    tg_nn_set_autocast(TG_BF16);
+    tg_tensor *y16 = tg_nn_linear_forward(&l, x);
+    tg_nn_set_autocast(TG_F32);
+    ck_assert_int_eq(tg_tensor_dtype(y16), TG_F32);
+    tg_assert_close(y16, y32, 2e-3, 2e-2, "bf16 linear output");
+    ck_assert_int_eq(tg_backward(tg_sum(tg_mul(y16, y16), NULL, 0, false)), TG_OK);
+    ck_assert_int_eq(tg_tensor_dtype(tg_tensor_grad(l.weight)), TG_F32);
+    tg_assert_close(tg_tensor_grad(l.weight), g32, 2e-2, 3e-2, "bf16 weight gradient");
+    tg_nn_linear_free(&l);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("nn");
@@ -166,6 +189,7 @@ int main(void)
     tcase_add_test(tc, test_dropout_train_and_eval);
     tcase_add_test(tc, test_block_gradcheck_variants);
     tcase_add_test(tc, test_accumulation_matches_full_batch);
+    tcase_add_test(tc, test_bf16_autocast_linear);
     suite_add_tcase(s, tc);
     return tg_run_suite(s) ? 1 : 0;
 }

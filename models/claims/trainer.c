@@ -229,7 +229,10 @@ static tg_status micro_step(run *r, const claims_batch *b, double lm_weight, dou
 {
     for (int32_t d = 0; d < b->n_docs; d++) r->labels[d] = r->train->label[b->doc_index[d]];
     claims_forward f;
-    TG_TRY(claims_model_forward(r->m, b, r->labels, r->is_code, lm_denom, dec_denom, true, false, &f));
+    tg_nn_set_autocast(r->o->bf16 ? TG_BF16 : TG_F32);
+    tg_status st = claims_model_forward(r->m, b, r->labels, r->is_code, lm_denom, dec_denom, true, false, &f);
+    tg_nn_set_autocast(TG_F32);
+    TG_TRY(st);
     tg_tensor *loss = r->o->bf16 ? tg_scale(f.loss, tg_scaler_scale(&r->scaler)) : f.loss;
     TG_TRY(tg_backward(loss));
     s->loss += tg_item(f.loss);
