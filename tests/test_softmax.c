@@ -64,7 +64,12 @@ START_TEST(test_softmax_cases)
                     1e-6, 1e-5, name);
 
     sm_user u = {.log = log, .through_exp = log && n_in > 1 && has_neg_inf(in[1])};
-    tg_assert_gradcheck(sm_fn, in, n_in, &u, NULL, name);
+    /* log-probabilities near -log C round to ~2e-7 in f32, and a 1e-3 step
+     * over ~200 outputs leaves ~1e-3 of rounding noise in the numeric
+     * derivative: as large as the tolerance. A 1e-2 step keeps the noise at
+     * 1e-4 while the truncation error stays far below it. */
+    const tg_gradcheck_opts o = {.eps = log ? 1e-2 : 0};
+    tg_assert_gradcheck(sm_fn, in, n_in, &u, &o, name);
     json_decref(fx);
 }
 END_TEST

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "autograd/ops/ops_internal.h"
+#include "autograd/ops/vmath.h"
 
 /* Tile sizes: a 64×64 score tile and 64-row q/k/v tiles (Dh up to a few
  * hundred) stay within L2 per thread. */
@@ -256,15 +257,17 @@ static void fwd_query_block(float *out, float *lse, const attn_ws *w, const tg_t
         for (int r = 0; r < nq; r++) {
             float *row = w->s + r * BK;
             float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
             for (int j = 0; j < nk; j++) mx = row[j] > mx ? row[j] : mx;
             if (mx == -INFINITY) { /* nothing visible in this block: P row is 0 */
                 for (int j = 0; j < nk; j++) row[j] = 0.0f;
                 continue;
             }
-            const float m_new = fmaxf(w->m[r], mx), alpha = expf(w->m[r] - m_new);
+            const float m_new = fmaxf(w->m[r], mx), alpha = tg_vexpf(w->m[r] - m_new);
             float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
             for (int j = 0; j < nk; j++) {
-                row[j] = expf(row[j] - m_new);
+                row[j] = tg_vexpf(row[j] - m_new);
                 sum += row[j];
             }
             w->l[r] = w->l[r] * alpha + sum;
@@ -327,8 +330,9 @@ static void tile_ds(float *s, float *dp, const float *lse, const float *delta, c
     for (int r = 0; r < nq; r++) {
         float *sr = s + r * BK, *dr = dp + r * BK;
         const float lr = lse[row0 + r], dl = delta[row0 + r];
+#pragma omp simd
         for (int j = 0; j < nk; j++) {
-            const float p = sr[j] == -INFINITY ? 0.0f : expf(sr[j] - lr);
+            const float p = tg_vmath_select(sr[j] == -INFINITY, 0.0f, tg_vexpf(sr[j] - lr));
             sr[j] = p;
             dr[j] = g->scale * p * (dr[j] - dl);
         }

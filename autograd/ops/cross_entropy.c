@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "autograd/ops/ops_internal.h"
+#include "autograd/ops/vmath.h"
 
 typedef struct ce_attr {
     int32_t ignore_index;
@@ -128,25 +129,30 @@ static double ce_fwd_kernel(float *loss, float *lse, double *denom, const float 
         const float *zr = z + r * C;
         float mx = -INFINITY;
 #pragma omp simd reduction(max : mx)
-        for (int64_t j = 0; j < C; j++) mx = fmaxf(mx, zr[j]);
-        float s = 0.0f;
+        for (int64_t j = 0; j < C; j++) mx = zr[j] > mx ? zr[j] : mx;
+        /* one pass for the sum of exp and, with smoothing, the weighted sum
+         * of logits: sum_c w[c] * -log p[c] = W * lse - sum_c w[c] * z[c] */
+        float s = 0.0f, wz = 0.0f;
+        if (eps > 0.0f && cw) {
+#pragma omp simd reduction(+ : s, wz)
+            for (int64_t j = 0; j < C; j++) {
+                s += tg_vexpf(zr[j] - mx);
+                wz += cw[j] * zr[j];
+            }
+        } else if (eps > 0.0f) {
+#pragma omp simd reduction(+ : s, wz)
+            for (int64_t j = 0; j < C; j++) {
+                s += tg_vexpf(zr[j] - mx);
+                wz += zr[j];
+            }
+        } else {
 #pragma omp simd reduction(+ : s)
-        for (int64_t j = 0; j < C; j++) s += expf(zr[j] - mx);
+            for (int64_t j = 0; j < C; j++) s += tg_vexpf(zr[j] - mx);
+        }
         const float l = mx + logf(s);
         const float wt = cw ? cw[t[r]] : 1.0f, u = tw ? tw[r] : 1.0f;
         float li = keep * wt * (l - zr[t[r]]);
-        if (eps > 0.0f) {
-            /* sum_c w[c] * -log p[c] = W * lse - sum_c w[c] * z[c] */
-            float wz = 0.0f;
-            if (cw) {
-#pragma omp simd reduction(+ : wz)
-                for (int64_t j = 0; j < C; j++) wz += cw[j] * zr[j];
-            } else {
-#pragma omp simd reduction(+ : wz)
-                for (int64_t j = 0; j < C; j++) wz += zr[j];
-            }
-            li += smooth * (float)(wsum * (double)l - (double)wz);
-        }
+        if (eps > 0.0f) li += smooth * (float)(wsum * (double)l - (double)wz);
         lse[r] = l;
         loss[r] = u * li;
         total += (double)(u * li);
@@ -213,10 +219,10 @@ static void ce_bwd_kernel(float *dz, const float *lse, float scale, float dy, co
         const float gp = g * (keep * wt + smooth * wsum); /* coefficient of p */
         if (cw) {
 #pragma omp simd
-            for (int64_t j = 0; j < C; j++) dzr[j] += gp * expf(zr[j] - l) - g * smooth * cw[j];
+            for (int64_t j = 0; j < C; j++) dzr[j] += gp * tg_vexpf(zr[j] - l) - g * smooth * cw[j];
         } else {
 #pragma omp simd
-            for (int64_t j = 0; j < C; j++) dzr[j] += gp * expf(zr[j] - l) - g * smooth;
+            for (int64_t j = 0; j < C; j++) dzr[j] += gp * tg_vexpf(zr[j] - l) - g * smooth;
         }
         dzr[t[r]] -= g * keep * wt;
     }

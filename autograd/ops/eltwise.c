@@ -1,17 +1,21 @@
 /* Unary elementwise ops: y = f(x; alpha). One descriptor per function, all
- * sharing one infer/forward/backward driven by a table of scalar kernels. */
+ * sharing one infer; each kind gets its own forward and backward loop,
+ * generated from small inline scalar kernels, so the kernel is inlined into
+ * a vectorized loop instead of being called through a pointer per element. */
 #include <math.h>
 
 #include "autograd/ops/ops_internal.h"
+#include "autograd/ops/vmath.h"
 
-typedef float (*unary_fn)(float x, float alpha);
-/* dy/dx at x, given y = f(x). */
-typedef float (*unary_grad_fn)(float x, float y, float alpha);
+/* y (n) = f(x; alpha) */
+typedef void (*unary_fwd)(float *y, const float *x, float alpha, int64_t n);
+/* dx (n) += dy * f'(x), given y = f(x) */
+typedef void (*unary_bwd)(float *dx, const float *y, const float *x, const float *dy, float alpha, int64_t n);
 
 typedef struct eltwise_kind {
     tg_op op;
-    unary_fn f;
-    unary_grad_fn df;
+    unary_fwd fwd;
+    unary_bwd bwd;
 } eltwise_kind;
 
 typedef struct eltwise_attr {
@@ -21,61 +25,94 @@ typedef struct eltwise_attr {
 #define SQRT_2_OVER_PI 0.7978845608028654f
 #define GELU_C 0.044715f
 
-static float f_scale(float x, float a) { return a * x; }
-static float d_scale(float x, float y, float a) { (void)x; (void)y; return a; }
-static float f_add_scalar(float x, float a) { return x + a; }
-static float d_one(float x, float y, float a) { (void)x; (void)y; (void)a; return 1.0f; }
-static float f_neg(float x, float a) { (void)a; return -x; }
-static float d_neg(float x, float y, float a) { (void)x; (void)y; (void)a; return -1.0f; }
+/* Scalar kernels: f(x, a) and its derivative df(x, y, a) given y = f(x). */
+static inline float f_scale(float x, float a) { return a * x; }
+static inline float d_scale(float x, float y, float a) { (void)x; (void)y; return a; }
+static inline float f_add_scalar(float x, float a) { return x + a; }
+static inline float d_one(float x, float y, float a) { (void)x; (void)y; (void)a; return 1.0f; }
+static inline float f_neg(float x, float a) { (void)a; return -x; }
+static inline float d_neg(float x, float y, float a) { (void)x; (void)y; (void)a; return -1.0f; }
 
-static float f_gelu(float x, float a)
+static inline float f_gelu(float x, float a)
 {
     (void)a;
-    return 0.5f * x * (1.0f + tanhf(SQRT_2_OVER_PI * (x + GELU_C * x * x * x)));
+    return 0.5f * x * (1.0f + tg_vtanhf(SQRT_2_OVER_PI * (x + GELU_C * x * x * x)));
 }
 
-static float d_gelu(float x, float y, float a)
+static inline float d_gelu(float x, float y, float a)
 {
     (void)y; (void)a;
     float u = SQRT_2_OVER_PI * (x + GELU_C * x * x * x);
-    float t = tanhf(u);
+    float t = tg_vtanhf(u);
     float du = SQRT_2_OVER_PI * (1.0f + 3.0f * GELU_C * x * x);
     return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du;
 }
 
-static float f_gelu_erf(float x, float a) { (void)a; return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
+static inline float f_gelu_erf(float x, float a)
+{
+    (void)a;
+    return 0.5f * x * (1.0f + tg_verff(x * 0.70710678118654752f));
+}
 
-static float d_gelu_erf(float x, float y, float a)
+static inline float d_gelu_erf(float x, float y, float a)
 {
     (void)y; (void)a;
-    float cdf = 0.5f * (1.0f + erff(x * 0.70710678118654752f));
-    float pdf = 0.3989422804014327f * expf(-0.5f * x * x);
+    float cdf = 0.5f * (1.0f + tg_verff(x * 0.70710678118654752f));
+    float pdf = 0.3989422804014327f * tg_vexpf(-0.5f * x * x);
     return cdf + x * pdf;
 }
 
-static float f_relu(float x, float a) { (void)a; return x > 0.0f ? x : 0.0f; }
-static float d_relu(float x, float y, float a) { (void)y; (void)a; return x > 0.0f ? 1.0f : 0.0f; }
-static float f_sigmoid(float x, float a) { (void)a; return 1.0f / (1.0f + expf(-x)); }
-static float d_sigmoid(float x, float y, float a) { (void)x; (void)a; return y * (1.0f - y); }
-static float f_silu(float x, float a) { (void)a; return x / (1.0f + expf(-x)); }
+static inline float f_relu(float x, float a) { (void)a; return tg_vmath_select(x > 0.0f, x, 0.0f); }
+static inline float d_relu(float x, float y, float a) { (void)y; (void)a; return tg_vmath_select(x > 0.0f, 1.0f, 0.0f); }
+static inline float f_sigmoid(float x, float a) { (void)a; return 1.0f / (1.0f + tg_vexpf(-x)); }
+static inline float d_sigmoid(float x, float y, float a) { (void)x; (void)a; return y * (1.0f - y); }
+static inline float f_silu(float x, float a) { (void)a; return x / (1.0f + tg_vexpf(-x)); }
 
-static float d_silu(float x, float y, float a)
+static inline float d_silu(float x, float y, float a)
 {
     (void)y; (void)a;
-    float s = 1.0f / (1.0f + expf(-x));
+    float s = 1.0f / (1.0f + tg_vexpf(-x));
     return s * (1.0f + x * (1.0f - s));
 }
 
-static float f_tanh(float x, float a) { (void)a; return tanhf(x); }
-static float d_tanh(float x, float y, float a) { (void)x; (void)a; return 1.0f - y * y; }
-static float f_exp(float x, float a) { (void)a; return expf(x); }
-static float d_exp(float x, float y, float a) { (void)x; (void)a; return y; }
-static float f_log(float x, float a) { (void)a; return logf(x); }
-static float d_log(float x, float y, float a) { (void)y; (void)a; return 1.0f / x; }
-static float f_sqrt(float x, float a) { (void)a; return sqrtf(x); }
-static float d_sqrt(float x, float y, float a) { (void)x; (void)a; return 0.5f / y; }
-static float f_pow(float x, float a) { return powf(x, a); }
-static float d_pow(float x, float y, float a) { (void)y; return a * powf(x, a - 1.0f); }
+static inline float f_tanh(float x, float a) { (void)a; return tg_vtanhf(x); }
+static inline float d_tanh(float x, float y, float a) { (void)x; (void)a; return 1.0f - y * y; }
+static inline float f_exp(float x, float a) { (void)a; return tg_vexpf(x); }
+static inline float d_exp(float x, float y, float a) { (void)x; (void)a; return y; }
+static inline float f_log(float x, float a) { (void)a; return logf(x); }
+static inline float d_log(float x, float y, float a) { (void)y; (void)a; return 1.0f / x; }
+static inline float f_sqrt(float x, float a) { (void)a; return sqrtf(x); }
+static inline float d_sqrt(float x, float y, float a) { (void)x; (void)a; return 0.5f / y; }
+static inline float f_pow(float x, float a) { return powf(x, a); }
+static inline float d_pow(float x, float y, float a) { (void)y; return a * powf(x, a - 1.0f); }
+
+/* One forward and one backward loop per kind: NAME_fwd and NAME_bwd. */
+#define ELTWISE_LOOPS(NAME, F, DF)                                                                      \
+    static void NAME##_fwd(float *y, const float *x, float alpha, int64_t n)                            \
+    {                                                                                                   \
+        _Pragma("omp parallel for simd if (n > TG_OMP_MIN)")                                            \
+        for (int64_t i = 0; i < n; i++) y[i] = F(x[i], alpha);                                          \
+    }                                                                                                   \
+    static void NAME##_bwd(float *dx, const float *y, const float *x, const float *dy, float alpha,     \
+                           int64_t n)                                                                   \
+    {                                                                                                   \
+        _Pragma("omp parallel for simd if (n > TG_OMP_MIN)")                                            \
+        for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * DF(x[i], y[i], alpha);                         \
+    }
+
+ELTWISE_LOOPS(scale, f_scale, d_scale)
+ELTWISE_LOOPS(add_scalar, f_add_scalar, d_one)
+ELTWISE_LOOPS(neg, f_neg, d_neg)
+ELTWISE_LOOPS(gelu, f_gelu, d_gelu)
+ELTWISE_LOOPS(gelu_erf, f_gelu_erf, d_gelu_erf)
+ELTWISE_LOOPS(relu, f_relu, d_relu)
+ELTWISE_LOOPS(silu, f_silu, d_silu)
+ELTWISE_LOOPS(tanh, f_tanh, d_tanh)
+ELTWISE_LOOPS(sigmoid, f_sigmoid, d_sigmoid)
+ELTWISE_LOOPS(exp, f_exp, d_exp)
+ELTWISE_LOOPS(log, f_log, d_log)
+ELTWISE_LOOPS(sqrt, f_sqrt, d_sqrt)
+ELTWISE_LOOPS(pow, f_pow, d_pow)
 
 /* ---- shape inference ---- */
 
@@ -97,13 +134,7 @@ static tg_status eltwise_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int
                                  tg_tensor *out)
 {
     (void)n_in;
-    const eltwise_kind *k = kind_of(ctx);
-    const float alpha = ((const eltwise_attr *)attr)->alpha;
-    const float *x = tg_f32(in[0]);
-    float *y = tg_f32(out);
-    const int64_t n = tg_tensor_numel(out);
-#pragma omp parallel for simd if (n > TG_OMP_MIN)
-    for (int64_t i = 0; i < n; i++) y[i] = k->f(x[i], alpha);
+    kind_of(ctx)->fwd(tg_f32(out), tg_f32(in[0]), ((const eltwise_attr *)attr)->alpha, tg_tensor_numel(out));
     return TG_OK;
 }
 
@@ -111,32 +142,23 @@ static tg_status eltwise_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int
 
 static tg_status eltwise_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tensor *const *din)
 {
-    const eltwise_kind *k = kind_of(ctx);
-    const float alpha = ((const eltwise_attr *)tg_op_attr(ctx))->alpha;
-    const float *x = tg_f32(tg_op_input(ctx, 0));
-    const float *y = tg_f32(tg_op_output(ctx));
-    const float *dy = tg_f32(dout);
-    float *dx = tg_f32(din[0]);
-    const int64_t n = tg_tensor_numel(dout);
-#pragma omp parallel for simd if (n > TG_OMP_MIN)
-    for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * k->df(x[i], y[i], alpha);
+    kind_of(ctx)->bwd(tg_f32(din[0]), tg_f32(tg_op_output(ctx)), tg_f32(tg_op_input(ctx, 0)), tg_f32(dout),
+                      ((const eltwise_attr *)tg_op_attr(ctx))->alpha, tg_tensor_numel(dout));
     return TG_OK;
 }
 
 /* ---- descriptors ---- */
 
-#define KIND(NAME, F, DF) \
+#define KIND(NAME, LOOPS) \
     {.op = {.name = NAME, .n_in = 1, .infer = eltwise_infer, .forward = eltwise_forward, \
-            .backward = eltwise_backward}, .f = F, .df = DF}
+            .backward = eltwise_backward}, .fwd = LOOPS##_fwd, .bwd = LOOPS##_bwd}
 
 static const eltwise_kind kinds[] = {
-    KIND("scale", f_scale, d_scale),       KIND("add_scalar", f_add_scalar, d_one),
-    KIND("neg", f_neg, d_neg),             KIND("gelu_tanh", f_gelu, d_gelu),
-    KIND("gelu_erf", f_gelu_erf, d_gelu_erf), KIND("relu", f_relu, d_relu),
-    KIND("silu", f_silu, d_silu),          KIND("tanh", f_tanh, d_tanh),
-    KIND("sigmoid", f_sigmoid, d_sigmoid), KIND("exp", f_exp, d_exp),
-    KIND("log", f_log, d_log),             KIND("sqrt", f_sqrt, d_sqrt),
-    KIND("pow", f_pow, d_pow),
+    KIND("scale", scale),       KIND("add_scalar", add_scalar), KIND("neg", neg),
+    KIND("gelu_tanh", gelu),    KIND("gelu_erf", gelu_erf),     KIND("relu", relu),
+    KIND("silu", silu),         KIND("tanh", tanh),             KIND("sigmoid", sigmoid),
+    KIND("exp", exp),           KIND("log", log),               KIND("sqrt", sqrt),
+    KIND("pow", pow),
 };
 
 enum { SCALE, ADD_SCALAR, NEG, GELU, GELU_ERF, RELU, SILU, TANH, SIGMOID, EXP, LOG, SQRT, POW, N_KINDS };

@@ -9,6 +9,7 @@
 #include <math.h>
 
 #include "autograd/ops/ops_internal.h"
+#include "autograd/ops/vmath.h"
 
 typedef struct softmax_attr {
     bool log;  /* log_softmax */
@@ -59,20 +60,20 @@ static void softmax_fwd_kernel(float *y, float *lse, const float *x, const float
 #pragma omp simd reduction(max : mx)
             for (int64_t j = 0; j < C; j++) {
                 yr[j] = xr[j] + mr[j];
-                mx = fmaxf(mx, yr[j]);
+                mx = yr[j] > mx ? yr[j] : mx;
             }
         } else if (mask) { /* one mask value for the whole row */
             const float m0 = mask[tg_bcast_row_offset(p, 1, r)];
 #pragma omp simd reduction(max : mx)
             for (int64_t j = 0; j < C; j++) {
                 yr[j] = xr[j] + m0;
-                mx = fmaxf(mx, yr[j]);
+                mx = yr[j] > mx ? yr[j] : mx;
             }
         } else {
 #pragma omp simd reduction(max : mx)
             for (int64_t j = 0; j < C; j++) {
                 yr[j] = xr[j];
-                mx = fmaxf(mx, xr[j]);
+                mx = xr[j] > mx ? xr[j] : mx;
             }
         }
         if (mx == -INFINITY) { /* fully masked: no distribution */
@@ -83,7 +84,7 @@ static void softmax_fwd_kernel(float *y, float *lse, const float *x, const float
         float sum = 0.0f;
         if (log) {
 #pragma omp simd reduction(+ : sum)
-            for (int64_t j = 0; j < C; j++) sum += expf(yr[j] - mx);
+            for (int64_t j = 0; j < C; j++) sum += tg_vexpf(yr[j] - mx);
             /* (z - max) - log(sum): subtracting max first keeps the
              * digits of small log-probabilities next to large logits */
             const float ls = logf(sum);
@@ -93,7 +94,7 @@ static void softmax_fwd_kernel(float *y, float *lse, const float *x, const float
         } else {
 #pragma omp simd reduction(+ : sum)
             for (int64_t j = 0; j < C; j++) {
-                yr[j] = expf(yr[j] - mx);
+                yr[j] = tg_vexpf(yr[j] - mx);
                 sum += yr[j];
             }
             const float inv = 1.0f / sum;
@@ -156,7 +157,7 @@ static void log_softmax_bwd_kernel(float *dx, const float *lse, const float *y, 
 #pragma omp simd reduction(+ : sum)
         for (int64_t j = 0; j < C; j++) sum += dyr[j];
 #pragma omp simd
-        for (int64_t j = 0; j < C; j++) dxr[j] += dyr[j] - expf(yr[j]) * sum;
+        for (int64_t j = 0; j < C; j++) dxr[j] += dyr[j] - tg_vexpf(yr[j]) * sum;
     }
 }
 
