@@ -205,11 +205,8 @@ int main(int argc, char **argv)
         usage(pa > 0 ? stdout : stderr);
         return pa > 0 ? 0 : 2;
     }
-    if (o.bf16) {
-        fprintf(stderr, "bench_train: --bf16: bf16 training is not implemented yet (tg_gpt has no "
-                        "mixed-precision mode); run without --bf16\n");
-        return 2;
-    }
+    /* bf16 mixed precision: bf16 matmul operands, f32 master weights, norms and loss */
+    tg_nn_set_autocast(o.bf16 ? TG_BF16 : TG_F32);
     tg_ctx *ctx = tg_ctx_create(&(tg_ctx_opts){.threads = (int)o.threads, .seed = MODEL_SEED});
     if (!ctx) {
         fprintf(stderr, "bench_train: %s\n", tg_last_error());
