@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "tensor/backend.h"
+#include "apps/cli.h"
 #include "tensorgrad.h"
 
 typedef struct shape3 {
@@ -223,31 +224,18 @@ static double bench_raw(shape3 s, int iters, int warmup)
     return dt;
 }
 
-static int parse_int(const char *flag, const char *v)
-{
-    char *end;
-    long n = v ? strtol(v, &end, 10) : 0;
-    if (!v || *end || n < 1 || n > 1 << 20) {
-        fprintf(stderr, "bench_linear: %s needs a positive integer\n", flag);
-        exit(2);
-    }
-    return (int)n;
-}
-
 int main(int argc, char **argv)
 {
-    int threads = 0, iters = 10;
+    long threads = 0, iters = 10;
     bool profile = false;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--threads")) threads = parse_int(argv[i], argv[i + 1]), i++;
-        else if (!strcmp(argv[i], "--iters")) iters = parse_int(argv[i], argv[i + 1]), i++;
-        else if (!strcmp(argv[i], "--profile")) profile = true;
-        else {
-            fprintf(stderr, "usage: bench_linear [--threads N] [--iters N] [--profile]\n");
-            return 2;
-        }
-    }
-    tg_ctx *ctx = tg_ctx_create(&(tg_ctx_opts){.threads = threads});
+    cli_opt opts[] = {
+        {"threads", CLI_INT, &threads, 0, 1024, "threads (0: default)"},
+        {"iters", CLI_INT, &iters, 1, 1 << 20, "timed iterations"},
+        {"profile", CLI_FLAG, &profile, 0, 0, "print the per-op profile table"},
+    };
+    int rc = cli_parse("bench_linear", "Times forward + backward of the ops against their peers.", opts, 3, argc, argv);
+    if (rc) return rc == 1 ? 0 : rc;
+    tg_ctx *ctx = tg_ctx_create(&(tg_ctx_opts){.threads = (int)threads});
     if (!ctx) {
         fprintf(stderr, "bench_linear: %s\n", tg_last_error());
         return 1;
@@ -255,7 +243,7 @@ int main(int argc, char **argv)
     tg_ctx_set_current(ctx);
     tg_profile_enable(profile);
     const dnnl_version_t *v = dnnl_version();
-    printf("CPU: %s\nthreads: %d, iters: %d, oneDNN %d.%d.%d (%s)\n", tg_cpu_model(),
+    printf("CPU: %s\nthreads: %d, iters: %ld, oneDNN %d.%d.%d (%s)\n", tg_cpu_model(),
            tg_ctx_threads(ctx), iters, v->major, v->minor, v->patch, v->cpu_runtime == DNNL_RUNTIME_OMP ? "OpenMP" : "other runtime");
     printf("GFLOP/s of forward + backward (3 matmuls: y = x·wᵀ + b, dx += dy·w, dw += dyᵀ·x)\n");
     printf("%-22s %10s %9s %12s %10s %9s %7s\n", "rows x in -> out", "tg ms", "tg GF/s",

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "apps/cli.h"
 #include "tensorgrad.h"
 
 static double now_s(void)
@@ -84,35 +85,22 @@ static tg_tensor *targets(int64_t n, int32_t C)
     return tt;
 }
 
-static int parse_int(const char *flag, const char *v)
-{
-    char *end;
-    long n = v ? strtol(v, &end, 10) : 0;
-    if (!v || *end || n < 1 || n > 1 << 20) {
-        fprintf(stderr, "bench_ops: %s needs a positive integer\n", flag);
-        exit(2);
-    }
-    return (int)n;
-}
-
 int main(int argc, char **argv)
 {
-    int threads = 2, iters = 5;
+    long threads = 2, iters = 5;
     bool profile = false;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--threads")) threads = parse_int(argv[i], argv[i + 1]), i++;
-        else if (!strcmp(argv[i], "--iters")) iters = parse_int(argv[i], argv[i + 1]), i++;
-        else if (!strcmp(argv[i], "--profile")) profile = true;
-        else {
-            fprintf(stderr, "usage: bench_ops [--threads N] [--iters N] [--profile]\n");
-            return 2;
-        }
-    }
-    tg_ctx *ctx = tg_ctx_create(&(tg_ctx_opts){.threads = threads});
+    cli_opt opts[] = {
+        {"threads", CLI_INT, &threads, 0, 1024, "threads (0: default)"},
+        {"iters", CLI_INT, &iters, 1, 1 << 20, "timed iterations"},
+        {"profile", CLI_FLAG, &profile, 0, 0, "print the per-op profile table"},
+    };
+    int rc = cli_parse("bench_ops", "Times forward + backward of the ops against their peers.", opts, 3, argc, argv);
+    if (rc) return rc == 1 ? 0 : rc;
+    tg_ctx *ctx = tg_ctx_create(&(tg_ctx_opts){.threads = (int)threads});
     check(ctx, "ctx");
     tg_ctx_set_current(ctx);
     tg_profile_enable(profile);
-    printf("CPU: %s\nthreads: %d, iters: %d\n", tg_cpu_model(), tg_ctx_threads(ctx), iters);
+    printf("CPU: %s\nthreads: %d, iters: %ld\n", tg_cpu_model(), tg_ctx_threads(ctx), iters);
 
     /* bytes: the f32 arrays each pass must read or write at least once */
     const double ce_n = 8192.0 * 4096, ge_n = 8192.0 * 512, sm_n = 64.0 * 256 * 256, ln_n = 8192.0 * 128;
