@@ -43,6 +43,7 @@ static int load_model(const char *ckpt, claims_model *m, claims_batch_opts *bo, 
 
 int main(int argc, char **argv)
 {
+    setvbuf(stdout, NULL, _IOLBF, 0); /* progress stays in order when piped */
     const char *model = NULL, *data = NULL, *codes_path = TG_SOURCE_DIR "/models/claims/data/codes.tsv";
     const char *train_path = NULL;
     long threads = 0;

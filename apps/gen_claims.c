@@ -38,6 +38,7 @@ static void report(const claims_gen_stats *st, const char *path, double dt)
 
 int main(int argc, char **argv)
 {
+    setvbuf(stdout, NULL, _IOLBF, 0); /* progress stays in order when piped */
     long n = -1, seed = -1;
     double long_frac = 0.02, train_frac = 0.8, valid_frac = 0.1;
     const char *out_path = NULL, *codes_path = TG_SOURCE_DIR "/models/claims/data/codes.tsv", *split = NULL;

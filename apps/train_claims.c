@@ -213,6 +213,7 @@ static int fail(const char *what)
 
 int main(int argc, char **argv)
 {
+    setvbuf(stdout, NULL, _IOLBF, 0); /* progress stays in order when piped */
     args a;
     cli_opt opts[64];
     int rc = setup_options(&a, opts, argc, argv);
