@@ -263,8 +263,8 @@ int main(int argc, char **argv)
     double threshold;
     tg_status st = claims_train(&t, &ctrain, &cvalid, is_code, is_rare, progress, &a, &stop_requested, &m, &threshold);
     if (st != TG_OK) return fail("training");
-    printf("%s at step %lld; decision threshold %.4f (chosen on validation)\n",
-           stop_requested ? "stopped by signal, checkpoint written" : "done", (long long)t.steps, threshold);
+    if (stop_requested) printf("stopped by signal; checkpoint written, continue with --resume\n");
+    else printf("done: %lld steps; decision threshold %.4f (chosen on validation)\n", (long long)t.steps, threshold);
 
     char metrics[1100], report[1100];
     snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", a.out);
