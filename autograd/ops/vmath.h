@@ -1,6 +1,6 @@
 /* Vectorizable single-precision expf, tanhf and erff for the op kernels (not
  * installed). libm's versions are opaque calls that keep `#pragma omp simd`
- * loops scalar unless -ffast-math is on (which this project forbids); these
+ * loops scalar unless fast-math optimizations are on (this project forbids them); these
  * are inline and branch-free per lane (bit-mask selects, no calls, no table
  * lookups) so GCC vectorizes the loops that use them.
  *
