@@ -274,17 +274,6 @@ END_TEST
 
 /* ---- atomicity ---- */
 
-static size_t fail_after, written;
-
-static size_t failing_write(const void *p, size_t size, size_t n, FILE *f)
-{
-    size_t want = size * n, room = fail_after > written ? fail_after - written : 0;
-    size_t got = fwrite(p, 1, want < room ? want : room, f);
-    written += got;
-    if (got < want) errno = ENOSPC;
-    return got / size;
-}
-
 START_TEST(test_failed_save_keeps_previous)
 {
     const char *path = tg_test_path("ckpt.safetensors");
@@ -305,9 +294,7 @@ START_TEST(test_failed_save_keeps_previous)
     ta.step = 3;
     size_t limits[] = {10, 600, len_a - 16};
     for (int k = 0; k < 3; k++) {
-        fail_after = limits[k];
-        written = 0;
-        tg_st_set_write_hook(failing_write);
+        tg_test_fail_writes_after(limits[k]);
         tg_status st = tg_checkpoint_save(path, a.ps, oa, NULL, &ta, config);
         tg_st_set_write_hook(NULL);
         tg_assert_error(st, TG_ERR_IO, path);

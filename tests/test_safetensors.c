@@ -147,18 +147,6 @@ END_TEST
 
 /* ---- atomic saves ---- */
 
-static size_t fail_after;   /* bytes the failing hook lets through */
-static size_t written;
-
-static size_t failing_write(const void *p, size_t size, size_t n, FILE *f)
-{
-    size_t want = size * n, room = fail_after > written ? fail_after - written : 0;
-    size_t got = fwrite(p, 1, want < room ? want : room, f);
-    written += got;
-    if (got < want) errno = ENOSPC;
-    return got / size;
-}
-
 START_TEST(test_atomic_save)
 {
     const char *path = tg_test_path("ckpt.safetensors");
@@ -178,9 +166,7 @@ START_TEST(test_atomic_save)
     /* the disk fills up inside the header, then inside the data */
     size_t limits[] = {3, 40, 5000};
     for (int i = 0; i < 3; i++) {
-        fail_after = limits[i];
-        written = 0;
-        tg_st_set_write_hook(failing_write);
+        tg_test_fail_writes_after(limits[i]);
         tg_status st = tg_st_writer_save(wb, path);
         tg_st_set_write_hook(NULL);
         tg_assert_error(st, TG_ERR_IO, path);

@@ -1,6 +1,7 @@
 #include "tests/tg_test.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <unistd.h>
 
 #include <math.h>
@@ -172,4 +173,22 @@ void tg_test_write_file(const char *path, const unsigned char *buf, size_t len)
     ck_assert_msg(f != NULL, "cannot write %s", path);
     ck_assert_uint_eq(fwrite(buf, 1, len, f), len);
     fclose(f);
+}
+
+static size_t fail_after, written;
+
+static size_t failing_write(const void *p, size_t size, size_t n, FILE *f)
+{
+    size_t want = size * n, room = fail_after > written ? fail_after - written : 0;
+    size_t got = fwrite(p, 1, want < room ? want : room, f);
+    written += got;
+    if (got < want) errno = ENOSPC;
+    return got / size;
+}
+
+void tg_test_fail_writes_after(size_t bytes)
+{
+    fail_after = bytes;
+    written = 0;
+    tg_st_set_write_hook(failing_write);
 }
