@@ -11,7 +11,7 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release > /dev/null
 cmake --build build -j "$(nproc)" > build.log 2>&1 || { cat build.log; exit 1; }
 mkdir -p runs/data
 echo "== generating claims =="
-build/gen_claims --n "${TG_CLAIMS:-8000}" --seed 1 --long-frac 0.01 --out runs/data/claims.jsonl --split runs/data/claims
+build/gen_claims --n "${TG_CLAIMS:-16000}" --seed 1 --long-frac 0.005 --out runs/data/claims.jsonl --split runs/data/claims
 echo "== training =="
 build/train_claims --train runs/data/claims.train.jsonl --valid runs/data/claims.valid.jsonl --out runs/claims \
   --config configs/claims_small.json "$@"
