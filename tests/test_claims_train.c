@@ -151,6 +151,41 @@ START_TEST(test_resume_is_bitwise_identical)
 }
 END_TEST
 
+/* Raises the stop flag once step 5 is done, as a SIGINT handler would. */
+static void stop_at_5(void *user, const claims_progress *p)
+{
+    if (p->step == 5) *(volatile sig_atomic_t *)user = 1;
+}
+
+START_TEST(test_stop_writes_checkpoint_and_resumes)
+{
+    run("ten", 10, NULL, NULL);
+    volatile sig_atomic_t stop = 0;
+    claims_train_opts o = tiny_opts(tg_test_path("stopped"), 10);
+    claims_model m;
+    double thr;
+    ck_assert_int_eq(claims_train(&o, &train, &valid, is_code, is_rare, stop_at_5, (void *)&stop, &stop, &m, &thr), TG_OK);
+    claims_model_free(&m);
+    size_t len;
+    char *metrics = (char *)tg_test_read_file(tg_test_path("stopped/metrics.jsonl"), &len);
+    ck_assert_ptr_nonnull(strstr(metrics, "{\"step\":5,"));
+    ck_assert_ptr_null(strstr(metrics, "{\"step\":6,"));
+    free(metrics);
+    char ckpt[600];
+    snprintf(ckpt, sizeof ckpt, "%s", tg_test_path("stopped/checkpoint.safetensors"));
+    run("resumed", 10, ckpt, NULL);
+    tg_st_file *a = open_ckpt("ten"), *b = open_ckpt("resumed");
+    for (int i = 0; i < tg_st_count(a); i++) {
+        tg_st_entry ea, eb;
+        ck_assert_int_eq(tg_st_find(a, tg_st_name(a, i), &ea), TG_OK);
+        ck_assert_int_eq(tg_st_find(b, tg_st_name(a, i), &eb), TG_OK);
+        ck_assert_msg(ea.nbytes == eb.nbytes && !memcmp(ea.data, eb.data, ea.nbytes), "%s differs", ea.name);
+    }
+    tg_st_close(a);
+    tg_st_close(b);
+}
+END_TEST
+
 START_TEST(test_bf16_training_tracks_f32)
 {
     claims_eval f32, bf16;
@@ -200,6 +235,7 @@ int main(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_validation_loss_falls_and_report);
     tcase_add_test(tc, test_resume_is_bitwise_identical);
+    tcase_add_test(tc, test_stop_writes_checkpoint_and_resumes);
     tcase_add_test(tc, test_bf16_training_tracks_f32);
     tcase_add_test(tc, test_codes_atomic_and_identifiers_gone);
     suite_add_tcase(s, tc);
