@@ -299,11 +299,7 @@ START_TEST(test_failed_save_keeps_previous)
         tg_st_set_write_hook(NULL);
         tg_assert_error(st, TG_ERR_IO, path);
         ck_assert_ptr_nonnull(strstr(tg_last_error(), "No space left on device"));
-        size_t len;
-        unsigned char *now = tg_test_read_file(path, &len);
-        ck_assert_uint_eq(len, len_a);
-        ck_assert_int_eq(memcmp(now, bytes_a, len), 0);
-        free(now);
+        tg_assert_file_bytes(path, bytes_a, len_a);
     }
 
     /* A still loads, with A's values and step 2 */

@@ -171,11 +171,7 @@ START_TEST(test_atomic_save)
         tg_st_set_write_hook(NULL);
         tg_assert_error(st, TG_ERR_IO, path);
         ck_assert_ptr_nonnull(strstr(tg_last_error(), "No space left on device"));
-        size_t len;
-        unsigned char *now = tg_test_read_file(path, &len);
-        ck_assert_uint_eq(len, len_a);
-        ck_assert_int_eq(memcmp(now, bytes_a, len), 0);
-        free(now);
+        tg_assert_file_bytes(path, bytes_a, len_a);
         ck_assert_int_eq(count_files(".tmp."), 0);
     }
 

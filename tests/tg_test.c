@@ -175,6 +175,15 @@ void tg_test_write_file(const char *path, const unsigned char *buf, size_t len)
     fclose(f);
 }
 
+void tg_assert_file_bytes(const char *path, const unsigned char *want, size_t len)
+{
+    size_t got_len;
+    unsigned char *got = tg_test_read_file(path, &got_len);
+    ck_assert_msg(got_len == len, "%s holds %zu bytes, expected %zu", path, got_len, len);
+    ck_assert_msg(memcmp(got, want, len) == 0, "%s changed", path);
+    free(got);
+}
+
 static size_t fail_after, written;
 
 static size_t failing_write(const void *p, size_t size, size_t n, FILE *f)

@@ -55,6 +55,9 @@ unsigned char *tg_test_read_file(const char *path, size_t *len);
 /* Writes len bytes to path, failing the test on error. */
 void tg_test_write_file(const char *path, const unsigned char *buf, size_t len);
 
+/* Fails the test unless the file at path holds exactly len bytes `want`. */
+void tg_assert_file_bytes(const char *path, const unsigned char *want, size_t len);
+
 /* Makes safetensors writes fail with ENOSPC once `bytes` bytes have been
  * written (a full disk); tg_st_set_write_hook(NULL) restores them. */
 void tg_test_fail_writes_after(size_t bytes);
