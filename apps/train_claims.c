@@ -47,9 +47,9 @@ static void on_signal(int sig)
 typedef struct args {
     const char *train, *valid, *out, *resume, *codes, *tokenizer, *schedule, *decision_loss;
     long steps, seed, warmup, accum, threads, vocab, d, layers, heads, ff, ctx, budget, eval_every, ckpt_every,
-        norms_every, balance;
+        norms_every, balance, head_hidden;
     double lr, min_lr, clip, weight_decay, dropout, lambda, cost_fr, cost_fa, code_weight, focal_gamma;
-    bool bf16, strict, class_weights, quiet;
+    bool bf16, strict, class_weights, quiet, surprisal;
 } args;
 
 static void reject(void *user, const char *path, long line, const char *reason)
@@ -141,6 +141,8 @@ static int setup_options(args *a, cli_opt *o, int argc, char **argv)
         {"class-weights", CLI_FLAG, &a->class_weights, 0, 0, "wce/focal: class weights from label frequencies"},
         {"focal-gamma", CLI_DOUBLE, &a->focal_gamma, 0, 10, "focal loss gamma"},
         {"balance", CLI_INT, &a->balance, 1, 100, "repeat each denied claim this many times per epoch"},
+        {"head-hidden", CLI_INT, &a->head_hidden, 0, 65536, "decision head hidden width (0: linear head)"},
+        {"surprisal", CLI_FLAG, &a->surprisal, 0, 0, "feed the LM's per-token surprisal into the decision pooling"},
         {"code-weight", CLI_DOUBLE, &a->code_weight, 0.01, 100, "LM loss weight of medical-code targets"},
         {"eval-every", CLI_INT, &a->eval_every, 0, 1e9, "evaluate every K steps (0: only at the end)"},
         {"ckpt-every", CLI_INT, &a->ckpt_every, 0, 1e9, "checkpoint every M steps (0: only at the end)"},
@@ -170,6 +172,8 @@ static int build_opts(const args *a, const claims_dataset *train, int32_t vocab,
     m->costs = (claims_costs){.c = {{0, a->cost_fr}, {a->cost_fa, 0}}};
     m->focal_gamma = a->focal_gamma;
     m->code_weight = a->code_weight;
+    m->head_hidden = (int)a->head_hidden;
+    m->surprisal = a->surprisal;
     m->class_weight[0] = m->class_weight[1] = 1.0;
     if (a->class_weights) { /* inverse frequency, normalized to mean 1 over claims */
         double pos = 0;

@@ -272,6 +272,107 @@ START_TEST(test_malformed_lines)
 }
 END_TEST
 
+/* One claim line: member, provider, date, a diagnosis, a procedure and units. */
+static void put_claim(FILE *f, int id, const char *member, const char *provider, const char *date, const char *dx,
+                      const char *px, int units)
+{
+    fprintf(f, "{\"claim_id\":\"H%d\",\"member_id\":\"%s\",\"patient\":{\"name\":\"Ann Lee\",\"dob\":"
+               "\"1970-01-02\",\"age\":52,\"sex\":\"F\"},\"provider\":{\"id\":\"%s\",\"specialty\":\"Family\"},"
+               "\"service_date_from\":\"%s\",\"service_date_to\":\"%s\",\"diagnosis_codes\":[\"%s\"],"
+               "\"procedures\":[{\"code\":\"%s\",\"units\":%d,\"billed_amount\":90.5}],\"place_of_service\":"
+               "\"11\",\"prior_auth\":false,\"note\":\"\",\"decision\":\"approve\",\"fraud\":false}\n",
+            id, member, provider, date, date, dx, px, units);
+}
+
+/* History counts earlier claims of the member in file order, same-day ones,
+ * and flags exact repeats (not ones differing in provider, codes or units). */
+START_TEST(test_history_hand_made)
+{
+    const char *path = "claims_history.jsonl";
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    put_claim(f, 0, "A", "P1", "2022-03-01", "I10", "99213", 1);
+    put_claim(f, 1, "B", "P1", "2022-03-01", "I10", "99213", 1); /* other member */
+    put_claim(f, 2, "A", "P1", "2022-03-01", "I10", "99213", 1); /* repeat of 0 */
+    put_claim(f, 3, "A", "P2", "2022-03-01", "I10", "99213", 1); /* other provider */
+    put_claim(f, 4, "A", "P1", "2022-03-01", "I10", "99213", 2); /* other units */
+    put_claim(f, 5, "A", "P1", "2022-03-01", "E11.9", "99213", 1); /* other diagnosis */
+    put_claim(f, 6, "A", "P1", "2022-04-01", "I10", "99213", 1); /* other day */
+    put_claim(f, 7, "A", "P1", "2022-03-01", "I10", "99213", 1); /* repeat again */
+    fclose(f);
+    claims_dataset ds;
+    ck_assert_msg(claims_dataset_load(path, NULL, &ds) == TG_OK, "%s", tg_last_error());
+    ck_assert_uint_eq(ds.n, 8);
+    static const int prior[] = {0, 0, 1, 2, 3, 4, 5, 6}, same_day[] = {0, 0, 1, 2, 3, 4, 0, 5};
+    static const bool dup[] = {false, false, true, false, false, false, false, true};
+    for (int i = 0; i < 8; i++) {
+        ck_assert_msg(ds.claims[i].history_prior == prior[i], "claim %d prior %d", i, ds.claims[i].history_prior);
+        ck_assert_msg(ds.claims[i].history_same_day == same_day[i], "claim %d same day %d", i,
+                      ds.claims[i].history_same_day);
+        ck_assert_msg(ds.claims[i].history_duplicate == dup[i], "claim %d duplicate", i);
+    }
+    claims_dataset_free(&ds);
+    remove(path);
+}
+END_TEST
+
+static tg_status note_duplicates(void *user, long index, const char *line, size_t len, const claims_gen_truth *t)
+{
+    (void)line;
+    (void)len;
+    ((bool *)user)[index] = (t->reasons >> CLAIMS_DENY_DUPLICATE) & 1;
+    return TG_OK;
+}
+
+/* On generated data the history flag finds exactly the generator's planted
+ * duplicates, also after a patient-disjoint split. */
+START_TEST(test_history_generated)
+{
+    claims_codes *t = load_codes();
+    enum { N = 4000 };
+    const char *path = "claims_history_gen.jsonl";
+    bool *truth = calloc(N, sizeof *truth);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    claims_gen_opts o = {N, 5, 0.0};
+    ck_assert_msg(claims_generate(t, &o, f, note_duplicates, truth, NULL) == TG_OK, "%s", tg_last_error());
+    fclose(f);
+    claims_dataset ds;
+    ck_assert_msg(claims_dataset_load(path, NULL, &ds) == TG_OK, "%s", tg_last_error());
+    ck_assert_uint_eq(ds.n, N);
+    long n_dup = 0;
+    for (long i = 0; i < N; i++) {
+        ck_assert_msg(ds.claims[i].history_duplicate == truth[i], "claim %ld: flag %d, generator %d", i,
+                      ds.claims[i].history_duplicate, truth[i]);
+        n_dup += truth[i];
+    }
+    ck_assert_int_gt(n_dup, 5);
+    size_t *idx[3], n[3];
+    ck_assert_int_eq(claims_dataset_split(&ds, 3, (claims_split_fracs){0.8, 0.1}, idx, n), TG_OK);
+    long in_valid = 0;
+    for (size_t i = 0; i < n[1]; i++) in_valid += truth[idx[1][i]];
+    ck_assert_int_gt(in_valid, 0);
+    for (int s = 0; s < 3; s++) free(idx[s]);
+    claims_dataset_free(&ds);
+    ck_assert_int_eq(claims_split_file(path, "claims_history_split", 3, (claims_split_fracs){0.8, 0.1}, NULL, NULL,
+                                       NULL), TG_OK);
+    claims_dataset part;
+    ck_assert_int_eq(claims_dataset_load("claims_history_split.valid.jsonl", NULL, &part), TG_OK);
+    long flagged = 0;
+    for (size_t i = 0; i < part.n; i++) flagged += part.claims[i].history_duplicate;
+    ck_assert_int_eq(flagged, in_valid);
+    claims_dataset_free(&part);
+    for (int s = 0; s < 3; s++) {
+        char p[64];
+        snprintf(p, sizeof p, "claims_history_split.%s.jsonl", claims_split_name((claims_split)s));
+        remove(p);
+    }
+    free(truth);
+    remove(path);
+    claims_codes_free(t);
+}
+END_TEST
+
 START_TEST(test_scrub_examples)
 {
     const char *in = "Patient: John Smith, DOB 03/14/1962, member XQH482913307. Mr. Smith called from "
@@ -364,6 +465,8 @@ int main(void)
     tcase_add_test(tc, test_long_frac);
     tcase_add_test(tc, test_patient_disjoint_splits);
     tcase_add_test(tc, test_malformed_lines);
+    tcase_add_test(tc, test_history_hand_made);
+    tcase_add_test(tc, test_history_generated);
     tcase_add_test(tc, test_scrub_examples);
     tcase_add_test(tc, test_scrub_generated);
     suite_add_tcase(s, tc);

@@ -201,6 +201,69 @@ START_TEST(test_bf16_training_tracks_f32)
 }
 END_TEST
 
+typedef struct model_case {
+    claims_model *m;
+    claims_batch *b;
+    int32_t *labels;
+} model_case;
+
+static tg_tensor *model_loss(tg_tensor *const *in, int n_in, void *user)
+{
+    (void)in;
+    (void)n_in;
+    model_case *c = user;
+    claims_forward f;
+    return claims_model_forward(c->m, c->b, c->labels, is_code, 0, 0, false, false, &f) == TG_OK ? f.loss : NULL;
+}
+
+/* The MLP head and the surprisal input: named parameters, gradients through
+ * the whole model (surprisal itself is detached) against finite differences,
+ * and surprise.weight changes the decision once it is nonzero. */
+START_TEST(test_decision_head_options)
+{
+    claims_train_opts o = tiny_opts("unused", 1);
+    o.model.gpt.dropout = 0;
+    o.model.head_hidden = 16;
+    o.model.surprisal = true;
+    o.model.decision = CLAIMS_LOSS_WCE;
+    o.model.class_weight[0] = 0.6;
+    o.model.class_weight[1] = 3.0;
+    o.model.lambda = 2.0;
+    claims_model m;
+    ck_assert_int_eq(claims_model_init(&m, &o.model, 5), TG_OK);
+    int named = 0;
+    for (int i = 0; i < tg_param_set_count(m.gpt.params); i++) {
+        const char *name = tg_param_set_name(m.gpt.params, i);
+        named += !strcmp(name, "surprise.weight") || !strcmp(name, "head_fc.weight") || !strcmp(name, "head_fc.bias");
+    }
+    ck_assert_int_eq(named, 3);
+    ck_assert_int_eq(tg_fill_randn(m.surprise, 9, 0.0, 0.5), TG_OK);
+    claims_plan plan;
+    o.batch.token_budget = 512;
+    ck_assert_int_eq(claims_plan_epoch(valid.len, valid.label, valid.n, &o.batch, 1, 0, &plan), TG_OK);
+    claims_batch b = {0};
+    ck_assert_int_eq(claims_batch_fill(&plan, 0, (const int32_t *const *)valid.tokens, CLAIMS_TOK_PAD, &b), TG_OK);
+    int32_t labels[64];
+    ck_assert_int_le(b.n_docs, 64);
+    for (int32_t d = 0; d < b.n_docs; d++) labels[d] = d % 2;
+    model_case c = {&m, &b, labels};
+    tg_tensor *in[] = {m.surprise, m.head_fc.weight, m.pool.weight, m.head.weight};
+    tg_gradcheck_opts go = {.eps = 1e-2, .atol = 2e-3, .rtol = 3e-2, .max_elems = 24, .seed = 2};
+    tg_assert_gradcheck(model_loss, in, 4, &c, &go, "claims model decision path");
+
+    claims_forward f;
+    ck_assert_int_eq(claims_model_forward(&m, &b, labels, is_code, 0, 0, false, false, &f), TG_OK);
+    float with = tg_f32(f.decision_logits)[0];
+    ck_assert_int_eq(tg_fill(m.surprise, 0.0), TG_OK);
+    ck_assert_int_eq(claims_model_forward(&m, &b, labels, is_code, 0, 0, false, false, &f), TG_OK);
+    ck_assert_msg(fabsf(tg_f32(f.decision_logits)[0] - with) > 1e-6f, "surprisal has no effect");
+    tg_step_end();
+    claims_batch_free(&b);
+    claims_plan_free(&plan);
+    claims_model_free(&m);
+}
+END_TEST
+
 START_TEST(test_codes_atomic_and_identifiers_gone)
 {
     for (int i = 0; i < codes->n; i++) {
@@ -238,6 +301,7 @@ int main(void)
     tcase_add_test(tc, test_stop_writes_checkpoint_and_resumes);
     tcase_add_test(tc, test_bf16_training_tracks_f32);
     tcase_add_test(tc, test_codes_atomic_and_identifiers_gone);
+    tcase_add_test(tc, test_decision_head_options);
     suite_add_tcase(s, tc);
     return tg_run_suite(s) ? 1 : 0;
 }

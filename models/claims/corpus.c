@@ -50,7 +50,8 @@ tg_status claims_render(const claims_claim *c, char **text, size_t *len)
     for (int i = 0; ok && i < c->n_procedures; i++)
         ok = sb_printf(&b, " %s x%d $%.2f", c->procedures[i].code, c->procedures[i].units,
                        c->procedures[i].billed_amount);
-    ok = ok && sb_printf(&b, " | note: ");
+    ok = ok && sb_printf(&b, " | history prior %d same day %d duplicate %s | note: ", c->history_prior,
+                         c->history_same_day, c->history_duplicate ? "yes" : "no");
     claims_scrub_ids ids = {.name = c->patient_name, .member_id = c->member_id, .dob = c->patient_dob};
     size_t note_len = 0;
     char *note = ok ? claims_scrub_text(c->note, c->note_len, &ids, &note_len) : NULL;

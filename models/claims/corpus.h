@@ -1,8 +1,9 @@
 /* Claims as token documents for the model.
  *
  * Each claim is rendered as one text: its structured fields (codes, units,
- * amounts, provider, place of service, prior authorization, age and sex) and
- * its clinical note with identifiers replaced by typed placeholders, so no
+ * amounts, provider, place of service, prior authorization, age and sex), its
+ * claims history (prior claims of the member, same-day claims, exact
+ * duplicate of an earlier claim) and its clinical note with identifiers replaced by typed placeholders, so no
  * name, member id, date of birth, phone number or address reaches the
  * tokenizer. The document is <BOS> text <EOS>. */
 #ifndef CLAIMS_CORPUS_H

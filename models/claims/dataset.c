@@ -309,7 +309,77 @@ static tg_status append_claim(void *user, claims_claim *c, const char *line, siz
 tg_status claims_dataset_load(const char *path, const claims_read_opts *opts, claims_dataset *ds)
 {
     memset(ds, 0, sizeof *ds);
-    return claims_read_jsonl(path, opts, append_claim, ds, &ds->summary);
+    TG_TRY(claims_read_jsonl(path, opts, append_claim, ds, &ds->summary));
+    return claims_dataset_history(ds);
+}
+
+/* ---- history ---- */
+
+typedef struct hist_ref {
+    claims_claim *c;
+    size_t pos; /* file position */
+} hist_ref;
+
+static int cmp_pos(const hist_ref *a, const hist_ref *b) { return (a->pos > b->pos) - (a->pos < b->pos); }
+
+/* Orders by member, then file position. */
+static int by_member(const void *pa, const void *pb)
+{
+    const hist_ref *a = pa, *b = pb;
+    int c = strcmp(a->c->member_id, b->c->member_id);
+    return c ? c : cmp_pos(a, b);
+}
+
+static int member_day(const hist_ref *a, const hist_ref *b)
+{
+    int c = strcmp(a->c->member_id, b->c->member_id);
+    return c ? c : strcmp(a->c->service_date_from, b->c->service_date_from);
+}
+
+/* Orders by member, first service date, then file position. */
+static int by_member_day(const void *pa, const void *pb)
+{
+    int c = member_day(pa, pb);
+    return c ? c : cmp_pos(pa, pb);
+}
+
+/* Same member and first service date assumed: the rest of a duplicate. */
+static bool same_service(const claims_claim *a, const claims_claim *b)
+{
+    if (strcmp(a->provider_id, b->provider_id) || strcmp(a->service_date_to, b->service_date_to) ||
+        a->n_diagnoses != b->n_diagnoses || a->n_procedures != b->n_procedures)
+        return false;
+    for (int i = 0; i < a->n_diagnoses; i++)
+        if (strcmp(a->diagnoses[i], b->diagnoses[i])) return false;
+    for (int i = 0; i < a->n_procedures; i++)
+        if (strcmp(a->procedures[i].code, b->procedures[i].code) || a->procedures[i].units != b->procedures[i].units)
+            return false;
+    return true;
+}
+
+tg_status claims_dataset_history(claims_dataset *ds)
+{
+    size_t n = ds->n;
+    hist_ref *r = malloc((n ? n : 1) * sizeof *r);
+    if (!r) return tg_error(TG_ERR_OOM, "claims_dataset_history: out of memory for %zu claims", n);
+    for (size_t i = 0; i < n; i++) r[i] = (hist_ref){&ds->claims[i], i};
+    qsort(r, n, sizeof *r, by_member);
+    for (size_t i = 0; i < n; i++) {
+        bool same = i > 0 && !strcmp(r[i].c->member_id, r[i - 1].c->member_id);
+        r[i].c->history_prior = same ? r[i - 1].c->history_prior + 1 : 0;
+    }
+    qsort(r, n, sizeof *r, by_member_day);
+    for (size_t g = 0, e; g < n; g = e) { /* one member and day, in file order */
+        for (e = g + 1; e < n && !member_day(&r[g], &r[e]); e++) {}
+        for (size_t i = g; i < e; i++) {
+            claims_claim *x = r[i].c;
+            x->history_same_day = (int)(i - g);
+            x->history_duplicate = false;
+            for (size_t j = g; j < i && !x->history_duplicate; j++) x->history_duplicate = same_service(r[j].c, x);
+        }
+    }
+    free(r);
+    return TG_OK;
 }
 
 void claims_dataset_free(claims_dataset *ds)

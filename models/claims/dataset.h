@@ -40,6 +40,12 @@ typedef struct claims_claim {
     size_t note_len;
     bool deny;  /* decision == "deny" */
     bool fraud;
+    /* Claims history, filled by claims_dataset_history from earlier lines of
+     * the same file (a claims system's history lookup): */
+    int history_prior;       /* earlier claims of this member */
+    int history_same_day;    /* ... of them on the same first service date */
+    bool history_duplicate;  /* an earlier claim has the same member, provider,
+                                dates, diagnoses and procedures (codes, units) */
 } claims_claim;
 
 /* Called once per rejected line: file path, 1-based line number, reason. */
@@ -85,8 +91,14 @@ typedef struct claims_dataset {
 } claims_dataset;
 
 /* Loads every valid claim of `path` into *ds (zeroed first; free with
- * claims_dataset_free, also after an error). Errors as claims_read_jsonl. */
+ * claims_dataset_free, also after an error) and fills the history fields.
+ * Errors as claims_read_jsonl. */
 tg_status claims_dataset_load(const char *path, const claims_read_opts *opts, claims_dataset *ds);
+
+/* Fills every claim's history fields from the claims before it in ds (file
+ * order). Patient-disjoint splits keep a member's whole history in one file.
+ * TG_ERR_OOM only. */
+tg_status claims_dataset_history(claims_dataset *ds);
 
 /* Frees the claims of a dataset and zeroes it; NULL is fine. */
 void claims_dataset_free(claims_dataset *ds);

@@ -23,16 +23,27 @@ tg_status claims_model_init(claims_model *m, const claims_model_config *cfg, uin
 {
     memset(m, 0, sizeof *m);
     m->cfg = *cfg;
-    if (cfg->lambda < 0 || cfg->code_weight <= 0 || cfg->focal_gamma < 0)
+    if (cfg->lambda < 0 || cfg->code_weight <= 0 || cfg->focal_gamma < 0 || cfg->head_hidden < 0)
         return tg_error(TG_ERR_INVALID, "claims_model_init: need lambda >= 0 (%g), code_weight > 0 (%g), "
-                        "focal_gamma >= 0 (%g)", cfg->lambda, cfg->code_weight, cfg->focal_gamma);
+                        "focal_gamma >= 0 (%g), head_hidden >= 0 (%d)", cfg->lambda, cfg->code_weight,
+                        cfg->focal_gamma, cfg->head_hidden);
     TG_TRY(tg_gpt_init(&m->gpt, &cfg->gpt, seed));
     tg_rng rng = {.seed = seed ^ 0x68656164ULL};
     tg_status st = tg_nn_linear_init(&m->pool, cfg->gpt.dim, 1, false, &rng);
     if (st == TG_OK) st = tg_fill(m->pool.weight, 0.0); /* start as a mean pool */
     if (st == TG_OK) st = tg_nn_linear_params(&m->pool, m->gpt.params, "pool");
-    if (st == TG_OK) st = tg_nn_linear_init(&m->head, cfg->gpt.dim, 2, true, &rng);
+    int64_t head_in = cfg->head_hidden > 0 ? cfg->head_hidden : cfg->gpt.dim;
+    if (st == TG_OK && cfg->head_hidden > 0) {
+        st = tg_nn_linear_init(&m->head_fc, cfg->gpt.dim, cfg->head_hidden, true, &rng);
+        if (st == TG_OK) st = tg_nn_linear_params(&m->head_fc, m->gpt.params, "head_fc");
+    }
+    if (st == TG_OK) st = tg_nn_linear_init(&m->head, head_in, 2, true, &rng);
     if (st == TG_OK) st = tg_nn_linear_params(&m->head, m->gpt.params, "head");
+    if (st == TG_OK && cfg->surprisal) {
+        m->surprise = tg_zeros(TG_PERSIST, TG_SHAPE(cfg->gpt.dim), TG_F32); /* (dim), starts without effect */
+        st = m->surprise ? tg_nn_add_param(m->gpt.params, "surprise", "weight", m->surprise, TG_GROUP_NO_DECAY)
+                         : TG_ERR_OOM;
+    }
     if (st != TG_OK) claims_model_free(m);
     return st;
 }
@@ -42,7 +53,10 @@ void claims_model_free(claims_model *m)
     if (!m) return;
     tg_gpt_free(&m->gpt);
     tg_nn_linear_free(&m->pool);
+    tg_nn_linear_free(&m->head_fc);
     tg_nn_linear_free(&m->head);
+    tg_tensor_free(m->surprise);
+    m->surprise = NULL;
 }
 
 double claims_lm_weight(const claims_batch *b, const uint8_t *is_code, double code_weight)
@@ -67,6 +81,24 @@ static tg_tensor *pooling_mask(const claims_batch *b)
     for (int32_t r = 0; r < b->rows; r++)
         for (int32_t t = 0; t < b->lengths[r]; t++) pp[b->row_doc[r] * cols + (int64_t)r * b->pad_len + t] = 0.0f;
     return p;
+}
+
+/* (R, T, 1): the unweighted NLL of each position's own token under the LM
+ * (from nll (R, T) of each position's next token; 0 at a window's first
+ * position and on padding), detached. */
+static tg_tensor *surprisal(const claims_batch *b, const tg_tensor *nll, const float *token_w)
+{
+    const int64_t T = b->pad_len;
+    tg_tensor *s = tg_zeros(TG_STEP, TG_SHAPE(b->rows, T, 1), TG_F32);
+    if (!s || !nll) return NULL;
+    const float *l = tg_f32(nll);
+    float *ps = tg_f32(s);
+    for (int32_t r = 0; r < b->rows; r++)
+        for (int64_t t = 1; t < b->lengths[r]; t++) {
+            int64_t i = (int64_t)r * T + t - 1;
+            if (b->targets[i] >= 0) ps[i + 1] = token_w ? l[i] / token_w[i] : l[i];
+        }
+    return s;
 }
 
 /* Attention pooling of h (R, T, D) per document -> (docs, D). */
@@ -120,12 +152,20 @@ tg_status claims_model_forward(const claims_model *m, const claims_batch *b, con
     tg_tensor *logits = tg_gpt_logits(&m->gpt, h);                                    /* (R, T, V) */
 
     tg_ce_opts ce = tg_ce_defaults();
-    ce.reduction = TG_REDUCE_SUM;
+    ce.reduction = m->surprise ? TG_REDUCE_NONE : TG_REDUCE_SUM;
     ce.token_weights = token_weights(b, is_code, m->cfg.code_weight);
-    tg_tensor *lm_sum = tg_cross_entropy(logits, tgt, &ce);
+    tg_tensor *lm = tg_cross_entropy(logits, tgt, &ce); /* (R, T) or scalar */
+    tg_tensor *lm_sum = m->surprise ? tg_sum(lm, NULL, 0, false) : lm;
     double own_weight = claims_lm_weight(b, is_code, m->cfg.code_weight);
 
-    tg_tensor *dlogits = tg_nn_linear_forward(&m->head, pool_docs(m, b, h));            /* (docs, 2) */
+    tg_tensor *hp = h; /* (R, T, D) */
+    if (m->surprise) {
+        const float *w = ce.token_weights ? tg_f32(ce.token_weights) : NULL;
+        hp = tg_add(h, tg_mul(surprisal(b, lm, w), m->surprise));
+    }
+    tg_tensor *pooled = pool_docs(m, b, hp);                                            /* (docs, D) */
+    if (m->cfg.head_hidden > 0) pooled = tg_gelu(tg_nn_linear_forward(&m->head_fc, pooled)); /* (docs, H) */
+    tg_tensor *dlogits = tg_nn_linear_forward(&m->head, pooled);                        /* (docs, 2) */
     tg_tensor *y = tg_from_buffer(TG_STEP, TG_SHAPE(b->n_docs), TG_S32, labels);
     tg_tensor *dec_mean = decision_loss(m, dlogits, y);
     if (!lm_sum || !dec_mean) return TG_ERR_INVALID; /* message set by the failing op */

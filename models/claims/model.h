@@ -4,11 +4,20 @@
  * weights softmax(w · h_t) over the document's real positions (w starts at
  * zero, i.e. as a mean pool, and learns which positions carry evidence).
  *
+ * With `surprisal`, every position's hidden state entering the pooling also
+ * gets s_t · v, where s_t is the LM's (detached) negative log-likelihood of
+ * the token at t given the tokens before it and v a learned vector: a code,
+ * amount or age that the LM finds unusual in its context is what most rules
+ * behind a denial look like, and the LM learns what is usual from every
+ * claim, not only from the rare denials. With head_hidden > 0 the head is
+ * Linear(dim, head_hidden) -> GELU -> Linear(head_hidden, 2).
+ *
  * Loss = LM cross-entropy (medical-code targets optionally up-weighted)
  *      + lambda * decision loss (cost-matrix expected cost by default, or
  *        class-weighted cross-entropy, or focal loss).
  * Parameter names: the GPT's (nn/gpt.h) plus pool.weight, head.weight,
- * head.bias. */
+ * head.bias, and with the options above surprise.weight, head_fc.weight,
+ * head_fc.bias. */
 #ifndef CLAIMS_MODEL_H
 #define CLAIMS_MODEL_H
 
@@ -32,13 +41,17 @@ typedef struct claims_model_config {
     double class_weight[2];        /* WCE weights / focal alpha */
     double focal_gamma;
     double code_weight;            /* LM weight of medical-code targets (1: none) */
+    int head_hidden;               /* 0: linear head */
+    bool surprisal;                /* LM surprisal as a pooling input */
 } claims_model_config;
 
 typedef struct claims_model {
     claims_model_config cfg;
     tg_gpt gpt;
     tg_nn_linear pool; /* (1, dim): pooling scores */
-    tg_nn_linear head; /* (2, dim) */
+    tg_nn_linear head_fc;  /* (head_hidden, dim) when head_hidden > 0 */
+    tg_nn_linear head;     /* (2, head_hidden or dim) */
+    tg_tensor *surprise;   /* (dim) when surprisal */
 } claims_model;
 
 /* Parses "cost", "wce" or "focal"; TG_ERR_INVALID names the bad value. */
