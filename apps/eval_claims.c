@@ -101,6 +101,11 @@ int main(int argc, char **argv)
                (long long)e.confusion.fn, (long long)e.confusion.tp);
         printf("business cost %.0f  (always approve %.0f, always deny %.0f)\n", e.business_cost,
                e.baseline_cost_always_approve, e.baseline_cost_always_deny);
+        for (int r = 0; r < CLAIMS_N_DENY_REASONS; r++)
+            if (e.reason_n[r])
+                printf("  deny reason %-9s claims %4lld  recall %.3f  auc %.3f\n",
+                       claims_deny_reason_name((claims_deny_reason)r), (long long)e.reason_n[r], e.reason_recall[r],
+                       e.reason_auc[r]);
     }
     free(is_code);
     free(is_rare);

@@ -320,7 +320,7 @@ static tg_status note_duplicates(void *user, long index, const char *line, size_
 {
     (void)line;
     (void)len;
-    ((bool *)user)[index] = (t->reasons >> CLAIMS_DENY_DUPLICATE) & 1;
+    ((unsigned *)user)[index] = t->reasons;
     return TG_OK;
 }
 
@@ -331,7 +331,7 @@ START_TEST(test_history_generated)
     claims_codes *t = load_codes();
     enum { N = 4000 };
     const char *path = "claims_history_gen.jsonl";
-    bool *truth = calloc(N, sizeof *truth);
+    unsigned *truth = calloc(N, sizeof *truth);
     FILE *f = fopen(path, "w");
     ck_assert_ptr_nonnull(f);
     claims_gen_opts o = {N, 5, 0.0};
@@ -342,15 +342,17 @@ START_TEST(test_history_generated)
     ck_assert_uint_eq(ds.n, N);
     long n_dup = 0;
     for (long i = 0; i < N; i++) {
-        ck_assert_msg(ds.claims[i].history_duplicate == truth[i], "claim %ld: flag %d, generator %d", i,
-                      ds.claims[i].history_duplicate, truth[i]);
-        n_dup += truth[i];
+        bool dup = (truth[i] >> CLAIMS_DENY_DUPLICATE) & 1;
+        ck_assert_msg(ds.claims[i].history_duplicate == dup, "claim %ld: flag %d, generator %d", i,
+                      ds.claims[i].history_duplicate, dup);
+        ck_assert_uint_eq(ds.claims[i].deny_reasons, truth[i]); /* written to the file and read back */
+        n_dup += dup;
     }
     ck_assert_int_gt(n_dup, 5);
     size_t *idx[3], n[3];
     ck_assert_int_eq(claims_dataset_split(&ds, 3, (claims_split_fracs){0.8, 0.1}, idx, n), TG_OK);
     long in_valid = 0;
-    for (size_t i = 0; i < n[1]; i++) in_valid += truth[idx[1][i]];
+    for (size_t i = 0; i < n[1]; i++) in_valid += (truth[idx[1][i]] >> CLAIMS_DENY_DUPLICATE) & 1;
     ck_assert_int_gt(in_valid, 0);
     for (int s = 0; s < 3; s++) free(idx[s]);
     claims_dataset_free(&ds);
@@ -370,6 +372,41 @@ START_TEST(test_history_generated)
     free(truth);
     remove(path);
     claims_codes_free(t);
+}
+END_TEST
+
+/* Optional deny reasons: names parsed into a mask, bad names and reasons on
+ * an approved claim rejected with the field named. */
+START_TEST(test_deny_reasons)
+{
+    static const char *head = "{\"claim_id\":\"R1\",\"member_id\":\"M\",\"patient\":{\"name\":\"Ann Lee\","
+                              "\"dob\":\"1970-01-02\",\"age\":52,\"sex\":\"F\"},\"provider\":{\"id\":\"P\","
+                              "\"specialty\":\"Family\"},\"service_date_from\":\"2022-03-01\",\"service_date_to\":"
+                              "\"2022-03-01\",\"diagnosis_codes\":[\"I10\"],\"procedures\":[{\"code\":\"99213\","
+                              "\"units\":1,\"billed_amount\":90.5}],\"place_of_service\":\"11\",\"prior_auth\":false,"
+                              "\"note\":\"\",\"fraud\":false,";
+    static const struct {
+        const char *tail, *why;
+        unsigned mask;
+    } cases[] = {
+        {"\"decision\":\"deny\",\"deny_reasons\":[\"no_auth\",\"upcode\"]}", NULL,
+         1u << CLAIMS_DENY_NO_AUTH | 1u << CLAIMS_DENY_UPCODE},
+        {"\"decision\":\"deny\"}", NULL, 0},
+        {"\"decision\":\"approve\",\"deny_reasons\":[]}", NULL, 0},
+        {"\"decision\":\"deny\",\"deny_reasons\":[\"late\"]}", "deny_reasons[0] must be one of mismatch", 0},
+        {"\"decision\":\"deny\",\"deny_reasons\":\"age\"}", "field 'deny_reasons' must be an array, got string", 0},
+        {"\"decision\":\"approve\",\"deny_reasons\":[\"age\"]}", "'deny_reasons' is set on an approved claim", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char line[2048], why[256];
+        snprintf(line, sizeof line, "%s%s", head, cases[i].tail);
+        claims_claim c;
+        bool ok = claims_parse_line(line, strlen(line), NULL, &c, why, sizeof why);
+        ck_assert_msg(ok == !cases[i].why, "case %zu: %s", i, ok ? "accepted" : why);
+        if (ok) ck_assert_uint_eq(c.deny_reasons, cases[i].mask);
+        else ck_assert_msg(strstr(why, cases[i].why), "case %zu: '%s'", i, why);
+        claims_claim_clear(&c);
+    }
 }
 END_TEST
 
@@ -466,6 +503,7 @@ int main(void)
     tcase_add_test(tc, test_patient_disjoint_splits);
     tcase_add_test(tc, test_malformed_lines);
     tcase_add_test(tc, test_history_hand_made);
+    tcase_add_test(tc, test_deny_reasons);
     tcase_add_test(tc, test_history_generated);
     tcase_add_test(tc, test_scrub_examples);
     tcase_add_test(tc, test_scrub_generated);

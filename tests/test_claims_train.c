@@ -105,6 +105,15 @@ START_TEST(test_validation_loss_falls_and_report)
     ck_assert_msg(after.val_lm_loss < before.val_lm_loss - 0.5, "val loss %.3f -> %.3f", before.val_lm_loss,
                   after.val_lm_loss);
     ck_assert_int_gt(after.code_tokens, 0);
+    int64_t named = 0, denied = 0;
+    for (int r = 0; r < CLAIMS_N_DENY_REASONS; r++) named += after.reason_n[r];
+    for (int32_t i = 0; i < valid.n; i++) denied += valid.label[i];
+    ck_assert_int_ge(named, denied); /* every generated denial names its reasons */
+    ck_assert_int_gt(denied, 0);
+    size_t mlen;
+    char *mj = (char *)tg_test_read_file(tg_test_path("a/metrics.jsonl"), &mlen);
+    ck_assert_ptr_nonnull(strstr(mj, ",\"by_reason\":{\"mismatch\":{\"n\":"));
+    free(mj);
     char metrics[600], report[600];
     snprintf(metrics, sizeof metrics, "%s", tg_test_path("a/metrics.jsonl"));
     snprintf(report, sizeof report, "%s", tg_test_path("a/report.html"));

@@ -108,7 +108,8 @@ tg_status claims_corpus_build(const claims_dataset *ds, const size_t *idx, size_
     out->len = calloc(n ? n : 1, sizeof *out->len);
     out->label = calloc(n ? n : 1, sizeof *out->label);
     out->fraud = calloc(n ? n : 1, sizeof *out->fraud);
-    if (!out->tokens || !out->len || !out->label || !out->fraud) {
+    out->reasons = calloc(n ? n : 1, sizeof *out->reasons);
+    if (!out->tokens || !out->len || !out->label || !out->fraud || !out->reasons) {
         claims_corpus_free(out);
         return tg_error(TG_ERR_OOM, "claims_corpus_build: out of memory for %zu claims", n);
     }
@@ -118,6 +119,7 @@ tg_status claims_corpus_build(const claims_dataset *ds, const size_t *idx, size_
         const claims_claim *c = pick(ds, idx, i);
         out->label[i] = c->deny;
         out->fraud[i] = c->fraud;
+        out->reasons[i] = c->deny_reasons;
         st = encode_claim(c, tok, cache, &out->tokens[i], &out->len[i]);
     }
     claims_tok_cache_free(cache);
@@ -134,6 +136,7 @@ void claims_corpus_free(claims_corpus *c)
     free(c->len);
     free(c->label);
     free(c->fraud);
+    free(c->reasons);
     memset(c, 0, sizeof *c);
 }
 

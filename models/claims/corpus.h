@@ -24,6 +24,7 @@ typedef struct claims_corpus {
     int32_t *len;
     int32_t *label;   /* 1 = deny */
     int32_t *fraud;
+    uint32_t *reasons; /* deny reasons (bit masks, dataset.h), 0 when unknown */
     int64_t total_tokens;
 } claims_corpus;
 

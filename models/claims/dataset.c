@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "models/claims/gen.h"
 #include "tensor/rng.h"
 
 /* ---- validation of one line ---- */
@@ -180,6 +181,23 @@ static bool parse_codes(parse_ctx *p, json_t *root, claims_claim *c)
     return true;
 }
 
+/* Optional "deny_reasons": names from claims_deny_reason_name, deny only. */
+static bool parse_reasons(parse_ctx *p, json_t *root, claims_claim *c)
+{
+    json_t *r = json_object_get(root, "deny_reasons");
+    if (!r) return true;
+    if (!json_is_array(r)) return fail(p, "field 'deny_reasons' must be an array, got %s", type_name(r));
+    for (size_t i = 0; i < json_array_size(r); i++) {
+        json_t *v = json_array_get(r, i);
+        claims_deny_reason k;
+        if (!json_is_string(v) || !claims_deny_reason_parse(json_string_value(v), &k))
+            return fail(p, "deny_reasons[%zu] must be one of mismatch, sex, age, duplicate, no_auth, amount, upcode", i);
+        c->deny_reasons |= 1u << k;
+    }
+    if (c->deny_reasons && !c->deny) return fail(p, "field 'deny_reasons' is set on an approved claim");
+    return true;
+}
+
 static bool parse_claim(parse_ctx *p, json_t *root, claims_claim *c)
 {
     const char *pos, *note, *decision;
@@ -205,6 +223,7 @@ static bool parse_claim(parse_ctx *p, json_t *root, claims_claim *c)
     c->deny = decision[0] == 'd';
     c->prior_auth = json_is_true(pa);
     c->fraud = json_is_true(fraud);
+    if (!parse_reasons(p, root, c)) return false;
     c->note_len = json_string_length(json_object_get(root, "note"));
     if (!(c->note = malloc(c->note_len + 1))) return fail(p, "out of memory");
     memcpy(c->note, note, c->note_len + 1);

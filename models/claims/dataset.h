@@ -40,6 +40,7 @@ typedef struct claims_claim {
     size_t note_len;
     bool deny;  /* decision == "deny" */
     bool fraud;
+    unsigned deny_reasons; /* optional: bit r for claims_deny_reason r (gen.h) */
     /* Claims history, filled by claims_dataset_history from earlier lines of
      * the same file (a claims system's history lookup): */
     int history_prior;       /* earlier claims of this member */

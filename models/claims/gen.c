@@ -799,7 +799,7 @@ static bool is_duplicate_draw(const gen *g, long k)
     return k > 0 && (double)(tg_rng_bits(s, 0) >> 11) * (1.0 / 9007199254740992.0) < P_DUPLICATE;
 }
 
-static json_t *claim_json(const gen *g, const claim *c, long index, bool deny, bool fraud)
+static json_t *claim_json(const gen *g, const claim *c, long index, unsigned why, bool fraud)
 {
     const member *m = &g->members[c->m];
     const provider *pv = &g->providers[c->p];
@@ -809,18 +809,20 @@ static json_t *claim_json(const gen *g, const claim *c, long index, bool deny, b
     fmt_iso(m->dob, dob);
     fmt_iso(c->day_from, from);
     fmt_iso(c->day_to, to);
-    json_t *dx = json_array(), *px = json_array();
+    json_t *dx = json_array(), *px = json_array(), *reasons = json_array();
+    for (int r = 0; r < CLAIMS_N_DENY_REASONS; r++)
+        if ((why >> r) & 1) json_array_append_new(reasons, json_string(claims_deny_reason_name((claims_deny_reason)r)));
     for (int i = 0; i < c->n_dx; i++) json_array_append_new(dx, json_string(c->dx[i]->code));
     for (int i = 0; i < c->n_px; i++)
         json_array_append_new(px, json_pack("{s:s, s:i, s:f}", "code", c->px[i]->code, "units", c->units[i],
                                             "billed_amount", c->billed[i]));
-    return json_pack("{s:s, s:s, s:{s:s, s:s, s:i, s:s}, s:{s:s, s:s}, s:s, s:s, s:o, s:o, s:s, s:b, s:s%, s:s, s:b}",
+    return json_pack("{s:s, s:s, s:{s:s, s:s, s:i, s:s}, s:{s:s, s:s}, s:s, s:s, s:o, s:o, s:s, s:b, s:s%, s:s, s:o, s:b}",
                      "claim_id", id, "member_id", m->id,
                      "patient", "name", name, "dob", dob, "age", c->age, "sex", m->sex == 'F' ? "F" : "M",
                      "provider", "id", pv->id, "specialty", SPECS[pv->spec].name,
                      "service_date_from", from, "service_date_to", to, "diagnosis_codes", dx,
                      "procedures", px, "place_of_service", c->pos, "prior_auth", c->prior_auth,
-                     "note", c->note.p ? c->note.p : "", c->note.n, "decision", deny ? "deny" : "approve",
+                     "note", c->note.p ? c->note.p : "", c->note.n, "decision", why ? "deny" : "approve", "deny_reasons", reasons,
                      "fraud", fraud);
 }
 
@@ -846,7 +848,7 @@ static tg_status emit_claim(gen *g, long i, FILE *out, claims_gen_fn fn, void *u
         fraud = true;
     }
     tg_status s = TG_OK;
-    json_t *j = c->note.oom ? NULL : claim_json(g, c, i, why != 0, fraud);
+    json_t *j = c->note.oom ? NULL : claim_json(g, c, i, why, fraud);
     char *line = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
     json_decref(j);
     if (!line) s = tg_error(TG_ERR_OOM, "claims_generate: out of memory writing claim %ld", i);
@@ -905,8 +907,19 @@ tg_status claims_generate(const claims_codes *codes, const claims_gen_opts *opts
     return s;
 }
 
+static const char *reason_names[] = {"mismatch", "sex", "age", "duplicate", "no_auth", "amount", "upcode"};
+
 const char *claims_deny_reason_name(claims_deny_reason r)
 {
-    static const char *names[] = {"mismatch", "sex", "age", "duplicate", "no_auth", "amount", "upcode"};
-    return (unsigned)r < CLAIMS_N_DENY_REASONS ? names[r] : "?";
+    return (unsigned)r < CLAIMS_N_DENY_REASONS ? reason_names[r] : "?";
+}
+
+bool claims_deny_reason_parse(const char *s, claims_deny_reason *out)
+{
+    for (int r = 0; r < CLAIMS_N_DENY_REASONS; r++)
+        if (!strcmp(s, reason_names[r])) {
+            *out = (claims_deny_reason)r;
+            return true;
+        }
+    return false;
 }

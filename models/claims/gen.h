@@ -74,4 +74,7 @@ tg_status claims_generate(const claims_codes *codes, const claims_gen_opts *opts
 /* Short name of a deny reason ("mismatch", "sex", ...). */
 const char *claims_deny_reason_name(claims_deny_reason r);
 
+/* The reason named s; false when s names none. */
+bool claims_deny_reason_parse(const char *s, claims_deny_reason *out);
+
 #endif

@@ -112,6 +112,34 @@ static void eval_decisions(const claims_corpus *c, const claims_costs *costs, do
 
 static double ratio(int64_t a, int64_t b) { return b ? (double)a / (double)b : NAN; }
 
+/* Recall and AUC (against approved claims) of each named deny reason. */
+static tg_status eval_reasons(const claims_corpus *c, const float *score, double threshold, claims_eval *out)
+{
+    float *s = malloc(sizeof *s * (size_t)(c->n ? c->n : 1));
+    int32_t *y = malloc(sizeof *y * (size_t)(c->n ? c->n : 1));
+    if (!s || !y) {
+        free(s);
+        free(y);
+        return tg_error(TG_ERR_OOM, "claims_evaluate: out of memory");
+    }
+    for (int r = 0; r < CLAIMS_N_DENY_REASONS; r++) {
+        int32_t n = 0;
+        int64_t caught = 0;
+        for (int32_t i = 0; i < c->n; i++) {
+            bool has = (c->reasons[i] >> r) & 1;
+            if (!has && c->label[i]) continue;
+            s[n] = score[i];
+            y[n++] = has;
+            if (has) out->reason_n[r]++, caught += score[i] >= threshold;
+        }
+        out->reason_recall[r] = ratio(caught, out->reason_n[r]);
+        out->reason_auc[r] = out->reason_n[r] ? claims_auc(s, y, n) : NAN;
+    }
+    free(s);
+    free(y);
+    return TG_OK;
+}
+
 tg_status claims_evaluate(const claims_model *m, const claims_corpus *c, const claims_batch_opts *bo,
                           const uint8_t *is_code, const uint8_t *is_rare, double threshold, claims_eval *out)
 {
@@ -145,6 +173,7 @@ tg_status claims_evaluate(const claims_model *m, const claims_corpus *c, const c
         out->code_token_acc = ratio(a.code_correct, a.code);
         out->rare_code_token_acc = ratio(a.rare_correct, a.rare);
         eval_decisions(c, &m->cfg.costs, threshold, &a, out);
+        st = eval_reasons(c, a.score, out->threshold, out);
     }
     free(a.score);
     free(labels);
@@ -175,6 +204,16 @@ void claims_eval_write_json(FILE *f, int64_t step, const claims_eval *e)
     json_num(f, "business_cost", e->business_cost);
     json_num(f, "baseline_cost_always_approve", e->baseline_cost_always_approve);
     json_num(f, "baseline_cost_always_deny", e->baseline_cost_always_deny);
+    bool any = false;
+    for (int r = 0; r < CLAIMS_N_DENY_REASONS; r++) any |= e->reason_n[r] > 0;
+    for (int r = 0; any && r < CLAIMS_N_DENY_REASONS; r++) {
+        fprintf(f, "%s\"%s\":{\"n\":%lld", r ? "," : ",\"by_reason\":{", claims_deny_reason_name((claims_deny_reason)r),
+                (long long)e->reason_n[r]);
+        json_num(f, "recall", e->reason_recall[r]);
+        json_num(f, "auc", e->reason_auc[r]);
+        fputc('}', f);
+    }
+    if (any) fputc('}', f);
     fprintf(f, ",\"confusion\":{\"tn\":%lld,\"fp\":%lld,\"fn\":%lld,\"tp\":%lld},\"docs\":%lld,\"tokens\":%lld}\n",
             (long long)e->confusion.tn, (long long)e->confusion.fp, (long long)e->confusion.fn,
             (long long)e->confusion.tp, (long long)e->docs, (long long)e->tokens);

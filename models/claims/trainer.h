@@ -16,6 +16,7 @@
 
 #include "models/claims/batch.h"
 #include "models/claims/corpus.h"
+#include "models/claims/gen.h"
 #include "models/claims/model.h"
 #include "optim/sched.h"
 
@@ -41,6 +42,10 @@ typedef struct claims_eval {
     double threshold, business_cost, baseline_cost_always_approve, baseline_cost_always_deny;
     claims_confusion confusion;
     int64_t docs, tokens, code_tokens, rare_code_tokens;
+    /* Per deny reason (gen.h), when the data names reasons: claims with it,
+     * share of them denied at the threshold, AUC against approved claims. */
+    int64_t reason_n[CLAIMS_N_DENY_REASONS];
+    double reason_recall[CLAIMS_N_DENY_REASONS], reason_auc[CLAIMS_N_DENY_REASONS];
 } claims_eval;
 
 /* Token classes for the code metrics: is_code[v] for code tokens, is_rare[v]
