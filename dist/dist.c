@@ -142,7 +142,8 @@ tg_status tg_dist_broadcast_optim(tg_optim *opt)
 typedef struct bucket {
     int first, last;  /* parameters first..last (descending order: first > last) */
     int64_t numel;    /* gradient elements, then one has-gradient flag per parameter */
-    float *buf;       /* numel + (first - last + 1) floats */
+    void *buf;        /* numel + (first - last + 1) elements (float or double),
+                         zero between steps; holds accumulated micro-batches */
     int pending;      /* parameters not yet final in this backward */
     bool started;
     void *req;
@@ -155,10 +156,13 @@ typedef struct leaf_index {
 
 struct tg_dist_reducer {
     tg_param_set *ps;
+    bool f64;           /* buckets hold and send doubles */
+    bool fed;           /* tg_dist_reducer_accumulate ran this step */
     int n_params, n_buckets;
     int *bucket_of;     /* parameter -> bucket */
     int64_t *offset;    /* parameter -> offset in its bucket's buf */
     bool *final;        /* parameter reported final in this round */
+    bool *had_grad;     /* parameter had a gradient at an accumulate this step */
     leaf_index *index;  /* sorted by leaf, for the hook */
     bucket *buckets;    /* in the order backward completes them */
     int next;           /* buckets start in index order on every rank (MPI
@@ -178,26 +182,30 @@ static int by_leaf(const void *a, const void *b)
 void tg_dist_reducer_destroy(tg_dist_reducer *r)
 {
     if (!r) return;
-    TG_ASSERT(!r->armed, "tg_dist_reducer_destroy on an armed reducer: call tg_dist_reducer_finish first");
+    if (r->armed) tg_backward_set_leaf_hook(r->prev_fn, r->prev_user, NULL, NULL); /* an error cut the step short */
     for (int b = 0; b < r->n_buckets; b++) free(r->buckets[b].buf);
     free(r->buckets);
     free(r->bucket_of);
     free(r->offset);
     free(r->final);
+    free(r->had_grad);
     free(r->index);
     free(r);
 }
+
+static int64_t bucket_len(const bucket *b) { return b->numel + b->first - b->last + 1; }
 
 /* Packs parameters from the last to the first into buckets of about `cap`
  * bytes: backward finishes the last layers first. */
 static tg_status plan_buckets(tg_dist_reducer *r, size_t cap)
 {
-    r->buckets = calloc((size_t)r->n_params, sizeof *r->buckets);
+    const size_t elem = r->f64 ? sizeof(double) : sizeof(float);
+    r->buckets = calloc((size_t)(r->n_params ? r->n_params : 1), sizeof *r->buckets);
     if (!r->buckets) return TG_ERR_OOM;
     for (int i = r->n_params - 1; i >= 0; i--) {
         int64_t numel = tg_tensor_numel(tg_param_set_value(r->ps, i));
         bucket *b = r->n_buckets ? &r->buckets[r->n_buckets - 1] : NULL;
-        if (!b || (size_t)(b->numel + numel) * sizeof(float) > cap) {
+        if (!b || (size_t)(b->numel + numel) * elem > cap) {
             b = &r->buckets[r->n_buckets++];
             b->first = i;
         }
@@ -206,17 +214,12 @@ static tg_status plan_buckets(tg_dist_reducer *r, size_t cap)
         r->offset[i] = b->numel;
         b->numel += numel;
     }
-    for (int k = 0; k < r->n_buckets; k++) {
-        bucket *b = &r->buckets[k];
-        b->buf = malloc(sizeof(float) * (size_t)(b->numel + b->first - b->last + 1));
-        if (!b->buf) return TG_ERR_OOM;
-        r->stats.bytes += (int64_t)sizeof(float) * (b->numel + b->first - b->last + 1);
-    }
+    for (int k = 0; k < r->n_buckets; k++) r->stats.bytes += (int64_t)elem * bucket_len(&r->buckets[k]);
     r->stats.buckets = r->n_buckets;
     return TG_OK;
 }
 
-tg_dist_reducer *tg_dist_reducer_create(tg_param_set *ps, size_t bucket_bytes)
+tg_dist_reducer *tg_dist_reducer_create(tg_param_set *ps, size_t bucket_bytes, bool f64)
 {
     if (!ps) {
         tg_error(TG_ERR_INVALID, "tg_dist_reducer_create: NULL parameter set");
@@ -224,15 +227,18 @@ tg_dist_reducer *tg_dist_reducer_create(tg_param_set *ps, size_t bucket_bytes)
     }
     tg_dist_reducer *r = calloc(1, sizeof *r);
     const int n = tg_param_set_count(ps);
+    const size_t n1 = (size_t)(n ? n : 1);
     if (r) {
         r->ps = ps;
+        r->f64 = f64;
         r->n_params = n;
-        r->bucket_of = malloc(sizeof *r->bucket_of * (size_t)(n ? n : 1));
-        r->offset = malloc(sizeof *r->offset * (size_t)(n ? n : 1));
-        r->final = calloc((size_t)(n ? n : 1), sizeof *r->final);
-        r->index = malloc(sizeof *r->index * (size_t)(n ? n : 1));
+        r->bucket_of = malloc(sizeof *r->bucket_of * n1);
+        r->offset = malloc(sizeof *r->offset * n1);
+        r->final = calloc(n1, sizeof *r->final);
+        r->had_grad = calloc(n1, sizeof *r->had_grad);
+        r->index = malloc(sizeof *r->index * n1);
     }
-    if (!r || !r->bucket_of || !r->offset || !r->final || !r->index ||
+    if (!r || !r->bucket_of || !r->offset || !r->final || !r->had_grad || !r->index ||
         plan_buckets(r, bucket_bytes ? bucket_bytes : (size_t)4 << 20) != TG_OK) {
         tg_dist_reducer_destroy(r);
         tg_error(TG_ERR_OOM, "tg_dist_reducer_create: out of memory for %d parameters", n);
@@ -243,27 +249,78 @@ tg_dist_reducer *tg_dist_reducer_create(tg_param_set *ps, size_t bucket_bytes)
     return r;
 }
 
-/* Copies the bucket's gradients and has-gradient flags into its buffer and
- * starts the sum. */
+/* The bucket's buffer, zero-filled on first use. */
+static tg_status bucket_buf(const tg_dist_reducer *r, bucket *b)
+{
+    if (!b->buf && !(b->buf = calloc((size_t)bucket_len(b), r->f64 ? sizeof(double) : sizeof(float))))
+        return tg_error(TG_ERR_OOM, "tg_dist_reducer: out of memory for a bucket of %lld elements",
+                        (long long)bucket_len(b));
+    return TG_OK;
+}
+
+/* buf[off..] += g (n elements), in the bucket's precision. */
+static void add_into(const tg_dist_reducer *r, void *buf, int64_t off, const float *g, int64_t n)
+{
+    if (r->f64) {
+        double *d = (double *)buf + off;
+        for (int64_t j = 0; j < n; j++) d[j] += (double)g[j];
+    } else {
+        float *d = (float *)buf + off;
+        for (int64_t j = 0; j < n; j++) d[j] += g[j];
+    }
+}
+
+static void set_elem(const tg_dist_reducer *r, void *buf, int64_t i, double v)
+{
+    if (r->f64) ((double *)buf)[i] = v;
+    else ((float *)buf)[i] = (float)v;
+}
+
+static double get_elem(const tg_dist_reducer *r, const void *buf, int64_t i)
+{
+    return r->f64 ? ((const double *)buf)[i] : (double)((const float *)buf)[i];
+}
+
+tg_status tg_dist_reducer_accumulate(tg_dist_reducer *r)
+{
+    if (!r) return tg_error(TG_ERR_INVALID, "tg_dist_reducer_accumulate: NULL reducer");
+    if (r->armed) return tg_error(TG_ERR_STATE, "tg_dist_reducer_accumulate: armed (finish the step first)");
+    for (int i = 0; i < r->n_params; i++) {
+        tg_tensor *g = tg_param_set_grad(r->ps, i);
+        if (!g) continue;
+        bucket *b = &r->buckets[r->bucket_of[i]];
+        TG_TRY(bucket_buf(r, b));
+        add_into(r, b->buf, r->offset[i], tg_f32(g), tg_tensor_numel(g));
+        memset(tg_f32(g), 0, tg_tensor_nbytes(g));
+        r->had_grad[i] = true;
+    }
+    r->fed = true;
+    return TG_OK;
+}
+
+/* Adds the bucket's gradients to what accumulate left in its buffer, sets
+ * the has-gradient flags and starts the sum. */
 static tg_status start_bucket(tg_dist_reducer *r, bucket *b)
 {
+    b->started = true;
+    b->req = NULL;
+    if (be->size == 1 && !r->fed) return TG_OK; /* the local gradients are the sums */
+    TG_TRY(bucket_buf(r, b));
     for (int i = b->first; i >= b->last; i--) {
         tg_tensor *g = tg_param_set_grad(r->ps, i);
-        int64_t n = tg_tensor_numel(tg_param_set_value(r->ps, i));
-        if (g) memcpy(b->buf + r->offset[i], tg_f32(g), sizeof(float) * (size_t)n);
-        else memset(b->buf + r->offset[i], 0, sizeof(float) * (size_t)n);
-        b->buf[b->numel + b->first - i] = g ? 1.0f : 0.0f;
+        if (g) add_into(r, b->buf, r->offset[i], tg_f32(g), tg_tensor_numel(g));
+        set_elem(r, b->buf, b->numel + b->first - i, g || r->had_grad[i] ? 1.0 : 0.0);
     }
-    b->started = true;
-    return be->isum_f32(b->buf, b->numel + b->first - b->last + 1, &b->req);
+    if (be->size == 1) return TG_OK;
+    return be->isum(b->buf, bucket_len(b), r->f64 ? TG_DIST_F64 : TG_DIST_F32, &b->req);
 }
 
 /* Lets started transfers move on (MPI progresses inside MPI calls). */
 static tg_status progress(tg_dist_reducer *r)
 {
-    for (int k = 0; k < r->n_buckets; k++) {
+    for (int k = 0; k < r->next; k++) {
         bucket *b = &r->buckets[k];
-        if (!b->started || !b->req) continue;
+        if (!b->req) continue;
         bool done;
         TG_TRY(be->test(b->req, &done));
         if (done) b->req = NULL;
@@ -311,23 +368,29 @@ tg_status tg_dist_reducer_arm(tg_dist_reducer *r)
     return TG_OK;
 }
 
-/* Writes a reduced bucket back into the gradients. */
-static tg_status unpack_bucket(tg_dist_reducer *r, const bucket *b, tg_dist_op op)
+/* Writes a reduced bucket back into the gradients and zeroes the buffer for
+ * the next step. */
+static tg_status unpack_bucket(tg_dist_reducer *r, bucket *b, tg_dist_op op)
 {
-    const float inv = op == TG_DIST_MEAN ? 1.0f / (float)be->size : 1.0f;
+    if (!b->buf || (be->size == 1 && !r->fed)) return TG_OK; /* the gradients are the sums */
+    const double inv = op == TG_DIST_MEAN ? 1.0 / (double)be->size : 1.0;
     for (int i = b->first; i >= b->last; i--) {
         tg_tensor *w = tg_param_set_value(r->ps, i), *g = tg_param_set_grad(r->ps, i);
-        if (b->buf[b->numel + b->first - i] == 0.0f) continue; /* no rank has a gradient */
+        if (get_elem(r, b->buf, b->numel + b->first - i) == 0.0) continue; /* no rank has a gradient */
         if (!g && !(g = tg_tensor_grad_or_zeros(w)))
             return tg_error(TG_ERR_OOM, "tg_dist_reducer_finish: out of memory for the gradient of %s",
                             tg_param_set_name(r->ps, i));
-        const float *src = b->buf + r->offset[i];
         float *dst = tg_f32(g);
-        const int64_t n = tg_tensor_numel(w);
-        if (inv == 1.0f) memcpy(dst, src, sizeof(float) * (size_t)n);
-        else
-            for (int64_t j = 0; j < n; j++) dst[j] = src[j] * inv;
+        const int64_t n = tg_tensor_numel(w), off = r->offset[i];
+        if (r->f64) {
+            const double *src = (const double *)b->buf + off;
+            for (int64_t j = 0; j < n; j++) dst[j] = (float)(src[j] * inv);
+        } else {
+            const float *src = (const float *)b->buf + off;
+            for (int64_t j = 0; j < n; j++) dst[j] = inv == 1.0 ? src[j] : (float)(src[j] * inv);
+        }
     }
+    memset(b->buf, 0, (size_t)bucket_len(b) * (r->f64 ? sizeof(double) : sizeof(float)));
     return TG_OK;
 }
 
@@ -358,6 +421,8 @@ tg_status tg_dist_reducer_finish(tg_dist_reducer *r, tg_dist_op op)
         if (st == TG_OK) st = ws;
         if (st == TG_OK) st = unpack_bucket(r, b, op);
     }
+    memset(r->had_grad, 0, sizeof *r->had_grad * (size_t)r->n_params);
+    r->fed = false;
     r->stats.wait_s = seconds() - t0;
     return st;
 }
@@ -369,7 +434,7 @@ tg_dist_reducer_stats tg_dist_reducer_get_stats(const tg_dist_reducer *r)
 
 tg_status tg_dist_allreduce_grads(tg_param_set *ps, tg_dist_op op)
 {
-    tg_dist_reducer *r = tg_dist_reducer_create(ps, 0);
+    tg_dist_reducer *r = tg_dist_reducer_create(ps, 0, false);
     if (!r) return ps ? TG_ERR_OOM : TG_ERR_INVALID;
     tg_status st = tg_dist_reducer_finish(r, op);
     tg_dist_reducer_destroy(r);

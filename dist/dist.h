@@ -125,12 +125,25 @@ typedef struct tg_dist_reducer tg_dist_reducer;
 
 /* A reducer over the gradients of ps (borrowed; must outlive it) with
  * buckets of about bucket_bytes (0: 4 MiB; a parameter larger than that has
- * a bucket of its own). Not collective. NULL with TG_ERR_INVALID (NULL ps)
- * or TG_ERR_OOM. Free with tg_dist_reducer_destroy. */
-tg_dist_reducer *tg_dist_reducer_create(tg_param_set *ps, size_t bucket_bytes);
+ * a bucket of its own). f64: buckets accumulate and send doubles (twice the
+ * bytes), so the f32 result - rounded once, at the end - is the same for any
+ * number of ranks (sums of a few f32 values in double are exact in practice)
+ * and training with N ranks reproduces one process; false: f32 sums, whose
+ * rounding depends on how the ranks split the batch. Not collective. NULL
+ * with TG_ERR_INVALID (NULL ps) or TG_ERR_OOM. Free with
+ * tg_dist_reducer_destroy. */
+tg_dist_reducer *tg_dist_reducer_create(tg_param_set *ps, size_t bucket_bytes, bool f64);
 
-/* Frees the reducer; accepts NULL. Must not be armed (finish first). */
+/* Frees the reducer (uninstalling its hook when still armed, as after an
+ * error mid-step); accepts NULL. */
 void tg_dist_reducer_destroy(tg_dist_reducer *r);
+
+/* Moves the current gradients into the reducer's buckets (added in its
+ * precision) and zeroes them: call after every backward of a step but the
+ * last, so each micro-batch's gradient starts from zero and the sum over
+ * micro-batches does not depend on which rank computed which. Not
+ * collective. TG_ERR_STATE when armed. */
+tg_status tg_dist_reducer_accumulate(tg_dist_reducer *r);
 
 /* Installs the reducer as this thread's backward leaf hook: during the next
  * backwards, each bucket whose gradients are all final starts its
@@ -141,8 +154,10 @@ tg_status tg_dist_reducer_arm(tg_dist_reducer *r);
 
 /* Collective: starts the buckets not started yet (all of them when the
  * reducer was not armed, e.g. a rank with no data this step), waits for
- * every bucket, writes the reduced sums (MEAN: / size) into the gradients
- * (missing gradients as in tg_dist_allreduce_grads) and uninstalls the hook. */
+ * every bucket, writes the reduced sums (accumulated micro-batches plus the
+ * current gradients over all ranks; MEAN: / size) into the gradients
+ * (missing gradients as in tg_dist_allreduce_grads) and uninstalls the hook.
+ * With one rank and nothing accumulated it leaves the gradients as they are. */
 tg_status tg_dist_reducer_finish(tg_dist_reducer *r, tg_dist_op op);
 
 typedef struct tg_dist_reducer_stats {

@@ -12,8 +12,9 @@ typedef struct tg_dist_backend {
     int rank, size;
     /* In-place reduce of n elements (op is never MEAN: dist.c divides). */
     tg_status (*allreduce)(void *buf, int64_t n, tg_dist_dtype dt, tg_dist_op op);
-    /* Starts an in-place f32 sum; *req is what test/wait take (NULL: done). */
-    tg_status (*isum_f32)(float *buf, int64_t n, void **req);
+    /* Starts an in-place sum (F32 or F64); *req is what test/wait take
+     * (NULL: done). */
+    tg_status (*isum)(void *buf, int64_t n, tg_dist_dtype dt, void **req);
     /* *done when req finished (req freed then); lets the transfer progress. */
     tg_status (*test)(void *req, bool *done);
     /* Waits for req and frees it. */

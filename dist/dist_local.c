@@ -9,9 +9,9 @@ static tg_status local_allreduce(void *buf, int64_t n, tg_dist_dtype dt, tg_dist
     return TG_OK; /* the sum, max or min over one rank is the value itself */
 }
 
-static tg_status local_isum_f32(float *buf, int64_t n, void **req)
+static tg_status local_isum(void *buf, int64_t n, tg_dist_dtype dt, void **req)
 {
-    (void)buf, (void)n;
+    (void)buf, (void)n, (void)dt;
     *req = NULL; /* complete at once */
     return TG_OK;
 }
@@ -47,7 +47,7 @@ const tg_dist_backend tg_dist_local_backend = {
     .rank = 0,
     .size = 1,
     .allreduce = local_allreduce,
-    .isum_f32 = local_isum_f32,
+    .isum = local_isum,
     .test = local_test,
     .wait = local_wait,
     .broadcast = local_broadcast,

@@ -60,7 +60,7 @@ typedef struct mpi_req {
     MPI_Request r[];
 } mpi_req;
 
-static tg_status mpi_isum_f32(float *buf, int64_t n, void **req)
+static tg_status mpi_isum(void *buf, int64_t n, tg_dist_dtype dt, void **req)
 {
     int chunks = (int)((n + CHUNK - 1) / CHUNK);
     mpi_req *q = malloc(sizeof *q + sizeof(MPI_Request) * (size_t)(chunks ? chunks : 1));
@@ -68,7 +68,8 @@ static tg_status mpi_isum_f32(float *buf, int64_t n, void **req)
     q->n = 0;
     for (int64_t i = 0; i < n; i += CHUNK) {
         int count = (int)(n - i < CHUNK ? n - i : CHUNK);
-        int rc = MPI_Iallreduce(MPI_IN_PLACE, buf + i, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &q->r[q->n]);
+        int rc = MPI_Iallreduce(MPI_IN_PLACE, (char *)buf + (size_t)i * type_size(dt), count, mpi_type(dt), MPI_SUM,
+                                MPI_COMM_WORLD, &q->r[q->n]);
         if (rc != MPI_SUCCESS) {
             free(q);
             return mpi_fail("MPI_Iallreduce", rc);
@@ -158,7 +159,7 @@ tg_status tg_dist_mpi_start(int *argc, char ***argv, const tg_dist_backend **out
     mpi_backend = (tg_dist_backend){
         .name = "mpi",
         .allreduce = mpi_allreduce,
-        .isum_f32 = mpi_isum_f32,
+        .isum = mpi_isum,
         .test = mpi_test,
         .wait = mpi_wait,
         .broadcast = mpi_broadcast,

@@ -174,7 +174,7 @@ START_TEST(test_reducer_during_backward)
     float **want = reference_grads();
     mlp m;
     mlp_init(&m);
-    tg_dist_reducer *red = tg_dist_reducer_create(m.ps, 64); /* about one bucket per parameter */
+    tg_dist_reducer *red = tg_dist_reducer_create(m.ps, 64, false); /* about one bucket per parameter */
     ck_assert_ptr_nonnull(red);
     ck_assert_int_eq(tg_dist_reducer_get_stats(red).buckets, 6);
     ck_assert_int_eq(tg_dist_reducer_arm(red), TG_OK);
@@ -197,7 +197,7 @@ START_TEST(test_reducer_accumulate_mean)
     float **want = reference_grads();
     mlp m;
     mlp_init(&m);
-    tg_dist_reducer *red = tg_dist_reducer_create(m.ps, 0);
+    tg_dist_reducer *red = tg_dist_reducer_create(m.ps, 0, true);
     ck_assert_int_eq(tg_dist_reducer_get_stats(red).buckets, 1);
     for (int round = 0; round < 2; round++) {
         if (round == 1) tg_param_set_zero_grad(m.ps);
@@ -208,6 +208,7 @@ START_TEST(test_reducer_accumulate_mean)
             for (int k = 0; k < 2; k++) {
                 if (k == 1) ck_assert_int_eq(tg_dist_reducer_arm(red), TG_OK);
                 mlp_backward(&m, round == 0 ? R : N - 1);
+                if (k == 0) ck_assert_int_eq(tg_dist_reducer_accumulate(red), TG_OK);
             }
         }
         ck_assert_int_eq(tg_dist_reducer_finish(red, TG_DIST_MEAN), TG_OK);
