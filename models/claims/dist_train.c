@@ -5,6 +5,12 @@
 
 #define MICRO_RNG_SPAN ((uint64_t)1 << 40)
 
+size_t claims_dist_bucket_bytes(int64_t numel)
+{
+    const size_t lo = (size_t)1 << 20, hi = (size_t)32 << 20, b = (size_t)numel * sizeof(double) / 8;
+    return b < lo ? lo : b > hi ? hi : b;
+}
+
 bool claims_dist_owns(int64_t k) { return k % tg_dist_size() == tg_dist_rank(); }
 
 int claims_dist_last_owned(int accum)

@@ -23,9 +23,11 @@
  * least to have work). */
 #define CLAIMS_MAX_ACCUM 256
 
-/* Gradient bucket size of the trainer's reducer: small enough that a small
- * model has several buckets to overlap with backward. */
-#define CLAIMS_DIST_BUCKET_BYTES ((size_t)1 << 20)
+/* Gradient bucket size of the trainer's reducer for a model of `numel`
+ * parameters: an eighth of the f64 gradients, within [1 MiB, 32 MiB] - a
+ * small model still gets several buckets to overlap with backward, a large
+ * one does not pay the per-message latency thousands of times. */
+size_t claims_dist_bucket_bytes(int64_t numel);
 
 /* True when this rank computes item k (micro-batch of a step, or evaluation
  * batch): k % size == rank. */

@@ -431,7 +431,8 @@ static tg_status setup(run *r)
         *tg_ctx_rng(tg_ctx_current()) = r->state.rng;
     }
     TG_TRY(claims_dist_sync(ps, r->opt, &r->scaler, &r->state, &r->threshold));
-    r->reducer = tg_dist_reducer_create(ps, CLAIMS_DIST_BUCKET_BYTES, true); /* same weights for any rank count */
+    /* f64 buckets: the same weights for any number of ranks */
+    r->reducer = tg_dist_reducer_create(ps, claims_dist_bucket_bytes(tg_param_set_numel(ps)), true);
     if (!r->reducer) return TG_ERR_OOM;
     r->labels = malloc(sizeof *r->labels * (size_t)(r->train->n ? r->train->n : 1));
     if (!r->labels) return tg_error(TG_ERR_OOM, "claims_train: out of memory");
