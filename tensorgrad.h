@@ -6,6 +6,7 @@
 #include "autograd/gradcheck.h"
 #include "autograd/op.h"
 #include "autograd/ops.h"
+#include "dist/dist.h"
 #include "nn/gpt.h"
 #include "nn/init.h"
 #include "nn/modules.h"

@@ -11,8 +11,10 @@
 #include <unistd.h>
 
 #include "apps/cli.h"
+#include "dist/dist.h"
 #include "models/claims/config.h"
 #include "models/claims/corpus.h"
+#include "models/claims/dist_train.h"
 #include "models/claims/report.h"
 #include "models/claims/trainer.h"
 #include "autograd/op.h"
@@ -83,6 +85,7 @@ static void progress(void *user, const claims_progress *p)
 {
     const args *a = user;
     static const int width = 30;
+    if (tg_dist_rank() != 0) return; /* rank 0 reports for the job */
     bool tty = isatty(STDERR_FILENO);
     if (!a->quiet && (tty || p->step % 10 == 0 || p->step == p->steps)) {
         int fill = (int)(width * p->step / p->steps);
@@ -123,7 +126,7 @@ static int setup_options(args *a, cli_opt *o, int argc, char **argv)
         {"schedule", CLI_STRING, &a->schedule, 0, 0, "noam | cosine | step | constant"},
         {"clip", CLI_DOUBLE, &a->clip, 0, 1e9, "global gradient-norm clip (0: off)"},
         {"weight-decay", CLI_DOUBLE, &a->weight_decay, 0, 10, "AdamW decoupled weight decay"},
-        {"accum", CLI_INT, &a->accum, 1, 16, "micro-batches per optimizer step"},
+        {"accum", CLI_INT, &a->accum, 1, CLAIMS_MAX_ACCUM, "micro-batches per optimizer step: the global batch, shared by the ranks"},
         {"bf16", CLI_FLAG, &a->bf16, 0, 0, "bf16 matmuls with dynamic loss scaling"},
         {"threads", CLI_INT, &a->threads, 0, 1024, "threads (0: OMP_NUM_THREADS or all cores)"},
         {"vocab", CLI_INT, &a->vocab, 300, 1 << 20, "tokenizer vocabulary size when training one"},
@@ -211,21 +214,45 @@ static int build_opts(const args *a, const claims_dataset *train, int32_t vocab,
 static int fail(const char *what)
 {
     if (getenv("TG_PROFILE")) tg_profile_print(stderr);
+    if (tg_dist_size() > 1) {
+        fprintf(stderr, "train_claims (rank %d of %d): %s: %s\n", tg_dist_rank(), tg_dist_size(), what, tg_last_error());
+        tg_dist_abort(1); /* the other ranks would wait for this one forever */
+    }
     fprintf(stderr, "train_claims: %s: %s\n", what, tg_last_error());
     return 1;
+}
+
+/* Threads per rank when neither --threads nor OMP_NUM_THREADS says: the
+ * cores shared by the ranks on this machine. */
+static int default_threads(long threads)
+{
+    const char *local = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+    if (threads > 0 || getenv("OMP_NUM_THREADS") || !local || atoi(local) <= 1) return (int)threads;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN) / atoi(local);
+    return cores > 1 ? (int)cores : 1;
 }
 
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0); /* progress stays in order when piped */
+    if (tg_dist_init(&argc, &argv) != TG_OK) return fail("starting MPI");
+    if (tg_dist_rank() != 0 && !freopen("/dev/null", "w", stdout)) return fail("stdout"); /* rank 0 reports */
     args a;
     cli_opt opts[64];
     int rc = setup_options(&a, opts, argc, argv);
-    if (rc) return rc == 1 ? 0 : rc;
-    tg_ctx_opts co = {.threads = (int)a.threads, .seed = (uint64_t)a.seed};
+    if (rc) {
+        tg_dist_finalize();
+        return rc == 1 ? 0 : rc;
+    }
+    tg_ctx_opts co = {.threads = default_threads(a.threads), .seed = (uint64_t)a.seed};
     tg_ctx *ctx = tg_ctx_create(&co);
     if (!ctx) return fail("context");
-    printf("tensorgrad train_claims on %s, %d threads\n", tg_cpu_model(), tg_ctx_threads(ctx));
+    printf("tensorgrad train_claims on %s, %d threads", tg_cpu_model(), tg_ctx_threads(ctx));
+    if (tg_dist_size() > 1) printf(" x %d ranks (global batch %ld micro-batches)", tg_dist_size(), a.accum);
+    printf("\n");
+    if (a.accum < tg_dist_size())
+        printf("warning: --accum %ld < %d ranks: %d ranks have no micro-batch to compute each step\n", a.accum,
+               tg_dist_size(), tg_dist_size() - (int)a.accum);
 
     claims_codes *codes = NULL;
     if (claims_codes_load(a.codes, &codes) != TG_OK) return fail("--codes");
@@ -242,7 +269,8 @@ int main(int argc, char **argv)
     } else if (claims_tokenizer_fit(&train, NULL, 0, (int32_t)a.vocab, codes, &tok) != TG_OK) {
         return fail("training the tokenizer");
     }
-    if (!a.resume && claims_tok_save(tok, tok_path) != TG_OK) return fail("saving the tokenizer");
+    /* every rank fits the same tokenizer from the same data; rank 0 saves it */
+    if (!a.resume && tg_dist_rank() == 0 && claims_tok_save(tok, tok_path) != TG_OK) return fail("saving the tokenizer");
     printf("tokenizer: %d ids (%d medical codes, %d merges)\n", claims_tok_vocab_size(tok), claims_tok_n_codes(tok),
            claims_tok_n_merges(tok));
 
@@ -273,7 +301,8 @@ int main(int argc, char **argv)
     char metrics[1100], report[1100];
     snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", a.out);
     snprintf(report, sizeof report, "%s/report.html", a.out);
-    if (claims_report_write(metrics, report, "tensorgrad claims training") != TG_OK) return fail("report");
+    if (tg_dist_rank() == 0 && claims_report_write(metrics, report, "tensorgrad claims training") != TG_OK)
+        return fail("report");
     printf("wrote %s/checkpoint.safetensors, %s, %s\n", a.out, metrics, report);
     if (getenv("TG_PROFILE")) tg_profile_print(stderr);
 
@@ -287,5 +316,6 @@ int main(int argc, char **argv)
     claims_dataset_free(&valid);
     claims_codes_free(codes);
     tg_ctx_destroy(ctx);
+    tg_dist_finalize();
     return stop_requested ? 130 : 0;
 }

@@ -29,6 +29,16 @@ tg_status tg_backward(tg_tensor *loss);
  * graph for another backward. */
 tg_status tg_backward_ex(tg_tensor *out, const tg_tensor *seed, bool retain_graph);
 
+/* Called during backward once a leaf's gradient is final: right after the
+ * earliest tape node that reads the leaf has run (or was skipped), so no
+ * later part of this backward adds to it. Leaves no node reads are not
+ * reported. Data-parallel training starts the gradient all-reduce here. */
+typedef void (*tg_leaf_grad_fn)(void *user, tg_tensor *leaf);
+
+/* Sets this thread's leaf hook (NULL: none) for the backwards that follow;
+ * returns the previous one through prev_fn and prev_user when not NULL. */
+void tg_backward_set_leaf_hook(tg_leaf_grad_fn fn, void *user, tg_leaf_grad_fn *prev_fn, void **prev_user);
+
 /* Zeroes a tensor's accumulated gradient (no-op when it has none). */
 void tg_zero_grad(tg_tensor *t);
 

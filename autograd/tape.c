@@ -123,6 +123,60 @@ static tg_status run_node(struct tg_node *node)
     return st;
 }
 
+/* ---- leaf hook: report each leaf's gradient once it is final ---- */
+
+static _Thread_local tg_leaf_grad_fn leaf_hook;
+static _Thread_local void *leaf_hook_user;
+
+void tg_backward_set_leaf_hook(tg_leaf_grad_fn fn, void *user, tg_leaf_grad_fn *prev_fn, void **prev_user)
+{
+    if (prev_fn) *prev_fn = leaf_hook;
+    if (prev_user) *prev_user = leaf_hook_user;
+    leaf_hook = fn;
+    leaf_hook_user = user;
+}
+
+typedef struct leaf_use {
+    const tg_tensor *leaf;
+    size_t first; /* earliest node reading the leaf */
+} leaf_use;
+
+static int by_leaf_then_index(const void *a, const void *b)
+{
+    const leaf_use *x = a, *y = b;
+    if (x->leaf != y->leaf) return (uintptr_t)x->leaf < (uintptr_t)y->leaf ? -1 : 1;
+    return (x->first > y->first) - (x->first < y->first);
+}
+
+static int by_index(const void *a, const void *b)
+{
+    const leaf_use *x = a, *y = b;
+    return (x->first > y->first) - (x->first < y->first);
+}
+
+/* The leaves that need a gradient among the inputs of nodes[0..last], each
+ * with its earliest reader, sorted by that node (malloc'd, *n entries). */
+static tg_status leaf_first_uses(const tape *t, size_t last, leaf_use **out, size_t *n)
+{
+    size_t cap = 0, k = 0;
+    for (size_t i = 0; i <= last; i++) cap += (size_t)t->nodes[i]->n_in;
+    leaf_use *u = malloc((cap ? cap : 1) * sizeof *u);
+    if (!u) return tg_error(TG_ERR_OOM, "tg_backward: out of memory for %zu leaf uses", cap);
+    for (size_t i = 0; i <= last; i++)
+        for (int j = 0; j < t->nodes[i]->n_in; j++) {
+            const tg_tensor *x = t->nodes[i]->in[j];
+            if (!x->node && x->requires_grad) u[k++] = (leaf_use){x, i};
+        }
+    qsort(u, k, sizeof *u, by_leaf_then_index);
+    size_t m = 0;
+    for (size_t i = 0; i < k; i++)
+        if (m == 0 || u[m - 1].leaf != u[i].leaf) u[m++] = u[i];
+    qsort(u, m, sizeof *u, by_index);
+    *out = u;
+    *n = m;
+    return TG_OK;
+}
+
 tg_status tg_backward_ex(tg_tensor *out, const tg_tensor *seed, bool retain_graph)
 {
     TG_TRY(check_backward_args(out, seed));
@@ -134,12 +188,20 @@ tg_status tg_backward_ex(tg_tensor *out, const tg_tensor *seed, bool retain_grap
     /* Gradients of intermediate values start from zero on every backward. */
     for (size_t i = 0; i <= last; i++) t->nodes[i]->out->grad = NULL;
     TG_TRY(seed_grad(out, seed));
+    leaf_use *uses = NULL;
+    size_t n_uses = 0;
+    if (leaf_hook) TG_TRY(leaf_first_uses(t, last, &uses, &n_uses));
     for (size_t i = last + 1; i-- > 0;) {
         struct tg_node *node = t->nodes[i];
-        if (!node->out->grad) continue; /* the loss does not depend on it */
-        tg_status st = run_node(node);
-        if (st != TG_OK) return st;
+        tg_status st = node->out->grad ? run_node(node) : TG_OK; /* no grad: the loss does not depend on it */
+        if (st != TG_OK) {
+            free(uses);
+            return st;
+        }
+        for (; n_uses > 0 && uses[n_uses - 1].first == i; n_uses--)
+            leaf_hook(leaf_hook_user, (tg_tensor *)uses[n_uses - 1].leaf);
     }
+    free(uses);
     if (!retain_graph) {
         for (size_t i = 0; i < t->n; i++) t->nodes[i]->released = true;
         t->n = 0;

@@ -8,7 +8,9 @@
 #include <time.h>
 
 #include "autograd/autograd.h"
+#include "dist/dist.h"
 #include "models/claims/config.h"
+#include "models/claims/dist_train.h"
 #include "optim/checkpoint.h"
 #include "optim/clip.h"
 #include "optim/optim.h"
@@ -140,6 +142,18 @@ static tg_status eval_reasons(const claims_corpus *c, const float *score, double
     return TG_OK;
 }
 
+/* Sums the ranks' shares of an evaluation. Every document is scored by one
+ * rank (zero elsewhere), so the summed scores - and AUC, threshold and
+ * confusion from them - are exactly those of one process. */
+static tg_status reduce_eval(eval_acc *a, int32_t n_docs)
+{
+    int64_t c[6] = {a->tokens, a->correct, a->code, a->code_correct, a->rare, a->rare_correct};
+    TG_TRY(tg_dist_allreduce_i64(c, 6, TG_DIST_SUM));
+    TG_TRY(tg_dist_allreduce_f64(&a->lm_sum, 1, TG_DIST_SUM));
+    a->tokens = c[0], a->correct = c[1], a->code = c[2], a->code_correct = c[3], a->rare = c[4], a->rare_correct = c[5];
+    return tg_dist_allreduce_f32(a->score, n_docs, TG_DIST_SUM);
+}
+
 tg_status claims_evaluate(const claims_model *m, const claims_corpus *c, const claims_batch_opts *bo,
                           const uint8_t *is_code, const uint8_t *is_rare, double threshold, claims_eval *out)
 {
@@ -154,6 +168,7 @@ tg_status claims_evaluate(const claims_model *m, const claims_corpus *c, const c
     tg_status st = a.score && labels ? TG_OK : tg_error(TG_ERR_OOM, "claims_evaluate: out of memory");
     bool prev = tg_grad_set_enabled(false);
     for (int32_t k = 0; st == TG_OK && k < plan.n_batches; k++) {
+        if (!claims_dist_owns(k)) continue; /* another rank evaluates it */
         st = claims_batch_fill(&plan, k, (const int32_t *const *)c->tokens, CLAIMS_TOK_PAD, &b);
         for (int32_t d = 0; st == TG_OK && d < b.n_docs; d++) labels[d] = c->label[b.doc_index[d]];
         claims_forward f;
@@ -163,6 +178,7 @@ tg_status claims_evaluate(const claims_model *m, const claims_corpus *c, const c
         tg_step_end();
     }
     tg_grad_set_enabled(prev);
+    if (st == TG_OK) st = reduce_eval(&a, c->n);
     if (st == TG_OK) {
         out->docs = c->n;
         out->tokens = a.tokens;
@@ -228,10 +244,11 @@ typedef struct run {
     const uint8_t *is_code, *is_rare;
     claims_model *m;
     tg_optim *opt;
+    tg_dist_reducer *reducer; /* gradient all-reduce across ranks */
     tg_scaler scaler;
     tg_train_state state; /* step, epoch, batch cursor, rng */
     claims_plan plan;
-    claims_batch mb[16];  /* the step's micro-batches */
+    claims_batch mb[CLAIMS_MAX_ACCUM]; /* the step's micro-batches (this rank's filled) */
     int32_t *labels;
     float **before;       /* weights before the step, on norm-logging steps */
     FILE *metrics;
@@ -245,13 +262,18 @@ static tg_status open_plan(run *r)
                              (int)r->state.epoch, &r->plan);
 }
 
-/* Fills the next micro-batch, moving to the next epoch's plan when needed. */
+/* Fills the next micro-batch (b NULL: another rank's, skipped), moving to
+ * the next epoch's plan when needed. */
 static tg_status next_batch(run *r, claims_batch *b)
 {
     if (r->state.batch_cursor >= r->plan.n_batches) {
         r->state.epoch++;
         r->state.batch_cursor = 0;
         TG_TRY(open_plan(r));
+    }
+    if (!b) {
+        r->state.batch_cursor++;
+        return TG_OK;
     }
     return claims_batch_fill(&r->plan, (int32_t)r->state.batch_cursor++, (const int32_t *const *)r->train->tokens,
                              CLAIMS_TOK_PAD, b);
@@ -303,25 +325,42 @@ static tg_status train_step(run *r, bool keep_before, step_stats *s)
 {
     memset(s, 0, sizeof *s);
     TG_TRY(tg_param_set_zero_grad(r->m->gpt.params));
-    double lm_denom = 0, dec_denom = 0, w[16];
+    double lm_denom = 0, dec_denom = 0, w[CLAIMS_MAX_ACCUM] = {0}, docs[CLAIMS_MAX_ACCUM] = {0};
     for (int k = 0; k < r->o->accum; k++) {
-        TG_TRY(next_batch(r, &r->mb[k]));
+        const bool mine = claims_dist_owns(k);
+        TG_TRY(next_batch(r, mine ? &r->mb[k] : NULL));
+        if (!mine) continue;
         w[k] = claims_lm_weight(&r->mb[k], r->is_code, r->o->model.code_weight);
-        lm_denom += w[k];
-        dec_denom += r->mb[k].n_docs;
+        docs[k] = r->mb[k].n_docs;
     }
-    for (int k = 0; k < r->o->accum; k++) TG_TRY(micro_step(r, &r->mb[k], w[k], lm_denom, dec_denom, s));
+    TG_TRY(claims_dist_denominators(w, docs, r->o->accum, &lm_denom, &dec_denom));
+    tg_rng *rng = tg_ctx_rng(tg_ctx_current()), step_rng = *rng;
+    const int last = claims_dist_last_owned(r->o->accum);
+    for (int k = 0; k <= last; k++) {
+        if (!claims_dist_owns(k)) continue;
+        *rng = claims_dist_micro_rng(step_rng, k);
+        if (k == last) TG_TRY(tg_dist_reducer_arm(r->reducer)); /* sum gradients while the last backward runs */
+        TG_TRY(micro_step(r, &r->mb[k], w[k], lm_denom, dec_denom, s));
+        if (k != last) TG_TRY(tg_dist_reducer_accumulate(r->reducer)); /* each micro-batch from zero */
+    }
+    *rng = claims_dist_step_rng_end(step_rng, r->o->accum);
+    TG_TRY(tg_dist_reducer_finish(r->reducer, TG_DIST_SUM));
+    double sums[4] = {s->loss, s->lm_loss, s->decision_loss, (double)s->tokens};
+    TG_TRY(tg_dist_allreduce_f64(sums, 4, TG_DIST_SUM));
+    s->loss = sums[0], s->lm_loss = sums[1], s->decision_loss = sums[2], s->tokens = (int64_t)sums[3];
     s->lm_loss /= lm_denom > 0 ? lm_denom : 1;
     s->decision_loss /= dec_denom;
     tg_param_set *ps = r->m->gpt.params;
     if (r->o->bf16) {
         TG_TRY(tg_scaler_unscale(&r->scaler, ps));
+        TG_TRY(tg_dist_any(r->scaler.found_inf, &r->scaler.found_inf)); /* a skip on one rank skips on all */
         s->skipped = !tg_scaler_should_step(&r->scaler);
         TG_TRY(tg_scaler_update(&r->scaler));
     }
     tg_status cst = r->o->clip > 0 ? tg_clip_grad_norm(ps, r->o->clip, &s->grad_norm) : tg_grad_global_norm(ps, &s->grad_norm);
     if (cst == TG_ERR_NUMERIC) s->skipped = true; /* inf/NaN gradient: skip rather than corrupt weights */
     else if (cst != TG_OK) return cst;
+    TG_TRY(tg_dist_any(s->skipped, &s->skipped));
     s->lr = tg_sched_lr(&r->o->sched, r->state.step + 1);
     if (keep_before) TG_TRY(snapshot(r));
     if (!s->skipped) TG_TRY(tg_optim_step(r->opt, s->lr));
@@ -389,6 +428,7 @@ static tg_status make_dir(const char *dir)
 
 static tg_status save_checkpoint(run *r, const char *name)
 {
+    if (tg_dist_rank() != 0) return TG_OK; /* rank 0 writes for the job */
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", r->o->out_dir, name);
     r->state.rng = *tg_ctx_rng(tg_ctx_current());
@@ -402,8 +442,8 @@ static tg_status save_checkpoint(run *r, const char *name)
 static tg_status setup(run *r)
 {
     const claims_train_opts *o = r->o;
-    if (o->accum < 1 || o->accum > 16)
-        return tg_error(TG_ERR_INVALID, "claims_train: accum %d outside [1, 16]", o->accum);
+    if (o->accum < 1 || o->accum > CLAIMS_MAX_ACCUM)
+        return tg_error(TG_ERR_INVALID, "claims_train: accum %d outside [1, %d]", o->accum, CLAIMS_MAX_ACCUM);
     if (o->steps < 1) return tg_error(TG_ERR_INVALID, "claims_train: steps %lld must be >= 1", (long long)o->steps);
     TG_TRY(tg_sched_check(&o->sched));
     TG_TRY(make_dir(o->out_dir));
@@ -429,11 +469,15 @@ static tg_status setup(run *r)
         TG_TRY(st);
         *tg_ctx_rng(tg_ctx_current()) = r->state.rng;
     }
+    TG_TRY(claims_dist_sync(ps, r->opt, &r->scaler, &r->state, &r->threshold));
+    /* f64 buckets: the same weights for any number of ranks */
+    r->reducer = tg_dist_reducer_create(ps, claims_dist_bucket_bytes(tg_param_set_numel(ps)), true);
+    if (!r->reducer) return TG_ERR_OOM;
     r->labels = malloc(sizeof *r->labels * (size_t)(r->train->n ? r->train->n : 1));
     if (!r->labels) return tg_error(TG_ERR_OOM, "claims_train: out of memory");
     char path[1024];
     snprintf(path, sizeof path, "%s/metrics.jsonl", o->out_dir);
-    r->metrics = fopen(path, o->resume ? "a" : "w");
+    r->metrics = fopen(tg_dist_rank() == 0 ? path : "/dev/null", o->resume ? "a" : "w"); /* rank 0 logs */
     if (!r->metrics) return tg_error(TG_ERR_IO, "claims_train: cannot write %s: %s", path, strerror(errno));
     return open_plan(r);
 }
@@ -452,7 +496,9 @@ static tg_status loop(run *r, claims_progress_fn progress, void *user, volatile 
     const int64_t first = r->state.step;
     const double t_start = now_s();
     while (r->state.step < o->steps) {
-        if (stop && *stop) return save_checkpoint(r, "checkpoint.safetensors");
+        bool stop_now = stop && *stop;
+        TG_TRY(tg_dist_any(stop_now, &stop_now)); /* every rank stops at the same step */
+        if (stop_now) return save_checkpoint(r, "checkpoint.safetensors");
         const bool norms = o->norms_every > 0 && (r->state.step + 1) % o->norms_every == 0;
         step_stats s;
         double t0 = now_s();
@@ -480,9 +526,10 @@ static void run_free(run *r)
     if (r->before)
         for (int i = 0; i < tg_param_set_count(r->m->gpt.params); i++) free(r->before[i]);
     free(r->before);
-    for (int k = 0; k < 16; k++) claims_batch_free(&r->mb[k]);
+    for (int k = 0; k < CLAIMS_MAX_ACCUM; k++) claims_batch_free(&r->mb[k]);
     claims_plan_free(&r->plan);
     free(r->labels);
+    tg_dist_reducer_destroy(r->reducer);
     tg_optim_destroy(r->opt);
     if (r->metrics) fclose(r->metrics);
 }

@@ -24,7 +24,7 @@ typedef struct claims_train_opts {
     claims_model_config model;
     claims_batch_opts batch;
     int64_t steps;         /* optimizer steps in total (a resumed run continues to it) */
-    int accum;             /* micro-batches per step */
+    int accum;             /* micro-batches per step: the global batch, shared by all ranks (<= CLAIMS_MAX_ACCUM) */
     tg_sched sched;        /* learning-rate schedule (lr = peak) */
     double clip;           /* global-norm clip; 0: off */
     double weight_decay;   /* AdamW, on matrices and embeddings only */
