@@ -41,6 +41,13 @@ static bool sb_printf(sbuf *b, const char *fmt, ...)
 
 tg_status claims_render(const claims_claim *c, char **text, size_t *len)
 {
+    size_t header_len, note_start;
+    return claims_render_parts(c, text, len, &header_len, &note_start);
+}
+
+tg_status claims_render_parts(const claims_claim *c, char **text, size_t *len, size_t *header_len,
+                              size_t *note_start)
+{
     sbuf b = {0};
     bool ok = sb_printf(&b, "claim | age %d sex %c | provider %s %s | pos %s | prior auth %s | dx", c->patient_age,
                         c->patient_sex, c->provider_specialty, c->provider_id, c->place_of_service,
@@ -50,8 +57,11 @@ tg_status claims_render(const claims_claim *c, char **text, size_t *len)
     for (int i = 0; ok && i < c->n_procedures; i++)
         ok = sb_printf(&b, " %s x%d $%.2f", c->procedures[i].code, c->procedures[i].units,
                        c->procedures[i].billed_amount);
-    ok = ok && sb_printf(&b, " | history prior %d same day %d duplicate %s | note: ", c->history_prior,
+    ok = ok && sb_printf(&b, " | history prior %d same day %d duplicate %s", c->history_prior,
                          c->history_same_day, c->history_duplicate ? "yes" : "no");
+    *header_len = b.n;
+    ok = ok && sb_printf(&b, " | note: ");
+    *note_start = b.n;
     claims_scrub_ids ids = {.name = c->patient_name, .member_id = c->member_id, .dob = c->patient_dob};
     size_t note_len = 0;
     char *note = ok ? claims_scrub_text(c->note, c->note_len, &ids, &note_len) : NULL;
@@ -72,30 +82,32 @@ static const claims_claim *pick(const claims_dataset *ds, const size_t *idx, siz
     return &ds->claims[idx ? idx[i] : i];
 }
 
-/* Encodes one claim as <BOS> text <EOS> into a malloc'd array. */
+/* Encodes one claim as <BOS> header <SEP> note <EOS> into a malloc'd array. */
 static tg_status encode_claim(const claims_claim *c, const claims_tokenizer *tok, claims_tok_cache *cache,
                               int32_t **ids, int32_t *n)
 {
     char *text;
-    size_t len;
-    TG_TRY(claims_render(c, &text, &len));
-    int32_t *body = NULL;
-    size_t nb = 0;
+    size_t len, header_len, note_start;
+    TG_TRY(claims_render_parts(c, &text, &len, &header_len, &note_start));
+    int32_t *head = NULL, *note = NULL;
+    size_t nh = 0, nn = 0;
     claims_encode_opts eo = {.cache = cache};
-    tg_status st = claims_tok_encode(tok, text, len, &eo, &body, &nb);
+    tg_status st = claims_tok_encode(tok, text, header_len, &eo, &head, &nh);
+    if (st == TG_OK) st = claims_tok_encode(tok, text + note_start, len - note_start, &eo, &note, &nn);
     free(text);
-    if (st != TG_OK) return st;
-    *ids = malloc(sizeof **ids * (nb + 2));
-    if (!*ids) {
-        free(body);
-        return tg_error(TG_ERR_OOM, "claims_corpus_build: out of memory");
+    if (st == TG_OK && !(*ids = malloc(sizeof **ids * (nh + nn + 3))))
+        st = tg_error(TG_ERR_OOM, "claims_corpus_build: out of memory");
+    if (st == TG_OK) {
+        (*ids)[0] = CLAIMS_TOK_BOS;
+        if (nh) memcpy(*ids + 1, head, sizeof *head * nh);
+        (*ids)[nh + 1] = CLAIMS_TOK_SEP;
+        if (nn) memcpy(*ids + nh + 2, note, sizeof *note * nn);
+        (*ids)[nh + nn + 2] = CLAIMS_TOK_EOS;
+        *n = (int32_t)(nh + nn + 3);
     }
-    (*ids)[0] = CLAIMS_TOK_BOS;
-    memcpy(*ids + 1, body, sizeof *body * nb);
-    (*ids)[nb + 1] = CLAIMS_TOK_EOS;
-    *n = (int32_t)(nb + 2);
-    free(body);
-    return TG_OK;
+    free(head);
+    free(note);
+    return st;
 }
 
 tg_status claims_corpus_build(const claims_dataset *ds, const size_t *idx, size_t n, const claims_tokenizer *tok,

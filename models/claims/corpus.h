@@ -5,7 +5,8 @@
  * claims history (prior claims of the member, same-day claims, exact
  * duplicate of an earlier claim) and its clinical note with identifiers replaced by typed placeholders, so no
  * name, member id, date of birth, phone number or address reaches the
- * tokenizer. The document is <BOS> text <EOS>. */
+ * tokenizer. The document is <BOS> header <SEP> note <EOS>: the model reads
+ * its decision summary at <SEP>, where the whole header has been seen. */
 #ifndef CLAIMS_CORPUS_H
 #define CLAIMS_CORPUS_H
 
@@ -17,6 +18,11 @@
 
 /* The scrubbed text of a claim (malloc'd, NUL-terminated, *len bytes). */
 tg_status claims_render(const claims_claim *c, char **text, size_t *len);
+
+/* claims_render, also giving the structured header's length in bytes and
+ * where the note starts (header_len <= note_start <= len). */
+tg_status claims_render_parts(const claims_claim *c, char **text, size_t *len, size_t *header_len,
+                              size_t *note_start);
 
 typedef struct claims_corpus {
     int32_t n;

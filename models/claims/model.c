@@ -1,6 +1,7 @@
 #include "models/claims/model.h"
 
 #include "autograd/autograd.h"
+#include "models/claims/tokenizer.h"
 
 #include <math.h>
 #include <string.h>
@@ -32,9 +33,9 @@ tg_status claims_model_init(claims_model *m, const claims_model_config *cfg, uin
     tg_status st = tg_nn_linear_init(&m->pool, cfg->gpt.dim, 1, false, &rng);
     if (st == TG_OK) st = tg_fill(m->pool.weight, 0.0); /* start as a mean pool */
     if (st == TG_OK) st = tg_nn_linear_params(&m->pool, m->gpt.params, "pool");
-    int64_t head_in = cfg->head_hidden > 0 ? cfg->head_hidden : cfg->gpt.dim;
+    int64_t head_in = cfg->head_hidden > 0 ? cfg->head_hidden : 2 * cfg->gpt.dim;
     if (st == TG_OK && cfg->head_hidden > 0) {
-        st = tg_nn_linear_init(&m->head_fc, cfg->gpt.dim, cfg->head_hidden, true, &rng);
+        st = tg_nn_linear_init(&m->head_fc, 2 * cfg->gpt.dim, cfg->head_hidden, true, &rng);
         if (st == TG_OK) st = tg_nn_linear_params(&m->head_fc, m->gpt.params, "head_fc");
     }
     if (st == TG_OK) st = tg_nn_linear_init(&m->head, head_in, 2, true, &rng);
@@ -101,11 +102,27 @@ static tg_tensor *surprisal(const claims_batch *b, const tg_tensor *nll, const f
     return s;
 }
 
-/* Attention pooling of h (R, T, D) per document -> (docs, D). */
-static tg_tensor *pool_docs(const claims_model *m, const claims_batch *b, tg_tensor *h)
+/* (docs): flat position of each document's first <SEP>, where the whole
+ * header has been read; without one, its first window's last position. */
+static tg_tensor *summary_positions(const claims_batch *b)
 {
-    const int64_t RT = (int64_t)b->rows * b->pad_len, D = m->cfg.gpt.dim;
-    tg_tensor *flat = tg_reshape(h, TG_SHAPE(RT, D));                                    /* (RT, D) */
+    tg_tensor *p = tg_full(TG_STEP, TG_SHAPE(b->n_docs), TG_S32, -1); /* (docs) */
+    if (!p) return NULL;
+    int32_t *pos = tg_s32(p);
+    for (int32_t r = 0; r < b->rows; r++) {
+        const int32_t d = b->row_doc[r], *row = b->tokens + (int64_t)r * b->pad_len;
+        for (int32_t t = 0; pos[d] < 0 && t < b->lengths[r]; t++)
+            if (row[t] == CLAIMS_TOK_SEP) pos[d] = r * b->pad_len + t;
+    }
+    for (int32_t r = 0; r < b->rows; r++) /* no <SEP>: the document's first row */
+        if (pos[b->row_doc[r]] < 0) pos[b->row_doc[r]] = r * b->pad_len + b->lengths[r] - 1;
+    return p;
+}
+
+/* Attention pooling of flat (R·T, D) per document -> (docs, D). */
+static tg_tensor *pool_docs(const claims_model *m, const claims_batch *b, tg_tensor *flat)
+{
+    const int64_t RT = (int64_t)b->rows * b->pad_len;
     tg_tensor *scores = tg_reshape(tg_nn_linear_forward(&m->pool, flat), TG_SHAPE(1, RT)); /* (1, RT) */
     tg_tensor *alpha = tg_softmax(tg_add(scores, pooling_mask(b)), NULL);               /* (docs, RT) */
     return tg_matmul(alpha, flat);                                                       /* (docs, D) */
@@ -163,9 +180,11 @@ tg_status claims_model_forward(const claims_model *m, const claims_batch *b, con
         const float *w = ce.token_weights ? tg_f32(ce.token_weights) : NULL;
         hp = tg_add(h, tg_mul(surprisal(b, lm, w), m->surprise));
     }
-    tg_tensor *pooled = pool_docs(m, b, hp);                                            /* (docs, D) */
-    if (m->cfg.head_hidden > 0) pooled = tg_gelu(tg_nn_linear_forward(&m->head_fc, pooled)); /* (docs, H) */
-    tg_tensor *dlogits = tg_nn_linear_forward(&m->head, pooled);                        /* (docs, 2) */
+    tg_tensor *flat = tg_reshape(hp, TG_SHAPE(R * T, m->cfg.gpt.dim));                  /* (RT, D) */
+    const tg_tensor *parts[2] = {tg_embedding(flat, summary_positions(b)), pool_docs(m, b, flat)};
+    tg_tensor *feat = tg_concat(parts, 2, 1);                                            /* (docs, 2D) */
+    if (m->cfg.head_hidden > 0) feat = tg_gelu(tg_nn_linear_forward(&m->head_fc, feat)); /* (docs, H) */
+    tg_tensor *dlogits = tg_nn_linear_forward(&m->head, feat);                           /* (docs, 2) */
     tg_tensor *y = tg_from_buffer(TG_STEP, TG_SHAPE(b->n_docs), TG_S32, labels);
     tg_tensor *dec_mean = decision_loss(m, dlogits, y);
     if (!lm_sum || !dec_mean) return TG_ERR_INVALID; /* message set by the failing op */
