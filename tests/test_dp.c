@@ -8,6 +8,7 @@
 #include "models/claims/corpus.h"
 #include "models/claims/dp_train.h"
 #include "models/claims/gen.h"
+#include "models/claims/report.h"
 #include "models/claims/trainer.h"
 #include "optim/dp.h"
 #include "optim/rdp.h"
@@ -329,6 +330,15 @@ START_TEST(test_dp_training_reproducible)
     }
     ck_assert_int_eq(steps, 6);
     free(mj);
+    char metrics[600], report[600];
+    snprintf(metrics, sizeof metrics, "%s", tg_test_path("a/metrics.jsonl"));
+    snprintf(report, sizeof report, "%s", tg_test_path("a/report.html"));
+    ck_assert_int_eq(claims_report_write(metrics, report, "dp"), TG_OK);
+    char *html = (char *)tg_test_read_file(report, &len);
+    ck_assert_ptr_nonnull(strstr(html, "<h2>Privacy (DP-SGD)</h2>"));
+    ck_assert_ptr_nonnull(strstr(html, "<tr><td>privacy unit</td><td>patient</td></tr>"));
+    ck_assert_ptr_nonnull(strstr(html, "<tr><td>noise multiplier sigma</td><td>1</td></tr>"));
+    free(html);
     free(unit);
 }
 END_TEST
