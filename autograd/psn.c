@@ -77,9 +77,21 @@ static tg_status mm(float *c, const float *a, const float *b, int64_t M, int64_t
     return tg_backend_matmul(tg_ctx_current(), &d, c, a, b, NULL);
 }
 
-static void gather(float *dst, const float *src, const int64_t *rows, int64_t n, int64_t cols)
+/* Rows of a sample padded to a bucket size (a quarter octave, at least 16):
+ * zero rows add nothing to gᵀa or to the Gram sums, and the matmuls then
+ * reuse a few cached primitives instead of creating one per sample size. */
+static int64_t bucket(int64_t n)
+{
+    int64_t step = 4;
+    while (step * 8 <= n) step *= 2;
+    int64_t b = (n + step - 1) / step * step;
+    return b < 16 ? 16 : b;
+}
+
+static void gather(float *dst, const float *src, const int64_t *rows, int64_t n, int64_t n_pad, int64_t cols)
 {
     for (int64_t r = 0; r < n; r++) memcpy(dst + r * cols, src + rows[r] * cols, (size_t)cols * sizeof *dst);
+    memset(dst + n * cols, 0, (size_t)((n_pad - n) * cols) * sizeof *dst);
 }
 
 static double sumsq(const float *x, int64_t n)
@@ -112,20 +124,20 @@ static tg_status linear_norms(psn *s, const struct tg_node *node, const tg_tenso
     const int64_t in = tg_tensor_dim(x, -1), out = tg_tensor_dim(dout, -1);
     const float *xa = tg_f32(x), *dy = tg_f32(dout);
     for (int i = 0; i < s->o->n_samples; i++) {
-        const int64_t n = gr->off[i + 1] - gr->off[i], *rows = gr->order + gr->off[i];
-        if (n == 0) continue;
+        const int64_t n0 = gr->off[i + 1] - gr->off[i], *rows = gr->order + gr->off[i], n = bucket(n0);
+        if (n0 == 0) continue;
         TG_TRY(grow(&s->bufg, &s->cap_g, (size_t)(n * out)));
-        gather(s->bufg, dy, rows, n, out);
+        gather(s->bufg, dy, rows, n0, n, out);
         if (b) {
             TG_TRY(grow(&s->bufc, &s->cap_c, (size_t)out));
             memset(s->bufc, 0, (size_t)out * sizeof *s->bufc);
-            for (int64_t r = 0; r < n; r++)
+            for (int64_t r = 0; r < n0; r++)
                 for (int64_t j = 0; j < out; j++) s->bufc[j] += s->bufg[r * out + j];
             add_contrib(s, b, i, s->bufc, out);
         }
         if (!w) continue;
         TG_TRY(grow(&s->bufa, &s->cap_a, (size_t)(n * in)));
-        gather(s->bufa, xa, rows, n, in);
+        gather(s->bufa, xa, rows, n0, n, in);
         bool ghost = w->readers == 1 && (s->o->linear == TG_PSN_GHOST ||
                                          (s->o->linear == TG_PSN_AUTO && n * (in + out) < in * out));
         if (ghost) { /* sum over (t, s) of (a_t·a_s)(g_t·g_s) */
