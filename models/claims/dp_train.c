@@ -18,9 +18,8 @@ struct claims_dp {
     int32_t *off, *docs;  /* documents of unit u: docs[off[u] .. off[u + 1]) */
     double lm_scale;      /* mean counted targets per training document */
     claims_plan plan;     /* the step's micro-batches */
-    int32_t *batch_unit;  /* (batches) first sampled unit of each, then the end */
     int32_t *sampled;     /* the step's units */
-    int64_t win_cap, batch_cap, unit_cap;
+    int64_t win_cap, batch_cap;
     claims_batch b;
     int32_t *labels, *tok_unit, *doc_unit;
     int64_t tok_cap;
@@ -129,7 +128,6 @@ void claims_dp_free(claims_dp *dp)
     free(dp->docs);
     free(dp->plan.windows);
     free(dp->plan.batches);
-    free(dp->batch_unit);
     free(dp->sampled);
     free(dp->labels);
     free(dp->tok_unit);
@@ -174,12 +172,10 @@ static tg_status add_doc_windows(claims_dp *dp, const claims_corpus *c, int32_t 
     return st;
 }
 
-static tg_status close_batch(claims_dp *dp, int32_t first_win, int32_t pad, int32_t n_docs, int32_t first_unit)
+static tg_status close_batch(claims_dp *dp, int32_t first_win, int32_t pad, int32_t n_docs)
 {
     TG_TRY(reserve((void **)&dp->plan.batches, &dp->batch_cap, dp->plan.n_batches + 1, sizeof *dp->plan.batches));
-    TG_TRY(reserve((void **)&dp->batch_unit, &dp->unit_cap, dp->plan.n_batches + 2, sizeof *dp->batch_unit));
-    dp->plan.batches[dp->plan.n_batches] = (claims_plan_batch){first_win, dp->plan.n_windows - first_win, pad, n_docs};
-    dp->batch_unit[dp->plan.n_batches++] = first_unit;
+    dp->plan.batches[dp->plan.n_batches++] = (claims_plan_batch){first_win, dp->plan.n_windows - first_win, pad, n_docs};
     return TG_OK;
 }
 
@@ -188,7 +184,7 @@ static tg_status close_batch(claims_dp *dp, int32_t first_win, int32_t pad, int3
 static tg_status pack(claims_dp *dp, const claims_corpus *c, const claims_batch_opts *bo, int32_t n_sampled)
 {
     dp->plan.n_windows = dp->plan.n_batches = 0;
-    int32_t first_win = 0, pad = 0, docs = 0, first_unit = 0;
+    int32_t first_win = 0, pad = 0, docs = 0;
     for (int32_t k = 0; k < n_sampled; k++) {
         const int32_t u = dp->sampled[k], w0 = dp->plan.n_windows;
         int32_t upad = 0;
@@ -199,16 +195,15 @@ static tg_status pack(claims_dp *dp, const claims_corpus *c, const claims_batch_
             /* the unit starts the next batch: close the current one before its windows */
             int32_t n_win = dp->plan.n_windows;
             dp->plan.n_windows = w0;
-            TG_TRY(close_batch(dp, first_win, pad, docs, first_unit));
+            TG_TRY(close_batch(dp, first_win, pad, docs));
             dp->plan.n_windows = n_win;
-            first_win = w0, pad = upad, docs = 0, first_unit = k;
+            first_win = w0, pad = upad, docs = 0;
         } else {
             pad = new_pad;
         }
         docs += dp->off[u + 1] - dp->off[u];
     }
-    if (dp->plan.n_windows > first_win) TG_TRY(close_batch(dp, first_win, pad, docs, first_unit));
-    if (dp->plan.n_batches) dp->batch_unit[dp->plan.n_batches] = n_sampled;
+    if (dp->plan.n_windows > first_win) TG_TRY(close_batch(dp, first_win, pad, docs));
     return TG_OK;
 }
 
