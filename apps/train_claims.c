@@ -50,7 +50,7 @@ static void on_signal(int sig)
 typedef struct args {
     const char *train, *valid, *out, *resume, *codes, *tokenizer, *schedule, *decision_loss, *dp_unit;
     long steps, seed, warmup, accum, threads, vocab, d, layers, heads, ff, ctx, budget, eval_every, ckpt_every,
-        norms_every, balance, head_hidden, dp_batch;
+        norms_every, balance, head_hidden, pool_heads, dp_batch;
     double dp_clip, dp_sigma, dp_epsilon, dp_delta, dp_rate;
     double lr, min_lr, clip, weight_decay, dropout, lambda, cost_fr, cost_fa, code_weight, focal_gamma;
     bool bf16, strict, class_weights, quiet, surprisal, dp;
@@ -112,7 +112,8 @@ static int setup_options(args *a, cli_opt *o, int argc, char **argv)
                 .vocab = 4096, .d = 128, .layers = 2, .heads = 4, .ff = 512, .ctx = 256, .budget = 8192,
                 .eval_every = 100, .ckpt_every = 100, .norms_every = 50, .balance = 1, .lr = 2e-3, .min_lr = 1e-4,
                 .clip = 1.0, .weight_decay = 0.1, .dropout = 0.0, .lambda = 1.0, .cost_fr = 5, .cost_fa = 1,
-                .code_weight = 1.0, .focal_gamma = 2.0, .dp_unit = "patient", .dp_clip = 1.0, .dp_delta = 1e-5};
+                .code_weight = 1.0, .focal_gamma = 2.0, .pool_heads = 1, .dp_unit = "patient", .dp_clip = 1.0,
+                .dp_delta = 1e-5};
     cli_opt opts[] = {
         {"train", CLI_STRING, &a->train, 0, 0, "training claims (JSONL), required"},
         {"valid", CLI_STRING, &a->valid, 0, 0, "validation claims (JSONL), required"},
@@ -147,6 +148,7 @@ static int setup_options(args *a, cli_opt *o, int argc, char **argv)
         {"focal-gamma", CLI_DOUBLE, &a->focal_gamma, 0, 10, "focal loss gamma"},
         {"balance", CLI_INT, &a->balance, 1, 100, "repeat each denied claim this many times per epoch"},
         {"head-hidden", CLI_INT, &a->head_hidden, 0, 65536, "decision head hidden width (0: linear head)"},
+        {"pool-heads", CLI_INT, &a->pool_heads, 1, 64, "queries of the decision's attention pooling"},
         {"surprisal", CLI_FLAG, &a->surprisal, 0, 0, "feed the LM's per-token surprisal into the decision pooling"},
         {"code-weight", CLI_DOUBLE, &a->code_weight, 0.01, 100, "LM loss weight of medical-code targets"},
         {"eval-every", CLI_INT, &a->eval_every, 0, 1e9, "evaluate every K steps (0: only at the end)"},
@@ -225,6 +227,7 @@ static int build_opts(const args *a, const claims_dataset *train, int32_t vocab,
     m->code_weight = a->code_weight;
     m->head_hidden = (int)a->head_hidden;
     m->surprisal = a->surprisal;
+    m->pool_heads = (int)a->pool_heads;
     m->class_weight[0] = m->class_weight[1] = 1.0;
     if (a->class_weights) { /* inverse frequency, normalized to mean 1 over claims */
         double pos = 0;

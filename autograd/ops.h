@@ -22,6 +22,11 @@ tg_tensor *tg_matmul_ex(const tg_tensor *a, const tg_tensor *b, bool trans_a, bo
 /* x (..., in) · w (out, in)ᵀ + bias (out) -> (..., out); bias may be NULL.
  * f32 or bf16 x and w (the same); bias and output f32. */
 tg_tensor *tg_linear(const tg_tensor *x, const tg_tensor *w, const tg_tensor *bias);
+/* tg_linear whose matmuls run in `compute` (TG_F32 or TG_BF16): with bf16,
+ * f32 x and w are rounded to bf16 inside the op (mixed precision: f32 master
+ * weights, bf16 operands, f32 accumulation, output and gradients); dy is
+ * rounded to bf16 for the two gradient matmuls. Errors: TG_ERR_DTYPE. */
+tg_tensor *tg_linear_ex(const tg_tensor *x, const tg_tensor *w, const tg_tensor *bias, tg_dtype compute);
 
 /* ---- cast.c ---- */
 
@@ -182,5 +187,13 @@ tg_tensor *tg_cost_matrix_loss(const tg_tensor *logits, const tg_tensor *targets
  * scale 0 means 1/sqrt(Dh). Neither pass materializes the T×T matrix. */
 tg_tensor *tg_attention(const tg_tensor *q, const tg_tensor *k, const tg_tensor *v, bool causal,
                         const tg_tensor *lengths, double scale);
+/* tg_attention on a packed qkv (B, T, 3·heads·Dh) (q, k, v one after the
+ * other along the last dim, heads inside each, as a fused qkv projection
+ * writes them) giving (B, T, heads·Dh) (heads merged): the same values as
+ * splitting, permuting and merging around tg_attention, without the copies.
+ * lengths, causal and scale as there. Errors: TG_ERR_SHAPE, TG_ERR_DTYPE,
+ * TG_ERR_INVALID. */
+tg_tensor *tg_attention_qkv(const tg_tensor *qkv, int64_t heads, bool causal, const tg_tensor *lengths,
+                            double scale);
 
 #endif

@@ -21,6 +21,7 @@
 #include "nn/gpt.h"
 #include "optim/clip.h"
 #include "optim/optim.h"
+#include "tensor/backend.h"
 #include "tensor/ctx.h"
 
 #define DATA_SEED 1234u
@@ -135,6 +136,26 @@ static tg_status make_batch(const bench_opts *o, tg_tensor **idx, tg_tensor **ta
     return TG_OK;
 }
 
+/* Prints the oneDNN implementation of the main forward matmuls (the MLP
+ * up-projection and the tied output projection) in the run's dtype. */
+static void print_impl(tg_ctx *ctx, const bench_opts *o)
+{
+    const struct {
+        const char *name;
+        int64_t out;
+    } mm[] = {{"mlp_fc1", o->ff}, {"lm_head", o->vocab}};
+    printf("onednn_impl");
+    for (int i = 0; i < 2; i++) {
+        tg_matmul_desc d = {.ndim = 2, .ab_dtype = o->bf16 ? TG_BF16 : TG_F32, .bias = i == 0};
+        tg_matmul_view(d.a_dims, d.a_strides, 0, NULL, o->batch * o->seq, o->d, false);
+        tg_matmul_view(d.b_dims, d.b_strides, 0, NULL, o->d, mm[i].out, true);
+        tg_matmul_view(d.c_dims, d.c_strides, 0, NULL, o->batch * o->seq, mm[i].out, false);
+        const char *impl = tg_backend_matmul_impl(ctx, &d);
+        printf(" %s=%s", mm[i].name, impl ? impl : "?");
+    }
+    printf("\n");
+}
+
 /* One training step; ph receives the phase times, *loss the loss value. */
 static tg_status train_step(tg_gpt *m, tg_optim *opt, const tg_tensor *idx, const tg_tensor *targets,
                             double ph[PH_COUNT], double *loss_value)
@@ -213,9 +234,10 @@ int main(int argc, char **argv)
         return 1;
     }
     tg_ctx_set_current(ctx);
-    printf("cpu=\"%s\" threads=%d dtype=fp32 vocab=%ld d=%ld layers=%ld heads=%ld ff=%ld seq=%ld batch=%ld "
-           "steps=%ld warmup=%ld\n", tg_cpu_model(), tg_ctx_threads(ctx), o.vocab, o.d, o.layers, o.heads,
+    printf("cpu=\"%s\" threads=%d dtype=%s vocab=%ld d=%ld layers=%ld heads=%ld ff=%ld seq=%ld batch=%ld "
+           "steps=%ld warmup=%ld\n", tg_cpu_model(), tg_ctx_threads(ctx), o.bf16 ? "bf16" : "fp32", o.vocab, o.d, o.layers, o.heads,
            o.ff, o.seq, o.batch, o.steps, o.warmup);
+    print_impl(ctx, &o);
     fflush(stdout);
 
     tg_gpt_config cfg = {.vocab = o.vocab, .dim = o.d, .heads = o.heads, .hidden = o.ff, .max_seq = o.seq,

@@ -120,4 +120,8 @@ else
 fi
 cat "$table"
 echo "config: $(sed -n '1s/^cpu="[^"]*" //p' "$logs/$first.out" 2>/dev/null)"
+for f in "$logs"/ours_*.out; do
+    impl=$(sed -n 's/^onednn_impl //p' "$f" 2>/dev/null)
+    [ -n "$impl" ] && echo "oneDNN $(basename "$f" .out): $impl"
+done
 echo "cpu: $cpu; threads: $threads; torch BLAS: ${blas:-?}; logs: $logs"

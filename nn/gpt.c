@@ -104,8 +104,7 @@ tg_tensor *tg_gpt_hidden(const tg_gpt *m, const tg_tensor *idx, const tg_tensor 
 tg_tensor *tg_gpt_logits(const tg_gpt *m, const tg_tensor *hidden)
 {
     const tg_tensor *w = m->cfg.tied ? m->wte.weight : m->lm_head.weight;
-    if (tg_nn_autocast() == TG_BF16) return tg_linear(tg_cast(hidden, TG_BF16), tg_cast(w, TG_BF16), NULL);
-    return tg_linear(hidden, w, NULL);
+    return tg_linear_ex(hidden, w, NULL, tg_nn_autocast());
 }
 
 tg_tensor *tg_gpt_loss(const tg_gpt *m, const tg_tensor *idx, const tg_tensor *targets,

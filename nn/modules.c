@@ -50,8 +50,7 @@ tg_dtype tg_nn_autocast(void) { return autocast; }
 
 tg_tensor *tg_nn_linear_forward(const tg_nn_linear *m, const tg_tensor *x)
 {
-    if (autocast == TG_BF16) return tg_linear(tg_cast(x, TG_BF16), tg_cast(m->weight, TG_BF16), m->bias);
-    return tg_linear(x, m->weight, m->bias);
+    return tg_linear_ex(x, m->weight, m->bias, autocast);
 }
 
 tg_status tg_nn_linear_params(tg_nn_linear *m, tg_param_set *ps, const char *prefix)
@@ -162,15 +161,8 @@ tg_tensor *tg_nn_mha_forward(const tg_nn_mha *m, const tg_tensor *x, bool causal
                  tg_shape_str(tg_tensor_shape(x), s, sizeof s));
         return NULL;
     }
-    const int64_t B = tg_tensor_dim(x, 0), T = tg_tensor_dim(x, 1), H = m->heads, Dh = m->dim / H;
     tg_tensor *qkv = tg_nn_linear_forward(&m->qkv, x);                   /* (B, T, 3D) */
-    tg_tensor *heads = tg_permute(tg_reshape(qkv, TG_SHAPE(B, T, 3, H, Dh)),
-                                  (int[]){2, 0, 3, 1, 4});              /* (3, B, H, T, Dh) */
-    tg_tensor *q = tg_reshape(tg_slice(heads, 0, 0, 1), TG_SHAPE(B, H, T, Dh));
-    tg_tensor *k = tg_reshape(tg_slice(heads, 0, 1, 2), TG_SHAPE(B, H, T, Dh));
-    tg_tensor *v = tg_reshape(tg_slice(heads, 0, 2, 3), TG_SHAPE(B, H, T, Dh));
-    tg_tensor *y = tg_attention(q, k, v, causal, lengths, 0.0);         /* (B, H, T, Dh) */
-    y = tg_reshape(tg_permute(y, (int[]){0, 2, 1, 3}), TG_SHAPE(B, T, m->dim)); /* (B, T, D) */
+    tg_tensor *y = tg_attention_qkv(qkv, m->heads, causal, lengths, 0.0); /* (B, T, D) */
     return tg_nn_linear_forward(&m->proj, y);
 }
 

@@ -60,21 +60,38 @@ static bool dtype_ok(tg_dtype dt) { return dt == TG_F32 || dt == TG_BF16 || dt =
 
 /* ---- bf16 ---- */
 
-uint16_t tg_f32_to_bf16(float x)
+/* Inline so the bulk loops below vectorize (branch-free NaN select). */
+static inline uint16_t to_bf16(float x)
 {
     uint32_t u;
     memcpy(&u, &x, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); /* quiet NaN */
-    u += 0x7fffu + ((u >> 16) & 1u); /* round to nearest even */
-    return (uint16_t)(u >> 16);
+    uint32_t r = u + 0x7fffu + ((u >> 16) & 1u); /* round to nearest even */
+    return (u & 0x7fffffffu) > 0x7f800000u ? (uint16_t)((u >> 16) | 0x40) /* quiet NaN */
+                                           : (uint16_t)(r >> 16);
 }
 
-float tg_bf16_to_f32(uint16_t x)
+static inline float from_bf16(uint16_t x)
 {
     uint32_t u = (uint32_t)x << 16;
     float f;
     memcpy(&f, &u, 4);
     return f;
+}
+
+uint16_t tg_f32_to_bf16(float x) { return to_bf16(x); }
+
+float tg_bf16_to_f32(uint16_t x) { return from_bf16(x); }
+
+void tg_f32_to_bf16_n(uint16_t *dst, const float *src, int64_t n)
+{
+#pragma omp parallel for simd if (n > 65536)
+    for (int64_t i = 0; i < n; i++) dst[i] = to_bf16(src[i]);
+}
+
+void tg_bf16_to_f32_n(float *dst, const uint16_t *src, int64_t n)
+{
+#pragma omp parallel for simd if (n > 65536)
+    for (int64_t i = 0; i < n; i++) dst[i] = from_bf16(src[i]);
 }
 
 /* ---- creation ---- */
@@ -253,15 +270,9 @@ tg_status tg_copy(tg_tensor *dst, const tg_tensor *src)
     if (dst->dtype == src->dtype) {
         memmove(dst->data, src->data, tg_tensor_nbytes(src));
     } else if (dst->dtype == TG_BF16 && src->dtype == TG_F32) {
-        uint16_t *d = dst->data;
-        const float *s = src->data;
-#pragma omp parallel for simd if (n > 65536)
-        for (int64_t i = 0; i < n; i++) d[i] = tg_f32_to_bf16(s[i]);
+        tg_f32_to_bf16_n(dst->data, src->data, n);
     } else if (dst->dtype == TG_F32 && src->dtype == TG_BF16) {
-        float *d = dst->data;
-        const uint16_t *s = src->data;
-#pragma omp parallel for simd if (n > 65536)
-        for (int64_t i = 0; i < n; i++) d[i] = tg_bf16_to_f32(s[i]);
+        tg_bf16_to_f32_n(dst->data, src->data, n);
     } else {
         for (int64_t i = 0; i < n; i++) tg_tensor_set(dst, i, tg_tensor_get(src, i));
     }

@@ -140,5 +140,9 @@ void tg_tensor_print(const tg_tensor *t, FILE *f, int max_elems);
 
 uint16_t tg_f32_to_bf16(float x);
 float tg_bf16_to_f32(uint16_t x);
+/* Bulk conversions of n values (threaded, vectorized; same rounding as the
+ * scalar helpers). dst and src must not overlap. */
+void tg_f32_to_bf16_n(uint16_t *dst, const float *src, int64_t n);
+void tg_bf16_to_f32_n(float *dst, const uint16_t *src, int64_t n);
 
 #endif

@@ -1,7 +1,7 @@
 /* autograd/ops/attention.c: fused scaled-dot-product attention against a
  * naive double-precision reference (forward and gradients), PyTorch fixtures,
  * gradchecks, causality, bf16 inputs, thread-count agreement, input errors,
- * and O(T) memory at T = 4096. */
+ * O(T) memory at T = 4096, and the packed-qkv form against split heads. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -310,6 +310,68 @@ START_TEST(test_no_grad_forward)
 }
 END_TEST
 
+/* ---- packed qkv ---- */
+
+/* The split-heads reference for a packed qkv (B, T, 3·H·Dh): reshape,
+ * permute and slice into q, k, v (B, H, T, Dh), attend, merge heads. */
+static tg_tensor *split_heads_attention(const tg_tensor *qkv, const attn_case *c)
+{
+    tg_tensor *h = tg_permute(tg_reshape(qkv, TG_SHAPE(c->B, c->T, 3, c->H, c->D)), (int[]){2, 0, 3, 1, 4});
+    tg_tensor *q = tg_reshape(tg_slice(h, 0, 0, 1), case_shape(c));
+    tg_tensor *k = tg_reshape(tg_slice(h, 0, 1, 2), case_shape(c));
+    tg_tensor *v = tg_reshape(tg_slice(h, 0, 2, 3), case_shape(c));
+    tg_tensor *y = tg_attention(q, k, v, c->causal, case_lengths(c), c->scale);
+    return tg_reshape(tg_permute(y, (int[]){0, 2, 1, 3}), TG_SHAPE(c->B, c->T, c->H * c->D));
+}
+
+START_TEST(test_packed_matches_split)
+{
+    const attn_case *c = &cases[_i];
+    const tg_shape s = TG_SHAPE(c->B, c->T, 3 * c->H * c->D), so = TG_SHAPE(c->B, c->T, c->H * c->D);
+    tg_tensor *a = randn_leaf(s, 800 + (uint64_t)_i), *b = tg_tensor_to(TG_STEP, a, TG_F32);
+    tg_tensor_set_requires_grad(b, true);
+    tg_tensor *seed = tg_randn(TG_STEP, so, TG_F32, 900 + (uint64_t)_i, 0, 1);
+    tg_tensor *packed = tg_attention_qkv(a, c->H, c->causal, case_lengths(c), c->scale);
+    tg_tensor *split = split_heads_attention(b, c);
+    ck_assert_msg(packed && split, "case %d: %s", _i, tg_last_error());
+    ck_assert(tg_shape_equal(tg_tensor_shape(packed), &so));
+    tg_assert_close(packed, split, 1e-6, 1e-5, "packed out");
+    ck_assert_int_eq(tg_backward_ex(packed, seed, true), TG_OK);
+    ck_assert_int_eq(tg_backward_ex(split, seed, false), TG_OK);
+    tg_assert_close(tg_tensor_grad(a), tg_tensor_grad(b), 1e-6, 1e-5, "packed dqkv");
+}
+END_TEST
+
+typedef struct packed_user {
+    const attn_case *c;
+} packed_user;
+
+static tg_tensor *packed_fn(tg_tensor *const *in, int n_in, void *user)
+{
+    (void)n_in;
+    const attn_case *c = ((packed_user *)user)->c;
+    return tg_attention_qkv(in[0], c->H, c->causal, case_lengths(c), c->scale);
+}
+
+START_TEST(test_packed_gradcheck)
+{
+    packed_user u = {&cases[6]}; /* causal, two heads, lengths 0 and 11 */
+    tg_tensor *qkv = randn_leaf(TG_SHAPE(u.c->B, u.c->T, 3 * u.c->H * u.c->D), 950);
+    tg_gradcheck_opts o = {.max_elems = 64, .directions = 2, .seed = 9};
+    tg_assert_gradcheck(packed_fn, &qkv, 1, &u, &o, "packed attention");
+}
+END_TEST
+
+static void expect_error(const tg_tensor *t, const char *needle);
+
+START_TEST(test_packed_errors)
+{
+    tg_tensor *x = tg_randn(TG_STEP, TG_SHAPE(1, 4, 10), TG_F32, 1, 0, 1);
+    expect_error(tg_attention_qkv(x, 2, true, NULL, 0), "qkv must be (B, T, 3·2·Dh)");
+    expect_error(tg_attention_qkv(x, 0, true, NULL, 0), "need heads >= 1");
+}
+END_TEST
+
 /* ---- errors ---- */
 
 static void expect_error(const tg_tensor *t, const char *needle)
@@ -421,6 +483,9 @@ int main(void)
     tcase_add_test(tc, test_empty_sequence);
     tcase_add_test(tc, test_errors);
     tcase_add_test(tc, test_long_sequence_memory);
+    tcase_add_loop_test(tc, test_packed_matches_split, 0, N_CASES);
+    tcase_add_test(tc, test_packed_gradcheck);
+    tcase_add_test(tc, test_packed_errors);
     suite_add_tcase(s, tc);
     return tg_run_suite(s) ? 1 : 0;
 }

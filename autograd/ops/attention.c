@@ -8,7 +8,12 @@
  *   dV += Pᵀ dO,  dP = dO Vᵀ,  dS = P ∘ (dP - D_i),
  *   dQ += scale dS K,  dK += scale dSᵀ Q.
  * Masked scores are -inf inside a tile; a query with no valid key outputs
- * zeros and gets no gradient. */
+ * zeros and gets no gradient.
+ *
+ * Two layouts: separate q, k, v (B, H, T, Dh) giving (B, H, T, Dh), or one
+ * packed qkv (B, T, 3·H·Dh) straight from the qkv projection giving
+ * (B, T, H·Dh), the input of the output projection; the packed form reads
+ * rows through strides and so needs no head split/merge copies. */
 #include <math.h>
 #include <omp.h>
 #include <string.h>
@@ -28,15 +33,30 @@ _Static_assert(BQ == BK, "causal block skipping assumes square tiles");
 typedef struct attn_attr {
     bool causal;
     float scale;  /* already resolved: never 0 */
+    int64_t heads; /* > 0: packed qkv input with this many heads */
 } attn_attr;
 
-/* Geometry of one call. */
+/* Geometry of one call. Row t of head (b, h) of q starts at element
+ * q_off + b·in_bs + h·in_hs + t·in_ts of the q tensor (k, v alike, and their
+ * gradients); of out and dout at b·out_bs + h·out_hs + t·out_ts. */
 typedef struct attn_geom {
     int64_t B, H, T, D;
     bool causal;
     float scale;
     const int32_t *lengths;  /* (B) or NULL */
+    int64_t in_bs, in_hs, in_ts, out_bs, out_hs, out_ts;
+    int64_t q_off, k_off, v_off;
 } attn_geom;
+
+static int64_t in_row(const attn_geom *g, int64_t bh, int64_t t)
+{
+    return bh / g->H * g->in_bs + bh % g->H * g->in_hs + t * g->in_ts;
+}
+
+static int64_t out_row(const attn_geom *g, int64_t bh, int64_t t)
+{
+    return bh / g->H * g->out_bs + bh % g->H * g->out_hs + t * g->out_ts;
+}
 
 /* Per-thread tiles, carved from one scratch block. */
 typedef struct attn_ws {
@@ -89,11 +109,50 @@ static int64_t key_end(const attn_geom *g, int64_t b, int64_t q0, int64_t nq)
 
 /* ---- shape inference ---- */
 
+static tg_status check_lengths(const tg_tensor *len, int64_t B, int64_t T)
+{
+    char a[96];
+    const tg_shape *ls = tg_tensor_shape(len);
+    if (tg_tensor_dtype(len) != TG_S32)
+        return tg_error(TG_ERR_DTYPE, "attention: lengths must be s32, got %s", tg_dtype_name(tg_tensor_dtype(len)));
+    if (ls->ndim != 1 || ls->dims[0] != B)
+        return tg_error(TG_ERR_SHAPE, "attention: lengths shape %s must be (B) = (%lld)",
+                        tg_shape_str(ls, a, sizeof a), (long long)B);
+    const int32_t *l = tg_s32(len);
+    for (int64_t i = 0; i < B; i++)
+        if (l[i] < 0 || l[i] > T)
+            return tg_error(TG_ERR_INVALID, "attention: lengths[%lld] = %d is outside [0, T = %lld]",
+                            (long long)i, l[i], (long long)T);
+    return TG_OK;
+}
+
+/* qkv (B, T, 3·heads·Dh) [+ lengths (B)] -> (B, T, heads·Dh). */
+static tg_status packed_infer(const tg_tensor *const *in, int n_in, int64_t heads, tg_shape *out, tg_dtype *dt)
+{
+    char a[96];
+    if (n_in != 1 && n_in != 2)
+        return tg_error(TG_ERR_INVALID, "attention: packed form expects qkv and optional lengths, got %d inputs",
+                        n_in);
+    const tg_shape *s = tg_tensor_shape(in[0]);
+    tg_dtype d = tg_tensor_dtype(in[0]);
+    if (d != TG_F32 && d != TG_BF16)
+        return tg_error(TG_ERR_DTYPE, "attention: qkv must be f32 or bf16, got %s", tg_dtype_name(d));
+    if (s->ndim != 3 || s->dims[2] % (3 * heads) || s->dims[2] == 0)
+        return tg_error(TG_ERR_SHAPE, "attention: qkv must be (B, T, 3·%lld·Dh) with Dh >= 1, got %s",
+                        (long long)heads, tg_shape_str(s, a, sizeof a));
+    if (n_in == 2) TG_TRY(check_lengths(in[1], s->dims[0], s->dims[1]));
+    *out = *s;
+    out->dims[2] = s->dims[2] / 3; /* (B, T, D) */
+    *dt = TG_F32;
+    return TG_OK;
+}
+
 static tg_status attention_infer(const tg_tensor *const *in, int n_in, const void *attr, tg_shape *out,
                                  tg_dtype *dt)
 {
-    (void)attr;
     char a[96], b[96];
+    const int64_t heads = ((const attn_attr *)attr)->heads;
+    if (heads > 0) return packed_infer(in, n_in, heads, out, dt);
     if (n_in != 3 && n_in != 4)
         return tg_error(TG_ERR_INVALID, "attention: expects q, k, v and optional lengths, got %d inputs", n_in);
     const tg_shape *qs = tg_tensor_shape(in[0]);
@@ -111,20 +170,7 @@ static tg_status attention_infer(const tg_tensor *const *in, int n_in, const voi
                             tg_shape_str(s, a, sizeof a), tg_shape_str(qs, b, sizeof b));
     }
     if (qs->dims[3] < 1) return tg_error(TG_ERR_SHAPE, "attention: head dim Dh must be >= 1, got 0");
-    if (n_in == 4) {
-        const tg_tensor *len = in[3];
-        const tg_shape *ls = tg_tensor_shape(len);
-        if (tg_tensor_dtype(len) != TG_S32)
-            return tg_error(TG_ERR_DTYPE, "attention: lengths must be s32, got %s", tg_dtype_name(tg_tensor_dtype(len)));
-        if (ls->ndim != 1 || ls->dims[0] != qs->dims[0])
-            return tg_error(TG_ERR_SHAPE, "attention: lengths shape %s must be (B) = (%lld)",
-                            tg_shape_str(ls, a, sizeof a), (long long)qs->dims[0]);
-        const int32_t *l = tg_s32(len);
-        for (int64_t i = 0; i < qs->dims[0]; i++)
-            if (l[i] < 0 || l[i] > qs->dims[2])
-                return tg_error(TG_ERR_INVALID, "attention: lengths[%lld] = %d is outside [0, T = %lld]",
-                                (long long)i, l[i], (long long)qs->dims[2]);
-    }
+    if (n_in == 4) TG_TRY(check_lengths(in[3], qs->dims[0], qs->dims[2]));
     *out = *qs;
     *dt = TG_F32;
     return TG_OK;
@@ -132,16 +178,19 @@ static tg_status attention_infer(const tg_tensor *const *in, int n_in, const voi
 
 /* ---- tiles ---- */
 
-/* n rows of D values starting at element `off` of t, as f32 into dst. */
-static void load_rows(float *dst, const tg_tensor *t, int64_t off, int n, int64_t D)
+/* n rows of D values, the first at element `off` of t and the next ones
+ * `ts` elements apart, as f32 into dst (n, D). */
+static void load_rows(float *dst, const tg_tensor *t, int64_t off, int n, int64_t D, int64_t ts)
 {
-    const int64_t cnt = n * D;
-    if (tg_tensor_dtype(t) == TG_F32) {
-        memcpy(dst, tg_f32(t) + off, sizeof(float) * (size_t)cnt);
-        return;
+    for (int r = 0; r < n; r++) {
+        float *d = dst + r * D;
+        if (tg_tensor_dtype(t) == TG_F32) {
+            memcpy(d, tg_f32(t) + off + r * ts, sizeof(float) * (size_t)D);
+        } else {
+            const uint16_t *src = tg_bf16(t) + off + r * ts;
+            for (int64_t i = 0; i < D; i++) d[i] = tg_bf16_to_f32(src[i]);
+        }
     }
-    const uint16_t *src = tg_bf16(t) + off;
-    for (int64_t i = 0; i < cnt; i++) dst[i] = tg_bf16_to_f32(src[i]);
 }
 
 /* dst (D, BK) = src (n, D) transposed, so score rows vectorize over keys. */
@@ -153,38 +202,40 @@ static void transpose_tile(float *dst, const float *src, int n, int64_t D)
 
 /* c (M, N) += a (M, K) · b (K, N): a's element (m, k) is a[m·sam + k·sak]
  * (so a transposed operand is just other strides), b and c are row-major
- * with leading dims ldb, ldc. A 4×8 register block keeps the accumulators
- * in vector registers; the edges fall back to plain dot products. An AVX2
- * clone is picked at load time on CPUs that have it. */
-__attribute__((target_clones("avx2", "default")))
+ * with leading dims ldb, ldc. A 4×16 register block keeps the accumulators
+ * in vector registers (explicit fmaf: one rounding per step whatever the
+ * vector width); the edges fall back to plain dot products. AVX-512 and
+ * AVX2 clones are picked at load time on CPUs that have them. */
+__attribute__((target_clones("avx512f", "avx2", "default")))
 static void gemm_acc(float *c, int64_t ldc, const float *a, int64_t sam, int64_t sak, const float *b, int64_t ldb,
                      int M, int N, int K)
 {
+    enum { NB = 16 };
     int m = 0;
     for (; m + 4 <= M; m += 4) {
         int n = 0;
         const int64_t s1 = sam, s2 = 2 * sam, s3 = 3 * sam;
-        for (; n + 8 <= N; n += 8) {
-            float acc[4][8] = {{0}};
+        for (; n + NB <= N; n += NB) {
+            float acc[4][NB] = {{0}};
             const float *ak = a + m * sam, *bk = b + n;
             for (int k = 0; k < K; k++, ak += sak, bk += ldb) {
                 const float a0 = ak[0], a1 = ak[s1], a2 = ak[s2], a3 = ak[s3];
 #pragma omp simd
-                for (int j = 0; j < 8; j++) {
-                    acc[0][j] += a0 * bk[j];
-                    acc[1][j] += a1 * bk[j];
-                    acc[2][j] += a2 * bk[j];
-                    acc[3][j] += a3 * bk[j];
+                for (int j = 0; j < NB; j++) {
+                    acc[0][j] = fmaf(a0, bk[j], acc[0][j]);
+                    acc[1][j] = fmaf(a1, bk[j], acc[1][j]);
+                    acc[2][j] = fmaf(a2, bk[j], acc[2][j]);
+                    acc[3][j] = fmaf(a3, bk[j], acc[3][j]);
                 }
             }
             for (int i = 0; i < 4; i++)
 #pragma omp simd
-                for (int j = 0; j < 8; j++) c[(m + i) * ldc + n + j] += acc[i][j];
+                for (int j = 0; j < NB; j++) c[(m + i) * ldc + n + j] += acc[i][j];
         }
         for (int i = m; i < m + 4; i++)
             for (int j = n; j < N; j++) {
                 float acc = 0.0f;
-                for (int k = 0; k < K; k++) acc += a[i * sam + k * sak] * b[k * ldb + j];
+                for (int k = 0; k < K; k++) acc = fmaf(a[i * sam + k * sak], b[k * ldb + j], acc);
                 c[i * ldc + j] += acc;
             }
     }
@@ -194,7 +245,7 @@ static void gemm_acc(float *c, int64_t ldc, const float *a, int64_t sam, int64_t
             const float *bk = b + k * ldb;
             float *cm = c + m * ldc;
 #pragma omp simd
-            for (int j = 0; j < N; j++) cm[j] += am * bk[j];
+            for (int j = 0; j < N; j++) cm[j] = fmaf(am, bk[j], cm[j]);
         }
 }
 
@@ -220,10 +271,10 @@ static void tile_scores(float *s, const float *q, const float *kt, int nq, int n
     }
 }
 
-/* acc (n, D) += p (n, BK) · v (nk, D). */
-static void tile_matmul_pv(float *acc, const float *p, const float *v, int n, int nk, int64_t D)
+/* acc (n, D) += p (n, BK) · v (nk, D); acc rows are ldc apart. */
+static void tile_matmul_pv(float *acc, int64_t ldc, const float *p, const float *v, int n, int nk, int64_t D)
 {
-    gemm_acc(acc, D, p, BK, 1, v, D, n, (int)D, nk);
+    gemm_acc(acc, ldc, p, BK, 1, v, D, n, (int)D, nk);
 }
 
 /* acc (nk, D) += pᵀ · x with p (nq, BK) and x (nq, D). */
@@ -239,10 +290,10 @@ static void tile_matmul_tn(float *acc, const float *p, const float *x, int nq, i
 static void fwd_query_block(float *out, float *lse, const attn_ws *w, const tg_tensor *q, const tg_tensor *k,
                             const tg_tensor *v, const attn_geom *g, int64_t bh, int64_t q0)
 {
-    const int64_t D = g->D, T = g->T, b = bh / g->H, head = bh * T * D;
+    const int64_t D = g->D, T = g->T, b = bh / g->H;
     const int nq = (int)min64(BQ, T - q0);
     const int64_t len = kv_len(g, b), kend = key_end(g, b, q0, nq);
-    load_rows(w->q, q, head + q0 * D, nq, D);
+    load_rows(w->q, q, g->q_off + in_row(g, bh, q0), nq, D, g->in_ts);
     memset(w->acc, 0, sizeof(float) * (size_t)(nq * D));
     for (int r = 0; r < nq; r++) {
         w->m[r] = -INFINITY;
@@ -250,9 +301,9 @@ static void fwd_query_block(float *out, float *lse, const attn_ws *w, const tg_t
     }
     for (int64_t k0 = 0; k0 < kend; k0 += BK) {
         const int nk = (int)min64(BK, T - k0);
-        load_rows(w->k, k, head + k0 * D, nk, D);
+        load_rows(w->k, k, g->k_off + in_row(g, bh, k0), nk, D, g->in_ts);
         transpose_tile(w->kt, w->k, nk, D);
-        load_rows(w->v, v, head + k0 * D, nk, D);
+        load_rows(w->v, v, g->v_off + in_row(g, bh, k0), nk, D, g->in_ts);
         tile_scores(w->s, w->q, w->kt, nq, nk, g, len, q0, k0);
         for (int r = 0; r < nq; r++) {
             float *row = w->s + r * BK;
@@ -276,11 +327,11 @@ static void fwd_query_block(float *out, float *lse, const attn_ws *w, const tg_t
 #pragma omp simd
             for (int64_t d = 0; d < D; d++) ar[d] *= alpha;
         }
-        tile_matmul_pv(w->acc, w->s, w->v, nq, nk, D);
+        tile_matmul_pv(w->acc, D, w->s, w->v, nq, nk, D);
     }
     for (int r = 0; r < nq; r++) {
         const float l = w->l[r], inv = l > 0.0f ? 1.0f / l : 0.0f;
-        float *o = out + head + (q0 + r) * D;
+        float *o = out + out_row(g, bh, q0 + r);
         const float *ar = w->acc + r * D;
         for (int64_t d = 0; d < D; d++) o[d] = ar[d] * inv;
         if (lse) lse[bh * T + q0 + r] = l > 0.0f ? w->m[r] + logf(l) : -INFINITY;
@@ -290,9 +341,28 @@ static void fwd_query_block(float *out, float *lse, const attn_ws *w, const tg_t
 static attn_geom geom_of(const tg_tensor *const *in, int n_in, const attn_attr *a)
 {
     const tg_shape *s = tg_tensor_shape(in[0]);
-    return (attn_geom){.B = s->dims[0], .H = s->dims[1], .T = s->dims[2], .D = s->dims[3],
-                       .causal = a->causal, .scale = a->scale,
-                       .lengths = n_in == 4 ? tg_s32(in[3]) : NULL};
+    attn_geom g = {.causal = a->causal, .scale = a->scale};
+    if (a->heads > 0) { /* qkv (B, T, 3·H·Dh), out (B, T, H·Dh) */
+        const int64_t C = s->dims[2] / 3;
+        g.B = s->dims[0], g.H = a->heads, g.T = s->dims[1], g.D = C / a->heads;
+        g.lengths = n_in == 2 ? tg_s32(in[1]) : NULL;
+        g.in_bs = g.T * 3 * C, g.in_hs = g.D, g.in_ts = 3 * C;
+        g.out_bs = g.T * C, g.out_hs = g.D, g.out_ts = C;
+        g.k_off = C, g.v_off = 2 * C;
+        return g;
+    }
+    g.B = s->dims[0], g.H = s->dims[1], g.T = s->dims[2], g.D = s->dims[3];
+    g.lengths = n_in == 4 ? tg_s32(in[3]) : NULL;
+    g.in_bs = g.out_bs = g.H * g.T * g.D;
+    g.in_hs = g.out_hs = g.T * g.D;
+    g.in_ts = g.out_ts = g.D;
+    return g;
+}
+
+/* q, k and v tensors of a call (the same tensor three times when packed). */
+static void qkv_of(const tg_tensor *const *in, const attn_attr *a, const tg_tensor *qkv[3])
+{
+    for (int i = 0; i < 3; i++) qkv[i] = a->heads > 0 ? in[0] : in[i];
 }
 
 static tg_status attention_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr,
@@ -309,13 +379,15 @@ static tg_status attention_forward(tg_op_ctx *ctx, const tg_tensor *const *in, i
     float *ws = ws_alloc(ctx, g.D, &nt);
     if (!ws) return TG_ERR_OOM;
     float *o = tg_f32(out), *lse = lse_t ? tg_f32(lse_t) : NULL;
+    const tg_tensor *t[3];
+    qkv_of(in, attr, t);
 #pragma omp parallel if (items > 1 && g.B * g.H * g.T * g.T * g.D > ATTN_OMP_MIN)
     {
         attn_ws w;
         ws_carve(&w, ws + ws_floats(g.D) * (size_t)omp_get_thread_num(), g.D);
 #pragma omp for schedule(dynamic, 1)
         for (int64_t it = 0; it < items; it++)
-            fwd_query_block(o, lse, &w, in[0], in[1], in[2], &g, it / nqb, (it % nqb) * BQ);
+            fwd_query_block(o, lse, &w, t[0], t[1], t[2], &g, it / nqb, (it % nqb) * BQ);
     }
     return lse_t ? tg_op_save(ctx, lse_t) : TG_OK;
 }
@@ -350,11 +422,15 @@ static void tile_backward(const attn_ws *w, const float *lse, const float *delta
     tile_ds(w->s, w->dp, lse, delta, g, nq, nk, bh * g->T + q0);
 }
 
-/* dst (n, D) += src (n, D). */
-static void add_rows(float *dst, const float *src, int64_t n)
+/* dst rows (ts apart) += src (n, D). */
+static void add_rows(float *dst, int64_t ts, const float *src, int n, int64_t D)
 {
+    for (int r = 0; r < n; r++) {
+        float *d = dst + r * ts;
+        const float *x = src + r * D;
 #pragma omp simd
-    for (int64_t i = 0; i < n; i++) dst[i] += src[i];
+        for (int64_t i = 0; i < D; i++) d[i] += x[i];
+    }
 }
 
 /* dK and dV of one key block of head bh, summed over the query blocks that
@@ -364,27 +440,27 @@ static void bwd_key_block(float *dq, float *dk, float *dv, const attn_ws *w, con
                           const float *delta, const tg_tensor *dout, const tg_tensor *q, const tg_tensor *k,
                           const tg_tensor *v, const attn_geom *g, int64_t bh, int64_t k0)
 {
-    const int64_t D = g->D, T = g->T, head = bh * T * D;
+    const int64_t D = g->D, T = g->T, ts = g->in_ts;
     if (k0 >= kv_len(g, bh / g->H)) return; /* keys nobody sees */
     const int nk = (int)min64(BK, T - k0);
-    load_rows(w->k, k, head + k0 * D, nk, D);
+    load_rows(w->k, k, g->k_off + in_row(g, bh, k0), nk, D, ts);
     transpose_tile(w->kt, w->k, nk, D);
-    load_rows(w->v, v, head + k0 * D, nk, D);
+    load_rows(w->v, v, g->v_off + in_row(g, bh, k0), nk, D, ts);
     transpose_tile(w->vt, w->v, nk, D);
     memset(w->dk, 0, sizeof(float) * (size_t)(nk * D));
     memset(w->dv, 0, sizeof(float) * (size_t)(nk * D));
     /* causal: query blocks wholly before this key block see none of it */
     for (int64_t q0 = g->causal ? k0 / BQ * BQ : 0; q0 < T; q0 += BQ) {
         const int nq = (int)min64(BQ, T - q0);
-        load_rows(w->q, q, head + q0 * D, nq, D);
-        load_rows(w->dout, dout, head + q0 * D, nq, D);
+        load_rows(w->q, q, g->q_off + in_row(g, bh, q0), nq, D, ts);
+        load_rows(w->dout, dout, out_row(g, bh, q0), nq, D, g->out_ts);
         tile_backward(w, lse, delta, g, bh, q0, k0, nq, nk);
         tile_matmul_tn(w->dv, w->s, w->dout, nq, nk, D);
         tile_matmul_tn(w->dk, w->dp, w->q, nq, nk, D);
-        if (dq) tile_matmul_pv(dq + head + q0 * D, w->dp, w->k, nq, nk, D);
+        if (dq) tile_matmul_pv(dq + in_row(g, bh, q0), ts, w->dp, w->k, nq, nk, D);
     }
-    if (dk) add_rows(dk + head + k0 * D, w->dk, nk * D);
-    if (dv) add_rows(dv + head + k0 * D, w->dv, nk * D);
+    if (dk) add_rows(dk + in_row(g, bh, k0), ts, w->dk, nk, D);
+    if (dv) add_rows(dv + in_row(g, bh, k0), ts, w->dv, nk, D);
 }
 
 /* dQ of one query block of head bh, summed over the key blocks it sees. */
@@ -392,32 +468,34 @@ static void dq_query_block(float *dq, const attn_ws *w, const float *lse, const 
                            const tg_tensor *dout, const tg_tensor *q, const tg_tensor *k, const tg_tensor *v,
                            const attn_geom *g, int64_t bh, int64_t q0)
 {
-    const int64_t D = g->D, T = g->T, head = bh * T * D;
+    const int64_t D = g->D, T = g->T, ts = g->in_ts;
     const int nq = (int)min64(BQ, T - q0);
     const int64_t kend = key_end(g, bh / g->H, q0, nq);
-    load_rows(w->q, q, head + q0 * D, nq, D);
-    load_rows(w->dout, dout, head + q0 * D, nq, D);
+    load_rows(w->q, q, g->q_off + in_row(g, bh, q0), nq, D, ts);
+    load_rows(w->dout, dout, out_row(g, bh, q0), nq, D, g->out_ts);
     memset(w->dq, 0, sizeof(float) * (size_t)(nq * D));
     for (int64_t k0 = 0; k0 < kend; k0 += BK) {
         const int nk = (int)min64(BK, T - k0);
-        load_rows(w->k, k, head + k0 * D, nk, D);
+        load_rows(w->k, k, g->k_off + in_row(g, bh, k0), nk, D, ts);
         transpose_tile(w->kt, w->k, nk, D);
-        load_rows(w->v, v, head + k0 * D, nk, D);
+        load_rows(w->v, v, g->v_off + in_row(g, bh, k0), nk, D, ts);
         transpose_tile(w->vt, w->v, nk, D);
         tile_backward(w, lse, delta, g, bh, q0, k0, nq, nk);
-        tile_matmul_pv(w->dq, w->dp, w->k, nq, nk, D);
+        tile_matmul_pv(w->dq, D, w->dp, w->k, nq, nk, D);
     }
-    add_rows(dq + head + q0 * D, w->dq, nq * D);
+    add_rows(dq + in_row(g, bh, q0), ts, w->dq, nq, D);
 }
 
 /* delta (B·H·T) = rowsum(dO ∘ O). */
-static void row_dots(float *delta, const float *dout, const float *out, int64_t rows, int64_t D)
+static void row_dots(float *delta, const float *dout, const float *out, const attn_geom *g)
 {
+    const int64_t rows = g->B * g->H * g->T, D = g->D;
 #pragma omp parallel for if (rows * D > TG_OMP_MIN)
     for (int64_t i = 0; i < rows; i++) {
+        const int64_t o = out_row(g, i / g->T, i % g->T);
         float acc = 0.0f;
 #pragma omp simd reduction(+ : acc)
-        for (int64_t d = 0; d < D; d++) acc += dout[i * D + d] * out[i * D + d];
+        for (int64_t d = 0; d < D; d++) acc += dout[o + d] * out[o + d];
         delta[i] = acc;
     }
 }
@@ -425,18 +503,26 @@ static void row_dots(float *delta, const float *dout, const float *out, int64_t 
 static tg_status attention_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tensor *const *din)
 {
     const int n_in = tg_op_n_in(ctx);
-    const tg_tensor *in[4];
+    const tg_tensor *in[4], *t[3];
     for (int i = 0; i < n_in; i++) in[i] = tg_op_input(ctx, i);
-    const attn_geom g = geom_of(in, n_in, tg_op_attr(ctx));
+    const attn_attr *a = tg_op_attr(ctx);
+    const attn_geom g = geom_of(in, n_in, a);
+    qkv_of(in, a, t);
     const int64_t BH = g.B * g.H, nqb = (g.T + BQ - 1) / BQ, rows = BH * g.T;
-    float *dq = din[0] ? tg_f32(din[0]) : NULL, *dk = din[1] ? tg_f32(din[1]) : NULL,
-          *dv = din[2] ? tg_f32(din[2]) : NULL;
+    float *dq, *dk, *dv;
+    if (a->heads > 0) { /* one (B, T, 3·H·Dh) gradient */
+        float *d = din[0] ? tg_f32(din[0]) : NULL;
+        dq = d, dk = d ? d + g.k_off : NULL, dv = d ? d + g.v_off : NULL;
+    } else {
+        dq = din[0] ? tg_f32(din[0]) : NULL, dk = din[1] ? tg_f32(din[1]) : NULL;
+        dv = din[2] ? tg_f32(din[2]) : NULL;
+    }
     const float *lse = tg_f32(tg_op_saved(ctx, 0));
     float *delta = tg_op_scratch(ctx, sizeof(float) * (size_t)(rows > 0 ? rows : 1)); /* (B, H, T) */
     int nt;
     float *ws = ws_alloc(ctx, g.D, &nt);
     if (!delta || !ws) return TG_ERR_OOM;
-    row_dots(delta, tg_f32(dout), tg_f32(tg_op_output(ctx)), rows, g.D);
+    row_dots(delta, tg_f32(dout), tg_f32(tg_op_output(ctx)), &g);
 
     const bool big = BH * g.T * g.T * g.D > ATTN_OMP_MIN;
     /* Enough heads to keep every thread busy: one thread owns a head and does
@@ -451,7 +537,7 @@ static tg_status attention_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_te
 #pragma omp for schedule(dynamic, 1)
             for (int64_t bh = 0; bh < BH; bh++)
                 for (int64_t k0 = 0; k0 < g.T; k0 += BK)
-                    bwd_key_block(dq, dk, dv, &w, lse, delta, dout, in[0], in[1], in[2], &g, bh, k0);
+                    bwd_key_block(dq, dk, dv, &w, lse, delta, dout, t[0], t[1], t[2], &g, bh, k0);
         }
         return TG_OK;
     }
@@ -462,13 +548,13 @@ static tg_status attention_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_te
         if (dk || dv) {
 #pragma omp for schedule(dynamic, 1)
             for (int64_t it = 0; it < BH * nqb; it++)
-                bwd_key_block(NULL, dk, dv, &w, lse, delta, dout, in[0], in[1], in[2], &g, it / nqb,
+                bwd_key_block(NULL, dk, dv, &w, lse, delta, dout, t[0], t[1], t[2], &g, it / nqb,
                               (it % nqb) * BK);
         }
         if (dq) {
 #pragma omp for schedule(dynamic, 1)
             for (int64_t it = 0; it < BH * nqb; it++)
-                dq_query_block(dq, &w, lse, delta, dout, in[0], in[1], in[2], &g, it / nqb, (it % nqb) * BQ);
+                dq_query_block(dq, &w, lse, delta, dout, t[0], t[1], t[2], &g, it / nqb, (it % nqb) * BQ);
         }
     }
     return TG_OK;
@@ -495,4 +581,21 @@ tg_tensor *tg_attention(const tg_tensor *q, const tg_tensor *k, const tg_tensor 
     a.scale = (float)(scale != 0.0 ? scale : 1.0 / sqrt((double)(D > 0 ? D : 1)));
     const tg_tensor *in[4] = {q, k, v, lengths};
     return tg_apply(&attention_op, in, lengths ? 4 : 3, &a, sizeof a);
+}
+
+tg_tensor *tg_attention_qkv(const tg_tensor *qkv, int64_t heads, bool causal, const tg_tensor *lengths,
+                            double scale)
+{
+    if (!qkv) return NULL;
+    if (heads < 1 || !isfinite(scale)) {
+        tg_error(TG_ERR_INVALID, "tg_attention_qkv: need heads >= 1 and a finite scale, got %lld, %g",
+                 (long long)heads, scale);
+        return NULL;
+    }
+    attn_attr a = {.causal = causal, .heads = heads};
+    /* the shape is checked by infer; a bad rank leaves the default unused */
+    const int64_t C = tg_tensor_ndim(qkv) == 3 ? tg_tensor_dim(qkv, 2) : 0, D = C / (3 * heads);
+    a.scale = (float)(scale != 0.0 ? scale : 1.0 / sqrt((double)(D > 0 ? D : 1)));
+    const tg_tensor *in[2] = {qkv, lengths};
+    return tg_apply(&attention_op, in, lengths ? 2 : 1, &a, sizeof a);
 }

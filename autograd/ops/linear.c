@@ -1,8 +1,10 @@
 /* Fully connected layer: y = x · wᵀ + bias as one oneDNN matmul with a bias,
  * with the weight (out, in) read transposed through strides. Leading dims of
- * x are flattened into rows. */
-#include <string.h>
-
+ * x are flattened into rows.
+ *
+ * Mixed precision (attr compute = bf16 with f32 x and w): the op rounds x and
+ * w to bf16 itself and keeps those copies for backward, so no cast nodes,
+ * no f32 gradient copies for them, and the gradients land in f32 directly. */
 #include "autograd/ops/ops_internal.h"
 #include "tensor/backend.h"
 
@@ -10,6 +12,15 @@
 typedef struct linear_dims {
     int64_t rows, in, out;
 } linear_dims;
+
+typedef struct linear_attr {
+    tg_dtype compute; /* TG_BF16: matmuls in bf16 whatever the input dtype */
+} linear_attr;
+
+static tg_dtype compute_dtype(const tg_tensor *x, const void *attr)
+{
+    return attr && ((const linear_attr *)attr)->compute == TG_BF16 ? TG_BF16 : tg_tensor_dtype(x);
+}
 
 static linear_dims dims_of(const tg_tensor *x, const tg_tensor *w)
 {
@@ -58,17 +69,32 @@ static tg_status linear_infer(const tg_tensor *const *in, int n_in, const void *
 
 /* ---- forward ---- */
 
+/* A bf16 step copy of f32 t, saved for backward when recording. */
+static const tg_tensor *to_bf16(tg_op_ctx *ctx, const tg_tensor *t)
+{
+    tg_tensor *b = tg_tensor_empty(TG_STEP, *tg_tensor_shape(t), TG_BF16);
+    if (!b) return NULL;
+    tg_f32_to_bf16_n(tg_bf16(b), tg_f32(t), tg_tensor_numel(t));
+    return tg_op_save(ctx, b) == TG_OK ? b : NULL;
+}
+
 static tg_status linear_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr,
                                 tg_tensor *out)
 {
-    (void)ctx; (void)attr;
     const linear_dims n = dims_of(in[0], in[1]);
-    tg_matmul_desc d = {.ndim = 2, .ab_dtype = tg_tensor_dtype(in[0]), .bias = n_in == 3};
+    const tg_dtype dt = compute_dtype(in[0], attr);
+    const void *x = tg_tensor_data(in[0]), *w = tg_tensor_data(in[1]);
+    if (dt != tg_tensor_dtype(in[0])) { /* f32 x, w rounded to bf16 here */
+        const tg_tensor *xb = to_bf16(ctx, in[0]), *wb = to_bf16(ctx, in[1]);
+        if (!xb || !wb) return TG_ERR_OOM;
+        x = tg_tensor_data(xb);
+        w = tg_tensor_data(wb);
+    }
+    tg_matmul_desc d = {.ndim = 2, .ab_dtype = dt, .bias = n_in == 3};
     tg_matmul_view(d.a_dims, d.a_strides, 0, NULL, n.rows, n.in, false);  /* x (R, in) */
     tg_matmul_view(d.b_dims, d.b_strides, 0, NULL, n.in, n.out, true);    /* wᵀ (in, out) */
     tg_matmul_view(d.c_dims, d.c_strides, 0, NULL, n.rows, n.out, false); /* y (R, out) */
-    return tg_backend_matmul(tg_ctx_current(), &d, tg_f32(out), tg_tensor_data(in[0]),
-                             tg_tensor_data(in[1]), n_in == 3 ? tg_f32(in[2]) : NULL);
+    return tg_backend_matmul(tg_ctx_current(), &d, tg_f32(out), x, w, n_in == 3 ? tg_f32(in[2]) : NULL);
 }
 
 /* ---- backward ---- */
@@ -90,34 +116,40 @@ static void bias_grad(float *dbias, const float *dy, int64_t rows, int64_t cols)
     }
 }
 
-static const tg_tensor *as_f32(const tg_tensor *t)
-{
-    return tg_tensor_dtype(t) == TG_F32 ? t : tg_tensor_to(TG_STEP, t, TG_F32);
-}
-
+/* Both gradient matmuls run in the operands' dtype: with bf16 x and w (mixed
+ * precision) dy is rounded to bf16 once and both products are bf16 with f32
+ * accumulation, as the forward was. */
 static tg_status linear_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tensor *const *din)
 {
     const tg_tensor *x = tg_op_input(ctx, 0), *w = tg_op_input(ctx, 1);
     const linear_dims n = dims_of(x, w);
+    const tg_dtype dt = compute_dtype(x, tg_op_attr(ctx));
+    if (dt != tg_tensor_dtype(x)) { /* the bf16 copies made by forward */
+        x = tg_op_saved(ctx, 0);
+        w = tg_op_saved(ctx, 1);
+    }
     const float *dy = tg_f32(dout); /* (R, out) */
+    const void *dy_mm = dy;
+    if (dt == TG_BF16 && (din[0] || din[1])) {
+        uint16_t *dyb = tg_op_scratch(ctx, sizeof(uint16_t) * (size_t)(n.rows * n.out)); /* (R, out) */
+        if (!dyb) return TG_ERR_OOM;
+        tg_f32_to_bf16_n(dyb, dy, n.rows * n.out);
+        dy_mm = dyb;
+    }
     tg_ctx *c = tg_ctx_current();
     if (din[0]) { /* dx (R, in) += dy (R, out) · w (out, in) */
-        const tg_tensor *wf = as_f32(w);
-        if (!wf) return TG_ERR_OOM;
-        tg_matmul_desc d = {.ndim = 2, .ab_dtype = TG_F32, .accumulate = true};
+        tg_matmul_desc d = {.ndim = 2, .ab_dtype = dt, .accumulate = true};
         tg_matmul_view(d.a_dims, d.a_strides, 0, NULL, n.rows, n.out, false);
         tg_matmul_view(d.b_dims, d.b_strides, 0, NULL, n.out, n.in, false);
         tg_matmul_view(d.c_dims, d.c_strides, 0, NULL, n.rows, n.in, false);
-        TG_TRY(tg_backend_matmul(c, &d, tg_f32(din[0]), dy, tg_f32(wf), NULL));
+        TG_TRY(tg_backend_matmul(c, &d, tg_f32(din[0]), dy_mm, tg_tensor_data(w), NULL));
     }
     if (din[1]) { /* dw (out, in) += dyᵀ (out, R) · x (R, in) */
-        const tg_tensor *xf = as_f32(x);
-        if (!xf) return TG_ERR_OOM;
-        tg_matmul_desc d = {.ndim = 2, .ab_dtype = TG_F32, .accumulate = true};
+        tg_matmul_desc d = {.ndim = 2, .ab_dtype = dt, .accumulate = true};
         tg_matmul_view(d.a_dims, d.a_strides, 0, NULL, n.out, n.rows, true);
         tg_matmul_view(d.b_dims, d.b_strides, 0, NULL, n.rows, n.in, false);
         tg_matmul_view(d.c_dims, d.c_strides, 0, NULL, n.out, n.in, false);
-        TG_TRY(tg_backend_matmul(c, &d, tg_f32(din[1]), dy, tg_f32(xf), NULL));
+        TG_TRY(tg_backend_matmul(c, &d, tg_f32(din[1]), dy_mm, tg_tensor_data(x), NULL));
     }
     if (tg_op_n_in(ctx) == 3 && din[2]) bias_grad(tg_f32(din[2]), dy, n.rows, n.out);
     return TG_OK;
@@ -134,7 +166,17 @@ tg_status tg_register_linear_ops(void) { return tg_op_register(&linear_op); }
 
 tg_tensor *tg_linear(const tg_tensor *x, const tg_tensor *w, const tg_tensor *bias)
 {
+    return tg_linear_ex(x, w, bias, TG_F32);
+}
+
+tg_tensor *tg_linear_ex(const tg_tensor *x, const tg_tensor *w, const tg_tensor *bias, tg_dtype compute)
+{
     const tg_tensor *in[3] = {x, w, bias};
     if (!x || !w) return NULL; /* an earlier call failed; keep its message */
-    return tg_apply(&linear_op, in, bias ? 3 : 2, NULL, 0);
+    if (compute != TG_F32 && compute != TG_BF16) {
+        tg_error(TG_ERR_DTYPE, "tg_linear_ex: compute dtype must be f32 or bf16, got %s", tg_dtype_name(compute));
+        return NULL;
+    }
+    linear_attr a = {.compute = compute};
+    return tg_apply(&linear_op, in, bias ? 3 : 2, &a, sizeof a);
 }
