@@ -4,7 +4,8 @@
  * linears with biases, SwiGLU gate, pooling scores, surprisal vector, MLP
  * decision head) against a naive reference: one forward and backward per
  * sample on a batch holding only that sample's documents. Samples are single
- * claims, and patients owning several claims (one of them two windows). */
+ * claims, and patients owning several claims (one of them two windows);
+ * one configuration pools with several learned queries. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,7 +68,7 @@ static claims_model_config config(bool rms_swiglu)
         .gpt = {.vocab = V, .dim = 16, .heads = 2, .hidden = 24, .max_seq = T, .n_layers = 2, .tied = true,
                 .rms = rms_swiglu, .swiglu = rms_swiglu},
         .lambda = 2.0, .decision = CLAIMS_LOSS_COST, .costs = claims_costs_default(), .class_weight = {1, 1},
-        .code_weight = 1.0, .head_hidden = 8, .surprisal = true};
+        .code_weight = 1.0, .head_hidden = 8, .surprisal = true, .pool_heads = rms_swiglu ? 3 : 1};
     return c;
 }
 
