@@ -154,7 +154,7 @@ static int setup_options(args *a, cli_opt *o, int argc, char **argv)
         {"eval-every", CLI_INT, &a->eval_every, 0, 1e9, "evaluate every K steps (0: only at the end)"},
         {"ckpt-every", CLI_INT, &a->ckpt_every, 0, 1e9, "checkpoint every M steps (0: only at the end)"},
         {"norms-every", CLI_INT, &a->norms_every, 0, 1e9, "log per-layer gradient/update norms every K steps"},
-        {"dp", CLI_FLAG, &a->dp, 0, 0, "DP-SGD: Poisson-sampled units, per-unit clipping, Gaussian noise, epsilon reported"},
+        {"dp", CLI_FLAG, &a->dp, 0, 0, "DP-SGD: Poisson-sampled units, per-unit clipping, Gaussian noise, epsilon reported (replaces --accum and --clip)"},
         {"dp-unit", CLI_STRING, &a->dp_unit, 0, 0, "DP privacy unit: patient (all claims of a member) | claim"},
         {"dp-clip", CLI_DOUBLE, &a->dp_clip, 1e-9, 1e9, "DP per-unit gradient norm bound C"},
         {"dp-sigma", CLI_DOUBLE, &a->dp_sigma, 0, 1e4, "DP noise multiplier, noise std sigma*C (0: from --dp-epsilon)"},
