@@ -17,9 +17,7 @@ static int64_t clamp_kernel(float *g, float c, int64_t n)
     return nans;
 }
 
-/* Sum of squares over every gradient; *first_bad is the first parameter
- * whose own sum is not finite (-1 when none). */
-static double global_sumsq(const tg_param_set *ps, int *first_bad)
+double tg_optim_grad_sumsq(const tg_param_set *ps, int *first_bad)
 {
     double total = 0.0;
     *first_bad = -1;
@@ -37,7 +35,7 @@ tg_status tg_grad_global_norm(const tg_param_set *ps, double *norm)
 {
     if (!ps) return tg_error(TG_ERR_INVALID, "tg_grad_global_norm: NULL set");
     int bad;
-    double n = sqrt(global_sumsq(ps, &bad));
+    double n = sqrt(tg_optim_grad_sumsq(ps, &bad));
     if (norm) *norm = n;
     return TG_OK;
 }
@@ -48,7 +46,7 @@ tg_status tg_clip_grad_norm(tg_param_set *ps, double max_norm, double *norm)
     if (!(max_norm > 0 && isfinite(max_norm)))
         return tg_error(TG_ERR_INVALID, "tg_clip_grad_norm: max_norm %g must be finite and > 0", max_norm);
     int bad;
-    double total = sqrt(global_sumsq(ps, &bad));
+    double total = sqrt(tg_optim_grad_sumsq(ps, &bad));
     if (norm) *norm = total;
     if (bad >= 0)
         return tg_error(TG_ERR_NUMERIC, "tg_clip_grad_norm: gradient norm is %g (parameter '%s' has inf/NaN); "
