@@ -15,6 +15,7 @@
 #include "optim/clip.h"
 #include "optim/optim.h"
 #include "optim/param.h"
+#include "optim/rdp.h"
 #include "optim/scaler.h"
 #include "optim/sched.h"
 #include "tensor/arena.h"

@@ -17,6 +17,7 @@
 #include "models/claims/dist_train.h"
 #include "models/claims/report.h"
 #include "models/claims/trainer.h"
+#include "optim/rdp.h"
 #include "autograd/op.h"
 #include "tensor/ctx.h"
 
@@ -47,11 +48,12 @@ static void on_signal(int sig)
 }
 
 typedef struct args {
-    const char *train, *valid, *out, *resume, *codes, *tokenizer, *schedule, *decision_loss;
+    const char *train, *valid, *out, *resume, *codes, *tokenizer, *schedule, *decision_loss, *dp_unit;
     long steps, seed, warmup, accum, threads, vocab, d, layers, heads, ff, ctx, budget, eval_every, ckpt_every,
-        norms_every, balance, head_hidden;
+        norms_every, balance, head_hidden, pool_heads, dp_batch;
+    double dp_clip, dp_sigma, dp_epsilon, dp_delta, dp_rate;
     double lr, min_lr, clip, weight_decay, dropout, lambda, cost_fr, cost_fa, code_weight, focal_gamma;
-    bool bf16, strict, class_weights, quiet, surprisal;
+    bool bf16, strict, class_weights, quiet, surprisal, dp;
 } args;
 
 static void reject(void *user, const char *path, long line, const char *reason)
@@ -110,7 +112,8 @@ static int setup_options(args *a, cli_opt *o, int argc, char **argv)
                 .vocab = 4096, .d = 128, .layers = 2, .heads = 4, .ff = 512, .ctx = 256, .budget = 8192,
                 .eval_every = 100, .ckpt_every = 100, .norms_every = 50, .balance = 1, .lr = 2e-3, .min_lr = 1e-4,
                 .clip = 1.0, .weight_decay = 0.1, .dropout = 0.0, .lambda = 1.0, .cost_fr = 5, .cost_fa = 1,
-                .code_weight = 1.0, .focal_gamma = 2.0};
+                .code_weight = 1.0, .focal_gamma = 2.0, .pool_heads = 1, .dp_unit = "patient", .dp_clip = 1.0,
+                .dp_delta = 1e-5};
     cli_opt opts[] = {
         {"train", CLI_STRING, &a->train, 0, 0, "training claims (JSONL), required"},
         {"valid", CLI_STRING, &a->valid, 0, 0, "validation claims (JSONL), required"},
@@ -145,11 +148,20 @@ static int setup_options(args *a, cli_opt *o, int argc, char **argv)
         {"focal-gamma", CLI_DOUBLE, &a->focal_gamma, 0, 10, "focal loss gamma"},
         {"balance", CLI_INT, &a->balance, 1, 100, "repeat each denied claim this many times per epoch"},
         {"head-hidden", CLI_INT, &a->head_hidden, 0, 65536, "decision head hidden width (0: linear head)"},
+        {"pool-heads", CLI_INT, &a->pool_heads, 1, 64, "queries of the decision's attention pooling"},
         {"surprisal", CLI_FLAG, &a->surprisal, 0, 0, "feed the LM's per-token surprisal into the decision pooling"},
         {"code-weight", CLI_DOUBLE, &a->code_weight, 0.01, 100, "LM loss weight of medical-code targets"},
         {"eval-every", CLI_INT, &a->eval_every, 0, 1e9, "evaluate every K steps (0: only at the end)"},
         {"ckpt-every", CLI_INT, &a->ckpt_every, 0, 1e9, "checkpoint every M steps (0: only at the end)"},
         {"norms-every", CLI_INT, &a->norms_every, 0, 1e9, "log per-layer gradient/update norms every K steps"},
+        {"dp", CLI_FLAG, &a->dp, 0, 0, "DP-SGD: Poisson-sampled units, per-unit clipping, Gaussian noise, epsilon reported (replaces --accum and --clip)"},
+        {"dp-unit", CLI_STRING, &a->dp_unit, 0, 0, "DP privacy unit: patient (all claims of a member) | claim"},
+        {"dp-clip", CLI_DOUBLE, &a->dp_clip, 1e-9, 1e9, "DP per-unit gradient norm bound C"},
+        {"dp-sigma", CLI_DOUBLE, &a->dp_sigma, 0, 1e4, "DP noise multiplier, noise std sigma*C (0: from --dp-epsilon)"},
+        {"dp-epsilon", CLI_DOUBLE, &a->dp_epsilon, 0, 1e4, "DP target epsilon after --steps, sigma computed for it (0: give --dp-sigma)"},
+        {"dp-delta", CLI_DOUBLE, &a->dp_delta, 1e-300, 0.5, "DP delta"},
+        {"dp-rate", CLI_DOUBLE, &a->dp_rate, 0, 1, "DP sampling probability q of a unit per step (0: from --dp-batch)"},
+        {"dp-batch", CLI_INT, &a->dp_batch, 0, 1e9, "DP expected units per step, q = batch / units (0: 64 unless --dp-rate)"},
         {"strict", CLI_FLAG, &a->strict, 0, 0, "a malformed claim line is fatal"},
         {"quiet", CLI_FLAG, &a->quiet, 0, 0, "no progress lines"},
     };
@@ -161,6 +173,44 @@ static int setup_options(args *a, cli_opt *o, int argc, char **argv)
         fprintf(stderr, "train_claims: --train and --valid are required (see --help)\n");
         return 2;
     }
+    const char *bad = NULL;
+    if (a->dp && strcmp(a->dp_unit, "patient") && strcmp(a->dp_unit, "claim")) bad = "--dp-unit must be patient or claim";
+    else if (a->dp && (a->dp_sigma > 0) == (a->dp_epsilon > 0)) bad = "--dp needs exactly one of --dp-sigma and --dp-epsilon";
+    else if (a->dp && a->dp_rate > 0 && a->dp_batch > 0) bad = "give --dp-rate or --dp-batch, not both";
+    else if (!a->dp && (a->dp_sigma > 0 || a->dp_epsilon > 0 || a->dp_rate > 0 || a->dp_batch > 0))
+        bad = "--dp-* options need --dp";
+    if (bad) {
+        fprintf(stderr, "train_claims: %s (see --help)\n", bad);
+        return 2;
+    }
+    return 0;
+}
+
+/* DP-SGD options: units, sampling rate, and sigma from the target epsilon
+ * for the planned steps when asked. */
+static int build_dp(const args *a, const claims_dataset *train, claims_dp_opts *o, int32_t **unit)
+{
+    *o = (claims_dp_opts){.patient = !strcmp(a->dp_unit, "patient"), .clip = a->dp_clip, .sigma = a->dp_sigma,
+                          .delta = a->dp_delta};
+    if (claims_dp_units(train, o->patient, unit, &o->n_units) != TG_OK) {
+        fprintf(stderr, "train_claims: %s\n", tg_last_error());
+        return 1;
+    }
+    o->unit = *unit;
+    o->rate = a->dp_rate > 0 ? a->dp_rate : (double)(a->dp_batch > 0 ? a->dp_batch : 64) / o->n_units;
+    if (o->rate > 1) {
+        fprintf(stderr, "train_claims: --dp-batch %ld exceeds the %d units (%s)\n", a->dp_batch, o->n_units, a->dp_unit);
+        return 2;
+    }
+    if (a->dp_epsilon > 0 && tg_rdp_sigma_for_epsilon(o->rate, a->steps, o->delta, a->dp_epsilon, &o->sigma) != TG_OK) {
+        fprintf(stderr, "train_claims: --dp-epsilon: %s\n", tg_last_error());
+        return 2;
+    }
+    double eps = INFINITY;
+    if (o->sigma > 0) tg_rdp_epsilon(o->rate, o->sigma, a->steps, o->delta, &eps, NULL);
+    printf("DP-SGD: unit %s (%d units), sample rate %.5g (%.1f units/step expected), clip %g, sigma %.4g, delta %g: "
+           "epsilon %.3g after %ld steps (RDP accountant)\n", a->dp_unit, o->n_units, o->rate, o->rate * o->n_units,
+           o->clip, o->sigma, o->delta, eps, a->steps);
     return 0;
 }
 
@@ -177,6 +227,7 @@ static int build_opts(const args *a, const claims_dataset *train, int32_t vocab,
     m->code_weight = a->code_weight;
     m->head_hidden = (int)a->head_hidden;
     m->surprisal = a->surprisal;
+    m->pool_heads = (int)a->pool_heads;
     m->class_weight[0] = m->class_weight[1] = 1.0;
     if (a->class_weights) { /* inverse frequency, normalized to mean 1 over claims */
         double pos = 0;
@@ -283,6 +334,10 @@ int main(int argc, char **argv)
     claims_train_opts t;
     if ((rc = build_opts(&a, &train, claims_tok_vocab_size(tok), &t))) return rc;
     t.tokenizer_name = "tokenizer.json";
+    claims_dp_opts dpo;
+    int32_t *dp_unit = NULL;
+    if (a.dp && (rc = build_dp(&a, &train, &dpo, &dp_unit))) return rc;
+    if (a.dp) t.dp = &dpo;
     claims_plan plan;
     if (claims_plan_epoch(ctrain.len, ctrain.label, ctrain.n, &t.batch, t.seed, 0, &plan) != TG_OK) return fail("batching");
     printf("train: %d claims, %lld tokens, %d batches/epoch, padding waste %.1f%%; valid: %d claims\n", ctrain.n,
@@ -307,6 +362,7 @@ int main(int argc, char **argv)
     if (getenv("TG_PROFILE")) tg_profile_print(stderr);
 
     claims_model_free(&m);
+    free(dp_unit);
     free(is_code);
     free(is_rare);
     claims_corpus_free(&ctrain);

@@ -24,6 +24,9 @@ struct tg_node {
 /* Appends a node to the current context's tape. */
 tg_status tg_tape_push(struct tg_node *n);
 
+/* The current tape's nodes (valid until it changes); *n gets their count. */
+struct tg_node *const *tg_tape_nodes(size_t *n);
+
 /* Registry index of an op, or -1 when not registered. */
 int tg_op_id(const tg_op *op);
 

@@ -75,6 +75,16 @@ const tg_tensor *tg_op_saved(const tg_op_ctx *ctx, int i);
 /* Scratch memory from the step arena (64-byte aligned, uninitialized). */
 void *tg_op_scratch(tg_op_ctx *ctx, size_t bytes);
 
+/* Called during backward for each node whose output has a gradient, right
+ * before the node's backward runs: dout is then complete and may be changed
+ * in place. A non-OK return stops the backward with that status. Per-sample
+ * gradient norms (autograd/psn.h) are computed here. */
+typedef tg_status (*tg_node_grad_fn)(void *user, tg_op_ctx *node, tg_tensor *dout);
+
+/* Sets this thread's node hook (NULL: none); returns the previous one
+ * through prev_fn and prev_user when not NULL. */
+void tg_backward_set_node_hook(tg_node_grad_fn fn, void *user, tg_node_grad_fn *prev_fn, void **prev_user);
+
 /* ---- profiling ---- */
 
 /* Enables per-op timing (also enabled by the environment TG_PROFILE=1). */

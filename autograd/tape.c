@@ -123,6 +123,26 @@ static tg_status run_node(struct tg_node *node)
     return st;
 }
 
+/* ---- node hook: sees each node's finished output gradient ---- */
+
+static _Thread_local tg_node_grad_fn node_hook;
+static _Thread_local void *node_hook_user;
+
+void tg_backward_set_node_hook(tg_node_grad_fn fn, void *user, tg_node_grad_fn *prev_fn, void **prev_user)
+{
+    if (prev_fn) *prev_fn = node_hook;
+    if (prev_user) *prev_user = node_hook_user;
+    node_hook = fn;
+    node_hook_user = user;
+}
+
+struct tg_node *const *tg_tape_nodes(size_t *n)
+{
+    tape *t = current_tape();
+    *n = t->n;
+    return t->nodes;
+}
+
 /* ---- leaf hook: report each leaf's gradient once it is final ---- */
 
 static _Thread_local tg_leaf_grad_fn leaf_hook;
@@ -193,7 +213,11 @@ tg_status tg_backward_ex(tg_tensor *out, const tg_tensor *seed, bool retain_grap
     if (leaf_hook) TG_TRY(leaf_first_uses(t, last, &uses, &n_uses));
     for (size_t i = last + 1; i-- > 0;) {
         struct tg_node *node = t->nodes[i];
-        tg_status st = node->out->grad ? run_node(node) : TG_OK; /* no grad: the loss does not depend on it */
+        tg_status st = TG_OK;
+        if (node->out->grad) { /* no grad: the loss does not depend on it */
+            if (node_hook) st = node_hook(node_hook_user, node, node->out->grad);
+            if (st == TG_OK) st = run_node(node);
+        }
         if (st != TG_OK) {
             free(uses);
             return st;

@@ -88,9 +88,14 @@ tg_tensor *tg_gpt_hidden(const tg_gpt *m, const tg_tensor *idx, const tg_tensor 
                  (long long)m->cfg.max_seq);
         return NULL;
     }
-    tg_tensor *pos = tg_arange(TG_STEP, T, 0, 1, TG_S32);                 /* (T) */
+    /* positions per row, so every row of the wpe lookup belongs to one
+     * sequence (per-sample gradients, autograd/psn.h) */
+    const int64_t B = tg_tensor_dim(idx, 0);
+    tg_tensor *pos = tg_tensor_empty(TG_STEP, TG_SHAPE(B, T), TG_S32);   /* (B, T) */
+    if (!pos) return NULL;
+    for (int64_t i = 0; i < B * T; i++) tg_s32(pos)[i] = (int32_t)(i % T);
     tg_tensor *h = tg_add(tg_nn_embedding_forward(&m->wte, idx),          /* (B, T, D) */
-                          tg_nn_embedding_forward(&m->wpe, pos));         /* (T, D) */
+                          tg_nn_embedding_forward(&m->wpe, pos));         /* (B, T, D) */
     h = tg_nn_dropout(h, m->cfg.dropout, train);
     for (int i = 0; i < m->cfg.n_layers; i++) h = tg_nn_block_forward(&m->blocks[i], h, true, lengths, train);
     return tg_nn_norm_forward(&m->ln_f, h);

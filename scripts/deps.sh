@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages tensorgrad needs, when any is missing.
 set -euo pipefail
-# ocl-icd-opencl-dev: dnnl-config.cmake (Debian oneDNN built with the OpenCL GPU runtime)
-# requires OpenCL headers and library. Open MPI: multi-process data-parallel training (the build works without it).
-pkgs=(build-essential cmake pkg-config libdnnl-dev ocl-icd-opencl-dev check libjansson-dev libomp-dev
-      libopenmpi-dev openmpi-bin)
+# oneDNN's CMake config looks for OpenCL (ocl-icd-opencl-dev, opencl-c-headers),
+# which --no-install-recommends leaves out. Open MPI: multi-process
+# data-parallel training (the build works without it).
+pkgs=(build-essential cmake pkg-config libdnnl-dev ocl-icd-opencl-dev opencl-c-headers
+      check libjansson-dev libomp-dev libopenmpi-dev openmpi-bin)
 [ "${TG_WITH_TORCH:-0}" = 1 ] && pkgs+=(python3-torch)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -4,7 +4,9 @@
 # process and as 2 MPI ranks must give the same weights (1e-6 relative per
 # tensor; the f64 gradient reduction makes them bit-identical in practice),
 # and a run checkpointed by 2 ranks at step 5 and resumed by 1 process must
-# end with the same weights too. Exit 77 (skipped) without MPI.
+# end with the same weights too. DP-SGD (patient units) as 1 process and as
+# 2 ranks must agree as well: the ranks clip their own micro-batches, sum,
+# and add one identical noise draw. Exit 77 (skipped) without MPI.
 set -euo pipefail
 build=$1
 here=$(cd "$(dirname "$0")" && pwd)
@@ -37,4 +39,13 @@ run "$tmp/half.log" "$here/run_mpi.sh" 2 "$build/train_claims" "${common[@]}" --
 run "$tmp/resume.log" "$build/train_claims" "${common[@]}" --steps 10 --out "$tmp/half" \
   --resume "$tmp/half/checkpoint.safetensors"
 "$build/weights_diff" "$tmp/one/checkpoint.safetensors" "$tmp/half/checkpoint.safetensors" 1e-6
-echo "dist_train: 1 process, 2 ranks and 2 ranks resumed by 1 process agree"
+# DP-SGD: f32 sums of the clipped gradients in another order, the same noise
+dp=(--train "$tmp/c.train.jsonl" --valid "$tmp/c.valid.jsonl" --vocab 800 --d 32 --layers 2 --heads 2 --ff 64
+    --ctx 64 --budget 1024 --schedule constant --warmup 2 --dropout 0.1 --eval-every 0 --ckpt-every 0
+    --norms-every 0 --quiet --dp --dp-sigma 1.0 --dp-batch 16 --steps 4)
+run "$tmp/dp1.log" "$build/train_claims" "${dp[@]}" --out "$tmp/dp1"
+run "$tmp/dp2.log" "$here/run_mpi.sh" 2 "$build/train_claims" "${dp[@]}" --out "$tmp/dp2"
+"$build/weights_diff" "$tmp/dp1/checkpoint.safetensors" "$tmp/dp2/checkpoint.safetensors" 1e-5
+diff <(grep '"step"' "$tmp/dp1/metrics.jsonl" | sed 's/"tokens_per_s":[^,]*,//') \
+     <(grep '"step"' "$tmp/dp2/metrics.jsonl" | sed 's/"tokens_per_s":[^,]*,//')
+echo "dist_train: 1 process, 2 ranks and 2 ranks resumed by 1 process agree, with and without DP-SGD"

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "models/claims/codes.h"
+#include "models/claims/corpus.h"
 #include "models/claims/dataset.h"
 #include "models/claims/gen.h"
 #include "models/claims/scrub.h"
@@ -375,6 +376,56 @@ START_TEST(test_history_generated)
 }
 END_TEST
 
+/* With a code table the reader adds the payer's reference to each procedure
+ * (billed over fee schedule, prior-authorization list); the generator's
+ * amount rule is then exactly "some ratio above 3", and the rendered claim
+ * shows both. Without a table neither appears. */
+START_TEST(test_payer_reference)
+{
+    claims_codes *t = load_codes();
+    const char *path = "claims_reference.jsonl";
+    gen_to_file(t, path, 3000, 13, 0.0, NULL);
+    claims_dataset ds, bare;
+    claims_read_opts ro = {.strict = true, .codes = t};
+    ck_assert_msg(claims_dataset_load(path, &ro, &ds) == TG_OK, "%s", tg_last_error());
+    ck_assert_int_eq(claims_dataset_load(path, NULL, &bare), TG_OK);
+    long n_amount = 0, n_auth = 0;
+    for (size_t i = 0; i < ds.n; i++) {
+        const claims_claim *c = &ds.claims[i];
+        bool over = false;
+        for (int k = 0; k < c->n_procedures; k++) {
+            const claims_procedure *p = &c->procedures[k];
+            const claims_code *ref = claims_codes_find(t, p->code);
+            double want = ref->amount > 0 ? p->billed_amount / (ref->amount * p->units) : 0.0;
+            ck_assert_double_eq_tol(p->fee_ratio, want, 1e-12);
+            ck_assert_int_eq(p->pa_required, ref->prior_auth);
+            ck_assert_double_eq(bare.claims[i].procedures[k].fee_ratio, 0.0);
+            ck_assert(!bare.claims[i].procedures[k].pa_required);
+            over |= p->fee_ratio > 3.0;
+            n_auth += p->pa_required;
+        }
+        bool amount = (c->deny_reasons >> CLAIMS_DENY_AMOUNT) & 1;
+        ck_assert_msg(over == amount, "claim %zu: ratio above 3 %d, amount rule %d", i, over, amount);
+        n_amount += amount;
+    }
+    ck_assert_int_gt(n_amount, 3);
+    ck_assert_int_gt(n_auth, 3);
+    char *text, *plain;
+    size_t len;
+    ck_assert_int_eq(claims_render(&ds.claims[0], &text, &len), TG_OK);
+    ck_assert_int_eq(claims_render(&bare.claims[0], &plain, &len), TG_OK);
+    ck_assert_msg(strstr(text, " fee x"), "%s", text);
+    ck_assert_ptr_null(strstr(plain, " fee x"));
+    ck_assert_ptr_null(strstr(plain, "needs auth"));
+    free(text);
+    free(plain);
+    claims_dataset_free(&ds);
+    claims_dataset_free(&bare);
+    remove(path);
+    claims_codes_free(t);
+}
+END_TEST
+
 /* Optional deny reasons: names parsed into a mask, bad names and reasons on
  * an approved claim rejected with the field named. */
 START_TEST(test_deny_reasons)
@@ -505,6 +556,7 @@ int main(void)
     tcase_add_test(tc, test_history_hand_made);
     tcase_add_test(tc, test_deny_reasons);
     tcase_add_test(tc, test_history_generated);
+    tcase_add_test(tc, test_payer_reference);
     tcase_add_test(tc, test_scrub_examples);
     tcase_add_test(tc, test_scrub_generated);
     suite_add_tcase(s, tc);

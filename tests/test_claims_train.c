@@ -225,15 +225,17 @@ static tg_tensor *model_loss(tg_tensor *const *in, int n_in, void *user)
     return claims_model_forward(c->m, c->b, c->labels, is_code, 0, 0, false, false, &f) == TG_OK ? f.loss : NULL;
 }
 
-/* The MLP head and the surprisal input: named parameters, gradients through
- * the whole model (surprisal itself is detached) against finite differences,
- * and surprise.weight changes the decision once it is nonzero. */
+/* The MLP head, several pooling queries and the surprisal input: named
+ * parameters and sizes, gradients through the whole model (surprisal itself
+ * is detached) against finite differences, and surprise.weight changes the
+ * decision once it is nonzero. */
 START_TEST(test_decision_head_options)
 {
     claims_train_opts o = tiny_opts("unused", 1);
     o.model.gpt.dropout = 0;
     o.model.head_hidden = 16;
     o.model.surprisal = true;
+    o.model.pool_heads = 3;
     o.model.decision = CLAIMS_LOSS_WCE;
     o.model.class_weight[0] = 0.6;
     o.model.class_weight[1] = 3.0;
@@ -246,7 +248,11 @@ START_TEST(test_decision_head_options)
         named += !strcmp(name, "surprise.weight") || !strcmp(name, "head_fc.weight") || !strcmp(name, "head_fc.bias");
     }
     ck_assert_int_eq(named, 3);
+    const int64_t D = o.model.gpt.dim;
+    ck_assert_int_eq(tg_tensor_numel(m.pool.weight), 3 * D);
+    ck_assert_int_eq(tg_tensor_numel(m.head_fc.weight), 16 * 4 * D); /* <SEP> state + 3 pooled */
     ck_assert_int_eq(tg_fill_randn(m.surprise, 9, 0.0, 0.5), TG_OK);
+    ck_assert_int_eq(tg_fill_randn(m.pool.weight, 4, 0.0, 0.5), TG_OK); /* queries differ */
     claims_plan plan;
     o.batch.token_budget = 512;
     ck_assert_int_eq(claims_plan_epoch(valid.len, valid.label, valid.n, &o.batch, 1, 0, &plan), TG_OK);

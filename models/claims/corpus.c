@@ -54,9 +54,12 @@ tg_status claims_render_parts(const claims_claim *c, char **text, size_t *len, s
                         c->prior_auth ? "yes" : "no");
     for (int i = 0; ok && i < c->n_diagnoses; i++) ok = sb_printf(&b, " %s", c->diagnoses[i]);
     ok = ok && sb_printf(&b, " | px");
-    for (int i = 0; ok && i < c->n_procedures; i++)
-        ok = sb_printf(&b, " %s x%d $%.2f", c->procedures[i].code, c->procedures[i].units,
-                       c->procedures[i].billed_amount);
+    for (int i = 0; ok && i < c->n_procedures; i++) {
+        const claims_procedure *pr = &c->procedures[i];
+        ok = sb_printf(&b, " %s x%d $%.2f", pr->code, pr->units, pr->billed_amount);
+        if (ok && pr->fee_ratio > 0) ok = sb_printf(&b, " fee x%.1f", pr->fee_ratio);
+        if (ok && pr->pa_required) ok = sb_printf(&b, " needs auth");
+    }
     ok = ok && sb_printf(&b, " | history prior %d same day %d duplicate %s", c->history_prior,
                          c->history_same_day, c->history_duplicate ? "yes" : "no");
     *header_len = b.n;

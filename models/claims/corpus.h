@@ -1,9 +1,12 @@
 /* Claims as token documents for the model.
  *
  * Each claim is rendered as one text: its structured fields (codes, units,
- * amounts, provider, place of service, prior authorization, age and sex), its
- * claims history (prior claims of the member, same-day claims, exact
- * duplicate of an earlier claim) and its clinical note with identifiers replaced by typed placeholders, so no
+ * amounts, provider, place of service, prior authorization, age and sex), the
+ * payer's reference for each procedure when the reader had a code table
+ * (billed over the fee schedule as "fee x3.4", "needs auth" for codes on the
+ * prior-authorization list), its claims history (prior claims of the member,
+ * same-day claims, exact duplicate of an earlier claim) and its clinical note
+ * with identifiers replaced by typed placeholders, so no
  * name, member id, date of birth, phone number or address reaches the
  * tokenizer. The document is <BOS> header <SEP> note <EOS>: the model reads
  * its decision summary at <SEP>, where the whole header has been seen. */

@@ -177,6 +177,9 @@ static bool parse_codes(parse_ctx *p, json_t *root, claims_claim *c)
         strcpy(pr->code, code);
         pr->units = (int)json_integer_value(units);
         pr->billed_amount = json_number_value(amount);
+        const claims_code *ref = p->codes ? claims_codes_find(p->codes, code) : NULL;
+        if (ref && ref->amount > 0) pr->fee_ratio = pr->billed_amount / (ref->amount * pr->units);
+        if (ref) pr->pa_required = ref->prior_auth;
     }
     return true;
 }

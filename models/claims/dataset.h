@@ -19,6 +19,9 @@ typedef struct claims_procedure {
     char code[CLAIMS_CODE_LEN]; /* CPT or HCPCS */
     int units;
     double billed_amount; /* USD for all units */
+    /* Payer reference, filled when the reader has a code table: */
+    double fee_ratio;     /* billed / (fee-schedule amount x units); 0 when the code has no fee */
+    bool pa_required;     /* the code is on the prior-authorization list */
 } claims_procedure;
 
 /* One claim; every pointer is owned by the claim (claims_claim_clear). */

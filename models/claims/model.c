@@ -24,18 +24,22 @@ tg_status claims_model_init(claims_model *m, const claims_model_config *cfg, uin
 {
     memset(m, 0, sizeof *m);
     m->cfg = *cfg;
-    if (cfg->lambda < 0 || cfg->code_weight <= 0 || cfg->focal_gamma < 0 || cfg->head_hidden < 0)
+    if (m->cfg.pool_heads == 0) m->cfg.pool_heads = 1;
+    cfg = &m->cfg;
+    if (cfg->lambda < 0 || cfg->code_weight <= 0 || cfg->focal_gamma < 0 || cfg->head_hidden < 0 ||
+        cfg->pool_heads < 1 || cfg->pool_heads > 64)
         return tg_error(TG_ERR_INVALID, "claims_model_init: need lambda >= 0 (%g), code_weight > 0 (%g), "
-                        "focal_gamma >= 0 (%g), head_hidden >= 0 (%d)", cfg->lambda, cfg->code_weight,
-                        cfg->focal_gamma, cfg->head_hidden);
+                        "focal_gamma >= 0 (%g), head_hidden >= 0 (%d), pool_heads in 1..64 (%d)", cfg->lambda,
+                        cfg->code_weight, cfg->focal_gamma, cfg->head_hidden, cfg->pool_heads);
     TG_TRY(tg_gpt_init(&m->gpt, &cfg->gpt, seed));
     tg_rng rng = {.seed = seed ^ 0x68656164ULL};
-    tg_status st = tg_nn_linear_init(&m->pool, cfg->gpt.dim, 1, false, &rng);
-    if (st == TG_OK) st = tg_fill(m->pool.weight, 0.0); /* start as a mean pool */
+    tg_status st = tg_nn_linear_init(&m->pool, cfg->gpt.dim, cfg->pool_heads, false, &rng);
+    if (st == TG_OK) st = tg_fill(m->pool.weight, 0.0); /* every query starts as a mean pool */
     if (st == TG_OK) st = tg_nn_linear_params(&m->pool, m->gpt.params, "pool");
-    int64_t head_in = cfg->head_hidden > 0 ? cfg->head_hidden : 2 * cfg->gpt.dim;
+    const int64_t feat = (1 + cfg->pool_heads) * cfg->gpt.dim;
+    int64_t head_in = cfg->head_hidden > 0 ? cfg->head_hidden : feat;
     if (st == TG_OK && cfg->head_hidden > 0) {
-        st = tg_nn_linear_init(&m->head_fc, 2 * cfg->gpt.dim, cfg->head_hidden, true, &rng);
+        st = tg_nn_linear_init(&m->head_fc, feat, cfg->head_hidden, true, &rng);
         if (st == TG_OK) st = tg_nn_linear_params(&m->head_fc, m->gpt.params, "head_fc");
     }
     if (st == TG_OK) st = tg_nn_linear_init(&m->head, head_in, 2, true, &rng);
@@ -119,13 +123,16 @@ static tg_tensor *summary_positions(const claims_batch *b)
     return p;
 }
 
-/* Attention pooling of flat (R·T, D) per document -> (docs, D). */
+/* Attention pooling of flat (R·T, D) per document with K queries -> (docs, K·D):
+ * each query gathers its own evidence (a code, an amount, a note line). */
 static tg_tensor *pool_docs(const claims_model *m, const claims_batch *b, tg_tensor *flat)
 {
-    const int64_t RT = (int64_t)b->rows * b->pad_len;
-    tg_tensor *scores = tg_reshape(tg_nn_linear_forward(&m->pool, flat), TG_SHAPE(1, RT)); /* (1, RT) */
-    tg_tensor *alpha = tg_softmax(tg_add(scores, pooling_mask(b)), NULL);               /* (docs, RT) */
-    return tg_matmul(alpha, flat);                                                       /* (docs, D) */
+    const int64_t RT = (int64_t)b->rows * b->pad_len, K = m->cfg.pool_heads, D = m->cfg.gpt.dim;
+    tg_tensor *scores = tg_transpose(tg_nn_linear_forward(&m->pool, flat), 0, 1);         /* (K, RT) */
+    tg_tensor *mask = tg_reshape(pooling_mask(b), TG_SHAPE(1, b->n_docs, RT));            /* (1, docs, RT) */
+    tg_tensor *alpha = tg_softmax(tg_add(tg_reshape(scores, TG_SHAPE(K, 1, RT)), mask), NULL); /* (K, docs, RT) */
+    tg_tensor *pooled = tg_matmul(alpha, flat);                                           /* (K, docs, D) */
+    return tg_reshape(tg_transpose(pooled, 0, 1), TG_SHAPE(b->n_docs, K * D));            /* (docs, K·D) */
 }
 
 static tg_tensor *token_weights(const claims_batch *b, const uint8_t *is_code, double code_weight)
@@ -182,7 +189,7 @@ tg_status claims_model_forward(const claims_model *m, const claims_batch *b, con
     }
     tg_tensor *flat = tg_reshape(hp, TG_SHAPE(R * T, m->cfg.gpt.dim));                  /* (RT, D) */
     const tg_tensor *parts[2] = {tg_embedding(flat, summary_positions(b)), pool_docs(m, b, flat)};
-    tg_tensor *feat = tg_concat(parts, 2, 1);                                            /* (docs, 2D) */
+    tg_tensor *feat = tg_concat(parts, 2, 1);                                            /* (docs, (1+K)D) */
     if (m->cfg.head_hidden > 0) feat = tg_gelu(tg_nn_linear_forward(&m->head_fc, feat)); /* (docs, H) */
     tg_tensor *dlogits = tg_nn_linear_forward(&m->head, feat);                           /* (docs, 2) */
     tg_tensor *y = tg_from_buffer(TG_STEP, TG_SHAPE(b->n_docs), TG_S32, labels);

@@ -43,12 +43,13 @@ typedef struct claims_model_config {
     double code_weight;            /* LM weight of medical-code targets (1: none) */
     int head_hidden;               /* 0: linear head */
     bool surprisal;                /* LM surprisal as a pooling input */
+    int pool_heads;                /* queries of the attention pooling (0 means 1) */
 } claims_model_config;
 
 typedef struct claims_model {
     claims_model_config cfg;
     tg_gpt gpt;
-    tg_nn_linear pool; /* (1, dim): pooling scores */
+    tg_nn_linear pool;     /* (pool_heads, dim): pooling scores */
     tg_nn_linear head_fc;  /* (head_hidden, dim) when head_hidden > 0 */
     tg_nn_linear head;     /* (2, head_hidden or dim) */
     tg_tensor *surprise;   /* (dim) when surprisal */

@@ -70,7 +70,7 @@ typedef struct column {
     int n, cap;
 } column;
 
-static const char *step_keys[] = {"loss", "lm_loss", "decision_loss", "lr", "grad_norm", "tokens_per_s", "loss_scale"};
+static const char *step_keys[] = {"loss", "lm_loss", "decision_loss", "lr", "grad_norm", "tokens_per_s", "loss_scale", "epsilon"};
 static const char *eval_keys[] = {"val_lm_loss", "token_acc", "code_token_acc", "rare_code_token_acc", "decision_acc",
                                   "precision", "recall", "auc", "pr_auc", "business_cost",
                                   "baseline_cost_always_approve", "baseline_cost_always_deny"};
@@ -96,6 +96,7 @@ static tg_status push(column *c, double x, double y)
 typedef struct run_data {
     column step[N_STEP_KEYS], eval[N_EVAL_KEYS];
     json_t *last_eval;
+    json_t *last_dp; /* last step line of a DP-SGD run */
 } run_data;
 
 static tg_status take_line(run_data *d, json_t *o)
@@ -113,6 +114,9 @@ static tg_status take_line(run_data *d, json_t *o)
     if (is_eval) {
         json_decref(d->last_eval);
         d->last_eval = json_incref(o);
+    } else if (json_object_get(o, "sample_rate")) {
+        json_decref(d->last_dp);
+        d->last_dp = json_incref(o);
     }
     return TG_OK;
 }
@@ -165,6 +169,24 @@ static void summary_table(FILE *f, json_t *e)
     fprintf(f, "</table>\n");
 }
 
+/* DP-SGD figures of the last step and epsilon over the steps. */
+static void privacy_section(FILE *f, run_data *d)
+{
+    json_t *o = d->last_dp, *e = json_object_get(o, "epsilon");
+    fprintf(f, "<h2>Privacy (DP-SGD)</h2>\n<table border='1' cellpadding='4'>\n");
+    if (json_is_number(e)) fprintf(f, "<tr><td>epsilon (RDP accountant, after step %lld)</td><td>%.4g</td></tr>\n",
+                                   (long long)json_integer_value(json_object_get(o, "step")), json_number_value(e));
+    else fprintf(f, "<tr><td>epsilon</td><td>unbounded (no noise)</td></tr>\n");
+    const char *keys[] = {"delta", "sigma", "clip", "sample_rate"};
+    const char *names[] = {"delta", "noise multiplier sigma", "per-unit clip norm C", "sampling rate q"};
+    for (int k = 0; k < 4; k++)
+        fprintf(f, "<tr><td>%s</td><td>%.4g</td></tr>\n", names[k], json_number_value(json_object_get(o, keys[k])));
+    fprintf(f, "<tr><td>privacy unit</td><td>%s</td></tr>\n</table>\n",
+            json_string_value(json_object_get(o, "dp_unit")) ? json_string_value(json_object_get(o, "dp_unit")) : "?");
+    claims_series eps = series(&d->step[7], "epsilon");
+    claims_svg_chart(f, "Privacy budget spent (epsilon at the run's delta)", "step", &eps, 1, false, 720, 220);
+}
+
 static void write_html(FILE *f, run_data *d, const char *title)
 {
     fprintf(f, "<!DOCTYPE html><html><head><meta charset='utf-8'><title>%s</title></head><body>\n<h1>%s</h1>\n", title, title);
@@ -186,6 +208,7 @@ static void write_html(FILE *f, run_data *d, const char *title)
         summary_table(f, d->last_eval);
         confusion_table(f, d->last_eval);
     }
+    if (d->last_dp) privacy_section(f, d);
     fprintf(f, "</body></html>\n");
 }
 
@@ -207,5 +230,6 @@ tg_status claims_report_write(const char *metrics_path, const char *out_path, co
     for (int k = 0; k < N_STEP_KEYS; k++) free(d.step[k].x), free(d.step[k].y);
     for (int k = 0; k < N_EVAL_KEYS; k++) free(d.eval[k].x), free(d.eval[k].y);
     json_decref(d.last_eval);
+    json_decref(d.last_dp);
     return st;
 }

@@ -253,6 +253,8 @@ typedef struct run {
     float **before;       /* weights before the step, on norm-logging steps */
     FILE *metrics;
     double threshold;
+    claims_dp *dp;          /* DP-SGD state when opts->dp */
+    claims_dp_stats dp_stats;
 } run;
 
 static tg_status open_plan(run *r)
@@ -319,12 +321,9 @@ static tg_status snapshot(run *r)
     return TG_OK;
 }
 
-/* One optimizer step over opts->accum micro-batches. Gradients stay in
- * place afterwards (for the norm log); the next step zeroes them first. */
-static tg_status train_step(run *r, bool keep_before, step_stats *s)
+/* The step's gradients summed over opts->accum micro-batches and ranks. */
+static tg_status accumulate(run *r, step_stats *s)
 {
-    memset(s, 0, sizeof *s);
-    TG_TRY(tg_param_set_zero_grad(r->m->gpt.params));
     double lm_denom = 0, dec_denom = 0, w[CLAIMS_MAX_ACCUM] = {0}, docs[CLAIMS_MAX_ACCUM] = {0};
     for (int k = 0; k < r->o->accum; k++) {
         const bool mine = claims_dist_owns(k);
@@ -350,6 +349,26 @@ static tg_status train_step(run *r, bool keep_before, step_stats *s)
     s->loss = sums[0], s->lm_loss = sums[1], s->decision_loss = sums[2], s->tokens = (int64_t)sums[3];
     s->lm_loss /= lm_denom > 0 ? lm_denom : 1;
     s->decision_loss /= dec_denom;
+    return TG_OK;
+}
+
+/* The step's noisy mean of clipped per-unit gradients (dp_train.h). */
+static tg_status dp_gradients(run *r, step_stats *s)
+{
+    claims_dp_stats *d = &r->dp_stats;
+    TG_TRY(claims_dp_step(r->dp, r->m, r->train, r->is_code, &r->o->batch, r->o->seed, r->state.step, d));
+    s->loss = d->loss, s->lm_loss = d->lm_loss, s->decision_loss = d->decision_loss, s->tokens = d->tokens;
+    return TG_OK;
+}
+
+/* One optimizer step over opts->accum micro-batches (or a DP-SGD batch).
+ * Gradients stay in place afterwards (for the norm log); the next step
+ * zeroes them first. */
+static tg_status train_step(run *r, bool keep_before, step_stats *s)
+{
+    memset(s, 0, sizeof *s);
+    TG_TRY(tg_param_set_zero_grad(r->m->gpt.params));
+    TG_TRY(r->dp ? dp_gradients(r, s) : accumulate(r, s));
     tg_param_set *ps = r->m->gpt.params;
     if (r->o->bf16) {
         TG_TRY(tg_scaler_unscale(&r->scaler, ps));
@@ -357,7 +376,8 @@ static tg_status train_step(run *r, bool keep_before, step_stats *s)
         s->skipped = !tg_scaler_should_step(&r->scaler);
         TG_TRY(tg_scaler_update(&r->scaler));
     }
-    tg_status cst = r->o->clip > 0 ? tg_clip_grad_norm(ps, r->o->clip, &s->grad_norm) : tg_grad_global_norm(ps, &s->grad_norm);
+    /* DP gradients are clipped per unit already */
+    tg_status cst = r->o->clip > 0 && !r->dp ? tg_clip_grad_norm(ps, r->o->clip, &s->grad_norm) : tg_grad_global_norm(ps, &s->grad_norm);
     if (cst == TG_ERR_NUMERIC) s->skipped = true; /* inf/NaN gradient: skip rather than corrupt weights */
     else if (cst != TG_OK) return cst;
     TG_TRY(tg_dist_any(s->skipped, &s->skipped));
@@ -379,6 +399,7 @@ static void write_step(run *r, const step_stats *s, double tokens_per_s)
     json_num(r->metrics, "tokens_per_s", tokens_per_s);
     fprintf(r->metrics, ",\"skipped\":%d,\"skipped_total\":%lld", s->skipped, (long long)r->scaler.skipped);
     if (r->o->bf16) json_num(r->metrics, "loss_scale", tg_scaler_scale(&r->scaler));
+    if (r->dp) claims_dp_write_json(r->metrics, r->dp, &r->dp_stats);
     fprintf(r->metrics, ",\"epoch\":%lld}\n", (long long)r->state.epoch);
     fflush(r->metrics);
 }
@@ -447,6 +468,10 @@ static tg_status setup(run *r)
     if (o->steps < 1) return tg_error(TG_ERR_INVALID, "claims_train: steps %lld must be >= 1", (long long)o->steps);
     TG_TRY(tg_sched_check(&o->sched));
     TG_TRY(make_dir(o->out_dir));
+    if (o->dp) {
+        TG_TRY(claims_dp_check(o->dp, &o->model, &o->batch, o->bf16));
+        TG_TRY(claims_dp_create(o->dp, r->train, &r->dp));
+    }
     TG_TRY(claims_model_init(r->m, &o->model, o->seed));
     tg_param_set *ps = r->m->gpt.params;
     TG_TRY(tg_param_set_group(ps, TG_GROUP_NO_DECAY, (tg_param_group){1.0, 0.0}));
@@ -531,6 +556,7 @@ static void run_free(run *r)
     free(r->labels);
     tg_dist_reducer_destroy(r->reducer);
     tg_optim_destroy(r->opt);
+    claims_dp_free(r->dp);
     if (r->metrics) fclose(r->metrics);
 }
 

@@ -16,6 +16,7 @@
 
 #include "models/claims/batch.h"
 #include "models/claims/corpus.h"
+#include "models/claims/dp_train.h"
 #include "models/claims/gen.h"
 #include "models/claims/model.h"
 #include "optim/sched.h"
@@ -34,6 +35,7 @@ typedef struct claims_train_opts {
     const char *out_dir;   /* metrics.jsonl, checkpoints, report */
     const char *resume;    /* checkpoint path or NULL */
     const char *tokenizer_name; /* tokenizer file, relative to out_dir, stored in checkpoints */
+    const claims_dp_opts *dp;   /* DP-SGD (dp_train.h) instead of accum/clip/bf16, or NULL */
 } claims_train_opts;
 
 typedef struct claims_eval {
