@@ -16,7 +16,7 @@ static void adam_kernel(float *p, float *m, float *v, const float *g, float gs, 
                         float eps, float b1, float b2, float one_m_b1, float one_m_b2, float l2,
                         float decay_keep, int64_t n)
 {
-#pragma omp parallel for simd if (n > TG_OPTIM_OMP_MIN)
+#pragma omp for simd schedule(static) nowait /* in the step's parallel region */
     for (int64_t i = 0; i < n; i++) {
         float pi = p[i] * decay_keep;
         float gi = g[i] * gs + l2 * pi;

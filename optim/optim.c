@@ -75,12 +75,23 @@ static tg_status step_scaled(tg_optim *opt, double lr, float gs)
                             tg_param_set_name(opt->params, i), (long long)tg_tensor_numel(p),
                             (long long)tg_tensor_numel(opt->state[i * opt->n_states]));
     }
+    int64_t total = 0;
+    for (int i = 0; i < opt->n_params; i++) {
+        tg_tensor *p = tg_param_set_value(opt->params, i);
+        if (!tg_tensor_grad(p)) continue;
+        opt->param_steps[i]++;
+        total += tg_tensor_numel(p);
+    }
+    /* One parallel region for the whole set: each update kernel is an
+     * orphaned `omp for nowait`, so the threads move from one parameter to
+     * the next without a barrier (a region per parameter costs a scheduler
+     * wake-up each when the cores are shared). */
+#pragma omp parallel if (total > TG_OPTIM_OMP_MIN)
     for (int i = 0; i < opt->n_params; i++) {
         tg_tensor *p = tg_param_set_value(opt->params, i);
         tg_tensor *g = tg_tensor_grad(p);
         if (!g) continue;
         tg_param_group grp = tg_param_set_group_get(opt->params, tg_param_set_group_of(opt->params, i));
-        opt->param_steps[i]++;
         if (opt->kind == TG_OPTIM_SGD)
             tg_sgd_update(opt, i, tg_f32(p), tg_f32(g), gs, tg_tensor_numel(p), lr * grp.lr_mult,
                           wd * grp.wd_mult);

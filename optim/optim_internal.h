@@ -36,7 +36,8 @@ tg_optim *tg_optim_alloc(tg_optim_kind kind, tg_param_set *params, int n_states,
 
 /* Updates parameter i (value p, gradient g read as g * gs, both n floats)
  * with the group's effective lr and weight decay; param_steps[i] is already
- * incremented. */
+ * incremented. Called by every thread of the step's parallel region (the
+ * element loop is an orphaned `omp for nowait`), or by one thread. */
 void tg_sgd_update(tg_optim *opt, int i, float *p, const float *g, float gs, int64_t n, double lr, double wd);
 void tg_adam_update(tg_optim *opt, int i, float *p, const float *g, float gs, int64_t n, double lr, double wd);
 

@@ -10,7 +10,7 @@
 static void sgd_momentum_kernel(float *p, float *b, const float *g, float gs, float lr, float wd,
                                 float momentum, float damp_keep, bool nesterov, bool first, int64_t n)
 {
-#pragma omp parallel for simd if (n > TG_OPTIM_OMP_MIN)
+#pragma omp for simd schedule(static) nowait /* in the step's parallel region */
     for (int64_t i = 0; i < n; i++) {
         float d = g[i] * gs + wd * p[i];
         float buf = first ? d : b[i] * momentum + damp_keep * d;
@@ -22,7 +22,7 @@ static void sgd_momentum_kernel(float *p, float *b, const float *g, float gs, fl
 /* p: (n) updated in place; g: (n) read as g * gs. */
 static void sgd_plain_kernel(float *p, const float *g, float gs, float lr, float wd, int64_t n)
 {
-#pragma omp parallel for simd if (n > TG_OPTIM_OMP_MIN)
+#pragma omp for simd schedule(static) nowait /* in the step's parallel region */
     for (int64_t i = 0; i < n; i++) p[i] = p[i] - lr * (g[i] * gs + wd * p[i]);
 }
 
