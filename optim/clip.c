@@ -1,5 +1,6 @@
 /* Gradient clipping by global L2 norm and by value. */
 #include <math.h>
+#include <omp.h>
 
 #include "optim/clip.h"
 #include "optim/optim_internal.h"
@@ -19,14 +20,34 @@ static int64_t clamp_kernel(float *g, float c, int64_t n)
 
 double tg_optim_grad_sumsq(const tg_param_set *ps, int *first_bad)
 {
+    const int n = tg_param_set_count(ps);
+    int64_t numel = 0;
+    for (int i = 0; i < n; i++) {
+        const tg_tensor *g = tg_param_set_grad(ps, i);
+        if (g) numel += tg_tensor_numel(g);
+    }
+    /* One parallel region over the whole set (no barrier per parameter):
+     * each thread sums its contiguous share of every gradient. */
     double total = 0.0;
+#pragma omp parallel reduction(+ : total) if (numel > TG_OPTIM_OMP_MIN)
+    {
+        const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+        for (int i = 0; i < n; i++) {
+            const tg_tensor *g = tg_param_set_grad(ps, i);
+            if (!g) continue;
+            const float *x = tg_f32(g);
+            const int64_t m = tg_tensor_numel(g), lo = m * t / nt, hi = m * (t + 1) / nt;
+            double s = 0.0;
+#pragma omp simd reduction(+ : s)
+            for (int64_t k = lo; k < hi; k++) s += (double)x[k] * (double)x[k];
+            total += s;
+        }
+    }
     *first_bad = -1;
-    for (int i = 0; i < tg_param_set_count(ps); i++) {
-        tg_tensor *g = tg_param_set_grad(ps, i);
-        if (!g) continue;
-        double s = tg_optim_kernel_sumsq(tg_f32(g), tg_tensor_numel(g));
-        if (!isfinite(s) && *first_bad < 0) *first_bad = i;
-        total += s;
+    if (isfinite(total)) return total;
+    for (int i = 0; i < n && *first_bad < 0; i++) { /* rare: name the culprit */
+        const tg_tensor *g = tg_param_set_grad(ps, i);
+        if (g && !isfinite(tg_optim_kernel_sumsq(tg_f32(g), tg_tensor_numel(g)))) *first_bad = i;
     }
     return total;
 }
