@@ -157,6 +157,15 @@ tg_ce_opts tg_ce_defaults(void);
  * dtypes TG_ERR_DTYPE; mismatched shapes TG_ERR_SHAPE; smoothing outside
  * [0, 1) TG_ERR_INVALID. The weights get no gradient. opts may be NULL. */
 tg_tensor *tg_cross_entropy(const tg_tensor *logits, const tg_tensor *targets, const tg_ce_opts *opts);
+/* tg_cross_entropy(tg_linear_ex(h, w, NULL, compute), targets, opts) with
+ * h (..., D) and w (V, D) f32, fused: the (..., V) logits are made
+ * chunk_rows rows at a time (0: about 32 MiB of them) and neither they nor
+ * their gradient ever exist whole. Only MEAN and SUM reductions (forward
+ * also folds the gradient into dh and dw, so backward is two scaled adds).
+ * compute TG_BF16 runs the three matmuls in bf16 (f32 accumulation). Errors
+ * as tg_cross_entropy and tg_linear, TG_ERR_INVALID for reduction NONE. */
+tg_tensor *tg_linear_cross_entropy(const tg_tensor *h, const tg_tensor *w, const tg_tensor *targets,
+                                   const tg_ce_opts *opts, tg_dtype compute, int64_t chunk_rows);
 
 /* ---- losses.c (fused losses beyond cross-entropy; all mean over rows) ---- */
 

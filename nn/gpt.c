@@ -110,6 +110,9 @@ tg_tensor *tg_gpt_logits(const tg_gpt *m, const tg_tensor *hidden)
 tg_tensor *tg_gpt_loss(const tg_gpt *m, const tg_tensor *idx, const tg_tensor *targets,
                        const tg_tensor *lengths, const tg_ce_opts *ce, bool train)
 {
-    tg_tensor *logits = tg_gpt_logits(m, tg_gpt_hidden(m, idx, lengths, train)); /* (B, T, V) */
-    return tg_cross_entropy(logits, targets, ce);
+    tg_tensor *h = tg_gpt_hidden(m, idx, lengths, train); /* (B, T, D) */
+    if (ce && ce->reduction == TG_REDUCE_NONE) return tg_cross_entropy(tg_gpt_logits(m, h), targets, ce);
+    /* scalar loss: the output projection fused with the loss, in row chunks */
+    const tg_tensor *w = m->cfg.tied ? m->wte.weight : m->lm_head.weight;
+    return tg_linear_cross_entropy(h, w, targets, ce, tg_nn_autocast(), 0);
 }

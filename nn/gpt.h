@@ -45,7 +45,9 @@ tg_tensor *tg_gpt_hidden(const tg_gpt *m, const tg_tensor *idx, const tg_tensor 
 tg_tensor *tg_gpt_logits(const tg_gpt *m, const tg_tensor *hidden);
 
 /* Language-model loss of idx against targets (B, T) s32 (ignore_index
- * positions skipped) with the given cross-entropy options (NULL: mean). */
+ * positions skipped) with the given cross-entropy options (NULL: mean).
+ * Scalar reductions fuse the output projection with the loss
+ * (tg_linear_cross_entropy: the (B, T, V) logits are never materialized). */
 tg_tensor *tg_gpt_loss(const tg_gpt *m, const tg_tensor *idx, const tg_tensor *targets,
                        const tg_tensor *lengths, const tg_ce_opts *ce, bool train);
 

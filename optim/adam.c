@@ -9,16 +9,17 @@
 
 #include "optim/optim_internal.h"
 
-/* p, m, v: (n) updated in place; g: (n). one_m_b1 = 1 - b1 rounded from
+/* p, m, v: (n) updated in place; g: (n) read as g * gs (gs = 1 is exact;
+ * else the fused clipping factor). one_m_b1 = 1 - b1 rounded from
  * double: 1 - (float)0.999 would be off by 1e-5 relative. */
-static void adam_kernel(float *p, float *m, float *v, const float *g, float step_size, float bc2_sqrt,
+static void adam_kernel(float *p, float *m, float *v, const float *g, float gs, float step_size, float bc2_sqrt,
                         float eps, float b1, float b2, float one_m_b1, float one_m_b2, float l2,
                         float decay_keep, int64_t n)
 {
-#pragma omp parallel for simd if (n > TG_OPTIM_OMP_MIN)
+#pragma omp for simd schedule(static) nowait /* in the step's parallel region */
     for (int64_t i = 0; i < n; i++) {
         float pi = p[i] * decay_keep;
-        float gi = g[i] + l2 * pi;
+        float gi = g[i] * gs + l2 * pi;
         float mi = m[i] * b1 + one_m_b1 * gi;
         float vi = v[i] * b2 + one_m_b2 * (gi * gi);
         m[i] = mi;
@@ -27,14 +28,14 @@ static void adam_kernel(float *p, float *m, float *v, const float *g, float step
     }
 }
 
-void tg_adam_update(tg_optim *opt, int i, float *p, const float *g, int64_t n, double lr, double wd)
+void tg_adam_update(tg_optim *opt, int i, float *p, const float *g, float gs, int64_t n, double lr, double wd)
 {
     const tg_adam_opts *o = &opt->adam;
     double t = (double)opt->param_steps[i];
     double bc1 = o->no_bias_correction ? 1.0 : 1.0 - pow(o->beta1, t);
     double bc2 = o->no_bias_correction ? 1.0 : 1.0 - pow(o->beta2, t);
     bool decoupled = opt->kind == TG_OPTIM_ADAMW;
-    adam_kernel(p, tg_f32(opt->state[2 * i]), tg_f32(opt->state[2 * i + 1]), g, (float)(lr / bc1),
+    adam_kernel(p, tg_f32(opt->state[2 * i]), tg_f32(opt->state[2 * i + 1]), g, gs, (float)(lr / bc1),
                 (float)sqrt(bc2), (float)o->eps, (float)o->beta1, (float)o->beta2, (float)(1.0 - o->beta1),
                 (float)(1.0 - o->beta2), decoupled ? 0.0f : (float)wd,
                 decoupled ? (float)(1.0 - lr * wd) : 1.0f, n);

@@ -1,5 +1,6 @@
 /* Gradient clipping by global L2 norm and by value. */
 #include <math.h>
+#include <omp.h>
 
 #include "optim/clip.h"
 #include "optim/optim_internal.h"
@@ -17,18 +18,36 @@ static int64_t clamp_kernel(float *g, float c, int64_t n)
     return nans;
 }
 
-/* Sum of squares over every gradient; *first_bad is the first parameter
- * whose own sum is not finite (-1 when none). */
-static double global_sumsq(const tg_param_set *ps, int *first_bad)
+double tg_optim_grad_sumsq(const tg_param_set *ps, int *first_bad)
 {
+    const int n = tg_param_set_count(ps);
+    int64_t numel = 0;
+    for (int i = 0; i < n; i++) {
+        const tg_tensor *g = tg_param_set_grad(ps, i);
+        if (g) numel += tg_tensor_numel(g);
+    }
+    /* One parallel region over the whole set (no barrier per parameter):
+     * each thread sums its contiguous share of every gradient. */
     double total = 0.0;
+#pragma omp parallel reduction(+ : total) if (numel > TG_OPTIM_OMP_MIN)
+    {
+        const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+        for (int i = 0; i < n; i++) {
+            const tg_tensor *g = tg_param_set_grad(ps, i);
+            if (!g) continue;
+            const float *x = tg_f32(g);
+            const int64_t m = tg_tensor_numel(g), lo = m * t / nt, hi = m * (t + 1) / nt;
+            double s = 0.0;
+#pragma omp simd reduction(+ : s)
+            for (int64_t k = lo; k < hi; k++) s += (double)x[k] * (double)x[k];
+            total += s;
+        }
+    }
     *first_bad = -1;
-    for (int i = 0; i < tg_param_set_count(ps); i++) {
-        tg_tensor *g = tg_param_set_grad(ps, i);
-        if (!g) continue;
-        double s = tg_optim_kernel_sumsq(tg_f32(g), tg_tensor_numel(g));
-        if (!isfinite(s) && *first_bad < 0) *first_bad = i;
-        total += s;
+    if (isfinite(total)) return total;
+    for (int i = 0; i < n && *first_bad < 0; i++) { /* rare: name the culprit */
+        const tg_tensor *g = tg_param_set_grad(ps, i);
+        if (g && !isfinite(tg_optim_kernel_sumsq(tg_f32(g), tg_tensor_numel(g)))) *first_bad = i;
     }
     return total;
 }
@@ -37,7 +56,7 @@ tg_status tg_grad_global_norm(const tg_param_set *ps, double *norm)
 {
     if (!ps) return tg_error(TG_ERR_INVALID, "tg_grad_global_norm: NULL set");
     int bad;
-    double n = sqrt(global_sumsq(ps, &bad));
+    double n = sqrt(tg_optim_grad_sumsq(ps, &bad));
     if (norm) *norm = n;
     return TG_OK;
 }
@@ -48,7 +67,7 @@ tg_status tg_clip_grad_norm(tg_param_set *ps, double max_norm, double *norm)
     if (!(max_norm > 0 && isfinite(max_norm)))
         return tg_error(TG_ERR_INVALID, "tg_clip_grad_norm: max_norm %g must be finite and > 0", max_norm);
     int bad;
-    double total = sqrt(global_sumsq(ps, &bad));
+    double total = sqrt(tg_optim_grad_sumsq(ps, &bad));
     if (norm) *norm = total;
     if (bad >= 0)
         return tg_error(TG_ERR_NUMERIC, "tg_clip_grad_norm: gradient norm is %g (parameter '%s' has inf/NaN); "

@@ -52,14 +52,20 @@ void tg_optim_destroy(tg_optim *opt)
     free(opt);
 }
 
-tg_status tg_optim_step(tg_optim *opt, double lr)
+/* TG_OK when a step with lr may run (the checks of tg_optim_step). */
+static tg_status step_check(tg_optim *opt, double lr, const char *fn)
 {
-    if (!opt) return tg_error(TG_ERR_INVALID, "tg_optim_step: NULL optimizer");
-    if (!(lr >= 0 && isfinite(lr)))
-        return tg_error(TG_ERR_INVALID, "tg_optim_step: lr %g must be finite and >= 0", lr);
+    if (!opt) return tg_error(TG_ERR_INVALID, "%s: NULL optimizer", fn);
+    if (!(lr >= 0 && isfinite(lr))) return tg_error(TG_ERR_INVALID, "%s: lr %g must be finite and >= 0", fn, lr);
     if (tg_param_set_count(opt->params) != opt->n_params)
-        return tg_error(TG_ERR_STATE, "tg_optim_step: the parameter set had %d parameters at creation, now %d",
+        return tg_error(TG_ERR_STATE, "%s: the parameter set had %d parameters at creation, now %d", fn,
                         opt->n_params, tg_param_set_count(opt->params));
+    return TG_OK;
+}
+
+/* The step with every gradient read as g * gs. */
+static tg_status step_scaled(tg_optim *opt, double lr, float gs)
+{
     double wd = opt->kind == TG_OPTIM_SGD ? opt->sgd.weight_decay : opt->adam.weight_decay;
     /* Check every shape first so that a failed step changes nothing. */
     for (int i = 0; i < opt->n_params; i++) {
@@ -69,19 +75,55 @@ tg_status tg_optim_step(tg_optim *opt, double lr)
                             tg_param_set_name(opt->params, i), (long long)tg_tensor_numel(p),
                             (long long)tg_tensor_numel(opt->state[i * opt->n_states]));
     }
+    int64_t total = 0;
+    for (int i = 0; i < opt->n_params; i++) {
+        tg_tensor *p = tg_param_set_value(opt->params, i);
+        if (!tg_tensor_grad(p)) continue;
+        opt->param_steps[i]++;
+        total += tg_tensor_numel(p);
+    }
+    /* One parallel region for the whole set: each update kernel is an
+     * orphaned `omp for nowait`, so the threads move from one parameter to
+     * the next without a barrier (a region per parameter costs a scheduler
+     * wake-up each when the cores are shared). */
+#pragma omp parallel if (total > TG_OPTIM_OMP_MIN)
     for (int i = 0; i < opt->n_params; i++) {
         tg_tensor *p = tg_param_set_value(opt->params, i);
         tg_tensor *g = tg_tensor_grad(p);
         if (!g) continue;
         tg_param_group grp = tg_param_set_group_get(opt->params, tg_param_set_group_of(opt->params, i));
-        opt->param_steps[i]++;
         if (opt->kind == TG_OPTIM_SGD)
-            tg_sgd_update(opt, i, tg_f32(p), tg_f32(g), tg_tensor_numel(p), lr * grp.lr_mult, wd * grp.wd_mult);
+            tg_sgd_update(opt, i, tg_f32(p), tg_f32(g), gs, tg_tensor_numel(p), lr * grp.lr_mult,
+                          wd * grp.wd_mult);
         else
-            tg_adam_update(opt, i, tg_f32(p), tg_f32(g), tg_tensor_numel(p), lr * grp.lr_mult, wd * grp.wd_mult);
+            tg_adam_update(opt, i, tg_f32(p), tg_f32(g), gs, tg_tensor_numel(p), lr * grp.lr_mult,
+                           wd * grp.wd_mult);
     }
     opt->steps++;
     return TG_OK;
+}
+
+tg_status tg_optim_step(tg_optim *opt, double lr)
+{
+    TG_TRY(step_check(opt, lr, "tg_optim_step"));
+    return step_scaled(opt, lr, 1.0f);
+}
+
+tg_status tg_optim_step_clipped(tg_optim *opt, double lr, double max_norm, double *norm)
+{
+    const char *fn = "tg_optim_step_clipped";
+    TG_TRY(step_check(opt, lr, fn));
+    if (!(max_norm > 0 && isfinite(max_norm)))
+        return tg_error(TG_ERR_INVALID, "%s: max_norm %g must be finite and > 0", fn, max_norm);
+    int bad;
+    const double total = sqrt(tg_optim_grad_sumsq(opt->params, &bad));
+    if (norm) *norm = total;
+    if (bad >= 0)
+        return tg_error(TG_ERR_NUMERIC, "%s: gradient norm is %g (parameter '%s' has inf/NaN); nothing updated, "
+                        "skip this step", fn, total, tg_param_set_name(opt->params, bad));
+    /* the factor tg_clip_grad_norm would scale the gradients by */
+    const double coef = max_norm / (total + 1e-6);
+    return step_scaled(opt, lr, coef < 1.0 ? (float)coef : 1.0f);
 }
 
 tg_optim_kind tg_optim_get_kind(const tg_optim *opt) { return opt ? opt->kind : TG_OPTIM_SGD; }

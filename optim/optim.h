@@ -62,6 +62,13 @@ void tg_optim_destroy(tg_optim *opt);
  * different element count than its state. On error nothing is updated.
  * Gradients are read, not modified or zeroed. */
 tg_status tg_optim_step(tg_optim *opt, double lr);
+/* tg_clip_grad_norm(params, max_norm, norm) then tg_optim_step(opt, lr),
+ * fused: after one pass for the global gradient norm (in *norm when not
+ * NULL), the update reads each gradient times the clipping factor, so the
+ * gradients are not rewritten (they stay unclipped). Same parameters as the
+ * two calls. TG_ERR_NUMERIC when a gradient has inf/NaN (nothing updated),
+ * TG_ERR_INVALID for a bad max_norm, else as tg_optim_step. */
+tg_status tg_optim_step_clipped(tg_optim *opt, double lr, double max_norm, double *norm);
 
 /* Which optimizer this is (TG_OPTIM_SGD for NULL). */
 tg_optim_kind tg_optim_get_kind(const tg_optim *opt);

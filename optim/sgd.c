@@ -7,34 +7,34 @@
 #include "optim/optim_internal.h"
 
 /* p, b: (n) updated in place; g: (n). first: b is not started yet. */
-static void sgd_momentum_kernel(float *p, float *b, const float *g, float lr, float wd, float momentum,
-                                float damp_keep, bool nesterov, bool first, int64_t n)
+static void sgd_momentum_kernel(float *p, float *b, const float *g, float gs, float lr, float wd,
+                                float momentum, float damp_keep, bool nesterov, bool first, int64_t n)
 {
-#pragma omp parallel for simd if (n > TG_OPTIM_OMP_MIN)
+#pragma omp for simd schedule(static) nowait /* in the step's parallel region */
     for (int64_t i = 0; i < n; i++) {
-        float d = g[i] + wd * p[i];
+        float d = g[i] * gs + wd * p[i];
         float buf = first ? d : b[i] * momentum + damp_keep * d;
         b[i] = buf;
         p[i] = p[i] - lr * (nesterov ? d + momentum * buf : buf);
     }
 }
 
-/* p: (n) updated in place; g: (n). */
-static void sgd_plain_kernel(float *p, const float *g, float lr, float wd, int64_t n)
+/* p: (n) updated in place; g: (n) read as g * gs. */
+static void sgd_plain_kernel(float *p, const float *g, float gs, float lr, float wd, int64_t n)
 {
-#pragma omp parallel for simd if (n > TG_OPTIM_OMP_MIN)
-    for (int64_t i = 0; i < n; i++) p[i] = p[i] - lr * (g[i] + wd * p[i]);
+#pragma omp for simd schedule(static) nowait /* in the step's parallel region */
+    for (int64_t i = 0; i < n; i++) p[i] = p[i] - lr * (g[i] * gs + wd * p[i]);
 }
 
-void tg_sgd_update(tg_optim *opt, int i, float *p, const float *g, int64_t n, double lr, double wd)
+void tg_sgd_update(tg_optim *opt, int i, float *p, const float *g, float gs, int64_t n, double lr, double wd)
 {
     const tg_sgd_opts *o = &opt->sgd;
     if (o->momentum == 0) {
-        sgd_plain_kernel(p, g, (float)lr, (float)wd, n);
+        sgd_plain_kernel(p, g, gs, (float)lr, (float)wd, n);
         return;
     }
     float *b = tg_f32(opt->state[i]);
-    sgd_momentum_kernel(p, b, g, (float)lr, (float)wd, (float)o->momentum, (float)(1.0 - o->dampening),
+    sgd_momentum_kernel(p, b, g, gs, (float)lr, (float)wd, (float)o->momentum, (float)(1.0 - o->dampening),
                         o->nesterov, opt->param_steps[i] == 1, n);
 }
 

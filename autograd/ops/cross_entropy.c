@@ -19,12 +19,20 @@
  *
  * Nothing of size (rows, C) is stored: forward saves the per-row
  * log-sum-exp and the reduction's scale, and backward recomputes the
- * softmax from the logits in the same pass that writes the gradient. */
+ * softmax from the logits in the same pass that writes the gradient.
+ *
+ * linear_cross_entropy fuses the output projection in front: logits =
+ * h · wᵀ are made row chunk by row chunk and never exist whole. With a
+ * scalar reduction the loss is linear in dout, so forward (when recording)
+ * also turns each chunk's logits into their gradient and folds it at once
+ * into dh (rows, D) and dw (V, D) by two matmuls; backward only scales those
+ * by dout. Same FLOPs as the unfused ops, memory O(chunk · V + rows · D). */
 #include <math.h>
 #include <string.h>
 
 #include "autograd/ops/ops_internal.h"
 #include "autograd/ops/vmath.h"
+#include "tensor/backend.h"
 
 typedef struct ce_attr {
     int32_t ignore_index;
@@ -247,36 +255,229 @@ static tg_status ce_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tensor *c
     return TG_OK;
 }
 
+/* ---- linear + cross-entropy, chunked ---- */
+
+typedef struct lce_attr {
+    ce_attr ce;         /* reduction MEAN or SUM */
+    int32_t compute;    /* tg_dtype of the matmuls: TG_F32 or TG_BF16 */
+    int64_t chunk_rows; /* rows of logits made at once */
+} lce_attr;
+
+/* inputs: h (..., D), w (V, D), targets (...), then the optional weights */
+static tg_status lce_infer(const tg_tensor *const *in, int n_in, const void *attr, tg_shape *out, tg_dtype *dt)
+{
+    const char *fn = "linear_cross_entropy";
+    const lce_attr *a = attr;
+    char s1[96], s2[96];
+    if (n_in != 3 + a->ce.has_cw + a->ce.has_tw)
+        return tg_error(TG_ERR_INVALID, "%s: expects %d inputs, got %d", fn, 3 + a->ce.has_cw + a->ce.has_tw, n_in);
+    TG_TRY(tg_ops_require_f32(in[0], fn, "h"));
+    TG_TRY(tg_ops_require_f32(in[1], fn, "w"));
+    const tg_shape *hs = tg_tensor_shape(in[0]), *ws = tg_tensor_shape(in[1]);
+    if (hs->ndim < 1 || ws->ndim != 2 || ws->dims[1] != hs->dims[hs->ndim - 1] || ws->dims[0] < 1)
+        return tg_error(TG_ERR_SHAPE, "%s: h %s does not fit w %s (want h (..., D), w (V, D))", fn,
+                        tg_shape_str(hs, s1, sizeof s1), tg_shape_str(ws, s2, sizeof s2));
+    tg_shape lead = *hs;
+    lead.ndim--; /* (...) */
+    if (tg_tensor_dtype(in[2]) != TG_S32 || !tg_shape_equal(tg_tensor_shape(in[2]), &lead))
+        return tg_error(TG_ERR_SHAPE, "%s: targets must be s32 of h's leading shape %s, got %s %s", fn,
+                        tg_shape_str(&lead, s1, sizeof s1), tg_dtype_name(tg_tensor_dtype(in[2])),
+                        tg_shape_str(tg_tensor_shape(in[2]), s2, sizeof s2));
+    const tg_tensor *cw = class_w(in + 1, &a->ce), *tw = token_w(in + 1, &a->ce);
+    if (cw && (tg_tensor_dtype(cw) != TG_F32 || tg_tensor_ndim(cw) != 1 || tg_tensor_dim(cw, 0) != ws->dims[0]))
+        return tg_error(TG_ERR_SHAPE, "%s: class_weights must be f32 (%lld), one per row of w", fn,
+                        (long long)ws->dims[0]);
+    if (tw && (tg_tensor_dtype(tw) != TG_F32 || !tg_shape_equal(tg_tensor_shape(tw), &lead)))
+        return tg_error(TG_ERR_SHAPE, "%s: token_weights must be f32 of the targets' shape %s", fn,
+                        tg_shape_str(&lead, s1, sizeof s1));
+    *out = TG_SCALAR_SHAPE;
+    *dt = TG_F32;
+    return TG_OK;
+}
+
+/* Per-forward buffers and views. */
+typedef struct lce_run {
+    int64_t rows, D, V, chunk;
+    const void *h, *w;          /* matmul operands (bf16 copies in bf16 mode) */
+    tg_dtype dt;
+    float *z, *dz;              /* (chunk, V) */
+    uint16_t *dzb;              /* (chunk, V) bf16 copy of dz, bf16 mode */
+} lce_run;
+
+/* c (m, n) [+]= a (m, k) · b (k, n) with b stored (n, k) when bt, a stored
+ * (k, m) when at; element size from r->dt. */
+static tg_status lce_matmul(const lce_run *r, float *c, const void *a, const void *b, int64_t m, int64_t k,
+                            int64_t n, bool at, bool bt, bool acc)
+{
+    tg_matmul_desc d = {.ndim = 2, .ab_dtype = r->dt, .accumulate = acc};
+    tg_matmul_view(d.a_dims, d.a_strides, 0, NULL, m, k, at);
+    tg_matmul_view(d.b_dims, d.b_strides, 0, NULL, k, n, bt);
+    tg_matmul_view(d.c_dims, d.c_strides, 0, NULL, m, n, false);
+    return tg_backend_matmul(tg_ctx_current(), &d, c, a, b, NULL);
+}
+
+static const void *row_ptr(const lce_run *r, const void *base, int64_t row, int64_t width)
+{
+    const size_t el = r->dt == TG_BF16 ? 2 : 4;
+    return (const char *)base + (size_t)(row * width) * el;
+}
+
+/* The f32 input t as a matmul operand in r->dt (a saved bf16 copy). */
+static const void *operand(const tg_tensor *t, tg_dtype dt)
+{
+    if (dt == TG_F32) return tg_f32(t);
+    tg_tensor *b = tg_tensor_empty(TG_STEP, *tg_tensor_shape(t), TG_BF16);
+    if (!b) return NULL;
+    tg_f32_to_bf16_n(tg_bf16(b), tg_f32(t), tg_tensor_numel(t));
+    return tg_bf16(b);
+}
+
+static tg_status lce_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr,
+                             tg_tensor *out)
+{
+    (void)n_in;
+    const lce_attr *a = attr;
+    const tg_tensor *cw = class_w(in + 1, &a->ce), *tw = token_w(in + 1, &a->ce);
+    lce_run r = {.rows = tg_tensor_numel(in[2]), .D = tg_tensor_dim(in[1], 1), .V = tg_tensor_dim(in[1], 0),
+                 .dt = (tg_dtype)a->compute};
+    TG_TRY(check_targets(in[2], r.V, a->ce.ignore_index));
+    r.chunk = a->chunk_rows < r.rows ? a->chunk_rows : r.rows;
+    const bool rec = tg_op_recording(ctx);
+    const size_t zn = (size_t)((r.chunk > 0 ? r.chunk : 1) * r.V);
+    r.h = operand(in[0], r.dt);
+    r.w = operand(in[1], r.dt);
+    r.z = tg_op_scratch(ctx, sizeof(float) * zn);
+    r.dz = rec ? tg_op_scratch(ctx, sizeof(float) * zn) : NULL;
+    r.dzb = rec && r.dt == TG_BF16 ? tg_op_scratch(ctx, sizeof(uint16_t) * zn) : NULL;
+    float *loss = tg_op_scratch(ctx, sizeof(float) * (size_t)(r.rows ? r.rows : 1)),
+          *lse = tg_op_scratch(ctx, sizeof(float) * (size_t)(r.rows ? r.rows : 1));
+    tg_tensor *dh = rec ? tg_tensor_empty(TG_STEP, *tg_tensor_shape(in[0]), TG_F32) : NULL; /* (..., D) */
+    tg_tensor *dw = rec ? tg_zeros(TG_STEP, *tg_tensor_shape(in[1]), TG_F32) : NULL;        /* (V, D) */
+    if (!r.h || !r.w || !r.z || !loss || !lse || (rec && (!r.dz || !dh || !dw || (r.dt == TG_BF16 && !r.dzb))))
+        return TG_ERR_OOM;
+    const float *cwp = cw ? tg_f32(cw) : NULL, *twp = tw ? tg_f32(tw) : NULL;
+    const double wsum = class_weight_sum(cwp, r.V);
+    const int32_t *t = tg_s32(in[2]);
+    double total = 0.0, denom = 0.0;
+    for (int64_t r0 = 0; r0 < r.rows; r0 += r.chunk) {
+        const int64_t n = r.rows - r0 < r.chunk ? r.rows - r0 : r.chunk;
+        TG_TRY(lce_matmul(&r, r.z, row_ptr(&r, r.h, r0, r.D), r.w, n, r.D, r.V, false, true, false));
+        double den = 0.0;
+        total += ce_fwd_kernel(loss + r0, lse + r0, &den, r.z, t + r0, cwp, twp ? twp + r0 : NULL, wsum,
+                               a->ce.ignore_index, a->ce.smoothing, n, r.V);
+        denom += den;
+        if (!rec) continue;
+        /* dz for dout = 1 and scale 1; backward applies both */
+        memset(r.dz, 0, sizeof(float) * (size_t)(n * r.V));
+        ce_bwd_kernel(r.dz, lse + r0, 1.0f, 1.0f, NULL, r.z, t + r0, cwp, twp ? twp + r0 : NULL, (float)wsum,
+                      a->ce.ignore_index, a->ce.smoothing, n, r.V);
+        const void *g = r.dz;
+        if (r.dzb) {
+            tg_f32_to_bf16_n(r.dzb, r.dz, n * r.V);
+            g = r.dzb;
+        }
+        /* dh rows (n, D) = dz (n, V) · w (V, D);  dw (V, D) += dzᵀ (V, n) · h rows (n, D) */
+        TG_TRY(lce_matmul(&r, tg_f32(dh) + r0 * r.D, g, r.w, n, r.V, r.D, false, false, false));
+        TG_TRY(lce_matmul(&r, tg_f32(dw), g, row_ptr(&r, r.h, r0, r.D), r.V, n, r.D, true, false, true));
+    }
+    double scale = 1.0;
+    if (a->ce.reduction == TG_REDUCE_MEAN) scale = denom != 0.0 ? 1.0 / denom : 0.0;
+    tg_f32(out)[0] = (float)(total * scale);
+    if (!rec) return TG_OK;
+    tg_tensor *sc = tg_full(TG_STEP, TG_SCALAR_SHAPE, TG_F32, scale);
+    if (!sc) return TG_ERR_OOM;
+    TG_TRY(tg_op_save(ctx, dh));
+    TG_TRY(tg_op_save(ctx, dw));
+    return tg_op_save(ctx, sc);
+}
+
+/* dst (n) += g · src (n). */
+static void axpy(float *dst, float g, const float *src, int64_t n)
+{
+#pragma omp parallel for simd if (n > TG_OMP_MIN)
+    for (int64_t i = 0; i < n; i++) dst[i] += g * src[i];
+}
+
+static tg_status lce_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tensor *const *din)
+{
+    const float g = tg_f32(dout)[0] * tg_f32(tg_op_saved(ctx, 2))[0];
+    for (int i = 0; i < 2; i++) {
+        const tg_tensor *d = tg_op_saved(ctx, i);
+        if (din[i]) axpy(tg_f32(din[i]), g, tg_f32(d), tg_tensor_numel(d));
+    }
+    return TG_OK;
+}
+
 /* ---- descriptors ---- */
 
 static const tg_op cross_entropy_op = {.name = "cross_entropy", .n_in = -1, .infer = ce_infer,
                                        .forward = ce_forward, .backward = ce_backward};
 
-tg_status tg_register_cross_entropy_ops(void) { return tg_op_register(&cross_entropy_op); }
+static const tg_op linear_cross_entropy_op = {.name = "linear_cross_entropy", .n_in = -1, .infer = lce_infer,
+                                              .forward = lce_forward, .backward = lce_backward};
+
+tg_status tg_register_cross_entropy_ops(void)
+{
+    TG_TRY(tg_op_register(&cross_entropy_op));
+    return tg_op_register(&linear_cross_entropy_op);
+}
 
 tg_ce_opts tg_ce_defaults(void)
 {
     return (tg_ce_opts){.ignore_index = -100, .label_smoothing = 0.0, .reduction = TG_REDUCE_MEAN};
 }
 
+/* Checks o and fills the attribute blob and the optional inputs after the
+ * first `n` of `in`; returns the input count, or -1 with the error set. */
+static int ce_prepare(const tg_ce_opts *o, const char *fn, ce_attr *a, const tg_tensor **in, int n)
+{
+    if (!(o->label_smoothing >= 0.0 && o->label_smoothing < 1.0)) {
+        tg_error(TG_ERR_INVALID, "%s: label_smoothing must be in [0, 1), got %g", fn, o->label_smoothing);
+        return -1;
+    }
+    if (o->reduction != TG_REDUCE_MEAN && o->reduction != TG_REDUCE_SUM && o->reduction != TG_REDUCE_NONE) {
+        tg_error(TG_ERR_INVALID, "%s: unknown reduction %d", fn, (int)o->reduction);
+        return -1;
+    }
+    *a = (ce_attr){.ignore_index = o->ignore_index, .smoothing = (float)o->label_smoothing,
+                   .reduction = (int32_t)o->reduction, .has_cw = o->class_weights != NULL,
+                   .has_tw = o->token_weights != NULL};
+    if (o->class_weights) in[n++] = o->class_weights;
+    if (o->token_weights) in[n++] = o->token_weights;
+    return n;
+}
+
 tg_tensor *tg_cross_entropy(const tg_tensor *logits, const tg_tensor *targets, const tg_ce_opts *opts)
 {
     if (!logits || !targets) return NULL; /* keep the earlier call's message */
     const tg_ce_opts o = opts ? *opts : tg_ce_defaults();
-    if (!(o.label_smoothing >= 0.0 && o.label_smoothing < 1.0)) {
-        tg_error(TG_ERR_INVALID, "cross_entropy: label_smoothing must be in [0, 1), got %g", o.label_smoothing);
-        return NULL;
-    }
-    if (o.reduction != TG_REDUCE_MEAN && o.reduction != TG_REDUCE_SUM && o.reduction != TG_REDUCE_NONE) {
-        tg_error(TG_ERR_INVALID, "cross_entropy: unknown reduction %d", (int)o.reduction);
-        return NULL;
-    }
-    ce_attr a = {.ignore_index = o.ignore_index, .smoothing = (float)o.label_smoothing,
-                 .reduction = (int32_t)o.reduction, .has_cw = o.class_weights != NULL,
-                 .has_tw = o.token_weights != NULL};
+    ce_attr a;
     const tg_tensor *in[4] = {logits, targets};
-    int n = 2;
-    if (o.class_weights) in[n++] = o.class_weights;
-    if (o.token_weights) in[n++] = o.token_weights;
-    return tg_apply(&cross_entropy_op, in, n, &a, sizeof a);
+    const int n = ce_prepare(&o, "cross_entropy", &a, in, 2);
+    return n < 0 ? NULL : tg_apply(&cross_entropy_op, in, n, &a, sizeof a);
+}
+
+tg_tensor *tg_linear_cross_entropy(const tg_tensor *h, const tg_tensor *w, const tg_tensor *targets,
+                                   const tg_ce_opts *opts, tg_dtype compute, int64_t chunk_rows)
+{
+    if (!h || !w || !targets) return NULL;
+    const tg_ce_opts o = opts ? *opts : tg_ce_defaults();
+    const char *fn = "linear_cross_entropy";
+    if (o.reduction == TG_REDUCE_NONE) {
+        tg_error(TG_ERR_INVALID, "%s: needs a MEAN or SUM reduction (use tg_linear + tg_cross_entropy for NONE)", fn);
+        return NULL;
+    }
+    if ((compute != TG_F32 && compute != TG_BF16) || chunk_rows < 0) {
+        tg_error(TG_ERR_INVALID, "%s: compute must be f32 or bf16 and chunk_rows >= 0, got %s, %lld", fn,
+                 tg_dtype_name(compute), (long long)chunk_rows);
+        return NULL;
+    }
+    lce_attr a = {.compute = (int32_t)compute, .chunk_rows = chunk_rows};
+    if (!chunk_rows) { /* 32 MiB of f32 logits per chunk: fewer, larger matmuls amortize oneDNN weight packing */
+        const int64_t V = tg_tensor_ndim(w) == 2 && tg_tensor_dim(w, 0) > 0 ? tg_tensor_dim(w, 0) : 1;
+        a.chunk_rows = ((int64_t)1 << 23) / V > 0 ? ((int64_t)1 << 23) / V : 1;
+    }
+    const tg_tensor *in[5] = {h, w, targets};
+    const int n = ce_prepare(&o, fn, &a.ce, in, 3);
+    return n < 0 ? NULL : tg_apply(&linear_cross_entropy_op, in, n, &a, sizeof a);
 }

@@ -6,6 +6,7 @@
  * w to bf16 itself and keeps those copies for backward, so no cast nodes,
  * no f32 gradient copies for them, and the gradients land in f32 directly. */
 #include "autograd/ops/ops_internal.h"
+#include "autograd/ops/vmath.h"
 #include "tensor/backend.h"
 
 /* Rows of x once its leading dims are flattened, and the two feature sizes. */
@@ -99,8 +100,10 @@ static tg_status linear_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int 
 
 /* ---- backward ---- */
 
-/* dbias (cols) += column sums of dy (rows, cols); threads split the columns. */
-static void bias_grad(float *dbias, const float *dy, int64_t rows, int64_t cols)
+/* dbias (cols) += column sums of dy (rows, cols), when dbias is given, and
+ * dyb = dy rounded to bf16, when dyb is given: one pass over dy. Threads
+ * split the columns. */
+static void bias_grad_bf16(float *dbias, uint16_t *dyb, const float *dy, int64_t rows, int64_t cols)
 {
     enum { BLOCK = 64 };
     const int64_t nblk = (cols + BLOCK - 1) / BLOCK;
@@ -110,9 +113,14 @@ static void bias_grad(float *dbias, const float *dy, int64_t rows, int64_t cols)
         float acc[BLOCK] = {0};
         for (int64_t r = 0; r < rows; r++) {
             const float *row = dy + r * cols;
+#pragma omp simd
             for (int64_t j = j0; j < j1; j++) acc[j - j0] += row[j];
+            if (dyb)
+#pragma omp simd
+                for (int64_t j = j0; j < j1; j++) dyb[r * cols + j] = tg_vbf16(row[j]);
         }
-        for (int64_t j = j0; j < j1; j++) dbias[j] += acc[j - j0];
+        if (dbias)
+            for (int64_t j = j0; j < j1; j++) dbias[j] += acc[j - j0];
     }
 }
 
@@ -129,13 +137,14 @@ static tg_status linear_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tenso
         w = tg_op_saved(ctx, 1);
     }
     const float *dy = tg_f32(dout); /* (R, out) */
-    const void *dy_mm = dy;
+    uint16_t *dyb = NULL; /* (R, out) dy rounded for bf16 matmuls */
     if (dt == TG_BF16 && (din[0] || din[1])) {
-        uint16_t *dyb = tg_op_scratch(ctx, sizeof(uint16_t) * (size_t)(n.rows * n.out)); /* (R, out) */
+        dyb = tg_op_scratch(ctx, sizeof(uint16_t) * (size_t)(n.rows * n.out));
         if (!dyb) return TG_ERR_OOM;
-        tg_f32_to_bf16_n(dyb, dy, n.rows * n.out);
-        dy_mm = dyb;
     }
+    float *dbias = tg_op_n_in(ctx) == 3 && din[2] ? tg_f32(din[2]) : NULL;
+    if (dbias || dyb) bias_grad_bf16(dbias, dyb, dy, n.rows, n.out);
+    const void *dy_mm = dyb ? (const void *)dyb : (const void *)dy;
     tg_ctx *c = tg_ctx_current();
     if (din[0]) { /* dx (R, in) += dy (R, out) · w (out, in) */
         tg_matmul_desc d = {.ndim = 2, .ab_dtype = dt, .accumulate = true};
@@ -151,7 +160,6 @@ static tg_status linear_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tenso
         tg_matmul_view(d.c_dims, d.c_strides, 0, NULL, n.out, n.in, false);
         TG_TRY(tg_backend_matmul(c, &d, tg_f32(din[1]), dy_mm, tg_tensor_data(x), NULL));
     }
-    if (tg_op_n_in(ctx) == 3 && din[2]) bias_grad(tg_f32(din[2]), dy, n.rows, n.out);
     return TG_OK;
 }
 

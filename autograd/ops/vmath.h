@@ -51,6 +51,14 @@ static inline float tg_vmath_select(int c, float a, float b)
 }
 
 static inline uint32_t tg_vmath_minu(uint32_t a, uint32_t b) { return a < b ? a : b; }
+
+/* f32 -> bf16, round to nearest even, NaN kept quiet: tg_f32_to_bf16 in a
+ * form that vectorizes inside a kernel's loop. */
+static inline uint16_t tg_vbf16(float f)
+{
+    const uint32_t u = tg_vmath_bits(f), r = u + 0x7fffu + ((u >> 16) & 1u);
+    return (u & 0x7fffffffu) > 0x7f800000u ? (uint16_t)((u >> 16) | 0x40) : (uint16_t)(r >> 16);
+}
 static inline int32_t tg_vmath_mins(int32_t a, int32_t b) { return a < b ? a : b; }
 
 /* e^x. With x = n ln2 + r, |r| <= ln2/2: e^r by a degree-7 polynomial
