@@ -300,6 +300,22 @@ START_TEST(test_dp_training_reproducible)
     snprintf(ckpt, sizeof ckpt, "%s", tg_test_path("c/checkpoint.safetensors"));
     dp_run("c", 6, ckpt, &dp);
     ck_assert_msg(same_weights("a", "c"), "a resumed DP run differs from the uninterrupted one");
+    /* resuming with other DP settings, or without DP, would misreport epsilon */
+    char out[512];
+    snprintf(out, sizeof out, "%s", tg_test_path("e"));
+    claims_dp_opts other = dp;
+    other.sigma = 1.5;
+    const claims_dp_opts *resume_dp[] = {&other, NULL};
+    const char *want[] = {"DP sigma is 1, this run's 1.5", "trained with DP-SGD and this run is without it"};
+    for (int k = 0; k < 2; k++) {
+        claims_train_opts o = dp_opts(out, 6, resume_dp[k]);
+        o.resume = ckpt;
+        claims_model m;
+        double thr;
+        tg_assert_error(claims_train(&o, &train, &valid, is_code, is_rare, NULL, NULL, NULL, &m, &thr), TG_ERR_INVALID,
+                        want[k]);
+        claims_model_free(&m);
+    }
     dp.sigma = 1.01;
     dp_run("d", 6, NULL, &dp);
     ck_assert(!same_weights("a", "d"));

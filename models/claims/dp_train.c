@@ -1,5 +1,6 @@
 #include "models/claims/dp_train.h"
 
+#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,4 +299,46 @@ void claims_dp_write_json(FILE *f, const claims_dp *dp, const claims_dp_stats *s
                "\"dp_units\":%lld,\"dp_claims\":%lld,\"dp_clipped\":%lld",
             dp->o.delta, dp->o.sigma, dp->o.clip, dp->o.rate,
             dp->o.patient ? "patient" : "claim", (long long)s->units, (long long)s->docs, (long long)s->clipped);
+}
+
+char *claims_dp_config_add(const char *config, const claims_dp_opts *dp)
+{
+    json_t *o = json_loads(config, 0, NULL);
+    if (o && dp)
+        json_object_set_new(o, "dp", json_pack("{s:s,s:f,s:f,s:f,s:f}", "unit", dp->patient ? "patient" : "claim",
+                                               "clip", dp->clip, "sigma", dp->sigma, "rate", dp->rate, "delta",
+                                               dp->delta));
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!s) tg_error(TG_ERR_OOM, "claims_dp_config_add: out of memory");
+    return s;
+}
+
+tg_status claims_dp_config_check(const char *config, const claims_dp_opts *dp, const char *what)
+{
+    json_t *o = json_loads(config, 0, NULL);
+    if (!o) return tg_error(TG_ERR_FORMAT, "%s: configuration is not valid JSON", what);
+    json_t *was = json_object_get(o, "dp");
+    tg_status st = TG_OK;
+    if (!was != !dp) {
+        st = tg_error(TG_ERR_INVALID, "%s: the checkpoint was trained %s DP-SGD and this run is %s it; epsilon "
+                      "would not account for every step", what, was ? "with" : "without", dp ? "with" : "without");
+    } else if (dp) {
+        const char *unit = "";
+        double v[4] = {0};
+        static const char *names[4] = {"clip", "sigma", "rate", "delta"};
+        const double now[4] = {dp->clip, dp->sigma, dp->rate, dp->delta};
+        if (json_unpack(was, "{s:s,s:F,s:F,s:F,s:F}", "unit", &unit, "clip", &v[0], "sigma", &v[1], "rate", &v[2],
+                        "delta", &v[3]))
+            st = tg_error(TG_ERR_FORMAT, "%s: configuration field 'dp' needs unit, clip, sigma, rate and delta", what);
+        else if (strcmp(unit, dp->patient ? "patient" : "claim"))
+            st = tg_error(TG_ERR_INVALID, "%s: the checkpoint's DP unit is %s, this run's %s", what, unit,
+                          dp->patient ? "patient" : "claim");
+        for (int k = 0; st == TG_OK && k < 4; k++)
+            if (v[k] != now[k])
+                st = tg_error(TG_ERR_INVALID, "%s: the checkpoint's DP %s is %.17g, this run's %.17g; resume with "
+                              "the same DP settings", what, names[k], v[k], now[k]);
+    }
+    json_decref(o);
+    return st;
 }

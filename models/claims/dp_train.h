@@ -49,6 +49,15 @@ tg_status claims_dp_units(const claims_dataset *ds, bool patient, int32_t **unit
 tg_status claims_dp_check(const claims_dp_opts *o, const claims_model_config *m, const claims_batch_opts *b,
                           bool bf16);
 
+/* The checkpoint configuration `config` (JSON object text) with the DP
+ * settings added as "dp" (none when dp is NULL); malloc'd, NULL on OOM. */
+char *claims_dp_config_add(const char *config, const claims_dp_opts *dp);
+
+/* Resuming must keep the privacy accounting true: TG_ERR_INVALID, naming
+ * `what` and the field, when the DP settings stored in a checkpoint's
+ * configuration differ from dp (NULL: a run without DP-SGD). */
+tg_status claims_dp_config_check(const char *config, const claims_dp_opts *dp, const char *what);
+
 typedef struct claims_dp claims_dp;
 
 typedef struct claims_dp_stats {

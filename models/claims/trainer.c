@@ -453,7 +453,9 @@ static tg_status save_checkpoint(run *r, const char *name)
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", r->o->out_dir, name);
     r->state.rng = *tg_ctx_rng(tg_ctx_current());
-    char *config = claims_config_to_json(&r->o->model, &r->o->batch, r->o->tokenizer_name, r->threshold);
+    char *model = claims_config_to_json(&r->o->model, &r->o->batch, r->o->tokenizer_name, r->threshold);
+    char *config = model ? claims_dp_config_add(model, r->o->dp) : NULL;
+    free(model);
     if (!config) return TG_ERR_OOM;
     tg_status st = tg_checkpoint_save(path, r->m->gpt.params, r->opt, &r->scaler, &r->state, config);
     free(config);
@@ -490,6 +492,7 @@ static tg_status setup(run *r)
         claims_batch_opts bo;
         TG_TRY(tg_checkpoint_load(o->resume, ps, r->opt, &r->scaler, &r->state, &config));
         tg_status st = claims_config_from_json(config, o->resume, &mc, &bo, tok, sizeof tok, &r->threshold);
+        if (st == TG_OK) st = claims_dp_config_check(config, o->dp, o->resume);
         free(config);
         TG_TRY(st);
         *tg_ctx_rng(tg_ctx_current()) = r->state.rng;
