@@ -8,9 +8,9 @@ cd "$(dirname "$0")/.."
 build=${1:-build}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-"$build/gen_claims" --n 4000 --seed 3 --out "$work/claims.jsonl" --split "$work/claims" > /dev/null
+"$build/gen_claims" --n 4000 --seed 3 --out "$work/claims.jsonl" --split "$work/claims" > /dev/null 2>&1
 common=(--train "$work/claims.train.jsonl" --valid "$work/claims.valid.jsonl" --config configs/claims_small.json
-        --steps 30 --accum 2 --eval-every 0 --ckpt-every 0 --quiet)
+        --steps 30 --warmup 5 --accum 2 --eval-every 0 --ckpt-every 0 --quiet)
 root=()
 [ "$(id -u)" -eq 0 ] && root=(--allow-run-as-root)
 median() { # metrics.jsonl -> median tokens_per_s of steps 6..30
