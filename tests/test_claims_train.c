@@ -8,6 +8,7 @@
 #include "models/claims/gen.h"
 #include "models/claims/report.h"
 #include "models/claims/trainer.h"
+#include "tests/claims_fixture.h"
 #include "tests/tg_test.h"
 
 static claims_codes *codes;
@@ -16,40 +17,17 @@ static claims_corpus train, valid;
 static claims_tokenizer *tok;
 static uint8_t *is_code, *is_rare;
 
+static claims_fixture fx;
+
 /* 240 generated claims without long notes, split 200 / 40 by patient. */
 static void data_setup(void)
 {
-    tg_test_scratch_setup();
-    char path[1024];
-    snprintf(path, sizeof path, "%s/models/claims/data/codes.tsv", getenv("TG_SOURCE_DIR"));
-    ck_assert_msg(claims_codes_load(path, &codes) == TG_OK, "%s", tg_last_error());
-    snprintf(path, sizeof path, "%s", tg_test_path("claims.jsonl"));
-    FILE *f = fopen(path, "w");
-    claims_gen_opts go = {.n = 240, .seed = 3, .long_frac = 0};
-    ck_assert_int_eq(claims_generate(codes, &go, f, NULL, NULL, NULL), TG_OK);
-    fclose(f);
-    claims_read_opts ro = {.strict = true, .codes = codes};
-    ck_assert_msg(claims_dataset_load(path, &ro, &ds) == TG_OK, "%s", tg_last_error());
-    size_t *idx[3], n[3];
-    ck_assert_int_eq(claims_dataset_split(&ds, 1, (claims_split_fracs){0.8, 0.2}, idx, n), TG_OK);
-    ck_assert_int_eq(claims_tokenizer_fit(&ds, idx[0], n[0], 1000, codes, &tok), TG_OK);
-    ck_assert_int_eq(claims_corpus_build(&ds, idx[0], n[0], tok, &train), TG_OK);
-    ck_assert_int_eq(claims_corpus_build(&ds, idx[1], n[1], tok, &valid), TG_OK);
-    ck_assert_int_eq(claims_code_masks(tok, &train, &is_code, &is_rare), TG_OK);
-    for (int s = 0; s < 3; s++) free(idx[s]);
+    claims_fixture_setup(&fx, 240, 3);
+    codes = fx.codes, ds = fx.ds, train = fx.train, valid = fx.valid, tok = fx.tok;
+    is_code = fx.is_code, is_rare = fx.is_rare;
 }
 
-static void data_teardown(void)
-{
-    free(is_code);
-    free(is_rare);
-    claims_corpus_free(&train);
-    claims_corpus_free(&valid);
-    claims_tok_free(tok);
-    claims_dataset_free(&ds);
-    claims_codes_free(codes);
-    tg_test_scratch_teardown();
-}
+static void data_teardown(void) { claims_fixture_teardown(&fx); }
 
 static claims_train_opts tiny_opts(const char *out, int64_t steps)
 {

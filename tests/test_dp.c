@@ -12,6 +12,7 @@
 #include "models/claims/trainer.h"
 #include "optim/dp.h"
 #include "optim/rdp.h"
+#include "tests/claims_fixture.h"
 #include "tests/tg_test.h"
 
 /* RDP of the sampled Gaussian by direct integration of
@@ -178,43 +179,16 @@ static claims_corpus train, valid;
 static claims_tokenizer *tok;
 static uint8_t *is_code, *is_rare;
 
+static claims_fixture fx;
+
 static void data_setup(void)
 {
-    tg_test_scratch_setup();
-    char path[1024];
-    snprintf(path, sizeof path, "%s/models/claims/data/codes.tsv", getenv("TG_SOURCE_DIR"));
-    ck_assert_msg(claims_codes_load(path, &codes) == TG_OK, "%s", tg_last_error());
-    snprintf(path, sizeof path, "%s", tg_test_path("claims.jsonl"));
-    FILE *f = fopen(path, "w");
-    claims_gen_opts go = {.n = 160, .seed = 4, .long_frac = 0};
-    ck_assert_int_eq(claims_generate(codes, &go, f, NULL, NULL, NULL), TG_OK);
-    fclose(f);
-    claims_read_opts ro = {.strict = true, .codes = codes};
-    ck_assert_msg(claims_dataset_load(path, &ro, &ds) == TG_OK, "%s", tg_last_error());
-    size_t *idx[3], n[3];
-    ck_assert_int_eq(claims_dataset_split(&ds, 1, (claims_split_fracs){0.8, 0.2}, idx, n), TG_OK);
-    ck_assert_int_eq(claims_tokenizer_fit(&ds, idx[0], n[0], 1000, codes, &tok), TG_OK);
-    ck_assert_int_eq(claims_corpus_build(&ds, idx[0], n[0], tok, &train), TG_OK);
-    ck_assert_int_eq(claims_corpus_build(&ds, idx[1], n[1], tok, &valid), TG_OK);
-    ck_assert_int_eq(claims_code_masks(tok, &train, &is_code, &is_rare), TG_OK);
-    /* the training claims as their own dataset view, for the units */
-    train_ds = (claims_dataset){.claims = malloc(sizeof *train_ds.claims * n[0]), .n = n[0]};
-    for (size_t i = 0; i < n[0]; i++) train_ds.claims[i] = ds.claims[idx[0][i]];
-    for (int s = 0; s < 3; s++) free(idx[s]);
+    claims_fixture_setup(&fx, 160, 4);
+    codes = fx.codes, ds = fx.ds, train_ds = fx.train_ds, train = fx.train, valid = fx.valid, tok = fx.tok;
+    is_code = fx.is_code, is_rare = fx.is_rare;
 }
 
-static void data_teardown(void)
-{
-    free(train_ds.claims);
-    free(is_code);
-    free(is_rare);
-    claims_corpus_free(&train);
-    claims_corpus_free(&valid);
-    claims_tok_free(tok);
-    claims_dataset_free(&ds);
-    claims_codes_free(codes);
-    tg_test_scratch_teardown();
-}
+static void data_teardown(void) { claims_fixture_teardown(&fx); }
 
 static claims_train_opts dp_opts(const char *out, int64_t steps, const claims_dp_opts *dp)
 {
