@@ -52,7 +52,7 @@ typedef struct args {
     long steps, seed, warmup, accum, threads, vocab, d, layers, heads, ff, ctx, budget, eval_every, ckpt_every,
         norms_every, balance, head_hidden, pool_heads, dp_batch;
     double dp_clip, dp_sigma, dp_epsilon, dp_delta, dp_rate;
-    double lr, min_lr, clip, weight_decay, dropout, lambda, cost_fr, cost_fa, code_weight, focal_gamma;
+    double lr, min_lr, clip, weight_decay, dropout, lambda, cost_fr, cost_fa, code_weight, focal_gamma, grad_cut;
     bool bf16, strict, class_weights, quiet, surprisal, dp;
 } args;
 
@@ -149,6 +149,8 @@ static int setup_options(args *a, cli_opt *o, int argc, char **argv)
         {"balance", CLI_INT, &a->balance, 1, 100, "repeat each denied claim this many times per epoch"},
         {"head-hidden", CLI_INT, &a->head_hidden, 0, 65536, "decision head hidden width (0: linear head)"},
         {"pool-heads", CLI_INT, &a->pool_heads, 1, 64, "queries of the decision's attention pooling"},
+        {"decision-grad-cut", CLI_DOUBLE, &a->grad_cut, 0, 1,
+         "share of the decision loss's gradient kept out of the transformer (1: it learns from the LM loss only)"},
         {"surprisal", CLI_FLAG, &a->surprisal, 0, 0, "feed the LM's per-token surprisal into the decision pooling"},
         {"code-weight", CLI_DOUBLE, &a->code_weight, 0.01, 100, "LM loss weight of medical-code targets"},
         {"eval-every", CLI_INT, &a->eval_every, 0, 1e9, "evaluate every K steps (0: only at the end)"},
@@ -228,6 +230,7 @@ static int build_opts(const args *a, const claims_dataset *train, int32_t vocab,
     m->head_hidden = (int)a->head_hidden;
     m->surprisal = a->surprisal;
     m->pool_heads = (int)a->pool_heads;
+    m->decision_grad_cut = a->grad_cut;
     m->class_weight[0] = m->class_weight[1] = 1.0;
     if (a->class_weights) { /* inverse frequency, normalized to mean 1 over claims */
         double pos = 0;

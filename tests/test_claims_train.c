@@ -1,6 +1,7 @@
 /* End-to-end claims training on a tiny generated dataset: validation loss
  * falls, resuming from a checkpoint reproduces the uninterrupted run bit for
  * bit, and the report is written. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -257,6 +258,72 @@ START_TEST(test_decision_head_options)
 }
 END_TEST
 
+/* Gradient of every parameter after one forward + backward on batch b. */
+static float **all_grads(claims_model *m, const claims_batch *b, const int32_t *labels)
+{
+    claims_forward f;
+    ck_assert_int_eq(claims_model_forward(m, b, labels, is_code, 0, 0, false, false, &f), TG_OK);
+    ck_assert_int_eq(tg_backward(f.loss), TG_OK);
+    int n = tg_param_set_count(m->gpt.params);
+    float **g = calloc((size_t)n, sizeof *g);
+    for (int i = 0; i < n; i++) {
+        const tg_tensor *t = tg_param_set_grad(m->gpt.params, i);
+        ck_assert_ptr_nonnull(t);
+        size_t bytes = sizeof(float) * (size_t)tg_tensor_numel(t);
+        g[i] = malloc(bytes);
+        memcpy(g[i], tg_f32(t), bytes);
+    }
+    ck_assert_int_eq(tg_param_set_zero_grad(m->gpt.params), TG_OK);
+    tg_step_end();
+    return g;
+}
+
+/* decision_grad_cut c scales the decision loss's gradient into the
+ * transformer by 1 - c and leaves the loss and the decision head's own
+ * gradients alone: every gradient is linear in c. */
+START_TEST(test_decision_grad_cut)
+{
+    claims_train_opts o = tiny_opts("unused", 1);
+    o.model.gpt.dropout = 0;
+    o.model.lambda = 3.0;
+    claims_plan plan;
+    o.batch.token_budget = 512;
+    ck_assert_int_eq(claims_plan_epoch(valid.len, valid.label, valid.n, &o.batch, 1, 0, &plan), TG_OK);
+    claims_batch b = {0};
+    ck_assert_int_eq(claims_batch_fill(&plan, 0, (const int32_t *const *)valid.tokens, CLAIMS_TOK_PAD, &b), TG_OK);
+    int32_t labels[64];
+    ck_assert_int_le(b.n_docs, 64);
+    for (int32_t d = 0; d < b.n_docs; d++) labels[d] = d % 2;
+    static const double cuts[3] = {0.0, 1.0, 0.25};
+    float **g[3];
+    claims_model m;
+    for (int k = 0; k < 3; k++) {
+        o.model.decision_grad_cut = cuts[k];
+        ck_assert_int_eq(claims_model_init(&m, &o.model, 5), TG_OK);
+        g[k] = all_grads(&m, &b, labels);
+        if (k < 2) claims_model_free(&m);
+    }
+    int n = tg_param_set_count(m.gpt.params), differ = 0;
+    for (int i = 0; i < n; i++) {
+        const char *name = tg_param_set_name(m.gpt.params, i);
+        bool trunk = strncmp(name, "pool.", 5) && strncmp(name, "head", 4);
+        for (int64_t j = 0; j < tg_tensor_numel(tg_param_set_value(m.gpt.params, i)); j++) {
+            float full = g[0][i][j], lm = g[1][i][j], want = trunk ? 0.75f * full + 0.25f * lm : full;
+            ck_assert_msg(fabsf(g[2][i][j] - want) <= 1e-5f + 1e-3f * fabsf(want), "%s[%lld]: %g, want %g", name,
+                          (long long)j, g[2][i][j], want);
+            if (!trunk) ck_assert_msg(fabsf(lm - full) <= 1e-5f + 1e-3f * fabsf(full), "%s differs", name);
+            differ += trunk && fabsf(full - lm) > 1e-4f * (fabsf(full) + 1e-3f);
+        }
+        for (int k = 0; k < 3; k++) free(g[k][i]);
+    }
+    ck_assert_int_gt(differ, 10); /* the decision loss does reach the transformer when not cut */
+    for (int k = 0; k < 3; k++) free(g[k]);
+    claims_model_free(&m);
+    claims_batch_free(&b);
+    claims_plan_free(&plan);
+}
+END_TEST
+
 START_TEST(test_codes_atomic_and_identifiers_gone)
 {
     for (int i = 0; i < codes->n; i++) {
@@ -295,6 +362,7 @@ int main(void)
     tcase_add_test(tc, test_bf16_training_tracks_f32);
     tcase_add_test(tc, test_codes_atomic_and_identifiers_gone);
     tcase_add_test(tc, test_decision_head_options);
+    tcase_add_test(tc, test_decision_grad_cut);
     suite_add_tcase(s, tc);
     return tg_run_suite(s) ? 1 : 0;
 }

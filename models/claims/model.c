@@ -27,10 +27,11 @@ tg_status claims_model_init(claims_model *m, const claims_model_config *cfg, uin
     if (m->cfg.pool_heads == 0) m->cfg.pool_heads = 1;
     cfg = &m->cfg;
     if (cfg->lambda < 0 || cfg->code_weight <= 0 || cfg->focal_gamma < 0 || cfg->head_hidden < 0 ||
-        cfg->pool_heads < 1 || cfg->pool_heads > 64)
+        cfg->pool_heads < 1 || cfg->pool_heads > 64 || !(cfg->decision_grad_cut >= 0 && cfg->decision_grad_cut <= 1))
         return tg_error(TG_ERR_INVALID, "claims_model_init: need lambda >= 0 (%g), code_weight > 0 (%g), "
-                        "focal_gamma >= 0 (%g), head_hidden >= 0 (%d), pool_heads in 1..64 (%d)", cfg->lambda,
-                        cfg->code_weight, cfg->focal_gamma, cfg->head_hidden, cfg->pool_heads);
+                        "focal_gamma >= 0 (%g), head_hidden >= 0 (%d), pool_heads in 1..64 (%d), "
+                        "decision_grad_cut in [0, 1] (%g)", cfg->lambda, cfg->code_weight, cfg->focal_gamma,
+                        cfg->head_hidden, cfg->pool_heads, cfg->decision_grad_cut);
     TG_TRY(tg_gpt_init(&m->gpt, &cfg->gpt, seed));
     tg_rng rng = {.seed = seed ^ 0x68656164ULL};
     tg_status st = tg_nn_linear_init(&m->pool, cfg->gpt.dim, cfg->pool_heads, false, &rng);
@@ -123,6 +124,17 @@ static tg_tensor *summary_positions(const claims_batch *b)
     return p;
 }
 
+/* x in forward; in backward only (1 - cut) of the gradient reaches x, so
+ * the rare, spiky decision loss does not drown the LM's gradient in the
+ * transformer while the decision's own parameters still get all of it. */
+static tg_tensor *cut_grad(tg_tensor *x, double cut)
+{
+    if (cut == 0) return x;
+    tg_tensor *frozen = tg_detach(x);
+    if (cut == 1) return frozen;
+    return tg_add(frozen, tg_scale(tg_sub(x, frozen), 1.0 - cut)); /* exactly x: x - frozen is 0 */
+}
+
 /* Attention pooling of flat (R·T, D) per document with K queries -> (docs, K·D):
  * each query gathers its own evidence (a code, an amount, a note line). */
 static tg_tensor *pool_docs(const claims_model *m, const claims_batch *b, tg_tensor *flat)
@@ -187,7 +199,7 @@ tg_status claims_model_forward(const claims_model *m, const claims_batch *b, con
         const float *w = ce.token_weights ? tg_f32(ce.token_weights) : NULL;
         hp = tg_add(h, tg_mul(surprisal(b, lm, w), m->surprise));
     }
-    tg_tensor *flat = tg_reshape(hp, TG_SHAPE(R * T, m->cfg.gpt.dim));                  /* (RT, D) */
+    tg_tensor *flat = tg_reshape(cut_grad(hp, m->cfg.decision_grad_cut), TG_SHAPE(R * T, m->cfg.gpt.dim)); /* (RT, D) */
     const tg_tensor *parts[2] = {tg_embedding(flat, summary_positions(b)), pool_docs(m, b, flat)};
     tg_tensor *feat = tg_concat(parts, 2, 1);                                            /* (docs, (1+K)D) */
     if (m->cfg.head_hidden > 0) feat = tg_gelu(tg_nn_linear_forward(&m->head_fc, feat)); /* (docs, H) */
