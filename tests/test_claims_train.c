@@ -12,28 +12,17 @@
 #include "tests/claims_fixture.h"
 #include "tests/tg_test.h"
 
-static claims_codes *codes;
-static claims_dataset ds;
-static claims_corpus train, valid;
-static claims_tokenizer *tok;
-static uint8_t *is_code, *is_rare;
-
 static claims_fixture fx;
 
 /* 240 generated claims without long notes, split 200 / 40 by patient. */
-static void data_setup(void)
-{
-    claims_fixture_setup(&fx, 240, 3);
-    codes = fx.codes, ds = fx.ds, train = fx.train, valid = fx.valid, tok = fx.tok;
-    is_code = fx.is_code, is_rare = fx.is_rare;
-}
+static void data_setup(void) { claims_fixture_setup(&fx, 240, 3); }
 
 static void data_teardown(void) { claims_fixture_teardown(&fx); }
 
 static claims_train_opts tiny_opts(const char *out, int64_t steps)
 {
     claims_train_opts o = {0};
-    o.model.gpt = (tg_gpt_config){.vocab = claims_tok_vocab_size(tok), .dim = 32, .heads = 2, .hidden = 64,
+    o.model.gpt = (tg_gpt_config){.vocab = claims_tok_vocab_size(fx.tok), .dim = 32, .heads = 2, .hidden = 64,
                                   .max_seq = 64, .n_layers = 1, .dropout = 0.1, .tied = true};
     o.model.lambda = 1.0;
     o.model.costs = claims_costs_default();
@@ -61,9 +50,10 @@ static void run_ex(const char *sub, int64_t steps, const char *resume, bool bf16
     o.bf16 = bf16;
     claims_model m;
     double thr;
-    ck_assert_msg(claims_train(&o, &train, &valid, is_code, is_rare, NULL, NULL, NULL, &m, &thr) == TG_OK, "%s",
-                  tg_last_error());
-    if (last) ck_assert_int_eq(claims_evaluate(&m, &valid, &o.batch, is_code, is_rare, thr, last), TG_OK);
+    ck_assert_msg(claims_train(&o, &fx.train, &fx.valid, fx.is_code, fx.is_rare, NULL, NULL, NULL, &m, &thr) ==
+                      TG_OK,
+                  "%s", tg_last_error());
+    if (last) ck_assert_int_eq(claims_evaluate(&m, &fx.valid, &o.batch, fx.is_code, fx.is_rare, thr, last), TG_OK);
     claims_model_free(&m);
 }
 
@@ -78,7 +68,7 @@ START_TEST(test_validation_loss_falls_and_report)
     claims_train_opts o = tiny_opts("unused", 1);
     ck_assert_int_eq(claims_model_init(&m0, &o.model, o.seed), TG_OK);
     claims_eval before, after;
-    ck_assert_int_eq(claims_evaluate(&m0, &valid, &o.batch, is_code, is_rare, NAN, &before), TG_OK);
+    ck_assert_int_eq(claims_evaluate(&m0, &fx.valid, &o.batch, fx.is_code, fx.is_rare, NAN, &before), TG_OK);
     claims_model_free(&m0);
     run("a", 20, NULL, &after);
     ck_assert_msg(after.val_lm_loss < before.val_lm_loss - 0.5, "val loss %.3f -> %.3f", before.val_lm_loss,
@@ -86,7 +76,7 @@ START_TEST(test_validation_loss_falls_and_report)
     ck_assert_int_gt(after.code_tokens, 0);
     int64_t named = 0, denied = 0;
     for (int r = 0; r < CLAIMS_N_DENY_REASONS; r++) named += after.reason_n[r];
-    for (int32_t i = 0; i < valid.n; i++) denied += valid.label[i];
+    for (int32_t i = 0; i < fx.valid.n; i++) denied += fx.valid.label[i];
     ck_assert_int_ge(named, denied); /* every generated denial names its reasons */
     ck_assert_int_gt(denied, 0);
     size_t mlen;
@@ -152,7 +142,9 @@ START_TEST(test_stop_writes_checkpoint_and_resumes)
     claims_train_opts o = tiny_opts(tg_test_path("stopped"), 10);
     claims_model m;
     double thr;
-    ck_assert_int_eq(claims_train(&o, &train, &valid, is_code, is_rare, stop_at_5, (void *)&stop, &stop, &m, &thr), TG_OK);
+    ck_assert_int_eq(claims_train(&o, &fx.train, &fx.valid, fx.is_code, fx.is_rare, stop_at_5, (void *)&stop, &stop,
+                                  &m, &thr),
+                     TG_OK);
     claims_model_free(&m);
     size_t len;
     char *metrics = (char *)tg_test_read_file(tg_test_path("stopped/metrics.jsonl"), &len);
@@ -201,7 +193,18 @@ static tg_tensor *model_loss(tg_tensor *const *in, int n_in, void *user)
     (void)n_in;
     model_case *c = user;
     claims_forward f;
-    return claims_model_forward(c->m, c->b, c->labels, is_code, 0, 0, false, false, &f) == TG_OK ? f.loss : NULL;
+    return claims_model_forward(c->m, c->b, c->labels, fx.is_code, 0, 0, false, false, &f) == TG_OK ? f.loss : NULL;
+}
+
+/* The first batch of a 512-token plan over the validation claims, labelled
+ * approve / deny alternately (labels holds 64). */
+static void first_batch(claims_train_opts *o, claims_plan *plan, claims_batch *b, int32_t *labels)
+{
+    o->batch.token_budget = 512;
+    ck_assert_int_eq(claims_plan_epoch(fx.valid.len, fx.valid.label, fx.valid.n, &o->batch, 1, 0, plan), TG_OK);
+    ck_assert_int_eq(claims_batch_fill(plan, 0, (const int32_t *const *)fx.valid.tokens, CLAIMS_TOK_PAD, b), TG_OK);
+    ck_assert_int_le(b->n_docs, 64);
+    for (int32_t d = 0; d < b->n_docs; d++) labels[d] = d % 2;
 }
 
 /* The MLP head, several pooling queries and the surprisal input: named
@@ -233,23 +236,19 @@ START_TEST(test_decision_head_options)
     ck_assert_int_eq(tg_fill_randn(m.surprise, 9, 0.0, 0.5), TG_OK);
     ck_assert_int_eq(tg_fill_randn(m.pool.weight, 4, 0.0, 0.5), TG_OK); /* queries differ */
     claims_plan plan;
-    o.batch.token_budget = 512;
-    ck_assert_int_eq(claims_plan_epoch(valid.len, valid.label, valid.n, &o.batch, 1, 0, &plan), TG_OK);
     claims_batch b = {0};
-    ck_assert_int_eq(claims_batch_fill(&plan, 0, (const int32_t *const *)valid.tokens, CLAIMS_TOK_PAD, &b), TG_OK);
     int32_t labels[64];
-    ck_assert_int_le(b.n_docs, 64);
-    for (int32_t d = 0; d < b.n_docs; d++) labels[d] = d % 2;
+    first_batch(&o, &plan, &b, labels);
     model_case c = {&m, &b, labels};
     tg_tensor *in[] = {m.surprise, m.head_fc.weight, m.pool.weight, m.head.weight};
     tg_gradcheck_opts go = {.eps = 3e-3, .atol = 2e-3, .rtol = 3e-2, .max_elems = 24, .seed = 2};
     tg_assert_gradcheck(model_loss, in, 4, &c, &go, "claims model decision path");
 
     claims_forward f;
-    ck_assert_int_eq(claims_model_forward(&m, &b, labels, is_code, 0, 0, false, false, &f), TG_OK);
+    ck_assert_int_eq(claims_model_forward(&m, &b, labels, fx.is_code, 0, 0, false, false, &f), TG_OK);
     float with = tg_f32(f.decision_logits)[0];
     ck_assert_int_eq(tg_fill(m.surprise, 0.0), TG_OK);
-    ck_assert_int_eq(claims_model_forward(&m, &b, labels, is_code, 0, 0, false, false, &f), TG_OK);
+    ck_assert_int_eq(claims_model_forward(&m, &b, labels, fx.is_code, 0, 0, false, false, &f), TG_OK);
     ck_assert_msg(fabsf(tg_f32(f.decision_logits)[0] - with) > 1e-6f, "surprisal has no effect");
     tg_step_end();
     claims_batch_free(&b);
@@ -262,7 +261,7 @@ END_TEST
 static float **all_grads(claims_model *m, const claims_batch *b, const int32_t *labels)
 {
     claims_forward f;
-    ck_assert_int_eq(claims_model_forward(m, b, labels, is_code, 0, 0, false, false, &f), TG_OK);
+    ck_assert_int_eq(claims_model_forward(m, b, labels, fx.is_code, 0, 0, false, false, &f), TG_OK);
     ck_assert_int_eq(tg_backward(f.loss), TG_OK);
     int n = tg_param_set_count(m->gpt.params);
     float **g = calloc((size_t)n, sizeof *g);
@@ -287,13 +286,9 @@ START_TEST(test_decision_grad_cut)
     o.model.gpt.dropout = 0;
     o.model.lambda = 3.0;
     claims_plan plan;
-    o.batch.token_budget = 512;
-    ck_assert_int_eq(claims_plan_epoch(valid.len, valid.label, valid.n, &o.batch, 1, 0, &plan), TG_OK);
     claims_batch b = {0};
-    ck_assert_int_eq(claims_batch_fill(&plan, 0, (const int32_t *const *)valid.tokens, CLAIMS_TOK_PAD, &b), TG_OK);
     int32_t labels[64];
-    ck_assert_int_le(b.n_docs, 64);
-    for (int32_t d = 0; d < b.n_docs; d++) labels[d] = d % 2;
+    first_batch(&o, &plan, &b, labels);
     static const double cuts[3] = {0.0, 1.0, 0.25};
     float **g[3];
     claims_model m;
@@ -326,21 +321,21 @@ END_TEST
 
 START_TEST(test_codes_atomic_and_identifiers_gone)
 {
-    for (int i = 0; i < codes->n; i++) {
+    for (int i = 0; i < fx.codes->n; i++) {
         int32_t *ids = NULL;
         size_t n = 0;
-        const char *code = codes->codes[i].code;
-        ck_assert_int_eq(claims_tok_encode(tok, code, strlen(code), NULL, &ids, &n), TG_OK);
-        ck_assert_msg(n == 1 && claims_tok_is_code(tok, ids[0]), "code %s encodes to %zu tokens", code, n);
+        const char *code = fx.codes->codes[i].code;
+        ck_assert_int_eq(claims_tok_encode(fx.tok, code, strlen(code), NULL, &ids, &n), TG_OK);
+        ck_assert_msg(n == 1 && claims_tok_is_code(fx.tok, ids[0]), "code %s encodes to %zu tokens", code, n);
         free(ids);
     }
     claims_corpus all;
-    ck_assert_int_eq(claims_corpus_build(&ds, NULL, 0, tok, &all), TG_OK);
+    ck_assert_int_eq(claims_corpus_build(&fx.ds, NULL, 0, fx.tok, &all), TG_OK);
     for (int32_t d = 0; d < all.n; d++) {
         char *text;
         size_t len;
-        ck_assert_int_eq(claims_tok_decode(tok, all.tokens[d], (size_t)all.len[d], &text, &len), TG_OK);
-        const claims_claim *c = &ds.claims[d];
+        ck_assert_int_eq(claims_tok_decode(fx.tok, all.tokens[d], (size_t)all.len[d], &text, &len), TG_OK);
+        const claims_claim *c = &fx.ds.claims[d];
         ck_assert_msg(!strstr(text, c->member_id), "member id %s in the token stream", c->member_id);
         ck_assert_msg(!strstr(text, c->patient_name), "name %s in the token stream", c->patient_name);
         ck_assert_msg(!strstr(text, c->patient_dob), "dob %s in the token stream", c->patient_dob);

@@ -173,27 +173,16 @@ END_TEST
 
 /* ---- DP training of the claims model ---- */
 
-static claims_codes *codes;
-static claims_dataset ds, train_ds;
-static claims_corpus train, valid;
-static claims_tokenizer *tok;
-static uint8_t *is_code, *is_rare;
-
 static claims_fixture fx;
 
-static void data_setup(void)
-{
-    claims_fixture_setup(&fx, 160, 4);
-    codes = fx.codes, ds = fx.ds, train_ds = fx.train_ds, train = fx.train, valid = fx.valid, tok = fx.tok;
-    is_code = fx.is_code, is_rare = fx.is_rare;
-}
+static void data_setup(void) { claims_fixture_setup(&fx, 160, 4); }
 
 static void data_teardown(void) { claims_fixture_teardown(&fx); }
 
 static claims_train_opts dp_opts(const char *out, int64_t steps, const claims_dp_opts *dp)
 {
     claims_train_opts o = {0};
-    o.model.gpt = (tg_gpt_config){.vocab = claims_tok_vocab_size(tok), .dim = 16, .heads = 2, .hidden = 32,
+    o.model.gpt = (tg_gpt_config){.vocab = claims_tok_vocab_size(fx.tok), .dim = 16, .heads = 2, .hidden = 32,
                                   .max_seq = 32, .n_layers = 1, .dropout = 0.1, .tied = true};
     o.model.lambda = 1.0;
     o.model.costs = claims_costs_default();
@@ -219,8 +208,9 @@ static void dp_run(const char *sub, int64_t steps, const char *resume, const cla
     o.resume = resume;
     claims_model m;
     double thr;
-    ck_assert_msg(claims_train(&o, &train, &valid, is_code, is_rare, NULL, NULL, NULL, &m, &thr) == TG_OK, "%s",
-                  tg_last_error());
+    ck_assert_msg(claims_train(&o, &fx.train, &fx.valid, fx.is_code, fx.is_rare, NULL, NULL, NULL, &m, &thr) ==
+                      TG_OK,
+                  "%s", tg_last_error());
     claims_model_free(&m);
 }
 
@@ -246,14 +236,15 @@ static bool same_weights(const char *x, const char *y)
 START_TEST(test_patient_units)
 {
     int32_t *unit, n_units, *claim_unit, n_claims;
-    ck_assert_int_eq(claims_dp_units(&train_ds, true, &unit, &n_units), TG_OK);
-    ck_assert_int_eq(claims_dp_units(&train_ds, false, &claim_unit, &n_claims), TG_OK);
-    ck_assert_int_eq(n_claims, (int32_t)train_ds.n);
+    ck_assert_int_eq(claims_dp_units(&fx.train_ds, true, &unit, &n_units), TG_OK);
+    ck_assert_int_eq(claims_dp_units(&fx.train_ds, false, &claim_unit, &n_claims), TG_OK);
+    ck_assert_int_eq(n_claims, (int32_t)fx.train_ds.n);
     ck_assert_int_lt(n_units, n_claims); /* generated patients have several claims */
-    for (size_t i = 0; i < train_ds.n; i++) {
+    for (size_t i = 0; i < fx.train_ds.n; i++) {
         ck_assert_int_eq(claim_unit[i], (int32_t)i);
-        for (size_t j = 0; j < train_ds.n; j++)
-            ck_assert((unit[i] == unit[j]) == !strcmp(train_ds.claims[i].member_id, train_ds.claims[j].member_id));
+        for (size_t j = 0; j < fx.train_ds.n; j++)
+            ck_assert((unit[i] == unit[j]) ==
+                      !strcmp(fx.train_ds.claims[i].member_id, fx.train_ds.claims[j].member_id));
     }
     free(unit);
     free(claim_unit);
@@ -263,7 +254,7 @@ END_TEST
 START_TEST(test_dp_training_reproducible)
 {
     int32_t *unit, n_units;
-    ck_assert_int_eq(claims_dp_units(&train_ds, true, &unit, &n_units), TG_OK);
+    ck_assert_int_eq(claims_dp_units(&fx.train_ds, true, &unit, &n_units), TG_OK);
     claims_dp_opts dp = {.patient = true, .clip = 0.5, .sigma = 1.0, .rate = 8.0 / n_units, .delta = 1e-5,
                          .unit = unit, .n_units = n_units};
     dp_run("a", 6, NULL, &dp);
@@ -286,8 +277,8 @@ START_TEST(test_dp_training_reproducible)
         o.resume = ckpt;
         claims_model m;
         double thr;
-        tg_assert_error(claims_train(&o, &train, &valid, is_code, is_rare, NULL, NULL, NULL, &m, &thr), TG_ERR_INVALID,
-                        want[k]);
+        tg_assert_error(claims_train(&o, &fx.train, &fx.valid, fx.is_code, fx.is_rare, NULL, NULL, NULL, &m, &thr),
+                        TG_ERR_INVALID, want[k]);
         claims_model_free(&m);
     }
     dp.sigma = 1.01;
