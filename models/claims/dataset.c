@@ -97,8 +97,9 @@ static bool get_date(parse_ctx *p, json_t *obj, const char *where, const char *k
     return true;
 }
 
-/* Checks format and, with a table, presence and kind of a code. */
-static bool check_code(parse_ctx *p, const char *code, bool diagnosis, const char *where)
+/* Checks format and, with a table, presence of a code; *ref (may be NULL)
+ * gets its table entry, NULL without a table. */
+static bool check_code(parse_ctx *p, const char *code, bool diagnosis, const char *where, const claims_code **ref)
 {
     bool ok = strlen(code) < CLAIMS_CODE_LEN &&
               (diagnosis ? claims_code_format_ok(code, CLAIMS_CODE_ICD10CM)
@@ -107,8 +108,9 @@ static bool check_code(parse_ctx *p, const char *code, bool diagnosis, const cha
     if (!ok)
         return fail(p, "%s \"%.20s\" is not a well-formed %s code", where, code,
                     diagnosis ? "ICD-10-CM (e.g. E11.65)" : "CPT (5 digits) or HCPCS (letter + 4 digits)");
-    if (p->codes && !claims_codes_find(p->codes, code))
-        return fail(p, "%s \"%s\" is not in the code table", where, code);
+    const claims_code *found = p->codes ? claims_codes_find(p->codes, code) : NULL;
+    if (p->codes && !found) return fail(p, "%s \"%s\" is not in the code table", where, code);
+    if (ref) *ref = found;
     return true;
 }
 
@@ -145,7 +147,7 @@ static bool parse_codes(parse_ctx *p, json_t *root, claims_claim *c)
         char where[64];
         snprintf(where, sizeof where, "diagnosis_codes[%zu]", i);
         if (!json_is_string(v)) return fail(p, "%s must be a string, got %s", where, type_name(v));
-        if (!check_code(p, json_string_value(v), true, where)) return false;
+        if (!check_code(p, json_string_value(v), true, where, NULL)) return false;
         strcpy(c->diagnoses[c->n_diagnoses++], json_string_value(v));
     }
     json_t *px = field(p, root, "", "procedures", JSON_ARRAY, "an array");
@@ -163,7 +165,8 @@ static bool parse_codes(parse_ctx *p, json_t *root, claims_claim *c)
         json_t *units, *amount;
         if (!get_string(p, v, where, "code", &code)) return false;
         where[strlen(where) - 1] = '\0';
-        if (!check_code(p, code, false, where)) return false;
+        const claims_code *ref;
+        if (!check_code(p, code, false, where, &ref)) return false;
         strcat(where, ".");
         if (!(units = field(p, v, where, "units", JSON_INTEGER, "an integer")) ||
             !(amount = field(p, v, where, "billed_amount", JSON_REAL, "a number")))
@@ -177,7 +180,6 @@ static bool parse_codes(parse_ctx *p, json_t *root, claims_claim *c)
         strcpy(pr->code, code);
         pr->units = (int)json_integer_value(units);
         pr->billed_amount = json_number_value(amount);
-        const claims_code *ref = p->codes ? claims_codes_find(p->codes, code) : NULL;
         if (ref && ref->amount > 0) pr->fee_ratio = pr->billed_amount / (ref->amount * pr->units);
         if (ref) pr->pa_required = ref->prior_auth;
     }
