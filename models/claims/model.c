@@ -126,7 +126,8 @@ static tg_tensor *summary_positions(const claims_batch *b)
 
 /* x in forward; in backward only (1 - cut) of the gradient reaches x, so
  * the rare, spiky decision loss does not drown the LM's gradient in the
- * transformer while the decision's own parameters still get all of it. */
+ * transformer. Applied to the pooling input, so the pooling and head get
+ * all of it; the surprisal vector, added before, gets 1 - cut too. */
 static tg_tensor *cut_grad(tg_tensor *x, double cut)
 {
     if (cut == 0) return x;

@@ -44,7 +44,7 @@ typedef struct claims_model_config {
     int head_hidden;               /* 0: linear head */
     bool surprisal;                /* LM surprisal as a pooling input */
     int pool_heads;                /* queries of the attention pooling (0 means 1) */
-    double decision_grad_cut;      /* share of the decision gradient kept out of the transformer, [0, 1] */
+    double decision_grad_cut;      /* share of the decision gradient kept out of the transformer (and surprise.weight), [0, 1] */
 } claims_model_config;
 
 typedef struct claims_model {
