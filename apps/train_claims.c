@@ -50,10 +50,10 @@ static void on_signal(int sig)
 typedef struct args {
     const char *train, *valid, *out, *resume, *codes, *tokenizer, *schedule, *decision_loss, *dp_unit;
     long steps, seed, warmup, accum, threads, vocab, d, layers, heads, ff, ctx, budget, eval_every, ckpt_every,
-        norms_every, balance, head_hidden, pool_heads, dp_batch;
+        norms_every, balance, head_hidden, pool_heads, dp_batch, head_epochs;
     double dp_clip, dp_sigma, dp_epsilon, dp_delta, dp_rate;
-    double lr, min_lr, clip, weight_decay, dropout, lambda, cost_fr, cost_fa, code_weight, focal_gamma, grad_cut;
-    bool bf16, strict, class_weights, quiet, surprisal, dp;
+    double lr, min_lr, clip, weight_decay, dropout, lambda, cost_fr, cost_fa, code_weight, focal_gamma, grad_cut, head_fit_lr, head_fit_neg;
+    bool bf16, strict, class_weights, quiet, surprisal, tabular, dp;
 } args;
 
 static void reject(void *user, const char *path, long line, const char *reason)
@@ -95,6 +95,9 @@ static void progress(void *user, const claims_progress *p)
                 "##############################", width - fill, "", (long long)p->step, (long long)p->steps, p->loss,
                 p->lr, p->tokens_per_s, p->eta_s, tty ? "  " : "\n");
     }
+    if (p->head_fit)
+        fprintf(stderr, "%shead refit: validation AUC %.3f -> %.3f (best epoch %d of %d)\n", tty ? "\n" : "",
+                p->head_fit->start_auc, p->head_fit->best_auc, p->head_fit->best_epoch, (int)a->head_epochs);
     if (p->eval) {
         const claims_eval *e = p->eval;
         fprintf(stderr, "%seval @%lld: val_lm_loss %.4f token_acc %.3f code_acc %.3f rare_code_acc %.3f | auc %.3f "
@@ -112,7 +115,7 @@ static int setup_options(args *a, cli_opt *o, int argc, char **argv)
                 .vocab = 4096, .d = 128, .layers = 2, .heads = 4, .ff = 512, .ctx = 256, .budget = 8192,
                 .eval_every = 100, .ckpt_every = 100, .norms_every = 50, .balance = 1, .lr = 2e-3, .min_lr = 1e-4,
                 .clip = 1.0, .weight_decay = 0.1, .dropout = 0.0, .lambda = 1.0, .cost_fr = 5, .cost_fa = 1,
-                .code_weight = 1.0, .focal_gamma = 2.0, .pool_heads = 1, .dp_unit = "patient", .dp_clip = 1.0,
+                .code_weight = 1.0, .focal_gamma = 2.0, .pool_heads = 1, .head_fit_lr = 1e-3, .head_fit_neg = 1.0, .dp_unit = "patient", .dp_clip = 1.0,
                 .dp_delta = 1e-5};
     cli_opt opts[] = {
         {"train", CLI_STRING, &a->train, 0, 0, "training claims (JSONL), required"},
@@ -152,6 +155,13 @@ static int setup_options(args *a, cli_opt *o, int argc, char **argv)
         {"decision-grad-cut", CLI_DOUBLE, &a->grad_cut, 0, 1,
          "share of the decision loss's gradient kept out of the transformer (1: it learns from the LM loss only)"},
         {"surprisal", CLI_FLAG, &a->surprisal, 0, 0, "feed the LM's per-token surprisal into the decision pooling"},
+        {"tabular", CLI_FLAG, &a->tabular, 0, 0,
+         "feed the claim's structured facts (age, sex, fee ratio, code limits, history) to the decision head"},
+        {"head-epochs", CLI_INT, &a->head_epochs, 0, 100000,
+         "after the last step, refit the decision head on frozen features for this many epochs (0: off)"},
+        {"head-fit-lr", CLI_DOUBLE, &a->head_fit_lr, 1e-6, 1, "AdamW lr of the head refit"},
+        {"head-fit-negatives", CLI_DOUBLE, &a->head_fit_neg, 0.001, 1,
+         "share of approved training claims the head refit reads (each weighted up to match)"},
         {"code-weight", CLI_DOUBLE, &a->code_weight, 0.01, 100, "LM loss weight of medical-code targets"},
         {"eval-every", CLI_INT, &a->eval_every, 0, 1e9, "evaluate every K steps (0: only at the end)"},
         {"ckpt-every", CLI_INT, &a->ckpt_every, 0, 1e9, "checkpoint every M steps (0: only at the end)"},
@@ -229,8 +239,12 @@ static int build_opts(const args *a, const claims_dataset *train, int32_t vocab,
     m->code_weight = a->code_weight;
     m->head_hidden = (int)a->head_hidden;
     m->surprisal = a->surprisal;
+    m->tabular = a->tabular;
     m->pool_heads = (int)a->pool_heads;
     m->decision_grad_cut = a->grad_cut;
+    t->head_fit = (claims_head_fit_opts){.epochs = (int)a->head_epochs, .lr = a->head_fit_lr,
+                                         .weight_decay = a->weight_decay, .neg_keep = a->head_fit_neg,
+                                         .seed = a->seed};
     m->class_weight[0] = m->class_weight[1] = 1.0;
     if (a->class_weights) { /* inverse frequency, normalized to mean 1 over claims */
         double pos = 0;

@@ -376,10 +376,43 @@ START_TEST(test_history_generated)
 }
 END_TEST
 
+/* The code limits of claim c equal those recomputed from the table, agree
+ * with the generator's sex and age rules, and are neutral without a table
+ * (bare); the claim's facts vector carries them. */
+static void check_limits(const claims_codes *t, const claims_claim *c, const claims_claim *bare)
+{
+    claims_code_limits want = {0, 0, 0, 150};
+    for (int k = 0; k < c->n_diagnoses + c->n_procedures; k++) {
+        const claims_code *x = claims_codes_find(t, k < c->n_diagnoses ? c->diagnoses[k]
+                                                                       : c->procedures[k - c->n_diagnoses].code);
+        want.female_only += x->sex == 'F';
+        want.male_only += x->sex == 'M';
+        want.age_min = x->age_min > want.age_min ? x->age_min : want.age_min;
+        want.age_max = x->age_max < want.age_max ? x->age_max : want.age_max;
+    }
+    ck_assert_mem_eq(&c->limits, &want, sizeof want);
+    claims_code_limits neutral = {0, 0, 0, 150};
+    ck_assert_mem_eq(&bare->limits, &neutral, sizeof neutral);
+    const claims_code_limits *l = &c->limits;
+    bool sex = (c->patient_sex == 'F' && l->male_only) || (c->patient_sex == 'M' && l->female_only);
+    bool age = c->patient_age < l->age_min || c->patient_age > l->age_max;
+    ck_assert_int_eq(sex, (c->deny_reasons >> CLAIMS_DENY_SEX) & 1);
+    ck_assert_int_eq(age, (c->deny_reasons >> CLAIMS_DENY_AGE) & 1);
+    float f[CLAIMS_N_FEATURES];
+    claims_claim_features(c, f);
+    ck_assert_float_eq_tol(f[0], c->patient_age / 100.0f, 1e-6f);
+    ck_assert_float_eq(f[9], l->female_only < 3 ? l->female_only : 3);
+    ck_assert_float_eq(f[10], l->male_only < 3 ? l->male_only : 3);
+    ck_assert_int_eq(f[11] < 0, c->patient_age < l->age_min);
+    ck_assert_int_eq(f[12] < 0, c->patient_age > l->age_max);
+    ck_assert_float_eq(f[8], c->history_duplicate);
+}
+
 /* With a code table the reader adds the payer's reference to each procedure
- * (billed over fee schedule, prior-authorization list); the generator's
- * amount rule is then exactly "some ratio above 3", and the rendered claim
- * shows both. Without a table neither appears. */
+ * (billed over fee schedule, prior-authorization list) and the demographic
+ * limits of all codes; the generator's amount rule is then exactly "some
+ * ratio above 3", and the rendered claim shows the first two. Without a
+ * table none appears. */
 START_TEST(test_payer_reference)
 {
     claims_codes *t = load_codes();
@@ -389,7 +422,7 @@ START_TEST(test_payer_reference)
     claims_read_opts ro = {.strict = true, .codes = t};
     ck_assert_msg(claims_dataset_load(path, &ro, &ds) == TG_OK, "%s", tg_last_error());
     ck_assert_int_eq(claims_dataset_load(path, NULL, &bare), TG_OK);
-    long n_amount = 0, n_auth = 0;
+    long n_amount = 0, n_auth = 0, n_limited = 0;
     for (size_t i = 0; i < ds.n; i++) {
         const claims_claim *c = &ds.claims[i];
         bool over = false;
@@ -407,7 +440,10 @@ START_TEST(test_payer_reference)
         bool amount = (c->deny_reasons >> CLAIMS_DENY_AMOUNT) & 1;
         ck_assert_msg(over == amount, "claim %zu: ratio above 3 %d, amount rule %d", i, over, amount);
         n_amount += amount;
+        check_limits(t, c, &bare.claims[i]);
+        n_limited += c->limits.female_only + c->limits.male_only > 0 && c->limits.age_min > 0;
     }
+    ck_assert_int_gt(n_limited, 3);
     ck_assert_int_gt(n_amount, 3);
     ck_assert_int_gt(n_auth, 3);
     char *text, *plain;

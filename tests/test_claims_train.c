@@ -193,7 +193,7 @@ static tg_tensor *model_loss(tg_tensor *const *in, int n_in, void *user)
     (void)n_in;
     model_case *c = user;
     claims_forward f;
-    return claims_model_forward(c->m, c->b, c->labels, fx.is_code, 0, 0, false, false, &f) == TG_OK ? f.loss : NULL;
+    return claims_model_forward(c->m, c->b, c->labels, fx.valid.features, fx.is_code, 0, 0, false, false, &f) == TG_OK ? f.loss : NULL;
 }
 
 /* The first batch of a 512-token plan over the validation claims, labelled
@@ -207,10 +207,11 @@ static void first_batch(claims_train_opts *o, claims_plan *plan, claims_batch *b
     for (int32_t d = 0; d < b->n_docs; d++) labels[d] = d % 2;
 }
 
-/* The MLP head, several pooling queries and the surprisal input: named
- * parameters and sizes, gradients through the whole model (surprisal itself
- * is detached) against finite differences, and surprise.weight changes the
- * decision once it is nonzero. */
+/* The MLP head, several pooling queries, the surprisal input and the
+ * claims' structured facts: named parameters and sizes, gradients through
+ * the whole model (surprisal itself is detached) against finite
+ * differences, surprise.weight changes the decision once it is nonzero, the
+ * facts change it, and a tabular model without facts is an error. */
 START_TEST(test_decision_head_options)
 {
     claims_train_opts o = tiny_opts("unused", 1);
@@ -218,6 +219,7 @@ START_TEST(test_decision_head_options)
     o.model.head_hidden = 16;
     o.model.surprisal = true;
     o.model.pool_heads = 3;
+    o.model.tabular = true;
     o.model.decision = CLAIMS_LOSS_WCE;
     o.model.class_weight[0] = 0.6;
     o.model.class_weight[1] = 3.0;
@@ -232,7 +234,7 @@ START_TEST(test_decision_head_options)
     ck_assert_int_eq(named, 3);
     const int64_t D = o.model.gpt.dim;
     ck_assert_int_eq(tg_tensor_numel(m.pool.weight), 3 * D);
-    ck_assert_int_eq(tg_tensor_numel(m.head_fc.weight), 16 * 4 * D); /* <SEP> state + 3 pooled */
+    ck_assert_int_eq(tg_tensor_numel(m.head_fc.weight), 16 * (4 * D + CLAIMS_N_FEATURES)); /* <SEP>, 3 pooled, facts */
     ck_assert_int_eq(tg_fill_randn(m.surprise, 9, 0.0, 0.5), TG_OK);
     ck_assert_int_eq(tg_fill_randn(m.pool.weight, 4, 0.0, 0.5), TG_OK); /* queries differ */
     claims_plan plan;
@@ -245,11 +247,19 @@ START_TEST(test_decision_head_options)
     tg_assert_gradcheck(model_loss, in, 4, &c, &go, "claims model decision path");
 
     claims_forward f;
-    ck_assert_int_eq(claims_model_forward(&m, &b, labels, fx.is_code, 0, 0, false, false, &f), TG_OK);
+    ck_assert_int_eq(claims_model_forward(&m, &b, labels, fx.valid.features, fx.is_code, 0, 0, false, false, &f), TG_OK);
     float with = tg_f32(f.decision_logits)[0];
     ck_assert_int_eq(tg_fill(m.surprise, 0.0), TG_OK);
-    ck_assert_int_eq(claims_model_forward(&m, &b, labels, fx.is_code, 0, 0, false, false, &f), TG_OK);
+    ck_assert_int_eq(claims_model_forward(&m, &b, labels, fx.valid.features, fx.is_code, 0, 0, false, false, &f), TG_OK);
     ck_assert_msg(fabsf(tg_f32(f.decision_logits)[0] - with) > 1e-6f, "surprisal has no effect");
+    with = tg_f32(f.decision_logits)[0];
+    float *facts = malloc(sizeof(float) * CLAIMS_N_FEATURES * (size_t)fx.valid.n);
+    memcpy(facts, fx.valid.features, sizeof(float) * CLAIMS_N_FEATURES * (size_t)fx.valid.n);
+    facts[b.doc_index[0] * CLAIMS_N_FEATURES + 3] += 1.0f; /* a higher fee ratio */
+    ck_assert_int_eq(claims_model_forward(&m, &b, labels, facts, fx.is_code, 0, 0, false, false, &f), TG_OK);
+    ck_assert_msg(fabsf(tg_f32(f.decision_logits)[0] - with) > 1e-6f, "claim facts have no effect");
+    free(facts);
+    ck_assert_int_eq(claims_model_forward(&m, &b, labels, NULL, fx.is_code, 0, 0, false, false, &f), TG_ERR_INVALID);
     tg_step_end();
     claims_batch_free(&b);
     claims_plan_free(&plan);
@@ -261,7 +271,7 @@ END_TEST
 static float **all_grads(claims_model *m, const claims_batch *b, const int32_t *labels)
 {
     claims_forward f;
-    ck_assert_int_eq(claims_model_forward(m, b, labels, fx.is_code, 0, 0, false, false, &f), TG_OK);
+    ck_assert_int_eq(claims_model_forward(m, b, labels, fx.valid.features, fx.is_code, 0, 0, false, false, &f), TG_OK);
     ck_assert_int_eq(tg_backward(f.loss), TG_OK);
     int n = tg_param_set_count(m->gpt.params);
     float **g = calloc((size_t)n, sizeof *g);
@@ -319,6 +329,75 @@ START_TEST(test_decision_grad_cut)
 }
 END_TEST
 
+/* The head refit changes only head_fc and head, lowers the training decision
+ * loss over its epochs, keeps an epoch only if it beats the validation AUC
+ * of the head as trained, is deterministic, and rejects bad options. */
+START_TEST(test_head_fit)
+{
+    claims_train_opts o = tiny_opts(tg_test_path("refit"), 10);
+    o.model.tabular = true;
+    o.model.head_hidden = 8;
+    claims_model m;
+    double thr;
+    ck_assert_msg(claims_train(&o, &fx.train, &fx.valid, fx.is_code, fx.is_rare, NULL, NULL, NULL, &m, &thr) == TG_OK,
+                  "%s", tg_last_error());
+    tg_param_set *ps = m.gpt.params;
+    const int np = tg_param_set_count(ps);
+    float **before = calloc((size_t)np, sizeof *before), **first = calloc((size_t)np, sizeof *first);
+    for (int i = 0; i < np; i++) {
+        size_t bytes = sizeof(float) * (size_t)tg_tensor_numel(tg_param_set_value(ps, i));
+        before[i] = malloc(bytes);
+        memcpy(before[i], tg_f32(tg_param_set_value(ps, i)), bytes);
+    }
+    claims_head_fit_opts ho = {.epochs = 6, .batch = 16, .lr = 1e-2, .weight_decay = 0.1, .seed = 3};
+    double loss[2][6];
+    claims_head_fit_result res[2];
+    for (int run = 0; run < 2; run++) {
+        for (int i = 0; i < np; i++) /* start both runs from the trained head */
+            tg_copy_from(tg_param_set_value(ps, i), before[i], sizeof(float) * (size_t)tg_tensor_numel(tg_param_set_value(ps, i)));
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        ck_assert_msg(claims_head_fit(&m, &fx.train, &fx.valid, &o.batch, fx.is_code, &ho, f, &res[run]) == TG_OK, "%s",
+                      tg_last_error());
+        fclose(f);
+        const char *p = buf;
+        for (int e = 0; e < 6; e++) {
+            ck_assert_ptr_nonnull(p = strstr(p, "\"head_loss\":"));
+            loss[run][e] = strtod(p + 12, NULL);
+            p++;
+        }
+        free(buf);
+        for (int i = 0; i < np && run == 0; i++) {
+            size_t bytes = sizeof(float) * (size_t)tg_tensor_numel(tg_param_set_value(ps, i));
+            first[i] = malloc(bytes);
+            memcpy(first[i], tg_f32(tg_param_set_value(ps, i)), bytes);
+        }
+    }
+    ck_assert_double_lt(loss[0][5], loss[0][0]);
+    ck_assert_double_ge(res[0].best_auc, res[0].start_auc);
+    ck_assert_double_eq(res[0].best_auc, res[1].best_auc);
+    for (int i = 0; i < np; i++) {
+        const char *name = tg_param_set_name(ps, i);
+        const size_t bytes = sizeof(float) * (size_t)tg_tensor_numel(tg_param_set_value(ps, i));
+        const bool head = !strncmp(name, "head", 4);
+        ck_assert_msg(!memcmp(first[i], tg_f32(tg_param_set_value(ps, i)), bytes), "%s differs between runs", name);
+        if (!head || res[0].best_epoch == 0)
+            ck_assert_msg(!memcmp(before[i], first[i], bytes), "%s changed", name);
+        else if (!strcmp(name, "head.weight"))
+            ck_assert_msg(memcmp(before[i], first[i], bytes), "head.weight did not change");
+        free(before[i]);
+        free(first[i]);
+    }
+    free(before);
+    free(first);
+    ho.lr = 0;
+    ck_assert_int_eq(claims_head_fit(&m, &fx.train, &fx.valid, &o.batch, fx.is_code, &ho, NULL, NULL), TG_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(tg_last_error(), "lr"));
+    claims_model_free(&m);
+}
+END_TEST
+
 START_TEST(test_codes_atomic_and_identifiers_gone)
 {
     for (int i = 0; i < fx.codes->n; i++) {
@@ -358,6 +437,7 @@ int main(void)
     tcase_add_test(tc, test_codes_atomic_and_identifiers_gone);
     tcase_add_test(tc, test_decision_head_options);
     tcase_add_test(tc, test_decision_grad_cut);
+    tcase_add_test(tc, test_head_fit);
     suite_add_tcase(s, tc);
     return tg_run_suite(s) ? 1 : 0;
 }

@@ -5,7 +5,8 @@
  * decision head) against a naive reference: one forward and backward per
  * sample on a batch holding only that sample's documents. Samples are single
  * claims, and patients owning several claims (one of them two windows);
- * one configuration pools with several learned queries. */
+ * one configuration pools with several learned queries and feeds the claims'
+ * structured facts to the head. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@ enum { R = 7, T = 12, DOCS = 6, V = 40 };
 static const int32_t row_len[R] = {12, 9, 12, 7, 5, 12, 10};
 static const int32_t row_doc[R] = {0, 1, 2, 2, 3, 4, 5}; /* document 2 has two windows */
 static const int32_t labels[DOCS] = {0, 1, 0, 0, 1, 0};
+static float doc_features[DOCS * CLAIMS_N_FEATURES]; /* (DOCS, F), filled by make_batch */
 
 typedef struct fixture {
     int32_t tokens[R * T], targets[R * T], lengths[R], rdoc[R], doc_index[DOCS];
@@ -38,6 +40,7 @@ static void make_batch(fixture *f)
         for (int t = 0; t < T; t++) f->targets[r * T + t] = t + 1 < row_len[r] ? f->tokens[r * T + t + 1] : -100;
     }
     for (int d = 0; d < DOCS; d++) f->doc_index[d] = d;
+    for (int i = 0; i < DOCS * CLAIMS_N_FEATURES; i++) doc_features[i] = (float)tg_rng_next_uniform(&rng) * 2.0f - 1.0f;
     f->b = (claims_batch){.rows = R, .pad_len = T, .n_docs = DOCS, .tokens = f->tokens, .targets = f->targets,
                           .lengths = f->lengths, .row_doc = f->rdoc, .doc_index = f->doc_index};
 }
@@ -68,7 +71,8 @@ static claims_model_config config(bool rms_swiglu)
         .gpt = {.vocab = V, .dim = 16, .heads = 2, .hidden = 24, .max_seq = T, .n_layers = 2, .tied = true,
                 .rms = rms_swiglu, .swiglu = rms_swiglu},
         .lambda = 2.0, .decision = CLAIMS_LOSS_COST, .costs = claims_costs_default(), .class_weight = {1, 1},
-        .code_weight = 1.0, .head_hidden = 8, .surprisal = true, .pool_heads = rms_swiglu ? 3 : 1};
+        .code_weight = 1.0, .head_hidden = 8, .surprisal = true, .pool_heads = rms_swiglu ? 3 : 1,
+        .tabular = rms_swiglu};
     return c;
 }
 
@@ -83,7 +87,7 @@ static void randomize(claims_model *m)
 static tg_tensor *forward_loss(const claims_model *m, const claims_batch *b, const int32_t *lab)
 {
     claims_forward out;
-    ck_assert_int_eq(claims_model_forward(m, b, lab, NULL, 10.0, 1.0, true, false, &out), TG_OK);
+    ck_assert_int_eq(claims_model_forward(m, b, lab, doc_features, NULL, 10.0, 1.0, true, false, &out), TG_OK);
     return out.loss;
 }
 

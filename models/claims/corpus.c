@@ -1,5 +1,6 @@
 #include "models/claims/corpus.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,6 +81,39 @@ tg_status claims_render_parts(const claims_claim *c, char **text, size_t *len, s
     return TG_OK;
 }
 
+static float clampf(double x, double lo, double hi) { return (float)(x < lo ? lo : x > hi ? hi : x); }
+
+void claims_claim_features(const claims_claim *c, float f[CLAIMS_N_FEATURES])
+{
+    double fee = 0, billed = 0;
+    int on_pa_list = 0;
+    for (int i = 0; i < c->n_procedures; i++) {
+        const claims_procedure *pr = &c->procedures[i];
+        if (pr->fee_ratio > 0 && (fee == 0 || log(pr->fee_ratio) > fee)) fee = log(pr->fee_ratio);
+        on_pa_list += pr->pa_required;
+        billed += pr->billed_amount;
+    }
+    const claims_code_limits *l = &c->limits;
+    const float v[CLAIMS_N_FEATURES] = {
+        (float)c->patient_age / 100.0f,
+        c->patient_sex == 'F',
+        c->patient_sex == 'M',
+        clampf(fee, -3, 3),
+        c->prior_auth,
+        clampf(on_pa_list, 0, 3),
+        (float)(log1p(c->history_prior) / 4.0),
+        (float)log1p(c->history_same_day),
+        c->history_duplicate,
+        clampf(l->female_only, 0, 3),
+        clampf(l->male_only, 0, 3),
+        clampf((c->patient_age - l->age_min) / 10.0, -3, 3),
+        clampf((l->age_max - c->patient_age) / 10.0, -3, 3),
+        clampf(c->n_procedures / 4.0, 0, 3),
+        (float)(log1p(billed) / 10.0),
+    };
+    memcpy(f, v, sizeof v);
+}
+
 static const claims_claim *pick(const claims_dataset *ds, const size_t *idx, size_t i)
 {
     return &ds->claims[idx ? idx[i] : i];
@@ -124,7 +158,8 @@ tg_status claims_corpus_build(const claims_dataset *ds, const size_t *idx, size_
     out->label = calloc(n ? n : 1, sizeof *out->label);
     out->fraud = calloc(n ? n : 1, sizeof *out->fraud);
     out->reasons = calloc(n ? n : 1, sizeof *out->reasons);
-    if (!out->tokens || !out->len || !out->label || !out->fraud || !out->reasons) {
+    out->features = calloc((n ? n : 1) * CLAIMS_N_FEATURES, sizeof *out->features);
+    if (!out->tokens || !out->len || !out->label || !out->fraud || !out->reasons || !out->features) {
         claims_corpus_free(out);
         return tg_error(TG_ERR_OOM, "claims_corpus_build: out of memory for %zu claims", n);
     }
@@ -135,6 +170,7 @@ tg_status claims_corpus_build(const claims_dataset *ds, const size_t *idx, size_
         out->label[i] = c->deny;
         out->fraud[i] = c->fraud;
         out->reasons[i] = c->deny_reasons;
+        claims_claim_features(c, out->features + i * CLAIMS_N_FEATURES);
         st = encode_claim(c, tok, cache, &out->tokens[i], &out->len[i]);
     }
     claims_tok_cache_free(cache);
@@ -152,6 +188,7 @@ void claims_corpus_free(claims_corpus *c)
     free(c->label);
     free(c->fraud);
     free(c->reasons);
+    free(c->features);
     memset(c, 0, sizeof *c);
 }
 

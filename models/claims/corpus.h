@@ -34,8 +34,20 @@ typedef struct claims_corpus {
     int32_t *label;   /* 1 = deny */
     int32_t *fraud;
     uint32_t *reasons; /* deny reasons (bit masks, dataset.h), 0 when unknown */
+    float *features;   /* (n, CLAIMS_N_FEATURES): claims_claim_features of each */
     int64_t total_tokens;
 } claims_corpus;
+
+/* The claim's structured facts as numbers of order 1, for a model input
+ * beside the text: age / 100; sex F; sex M; ln of the highest fee ratio
+ * (0 without a fee reference); prior authorization on file; procedures on
+ * the prior-authorization list; ln(1 + prior claims) / 4; ln(1 + same-day
+ * claims); exact duplicate; codes limited to females; codes limited to
+ * males; (age - the codes' highest minimum age) / 10; (the codes' lowest
+ * maximum age - age) / 10; procedures / 4; ln(1 + total billed) / 10.
+ * Counts are capped at 3 and signed terms at +-3. */
+#define CLAIMS_N_FEATURES 15
+void claims_claim_features(const claims_claim *c, float f[CLAIMS_N_FEATURES]);
 
 /* Renders and encodes the claims ds->claims[idx[i]] (all when idx is NULL,
  * then n = ds->n). */

@@ -99,6 +99,14 @@ static bool get_date(parse_ctx *p, json_t *obj, const char *where, const char *k
 
 /* Checks format and, with a table, presence of a code; *ref (may be NULL)
  * gets its table entry, NULL without a table. */
+static void add_limits(claims_code_limits *l, const claims_code *x)
+{
+    l->female_only += x->sex == 'F';
+    l->male_only += x->sex == 'M';
+    if (x->age_min > l->age_min) l->age_min = x->age_min;
+    if (x->age_max < l->age_max) l->age_max = x->age_max;
+}
+
 static bool check_code(parse_ctx *p, const char *code, bool diagnosis, const char *where, const claims_code **ref)
 {
     bool ok = strlen(code) < CLAIMS_CODE_LEN &&
@@ -147,7 +155,9 @@ static bool parse_codes(parse_ctx *p, json_t *root, claims_claim *c)
         char where[64];
         snprintf(where, sizeof where, "diagnosis_codes[%zu]", i);
         if (!json_is_string(v)) return fail(p, "%s must be a string, got %s", where, type_name(v));
-        if (!check_code(p, json_string_value(v), true, where, NULL)) return false;
+        const claims_code *ref;
+        if (!check_code(p, json_string_value(v), true, where, &ref)) return false;
+        if (ref) add_limits(&c->limits, ref);
         strcpy(c->diagnoses[c->n_diagnoses++], json_string_value(v));
     }
     json_t *px = field(p, root, "", "procedures", JSON_ARRAY, "an array");
@@ -182,6 +192,7 @@ static bool parse_codes(parse_ctx *p, json_t *root, claims_claim *c)
         pr->billed_amount = json_number_value(amount);
         if (ref && ref->amount > 0) pr->fee_ratio = pr->billed_amount / (ref->amount * pr->units);
         if (ref) pr->pa_required = ref->prior_auth;
+        if (ref) add_limits(&c->limits, ref);
     }
     return true;
 }
@@ -240,6 +251,7 @@ bool claims_parse_line(const char *line, size_t len, const claims_codes *codes, 
 {
     parse_ctx p = {why, why_len, codes};
     memset(out, 0, sizeof *out);
+    out->limits.age_max = 150; /* neutral until a code says otherwise */
     json_error_t err;
     json_t *root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &err);
     if (!root) return fail(&p, "bad JSON at column %d: %s", err.column, err.text);

@@ -24,6 +24,14 @@ typedef struct claims_procedure {
     bool pa_required;     /* the code is on the prior-authorization list */
 } claims_procedure;
 
+/* The demographic limits of all a claim's codes (diagnoses and procedures)
+ * from the payer's code table; neutral (0, 0, 0, 150) without a table. */
+typedef struct claims_code_limits {
+    int female_only, male_only; /* codes restricted to that sex */
+    int age_min;                /* the highest minimum age of any code */
+    int age_max;                /* the lowest maximum age of any code */
+} claims_code_limits;
+
 /* One claim; every pointer is owned by the claim (claims_claim_clear). */
 typedef struct claims_claim {
     char *claim_id, *member_id;
@@ -39,6 +47,7 @@ typedef struct claims_claim {
     claims_procedure *procedures;
     char place_of_service[3]; /* two-digit CMS place-of-service code */
     bool prior_auth;
+    claims_code_limits limits; /* payer reference, see claims_code_limits */
     char *note;
     size_t note_len;
     bool deny;  /* decision == "deny" */

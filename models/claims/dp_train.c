@@ -227,7 +227,7 @@ static tg_status micro(claims_dp *dp, const claims_model *m, const claims_corpus
     for (int32_t r = 0; r < b->rows; r++)
         for (int32_t t = 0; t < b->pad_len; t++) dp->tok_unit[(int64_t)r * b->pad_len + t] = dp->doc_unit[b->row_doc[r]];
     claims_forward f;
-    TG_TRY(claims_model_forward(m, b, dp->labels, is_code, dp->lm_scale, 1.0, true, false, &f));
+    TG_TRY(claims_model_forward(m, b, dp->labels, c->features, is_code, dp->lm_scale, 1.0, true, false, &f));
     tg_param_set *ps = m->gpt.params;
     const int np = tg_param_set_count(ps);
     if (!dp->params) dp->params = malloc((size_t)np * sizeof *dp->params);

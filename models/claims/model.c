@@ -20,6 +20,30 @@ tg_status claims_decision_loss_parse(const char *s, claims_decision_loss *out)
 
 const char *claims_decision_loss_name(claims_decision_loss k) { return loss_names[k]; }
 
+int64_t claims_model_head_width(const claims_model_config *cfg)
+{
+    return (1 + (cfg->pool_heads > 0 ? cfg->pool_heads : 1)) * cfg->gpt.dim + (cfg->tabular ? CLAIMS_N_FEATURES : 0);
+}
+
+static tg_status init_head(claims_model *m, tg_rng *rng)
+{
+    const claims_model_config *cfg = &m->cfg;
+    tg_param_set *ps = m->gpt.params;
+    TG_TRY(tg_nn_linear_init(&m->pool, cfg->gpt.dim, cfg->pool_heads, false, rng));
+    TG_TRY(tg_fill(m->pool.weight, 0.0)); /* every query starts as a mean pool */
+    TG_TRY(tg_nn_linear_params(&m->pool, ps, "pool"));
+    const int64_t feat = claims_model_head_width(cfg);
+    if (cfg->head_hidden > 0) {
+        TG_TRY(tg_nn_linear_init(&m->head_fc, feat, cfg->head_hidden, true, rng));
+        TG_TRY(tg_nn_linear_params(&m->head_fc, ps, "head_fc"));
+    }
+    TG_TRY(tg_nn_linear_init(&m->head, cfg->head_hidden > 0 ? cfg->head_hidden : feat, 2, true, rng));
+    TG_TRY(tg_nn_linear_params(&m->head, ps, "head"));
+    if (!cfg->surprisal) return TG_OK;
+    m->surprise = tg_zeros(TG_PERSIST, TG_SHAPE(cfg->gpt.dim), TG_F32); /* (dim), starts without effect */
+    return m->surprise ? tg_nn_add_param(ps, "surprise", "weight", m->surprise, TG_GROUP_NO_DECAY) : TG_ERR_OOM;
+}
+
 tg_status claims_model_init(claims_model *m, const claims_model_config *cfg, uint64_t seed)
 {
     memset(m, 0, sizeof *m);
@@ -30,26 +54,11 @@ tg_status claims_model_init(claims_model *m, const claims_model_config *cfg, uin
         cfg->pool_heads < 1 || cfg->pool_heads > 64 || !(cfg->decision_grad_cut >= 0 && cfg->decision_grad_cut <= 1))
         return tg_error(TG_ERR_INVALID, "claims_model_init: need lambda >= 0 (%g), code_weight > 0 (%g), "
                         "focal_gamma >= 0 (%g), head_hidden >= 0 (%d), pool_heads in 1..64 (%d), "
-                        "decision_grad_cut in [0, 1] (%g)", cfg->lambda, cfg->code_weight, cfg->focal_gamma,
-                        cfg->head_hidden, cfg->pool_heads, cfg->decision_grad_cut);
+                        "decision_grad_cut in [0, 1] (%g)", cfg->lambda, cfg->code_weight,
+                        cfg->focal_gamma, cfg->head_hidden, cfg->pool_heads, cfg->decision_grad_cut);
     TG_TRY(tg_gpt_init(&m->gpt, &cfg->gpt, seed));
     tg_rng rng = {.seed = seed ^ 0x68656164ULL};
-    tg_status st = tg_nn_linear_init(&m->pool, cfg->gpt.dim, cfg->pool_heads, false, &rng);
-    if (st == TG_OK) st = tg_fill(m->pool.weight, 0.0); /* every query starts as a mean pool */
-    if (st == TG_OK) st = tg_nn_linear_params(&m->pool, m->gpt.params, "pool");
-    const int64_t feat = (1 + cfg->pool_heads) * cfg->gpt.dim;
-    int64_t head_in = cfg->head_hidden > 0 ? cfg->head_hidden : feat;
-    if (st == TG_OK && cfg->head_hidden > 0) {
-        st = tg_nn_linear_init(&m->head_fc, feat, cfg->head_hidden, true, &rng);
-        if (st == TG_OK) st = tg_nn_linear_params(&m->head_fc, m->gpt.params, "head_fc");
-    }
-    if (st == TG_OK) st = tg_nn_linear_init(&m->head, head_in, 2, true, &rng);
-    if (st == TG_OK) st = tg_nn_linear_params(&m->head, m->gpt.params, "head");
-    if (st == TG_OK && cfg->surprisal) {
-        m->surprise = tg_zeros(TG_PERSIST, TG_SHAPE(cfg->gpt.dim), TG_F32); /* (dim), starts without effect */
-        st = m->surprise ? tg_nn_add_param(m->gpt.params, "surprise", "weight", m->surprise, TG_GROUP_NO_DECAY)
-                         : TG_ERR_OOM;
-    }
+    tg_status st = init_head(m, &rng);
     if (st != TG_OK) claims_model_free(m);
     return st;
 }
@@ -160,7 +169,13 @@ static tg_tensor *token_weights(const claims_batch *b, const uint8_t *is_code, d
     return w;
 }
 
-static tg_tensor *decision_loss(const claims_model *m, tg_tensor *logits, tg_tensor *y)
+tg_tensor *claims_model_head_logits(const claims_model *m, tg_tensor *feat)
+{
+    if (m->cfg.head_hidden > 0) feat = tg_gelu(tg_nn_linear_forward(&m->head_fc, feat)); /* (docs, H) */
+    return tg_nn_linear_forward(&m->head, feat);                                          /* (docs, 2) */
+}
+
+tg_tensor *claims_model_decision_loss(const claims_model *m, tg_tensor *logits, tg_tensor *y)
 {
     const claims_model_config *c = &m->cfg;
     if (c->decision == CLAIMS_LOSS_COST) {
@@ -176,8 +191,22 @@ static tg_tensor *decision_loss(const claims_model *m, tg_tensor *logits, tg_ten
     return tg_cross_entropy(logits, y, &o);
 }
 
+/* (docs, CLAIMS_N_FEATURES): the batch's rows of the corpus features. */
+static tg_tensor *doc_features(const claims_batch *b, const float *features)
+{
+    if (!features) {
+        tg_error(TG_ERR_INVALID, "claims_model_forward: the model reads claim features (tabular) but none were given");
+        return NULL;
+    }
+    tg_tensor *f = tg_tensor_empty(TG_STEP, TG_SHAPE(b->n_docs, CLAIMS_N_FEATURES), TG_F32); /* (docs, F) */
+    for (int32_t d = 0; f && d < b->n_docs; d++)
+        memcpy(tg_f32(f) + (int64_t)d * CLAIMS_N_FEATURES, features + (int64_t)b->doc_index[d] * CLAIMS_N_FEATURES,
+               sizeof(float) * CLAIMS_N_FEATURES);
+    return f;
+}
+
 tg_status claims_model_forward(const claims_model *m, const claims_batch *b, const int32_t *labels,
-                               const uint8_t *is_code, double lm_denom, double dec_denom, bool train,
+                               const float *features, const uint8_t *is_code, double lm_denom, double dec_denom, bool train,
                                bool keep_logits, claims_forward *out)
 {
     memset(out, 0, sizeof *out);
@@ -201,12 +230,12 @@ tg_status claims_model_forward(const claims_model *m, const claims_batch *b, con
         hp = tg_add(h, tg_mul(surprisal(b, lm, w), m->surprise));
     }
     tg_tensor *flat = tg_reshape(cut_grad(hp, m->cfg.decision_grad_cut), TG_SHAPE(R * T, m->cfg.gpt.dim)); /* (RT, D) */
-    const tg_tensor *parts[2] = {tg_embedding(flat, summary_positions(b)), pool_docs(m, b, flat)};
-    tg_tensor *feat = tg_concat(parts, 2, 1);                                            /* (docs, (1+K)D) */
-    if (m->cfg.head_hidden > 0) feat = tg_gelu(tg_nn_linear_forward(&m->head_fc, feat)); /* (docs, H) */
-    tg_tensor *dlogits = tg_nn_linear_forward(&m->head, feat);                           /* (docs, 2) */
+    const tg_tensor *parts[3] = {tg_embedding(flat, summary_positions(b)), pool_docs(m, b, flat),
+                                 m->cfg.tabular ? doc_features(b, features) : NULL};
+    tg_tensor *feat = tg_concat(parts, m->cfg.tabular ? 3 : 2, 1);                     /* (docs, (1+K)D [+F]) */
+    tg_tensor *dlogits = claims_model_head_logits(m, feat);                              /* (docs, 2) */
     tg_tensor *y = tg_from_buffer(TG_STEP, TG_SHAPE(b->n_docs), TG_S32, labels);
-    tg_tensor *dec_mean = decision_loss(m, dlogits, y);
+    tg_tensor *dec_mean = claims_model_decision_loss(m, dlogits, y);
     if (!lm_sum || !dec_mean) return TG_ERR_INVALID; /* message set by the failing op */
 
     double lm_d = lm_denom > 0 ? lm_denom : (own_weight > 0 ? own_weight : 1.0);
@@ -215,6 +244,7 @@ tg_status claims_model_forward(const claims_model *m, const claims_batch *b, con
     out->lm_loss = tg_detach(tg_scale(lm_sum, own_weight > 0 ? 1.0 / own_weight : 0.0));
     out->decision_loss = tg_detach(dec_mean);
     out->decision_logits = tg_detach(dlogits);
+    out->head_input = tg_detach(feat);
     out->lm_logits = keep_logits ? tg_detach(logits) : NULL;
     return out->loss ? TG_OK : TG_ERR_INVALID;
 }

@@ -10,7 +10,11 @@
  * amount or age that the LM finds unusual in its context is what most rules
  * behind a denial look like, and the LM learns what is usual from every
  * claim, not only from the rare denials. With head_hidden > 0 the head is
- * Linear(dim, head_hidden) -> GELU -> Linear(head_hidden, 2).
+ * Linear(dim, head_hidden) -> GELU -> Linear(head_hidden, 2). With `tabular`
+ * the head's input also holds the claim's structured facts
+ * (claims_claim_features: demographics, the payer's reference for the codes,
+ * claims history), which the head would otherwise have to recover from
+ * digits in the text.
  *
  * Loss = LM cross-entropy (medical-code targets optionally up-weighted)
  *      + lambda * decision loss (cost-matrix expected cost by default, or
@@ -24,6 +28,7 @@
 #include <stdint.h>
 
 #include "models/claims/batch.h"
+#include "models/claims/corpus.h"
 #include "models/claims/metrics.h"
 #include "nn/gpt.h"
 
@@ -44,6 +49,7 @@ typedef struct claims_model_config {
     int head_hidden;               /* 0: linear head */
     bool surprisal;                /* LM surprisal as a pooling input */
     int pool_heads;                /* queries of the attention pooling (0 means 1) */
+    bool tabular;                  /* the claim's structured facts (claims_claim_features) enter the head */
     double decision_grad_cut;      /* share of the decision gradient kept out of the transformer (and surprise.weight), [0, 1] */
 } claims_model_config;
 
@@ -71,16 +77,28 @@ typedef struct claims_forward {
     tg_tensor *decision_loss;   /* mean over this batch's documents */
     tg_tensor *lm_logits;       /* (rows, T, vocab), when keep_logits */
     tg_tensor *decision_logits; /* (n_docs, 2) */
+    tg_tensor *head_input;      /* (n_docs, claims_model_head_width) */
 } claims_forward;
 
 /* Forward over a filled batch. labels[d] is the label of the batch's d-th
- * document; is_code[v] marks code tokens (may be NULL). The combined loss
+ * document; features is the corpus's (n, CLAIMS_N_FEATURES) array, read at
+ * row b->doc_index[d] (needed with cfg.tabular, else may be NULL); is_code[v]
+ * marks code tokens (may be NULL). The combined loss
  * divides the LM sum by lm_denom and the decision sum by dec_denom (pass the
  * totals over all micro-batches of an accumulated step; 0 uses this batch's
  * own). */
 tg_status claims_model_forward(const claims_model *m, const claims_batch *b, const int32_t *labels,
-                               const uint8_t *is_code, double lm_denom, double dec_denom, bool train,
+                               const float *features, const uint8_t *is_code, double lm_denom, double dec_denom, bool train,
                                bool keep_logits, claims_forward *out);
+
+/* Width of the decision head's input: <SEP> state, pooled states, facts. */
+int64_t claims_model_head_width(const claims_model_config *cfg);
+
+/* The decision head on its input feat (docs, head width) -> logits (docs, 2),
+ * and the configured decision loss (mean over docs) of logits for labels y
+ * (docs, s32). */
+tg_tensor *claims_model_head_logits(const claims_model *m, tg_tensor *feat);
+tg_tensor *claims_model_decision_loss(const claims_model *m, tg_tensor *logits, tg_tensor *y);
 
 /* The LM weight mass of a batch: sum over counted targets of their weights. */
 double claims_lm_weight(const claims_batch *b, const uint8_t *is_code, double code_weight);

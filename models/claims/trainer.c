@@ -172,7 +172,7 @@ tg_status claims_evaluate(const claims_model *m, const claims_corpus *c, const c
         st = claims_batch_fill(&plan, k, (const int32_t *const *)c->tokens, CLAIMS_TOK_PAD, &b);
         for (int32_t d = 0; st == TG_OK && d < b.n_docs; d++) labels[d] = c->label[b.doc_index[d]];
         claims_forward f;
-        if (st == TG_OK) st = claims_model_forward(m, &b, labels, is_code, 0, 0, false, true, &f);
+        if (st == TG_OK) st = claims_model_forward(m, &b, labels, c->features, is_code, 0, 0, false, true, &f);
         if (st == TG_OK) st = eval_tokens(&b, &f, is_code, is_rare, &a);
         if (st == TG_OK) eval_scores(&b, &f, &a);
         tg_step_end();
@@ -293,7 +293,7 @@ static tg_status micro_step(run *r, const claims_batch *b, double lm_weight, dou
     for (int32_t d = 0; d < b->n_docs; d++) r->labels[d] = r->train->label[b->doc_index[d]];
     claims_forward f;
     tg_nn_set_autocast(r->o->bf16 ? TG_BF16 : TG_F32);
-    tg_status st = claims_model_forward(r->m, b, r->labels, r->is_code, lm_denom, dec_denom, true, false, &f);
+    tg_status st = claims_model_forward(r->m, b, r->labels, r->train->features, r->is_code, lm_denom, dec_denom, true, false, &f);
     tg_nn_set_autocast(TG_F32);
     TG_TRY(st);
     tg_tensor *loss = r->o->bf16 ? tg_scale(f.loss, tg_scaler_scale(&r->scaler)) : f.loss;
@@ -470,6 +470,9 @@ static tg_status setup(run *r)
     if (o->steps < 1) return tg_error(TG_ERR_INVALID, "claims_train: steps %lld must be >= 1", (long long)o->steps);
     TG_TRY(tg_sched_check(&o->sched));
     TG_TRY(make_dir(o->out_dir));
+    if (o->dp && o->head_fit.epochs > 0)
+        return tg_error(TG_ERR_INVALID, "claims_train: the head refit is not differentially private; "
+                        "use it without DP-SGD");
     if (o->dp) {
         TG_TRY(claims_dp_check(o->dp, &o->model, &o->batch, o->bf16));
         TG_TRY(claims_dp_create(o->dp, r->train, &r->dp));
@@ -534,6 +537,11 @@ static tg_status loop(run *r, claims_progress_fn progress, void *user, volatile 
         double dt = now_s() - t0, tps = s.tokens / (dt > 0 ? dt : 1e-9);
         write_step(r, &s, tps);
         if (norms) write_layer_norms(r);
+        claims_head_fit_result hf, *hp = NULL;
+        if (r->state.step == o->steps && o->head_fit.epochs > 0) {
+            TG_TRY(claims_head_fit(r->m, r->train, r->valid, &o->batch, r->is_code, &o->head_fit, r->metrics, &hf));
+            hp = &hf;
+        }
         claims_eval e, *ep = NULL;
         if ((o->eval_every > 0 && r->state.step % o->eval_every == 0) || r->state.step == o->steps) {
             TG_TRY(evaluate(r, &e));
@@ -542,7 +550,8 @@ static tg_status loop(run *r, claims_progress_fn progress, void *user, volatile 
         if (o->ckpt_every > 0 && r->state.step % o->ckpt_every == 0) TG_TRY(save_checkpoint(r, "checkpoint.safetensors"));
         if (progress) {
             double per_step = (now_s() - t_start) / (double)(r->state.step - first);
-            claims_progress p = {r->state.step, o->steps, s.loss, s.lr, tps, per_step * (double)(o->steps - r->state.step), ep};
+            claims_progress p = {r->state.step, o->steps, s.loss, s.lr, tps, per_step * (double)(o->steps - r->state.step), ep,
+                                 hp};
             progress(user, &p);
         }
     }

@@ -18,6 +18,7 @@
 #include "models/claims/corpus.h"
 #include "models/claims/dp_train.h"
 #include "models/claims/gen.h"
+#include "models/claims/head_fit.h"
 #include "models/claims/model.h"
 #include "optim/sched.h"
 
@@ -36,6 +37,7 @@ typedef struct claims_train_opts {
     const char *resume;    /* checkpoint path or NULL */
     const char *tokenizer_name; /* tokenizer file, relative to out_dir, stored in checkpoints */
     const claims_dp_opts *dp;   /* DP-SGD (dp_train.h) instead of accum/clip/bf16, or NULL */
+    claims_head_fit_opts head_fit; /* refit of the decision head after the last step (head_fit.h); not with dp */
 } claims_train_opts;
 
 typedef struct claims_eval {
@@ -68,6 +70,7 @@ typedef struct claims_progress {
     int64_t step, steps;
     double loss, lr, tokens_per_s, eta_s;
     const claims_eval *eval; /* set on evaluation steps */
+    const claims_head_fit_result *head_fit; /* set on the step after which the head was refit */
 } claims_progress;
 
 typedef void (*claims_progress_fn)(void *user, const claims_progress *p);
