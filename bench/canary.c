@@ -140,7 +140,7 @@ static void doc_nll(const claims_model *m, const claims_corpus *c, const claims_
     for (int32_t k = 0; k < plan.n_batches; k++) {
         if (claims_batch_fill(&plan, k, (const int32_t *const *)c->tokens, CLAIMS_TOK_PAD, &b) != TG_OK) die("batch");
         claims_forward f;
-        if (claims_model_forward(m, &b, labels, NULL, 0, 0, false, true, &f) != TG_OK) die("forward");
+        if (claims_model_forward(m, &b, labels, c->features, NULL, 0, 0, false, true, &f) != TG_OK) die("forward");
         tg_tensor *tgt = tg_from_buffer(TG_STEP, TG_SHAPE(b.rows, b.pad_len), TG_S32, b.targets);
         tg_ce_opts ce = tg_ce_defaults();
         ce.reduction = TG_REDUCE_NONE;
