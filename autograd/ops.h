@@ -204,5 +204,14 @@ tg_tensor *tg_attention(const tg_tensor *q, const tg_tensor *k, const tg_tensor 
  * TG_ERR_INVALID. */
 tg_tensor *tg_attention_qkv(const tg_tensor *qkv, int64_t heads, bool causal, const tg_tensor *lengths,
                             double scale);
+/* tg_attention / tg_attention_qkv with the dtype of the tile products:
+ * TG_BF16 rounds q, k, v, the probabilities and the gradients entering the
+ * products to bf16 (f32 accumulation, softmax and statistics in f32; the
+ * output and gradients stay f32) on CPUs with AVX-512 BF16, and computes in
+ * f32 elsewhere. Errors as there, plus TG_ERR_DTYPE for another compute. */
+tg_tensor *tg_attention_ex(const tg_tensor *q, const tg_tensor *k, const tg_tensor *v, bool causal,
+                           const tg_tensor *lengths, double scale, tg_dtype compute);
+tg_tensor *tg_attention_qkv_ex(const tg_tensor *qkv, int64_t heads, bool causal, const tg_tensor *lengths,
+                               double scale, tg_dtype compute);
 
 #endif

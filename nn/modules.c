@@ -162,7 +162,7 @@ tg_tensor *tg_nn_mha_forward(const tg_nn_mha *m, const tg_tensor *x, bool causal
         return NULL;
     }
     tg_tensor *qkv = tg_nn_linear_forward(&m->qkv, x);                   /* (B, T, 3D) */
-    tg_tensor *y = tg_attention_qkv(qkv, m->heads, causal, lengths, 0.0); /* (B, T, D) */
+    tg_tensor *y = tg_attention_qkv_ex(qkv, m->heads, causal, lengths, 0.0, autocast); /* (B, T, D) */
     return tg_nn_linear_forward(&m->proj, y);
 }
 
