@@ -236,6 +236,37 @@ static void ce_bwd_kernel(float *dz, const float *lse, float scale, float dy, co
     }
 }
 
+/* ce_bwd_kernel for a reduced loss with dy = 1, written (not added) as
+ * bf16 into dzb (rows, C): the gradient operand of bf16 matmuls, made in
+ * one pass without an f32 copy. Ignored rows get zeros. */
+static void ce_bwd_bf16(uint16_t *dzb, const float *lse, float scale, const float *z, const int32_t *t,
+                        const float *cw, const float *tw, float wsum, int32_t ignore, float eps, int64_t rows,
+                        int64_t C)
+{
+    const float keep = 1.0f - eps, smooth = eps / (float)C;
+#pragma omp parallel for schedule(static) if (rows * C > TG_OMP_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        uint16_t *dr = dzb + r * C;
+        const float g = t[r] == ignore ? 0.0f : scale * (tw ? tw[r] : 1.0f);
+        if (g == 0.0f) {
+            memset(dr, 0, sizeof(uint16_t) * (size_t)C);
+            continue;
+        }
+        const float *zr = z + r * C;
+        const float wt = cw ? cw[t[r]] : 1.0f, l = lse[r];
+        const float gp = g * (keep * wt + smooth * wsum); /* coefficient of p */
+        if (cw) {
+#pragma omp simd
+            for (int64_t j = 0; j < C; j++) dr[j] = tg_vbf16(gp * tg_vexpf(zr[j] - l) - g * smooth * cw[j]);
+        } else {
+#pragma omp simd
+            for (int64_t j = 0; j < C; j++) dr[j] = tg_vbf16(gp * tg_vexpf(zr[j] - l) - g * smooth);
+        }
+        /* the target's value again, with its one-hot term, rounded once */
+        dr[t[r]] = tg_vbf16(gp * tg_vexpf(zr[t[r]] - l) - g * smooth * wt - g * keep * wt);
+    }
+}
+
 static tg_status ce_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tensor *const *din)
 {
     if (!din[0]) return TG_OK; /* weights get no gradient */
@@ -300,8 +331,8 @@ typedef struct lce_run {
     int64_t rows, D, V, chunk;
     const void *h, *w;          /* matmul operands (bf16 copies in bf16 mode) */
     tg_dtype dt;
-    float *z, *dz;              /* (chunk, V) */
-    uint16_t *dzb;              /* (chunk, V) bf16 copy of dz, bf16 mode */
+    float *z, *dz;              /* (chunk, V); dz only in f32 mode */
+    uint16_t *dzb;              /* (chunk, V) dz in bf16, bf16 mode */
 } lce_run;
 
 /* c (m, n) [+]= a (m, k) · b (k, n) with b stored (n, k) when bt, a stored
@@ -347,13 +378,13 @@ static tg_status lce_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_i
     r.h = operand(in[0], r.dt);
     r.w = operand(in[1], r.dt);
     r.z = tg_op_scratch(ctx, sizeof(float) * zn);
-    r.dz = rec ? tg_op_scratch(ctx, sizeof(float) * zn) : NULL;
+    r.dz = rec && r.dt == TG_F32 ? tg_op_scratch(ctx, sizeof(float) * zn) : NULL;
     r.dzb = rec && r.dt == TG_BF16 ? tg_op_scratch(ctx, sizeof(uint16_t) * zn) : NULL;
     float *loss = tg_op_scratch(ctx, sizeof(float) * (size_t)(r.rows ? r.rows : 1)),
           *lse = tg_op_scratch(ctx, sizeof(float) * (size_t)(r.rows ? r.rows : 1));
     tg_tensor *dh = rec ? tg_tensor_empty(TG_STEP, *tg_tensor_shape(in[0]), TG_F32) : NULL; /* (..., D) */
     tg_tensor *dw = rec ? tg_zeros(TG_STEP, *tg_tensor_shape(in[1]), TG_F32) : NULL;        /* (V, D) */
-    if (!r.h || !r.w || !r.z || !loss || !lse || (rec && (!r.dz || !dh || !dw || (r.dt == TG_BF16 && !r.dzb))))
+    if (!r.h || !r.w || !r.z || !loss || !lse || (rec && (!(r.dz || r.dzb) || !dh || !dw)))
         return TG_ERR_OOM;
     const float *cwp = cw ? tg_f32(cw) : NULL, *twp = tw ? tg_f32(tw) : NULL;
     const double wsum = class_weight_sum(cwp, r.V);
@@ -368,13 +399,15 @@ static tg_status lce_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_i
         denom += den;
         if (!rec) continue;
         /* dz for dout = 1 and scale 1; backward applies both */
-        memset(r.dz, 0, sizeof(float) * (size_t)(n * r.V));
-        ce_bwd_kernel(r.dz, lse + r0, 1.0f, 1.0f, NULL, r.z, t + r0, cwp, twp ? twp + r0 : NULL, (float)wsum,
-                      a->ce.ignore_index, a->ce.smoothing, n, r.V);
         const void *g = r.dz;
         if (r.dzb) {
-            tg_f32_to_bf16_n(r.dzb, r.dz, n * r.V);
+            ce_bwd_bf16(r.dzb, lse + r0, 1.0f, r.z, t + r0, cwp, twp ? twp + r0 : NULL, (float)wsum,
+                        a->ce.ignore_index, a->ce.smoothing, n, r.V);
             g = r.dzb;
+        } else {
+            memset(r.dz, 0, sizeof(float) * (size_t)(n * r.V));
+            ce_bwd_kernel(r.dz, lse + r0, 1.0f, 1.0f, NULL, r.z, t + r0, cwp, twp ? twp + r0 : NULL, (float)wsum,
+                          a->ce.ignore_index, a->ce.smoothing, n, r.V);
         }
         /* dh rows (n, D) = dz (n, V) · w (V, D);  dw (V, D) += dzᵀ (V, n) · h rows (n, D) */
         TG_TRY(lce_matmul(&r, tg_f32(dh) + r0 * r.D, g, r.w, n, r.V, r.D, false, false, false));
