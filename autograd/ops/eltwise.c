@@ -10,7 +10,8 @@
 /* y (n) = f(x; alpha) */
 typedef void (*unary_fwd)(float *y, const float *x, float alpha, int64_t n);
 /* dx (n) += dy * f'(x), given y = f(x) */
-typedef void (*unary_bwd)(float *dx, const float *y, const float *x, const float *dy, float alpha, int64_t n);
+typedef void (*unary_bwd)(float *dx, const float *y, const float *x, const float *dy, float alpha, int64_t n,
+                          bool fresh);
 
 typedef struct eltwise_kind {
     tg_op op;
@@ -86,7 +87,8 @@ static inline float d_sqrt(float x, float y, float a) { (void)x; (void)a; return
 static inline float f_pow(float x, float a) { return powf(x, a); }
 static inline float d_pow(float x, float y, float a) { (void)y; return a * powf(x, a - 1.0f); }
 
-/* One forward and one backward loop per kind: NAME_fwd and NAME_bwd. */
+/* One forward and one backward loop per kind: NAME_fwd and NAME_bwd (which
+ * writes dx when it is fresh, else adds to it). */
 #define ELTWISE_LOOPS(NAME, F, DF)                                                                      \
     static void NAME##_fwd(float *y, const float *x, float alpha, int64_t n)                            \
     {                                                                                                   \
@@ -94,8 +96,13 @@ static inline float d_pow(float x, float y, float a) { (void)y; return a * powf(
         for (int64_t i = 0; i < n; i++) y[i] = F(x[i], alpha);                                          \
     }                                                                                                   \
     static void NAME##_bwd(float *dx, const float *y, const float *x, const float *dy, float alpha,     \
-                           int64_t n)                                                                   \
+                           int64_t n, bool fresh)                                                       \
     {                                                                                                   \
+        if (fresh) {                                                                                    \
+            _Pragma("omp parallel for simd if (n > TG_OMP_MIN)")                                        \
+            for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * DF(x[i], y[i], alpha);                      \
+            return;                                                                                     \
+        }                                                                                               \
         _Pragma("omp parallel for simd if (n > TG_OMP_MIN)")                                            \
         for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * DF(x[i], y[i], alpha);                         \
     }
@@ -143,15 +150,15 @@ static tg_status eltwise_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int
 static tg_status eltwise_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tensor *const *din)
 {
     kind_of(ctx)->bwd(tg_f32(din[0]), tg_f32(tg_op_output(ctx)), tg_f32(tg_op_input(ctx, 0)), tg_f32(dout),
-                      ((const eltwise_attr *)tg_op_attr(ctx))->alpha, tg_tensor_numel(dout));
+                      ((const eltwise_attr *)tg_op_attr(ctx))->alpha, tg_tensor_numel(dout), tg_op_grad_fresh(ctx, 0));
     return TG_OK;
 }
 
 /* ---- descriptors ---- */
 
 #define KIND(NAME, LOOPS) \
-    {.op = {.name = NAME, .n_in = 1, .infer = eltwise_infer, .forward = eltwise_forward, \
-            .backward = eltwise_backward}, .fwd = LOOPS##_fwd, .bwd = LOOPS##_bwd}
+    {.op = {.name = NAME, .n_in = 1, .flags = TG_OP_FRESH_GRADS, .infer = eltwise_infer, \
+            .forward = eltwise_forward, .backward = eltwise_backward}, .fwd = LOOPS##_fwd, .bwd = LOOPS##_bwd}
 
 static const eltwise_kind kinds[] = {
     KIND("scale", scale),       KIND("add_scalar", add_scalar), KIND("neg", neg),

@@ -100,10 +100,10 @@ static tg_status linear_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int 
 
 /* ---- backward ---- */
 
-/* dbias (cols) += column sums of dy (rows, cols), when dbias is given, and
- * dyb = dy rounded to bf16, when dyb is given: one pass over dy. Threads
- * split the columns. */
-static void bias_grad_bf16(float *dbias, uint16_t *dyb, const float *dy, int64_t rows, int64_t cols)
+/* dbias (cols) += column sums of dy (rows, cols) (= when fresh), when
+ * dbias is given, and dyb = dy rounded to bf16, when dyb is given: one pass
+ * over dy. Threads split the columns. */
+static void bias_grad_bf16(float *dbias, bool fresh, uint16_t *dyb, const float *dy, int64_t rows, int64_t cols)
 {
     enum { BLOCK = 64 };
     const int64_t nblk = (cols + BLOCK - 1) / BLOCK;
@@ -120,7 +120,7 @@ static void bias_grad_bf16(float *dbias, uint16_t *dyb, const float *dy, int64_t
                 for (int64_t j = j0; j < j1; j++) dyb[r * cols + j] = tg_vbf16(row[j]);
         }
         if (dbias)
-            for (int64_t j = j0; j < j1; j++) dbias[j] += acc[j - j0];
+            for (int64_t j = j0; j < j1; j++) dbias[j] = (fresh ? 0.0f : dbias[j]) + acc[j - j0];
     }
 }
 
@@ -143,18 +143,18 @@ static tg_status linear_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tenso
         if (!dyb) return TG_ERR_OOM;
     }
     float *dbias = tg_op_n_in(ctx) == 3 && din[2] ? tg_f32(din[2]) : NULL;
-    if (dbias || dyb) bias_grad_bf16(dbias, dyb, dy, n.rows, n.out);
+    if (dbias || dyb) bias_grad_bf16(dbias, tg_op_grad_fresh(ctx, 2), dyb, dy, n.rows, n.out);
     const void *dy_mm = dyb ? (const void *)dyb : (const void *)dy;
     tg_ctx *c = tg_ctx_current();
     if (din[0]) { /* dx (R, in) += dy (R, out) · w (out, in) */
-        tg_matmul_desc d = {.ndim = 2, .ab_dtype = dt, .accumulate = true};
+        tg_matmul_desc d = {.ndim = 2, .ab_dtype = dt, .accumulate = !tg_op_grad_fresh(ctx, 0)};
         tg_matmul_view(d.a_dims, d.a_strides, 0, NULL, n.rows, n.out, false);
         tg_matmul_view(d.b_dims, d.b_strides, 0, NULL, n.out, n.in, false);
         tg_matmul_view(d.c_dims, d.c_strides, 0, NULL, n.rows, n.in, false);
         TG_TRY(tg_backend_matmul(c, &d, tg_f32(din[0]), dy_mm, tg_tensor_data(w), NULL));
     }
     if (din[1]) { /* dw (out, in) += dyᵀ (out, R) · x (R, in) */
-        tg_matmul_desc d = {.ndim = 2, .ab_dtype = dt, .accumulate = true};
+        tg_matmul_desc d = {.ndim = 2, .ab_dtype = dt, .accumulate = !tg_op_grad_fresh(ctx, 1)};
         tg_matmul_view(d.a_dims, d.a_strides, 0, NULL, n.out, n.rows, true);
         tg_matmul_view(d.b_dims, d.b_strides, 0, NULL, n.rows, n.in, false);
         tg_matmul_view(d.c_dims, d.c_strides, 0, NULL, n.out, n.in, false);
@@ -166,7 +166,7 @@ static tg_status linear_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tenso
 /* ---- descriptor and wrapper ---- */
 
 static const tg_op linear_op = {
-    .name = "linear", .n_in = -1, .infer = linear_infer, .forward = linear_forward,
+    .name = "linear", .n_in = -1, .flags = TG_OP_FRESH_GRADS, .infer = linear_infer, .forward = linear_forward,
     .backward = linear_backward,
 };
 
