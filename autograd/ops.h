@@ -50,6 +50,10 @@ tg_tensor *tg_scale(const tg_tensor *x, double s);      /* s * x */
 tg_tensor *tg_add_scalar(const tg_tensor *x, double s); /* x + s */
 tg_tensor *tg_neg(const tg_tensor *x);
 tg_tensor *tg_gelu(const tg_tensor *x);      /* tanh approximation (GPT-2) */
+/* tg_gelu with the output in dtype out: TG_BF16 rounds it to bf16 (under
+ * autocast, the next linear's matmul operand as is); the gradient still
+ * reaches x in f32. Errors: TG_ERR_DTYPE for other dtypes. */
+tg_tensor *tg_gelu_ex(const tg_tensor *x, tg_dtype out);
 tg_tensor *tg_gelu_erf(const tg_tensor *x);  /* exact, with erf */
 tg_tensor *tg_relu(const tg_tensor *x);
 tg_tensor *tg_silu(const tg_tensor *x);

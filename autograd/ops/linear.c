@@ -4,7 +4,8 @@
  *
  * Mixed precision (attr compute = bf16 with f32 x and w): the op rounds x and
  * w to bf16 itself and keeps those copies for backward, so no cast nodes,
- * no f32 gradient copies for them, and the gradients land in f32 directly. */
+ * no f32 gradient copies for them, and the gradients land in f32 directly.
+ * x may also come in bf16 already (from tg_gelu_ex) with an f32 w. */
 #include "autograd/ops/ops_internal.h"
 #include "autograd/ops/vmath.h"
 #include "tensor/backend.h"
@@ -35,7 +36,6 @@ static linear_dims dims_of(const tg_tensor *x, const tg_tensor *w)
 static tg_status linear_infer(const tg_tensor *const *in, int n_in, const void *attr, tg_shape *out,
                               tg_dtype *dt)
 {
-    (void)attr;
     if (n_in != 2 && n_in != 3)
         return tg_error(TG_ERR_INVALID, "tg_linear: expects x, w and an optional bias, got %d inputs", n_in);
     const tg_tensor *x = in[0], *w = in[1], *bias = n_in == 3 ? in[2] : NULL;
@@ -49,8 +49,10 @@ static tg_status linear_infer(const tg_tensor *const *in, int n_in, const void *
             return tg_error(TG_ERR_DTYPE, "tg_linear: %s must be f32 or bf16, got %s", i ? "w" : "x",
                             tg_dtype_name(t));
     }
-    if (tg_tensor_dtype(x) != tg_tensor_dtype(w))
-        return tg_error(TG_ERR_DTYPE, "tg_linear: x is %s but w is %s (both must have one dtype)",
+    const bool mixed = attr && ((const linear_attr *)attr)->compute == TG_BF16 && tg_tensor_dtype(x) == TG_BF16;
+    if (tg_tensor_dtype(x) != tg_tensor_dtype(w) && !mixed)
+        return tg_error(TG_ERR_DTYPE,
+                        "tg_linear: x is %s but w is %s (both must have one dtype, or x bf16 with compute bf16)",
                         tg_dtype_name(tg_tensor_dtype(x)), tg_dtype_name(tg_tensor_dtype(w)));
     if (sx->ndim < 1 || sw->ndim != 2 || sx->dims[sx->ndim - 1] != sw->dims[1])
         return tg_error(TG_ERR_SHAPE, "tg_linear: x %s does not fit w %s (want x (..., in), w (out, in))",
@@ -84,13 +86,13 @@ static tg_status linear_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int 
 {
     const linear_dims n = dims_of(in[0], in[1]);
     const tg_dtype dt = compute_dtype(in[0], attr);
-    const void *x = tg_tensor_data(in[0]), *w = tg_tensor_data(in[1]);
-    if (dt != tg_tensor_dtype(in[0])) { /* f32 x, w rounded to bf16 here */
-        const tg_tensor *xb = to_bf16(ctx, in[0]), *wb = to_bf16(ctx, in[1]);
-        if (!xb || !wb) return TG_ERR_OOM;
-        x = tg_tensor_data(xb);
-        w = tg_tensor_data(wb);
+    const void *op[2];
+    for (int i = 0; i < 2; i++) { /* f32 operands of bf16 products are rounded here */
+        const tg_tensor *t = tg_tensor_dtype(in[i]) == dt ? in[i] : to_bf16(ctx, in[i]);
+        if (!t) return TG_ERR_OOM;
+        op[i] = tg_tensor_data(t);
     }
+    const void *x = op[0], *w = op[1];
     tg_matmul_desc d = {.ndim = 2, .ab_dtype = dt, .bias = n_in == 3};
     tg_matmul_view(d.a_dims, d.a_strides, 0, NULL, n.rows, n.in, false);  /* x (R, in) */
     tg_matmul_view(d.b_dims, d.b_strides, 0, NULL, n.in, n.out, true);    /* wᵀ (in, out) */
@@ -132,10 +134,9 @@ static tg_status linear_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tenso
     const tg_tensor *x = tg_op_input(ctx, 0), *w = tg_op_input(ctx, 1);
     const linear_dims n = dims_of(x, w);
     const tg_dtype dt = compute_dtype(x, tg_op_attr(ctx));
-    if (dt != tg_tensor_dtype(x)) { /* the bf16 copies made by forward */
-        x = tg_op_saved(ctx, 0);
-        w = tg_op_saved(ctx, 1);
-    }
+    int n_saved = 0; /* the bf16 copies made by forward, in input order */
+    if (tg_tensor_dtype(x) != dt) x = tg_op_saved(ctx, n_saved++);
+    if (tg_tensor_dtype(w) != dt) w = tg_op_saved(ctx, n_saved++);
     const float *dy = tg_f32(dout); /* (R, out) */
     uint16_t *dyb = NULL; /* (R, out) dy rounded for bf16 matmuls */
     if (dt == TG_BF16 && (din[0] || din[1])) {
