@@ -6,6 +6,8 @@
  * w to bf16 itself and keeps those copies for backward, so no cast nodes,
  * no f32 gradient copies for them, and the gradients land in f32 directly.
  * x may also come in bf16 already (from tg_gelu_ex) with an f32 w. */
+#include <string.h>
+
 #include "autograd/ops/ops_internal.h"
 #include "autograd/ops/vmath.h"
 #include "tensor/backend.h"
@@ -102,27 +104,44 @@ static tg_status linear_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int 
 
 /* ---- backward ---- */
 
+/* Rows of dy per block of the bias gradient's partial sums. */
+enum { BIAS_ROWS = 128 };
+
 /* dbias (cols) += column sums of dy (rows, cols) (= when fresh), when
- * dbias is given, and dyb = dy rounded to bf16, when dyb is given: one pass
- * over dy. Threads split the columns. */
-static void bias_grad_bf16(float *dbias, bool fresh, uint16_t *dyb, const float *dy, int64_t rows, int64_t cols)
+ * dbias is given, and dyb = dy rounded to bf16, when dyb is given: one
+ * streaming pass over dy. Threads take blocks of BIAS_ROWS rows, each
+ * summing into its own row of part (ceil(rows / BIAS_ROWS), cols), then
+ * split the columns to add the blocks in order: the result does not depend
+ * on the thread count. */
+static void bias_grad_bf16(float *dbias, bool fresh, float *part, uint16_t *dyb, const float *dy, int64_t rows,
+                           int64_t cols)
 {
-    enum { BLOCK = 64 };
-    const int64_t nblk = (cols + BLOCK - 1) / BLOCK;
-#pragma omp parallel for if (rows * cols > TG_OMP_MIN)
-    for (int64_t blk = 0; blk < nblk; blk++) {
-        const int64_t j0 = blk * BLOCK, j1 = j0 + BLOCK < cols ? j0 + BLOCK : cols;
-        float acc[BLOCK] = {0};
-        for (int64_t r = 0; r < rows; r++) {
-            const float *row = dy + r * cols;
+    const int64_t nblk = (rows + BIAS_ROWS - 1) / BIAS_ROWS;
+#pragma omp parallel if (rows * cols > TG_OMP_MIN)
+    {
+#pragma omp for
+        for (int64_t blk = 0; blk < nblk; blk++) {
+            const int64_t r1 = (blk + 1) * BIAS_ROWS < rows ? (blk + 1) * BIAS_ROWS : rows;
+            float *acc = dbias ? part + blk * cols : NULL;
+            if (acc) memset(acc, 0, sizeof(float) * (size_t)cols);
+            for (int64_t r = blk * BIAS_ROWS; r < r1; r++) {
+                const float *row = dy + r * cols;
+                if (acc)
 #pragma omp simd
-            for (int64_t j = j0; j < j1; j++) acc[j - j0] += row[j];
-            if (dyb)
+                    for (int64_t j = 0; j < cols; j++) acc[j] += row[j];
+                if (dyb)
 #pragma omp simd
-                for (int64_t j = j0; j < j1; j++) dyb[r * cols + j] = tg_vbf16(row[j]);
+                    for (int64_t j = 0; j < cols; j++) dyb[r * cols + j] = tg_vbf16(row[j]);
+            }
         }
-        if (dbias)
-            for (int64_t j = j0; j < j1; j++) dbias[j] = (fresh ? 0.0f : dbias[j]) + acc[j - j0];
+        if (dbias) {
+#pragma omp for
+            for (int64_t j = 0; j < cols; j++) {
+                float sum = fresh ? 0.0f : dbias[j];
+                for (int64_t blk = 0; blk < nblk; blk++) sum += part[blk * cols + j];
+                dbias[j] = sum;
+            }
+        }
     }
 }
 
@@ -143,8 +162,10 @@ static tg_status linear_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tenso
         dyb = tg_op_scratch(ctx, sizeof(uint16_t) * (size_t)(n.rows * n.out));
         if (!dyb) return TG_ERR_OOM;
     }
-    float *dbias = tg_op_n_in(ctx) == 3 && din[2] ? tg_f32(din[2]) : NULL;
-    if (dbias || dyb) bias_grad_bf16(dbias, tg_op_grad_fresh(ctx, 2), dyb, dy, n.rows, n.out);
+    float *dbias = tg_op_n_in(ctx) == 3 && din[2] ? tg_f32(din[2]) : NULL, *part = NULL;
+    if (dbias && !(part = tg_op_scratch(ctx, sizeof(float) * (size_t)((n.rows + BIAS_ROWS - 1) / BIAS_ROWS * n.out))))
+        return TG_ERR_OOM;
+    if (dbias || dyb) bias_grad_bf16(dbias, tg_op_grad_fresh(ctx, 2), part, dyb, dy, n.rows, n.out);
     const void *dy_mm = dyb ? (const void *)dyb : (const void *)dy;
     tg_ctx *c = tg_ctx_current();
     if (din[0]) { /* dx (R, in) += dy (R, out) · w (out, in) */
