@@ -70,24 +70,47 @@ TILE_TARGET void tg_tile_pack_pairs(uint16_t *dst, int64_t npad, const float *sr
     }
 }
 
+/* r[i] lane l -> r[l] lane i: a 16 × 16 transpose of 32-bit words in
+ * registers (pairs within 128-bit lanes, then 64-bit halves, then 128-bit
+ * lanes twice). */
+TILE_TARGET static inline void transpose16(__m512i r[16])
+{
+    __m512i t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+        r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+        r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+        r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+    }
+    for (int i = 0; i < 16; i += 8)
+        for (int j = 0; j < 4; j++) {
+            t[i + j] = _mm512_shuffle_i32x4(r[i + j], r[i + j + 4], 0x88);
+            t[i + j + 4] = _mm512_shuffle_i32x4(r[i + j], r[i + j + 4], 0xdd);
+        }
+    for (int j = 0; j < 8; j++) {
+        r[j] = _mm512_shuffle_i32x4(t[j], t[j + 8], 0x88);
+        r[j + 8] = _mm512_shuffle_i32x4(t[j], t[j + 8], 0xdd);
+    }
+}
+
 TILE_TARGET void tg_tile_pack_pairs_t(uint16_t *dst, int64_t npad, const float *src, int64_t lds, int rows, int cols)
 {
     const int kp = (cols + 1) / 2;
     pair_word *d = (pair_word *)dst;
-    /* 16 rows × 16 pairs at a time: rounded into w (row-major), then each
-     * pair column gathered into 16 consecutive words of dst */
-    uint32_t w[16 * 16];
-    const __m512i by_row = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                              _mm512_set1_epi32(16));
+    /* 16 rows × 16 pairs at a time: each row's pairs rounded into one
+     * register, transposed, each pair column stored as 16 words of dst */
     for (int64_t r0 = 0; r0 < npad; r0 += 16)
         for (int k0 = 0; k0 < kp; k0 += 16) {
+            __m512i v[16];
             for (int r = 0; r < 16; r++)
-                _mm512_storeu_si512(w + 16 * r, r0 + r < rows ? cvt32(src + (r0 + r) * lds + 2 * k0, cols - 2 * k0)
-                                                              : _mm512_setzero_si512());
+                v[r] = r0 + r < rows ? cvt32(src + (r0 + r) * lds + 2 * k0, cols - 2 * k0) : _mm512_setzero_si512();
+            transpose16(v);
             const int n = kp - k0 < 16 ? kp - k0 : 16;
-            for (int t = 0; t < n; t++)
-                _mm512_storeu_si512((void *)(d + (k0 + t) * npad + r0),
-                                    _mm512_i32gather_epi32(_mm512_add_epi32(by_row, _mm512_set1_epi32(t)), w, 4));
+            for (int t = 0; t < n; t++) _mm512_storeu_si512((void *)(d + (k0 + t) * npad + r0), v[t]);
         }
 }
 
