@@ -438,6 +438,62 @@ static void pack_head_kv(const attn_ws *w, const tg_tensor *k, const tg_tensor *
     }
 }
 
+/* Rows of a causal diagonal tile (query block == key block) taken together
+ * by the bf16 products: row i of such a tile sees keys 0..i only, so a
+ * group of DIAG rows from i0 needs the keys below i0 + DIAG, and the
+ * key rows from j0 of Pᵀ dO and dSᵀ q only the queries from j0 on. */
+enum { DIAG = 16 };
+
+static int mini(int a, int b) { return a < b ? a : b; }
+
+/* c (m, n) (rows BK apart) = a · b over kp pairs of D: S = q kᵀ or
+ * dP = dO vᵀ, with a's rows ld values apart and b pair-packed with npad
+ * BK; on a diagonal tile each row group only up to the keys it sees. */
+static void mm_scores(float *c, const uint16_t *a, int64_t ld, const uint16_t *b, int m, int n, int kp, bool diag)
+{
+    if (!diag) {
+        tg_tile_bf16_mm(c, BK, a, ld / 2, 1, b, BK, m, n, kp, false);
+        return;
+    }
+    for (int i0 = 0; i0 < m; i0 += DIAG)
+        tg_tile_bf16_mm(c + i0 * BK, BK, a + i0 * ld, ld / 2, 1, b, BK, mini(DIAG, m - i0), mini(n, i0 + DIAG), kp,
+                        false);
+}
+
+/* c (m, n) (rows ldc apart) += a · b contracting over nk keys: P v or
+ * dS k, a row-major with rows BK values apart, b pair-packed over keys with
+ * npad; on a diagonal tile each row group only over the keys it sees. */
+static void mm_keys(float *c, int64_t ldc, const uint16_t *a, const uint16_t *b, int64_t npad, int m, int n, int nk,
+                    bool diag)
+{
+    if (!diag) {
+        tg_tile_bf16_mm(c, ldc, a, BK / 2, 1, b, npad, m, n, (nk + 1) / 2, true);
+        return;
+    }
+    for (int i0 = 0; i0 < m; i0 += DIAG)
+        tg_tile_bf16_mm(c + i0 * ldc, ldc, a + i0 * BK, BK / 2, 1, b, npad, mini(DIAG, m - i0), n,
+                        (mini(nk, i0 + DIAG) + 1) / 2, true);
+}
+
+/* c (nk, n) (rows ldc apart) += aᵀ · b contracting over nq queries: Pᵀ dO
+ * or dSᵀ q, a pair-packed over queries with npad BK (read transposed), b
+ * pair-packed over queries with npad; on a diagonal tile each group of key
+ * rows only over the queries that see it. */
+static void mm_queries(float *c, int64_t ldc, const uint16_t *a, const uint16_t *b, int64_t npad, int nk, int n, int nq,
+                       bool diag)
+{
+    const int kp = (nq + 1) / 2;
+    if (!diag) {
+        tg_tile_bf16_mm(c, ldc, a, 1, BK, b, npad, nk, n, kp, true);
+        return;
+    }
+    for (int j0 = 0; j0 < nk && j0 / 2 < kp; j0 += DIAG) {
+        const int p0 = j0 / 2; /* the first query pair, (j0, j0 + 1) */
+        tg_tile_bf16_mm(c + j0 * ldc, ldc, a + 2 * ((int64_t)p0 * BK + j0), 1, BK, b + 2 * (int64_t)p0 * npad, npad,
+                        mini(DIAG, nk - j0), n, kp - p0, true);
+    }
+}
+
 /* fwd_query_block with bf16 tile products: q kᵀ and P v. With `head` the
  * key blocks come packed by pack_head_kv, else each is packed here. */
 static void fwd_query_block_bf16(float *out, float *lse, const attn_ws *w, const tg_tensor *q, const tg_tensor *k,
@@ -462,11 +518,12 @@ static void fwd_query_block_bf16(float *out, float *lse, const attn_ws *w, const
             pack_kv_fwd(w->kc, w->vp, w, k, v, g, bh, k0, nk);
             t = (kv_tiles){w->kc, w->vp};
         }
-        tg_tile_bf16_mm(w->s, BK, w->qa, Dq / 2, 1, t.kc, BK, nq, nk, kpd, false);
+        const bool diag = g->causal && k0 == q0;
+        mm_scores(w->s, w->qa, Dq, t.kc, nq, nk, kpd, diag);
         scale_mask(w->s, nq, nk, g, len, q0, k0);
         softmax_step(w, nq, nk, D);
         tg_tile_pack_rows(w->pa, BK, w->s, BK, nq, nk);
-        tg_tile_bf16_mm(w->acc, D, w->pa, BK / 2, 1, t.vp, Dq, nq, (int)D, (nk + 1) / 2, true);
+        mm_keys(w->acc, D, w->pa, t.vp, Dq, nq, (int)D, nk, diag);
     }
     fwd_finish(out, lse, w, g, bh, q0, nq);
 }
@@ -559,9 +616,11 @@ static void tile_ds(float *s, float *dp, const float *lse, const float *delta, c
         const float lr = lse[row0 + r], dl = delta[row0 + r];
 #pragma omp simd
         for (int j = 0; j < nk; j++) {
-            const float p = tg_vmath_select(sr[j] == -INFINITY, 0.0f, tg_vexpf(sr[j] - lr));
+            const int masked = sr[j] == -INFINITY;
+            const float p = tg_vmath_select(masked, 0.0f, tg_vexpf(sr[j] - lr));
             sr[j] = p;
-            dr[j] = g->scale * p * (dr[j] - dl);
+            /* masked: 0 even where dP was not computed (bf16 diagonal tiles) */
+            dr[j] = tg_vmath_select(masked, 0.0f, g->scale * p * (dr[j] - dl));
         }
     }
 }
@@ -704,9 +763,10 @@ static void tile_backward_bf16(const attn_ws *w, const qo_tiles *t, const float 
 {
     const int64_t Dq = DQ(g->D);
     const int kpd = (int)((g->D + 1) / 2);
-    tg_tile_bf16_mm(w->s, BK, t->qa, Dq / 2, 1, w->kc, BK, nq, nk, kpd, false);
+    const bool diag = g->causal && k0 == q0;
+    mm_scores(w->s, t->qa, Dq, w->kc, nq, nk, kpd, diag);
     scale_mask(w->s, nq, nk, g, kv_len(g, bh / g->H), q0, k0);
-    tg_tile_bf16_mm(w->dp, BK, t->oa, Dq / 2, 1, w->vc, BK, nq, nk, kpd, false);
+    mm_scores(w->dp, t->oa, Dq, w->vc, nq, nk, kpd, diag);
     tile_ds(w->s, w->dp, lse, delta, g, nq, nk, bh * g->T + q0);
 }
 
@@ -729,11 +789,12 @@ static void bwd_key_block_bf16(float *dq, float *dk, float *dv, const attn_ws *w
         /* Pᵀ and dSᵀ: P and dS pair-packed over their rows, read transposed */
         tg_tile_pack_pairs(w->pt, BK, w->s, BK, nq, nk);
         tg_tile_pack_pairs(w->st, BK, w->dp, BK, nq, nk);
-        tg_tile_bf16_mm(w->dv, D, w->pt, 1, BK, t.op, Dq, nk, (int)D, (nq + 1) / 2, true);
-        tg_tile_bf16_mm(w->dk, D, w->st, 1, BK, t.qp, Dq, nk, (int)D, (nq + 1) / 2, true);
+        const bool diag = g->causal && k0 == q0;
+        mm_queries(w->dv, D, w->pt, t.op, Dq, nk, (int)D, nq, diag);
+        mm_queries(w->dk, D, w->st, t.qp, Dq, nk, (int)D, nq, diag);
         if (!dq) continue;
         tg_tile_pack_rows(w->sa, BK, w->dp, BK, nq, nk);
-        tg_tile_bf16_mm(dq + in_row(g, bh, q0), ts, w->sa, BK / 2, 1, w->kp, Dq, nq, (int)D, (nk + 1) / 2, true);
+        mm_keys(dq + in_row(g, bh, q0), ts, w->sa, w->kp, Dq, nq, (int)D, nk, diag);
     }
     if (dk) add_rows(dk + in_row(g, bh, k0), ts, w->dk, nk, D);
     if (dv) add_rows(dv + in_row(g, bh, k0), ts, w->dv, nk, D);
@@ -754,7 +815,7 @@ static void dq_query_block_bf16(float *dq, const attn_ws *w, const float *lse, c
         pack_kv_bwd(w, k, v, g, bh, k0, nk);
         tile_backward_bf16(w, &t, lse, delta, g, bh, q0, k0, nq, nk);
         tg_tile_pack_rows(w->sa, BK, w->dp, BK, nq, nk);
-        tg_tile_bf16_mm(w->dq, D, w->sa, BK / 2, 1, w->kp, Dq, nq, (int)D, (nk + 1) / 2, true);
+        mm_keys(w->dq, D, w->sa, w->kp, Dq, nq, (int)D, nk, g->causal && k0 == q0);
     }
     add_rows(dq + in_row(g, bh, q0), g->in_ts, w->dq, nq, D);
 }
