@@ -18,6 +18,7 @@ struct tg_node {
     int n_saved;
     bool recording;
     bool released;      /* a backward without retain_graph ran over it */
+    unsigned fresh;     /* during backward: bit i set when din[i] is fresh (tg_op_grad_fresh) */
     size_t index;       /* position on the tape */
 };
 

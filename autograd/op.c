@@ -133,6 +133,7 @@ tg_tensor *tg_apply(const tg_op *op, const tg_tensor *const *in, int n_in, const
 
 const tg_op *tg_op_of(const tg_op_ctx *ctx) { return ctx->op; }
 int tg_op_n_in(const tg_op_ctx *ctx) { return ctx->n_in; }
+bool tg_op_grad_fresh(const tg_op_ctx *ctx, int i) { return i >= 0 && i < 32 && (ctx->fresh >> i & 1u); }
 const tg_tensor *tg_op_input(const tg_op_ctx *ctx, int i) { return ctx->in[i]; }
 const tg_tensor *tg_op_output(const tg_op_ctx *ctx) { return ctx->out; }
 const void *tg_op_attr(const tg_op_ctx *ctx) { return ctx->attr; }

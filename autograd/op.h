@@ -21,6 +21,10 @@ enum {
     /* The output shares in[0]'s data (reshape-like views): tg_apply does not
      * allocate output data, and forward usually has nothing to do. */
     TG_OP_VIEW = 1u << 0,
+    /* Backward honours tg_op_grad_fresh: a gradient buffer the op is the
+     * first to reach comes unzeroed, and the op writes it instead of adding
+     * (saves zero-filling and re-reading activation-sized buffers). */
+    TG_OP_FRESH_GRADS = 1u << 1,
 };
 
 typedef struct tg_op {
@@ -72,6 +76,11 @@ bool tg_op_recording(const tg_op_ctx *ctx);
  * Tensors created for this purpose should be TG_STEP. */
 tg_status tg_op_save(tg_op_ctx *ctx, const tg_tensor *t);
 const tg_tensor *tg_op_saved(const tg_op_ctx *ctx, int i);
+/* In backward of a TG_OP_FRESH_GRADS op: true when din[i] was created for
+ * this call and holds no values yet, so backward must write (=) every one
+ * of its elements instead of adding. Always false for other ops and for an
+ * input passed twice to the same call. */
+bool tg_op_grad_fresh(const tg_op_ctx *ctx, int i);
 /* Scratch memory from the step arena (64-byte aligned, uninitialized). */
 void *tg_op_scratch(tg_op_ctx *ctx, size_t bytes);
 

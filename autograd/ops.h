@@ -50,6 +50,10 @@ tg_tensor *tg_scale(const tg_tensor *x, double s);      /* s * x */
 tg_tensor *tg_add_scalar(const tg_tensor *x, double s); /* x + s */
 tg_tensor *tg_neg(const tg_tensor *x);
 tg_tensor *tg_gelu(const tg_tensor *x);      /* tanh approximation (GPT-2) */
+/* tg_gelu with the output in dtype out: TG_BF16 rounds it to bf16 (under
+ * autocast, the next linear's matmul operand as is); the gradient still
+ * reaches x in f32. Errors: TG_ERR_DTYPE for other dtypes. */
+tg_tensor *tg_gelu_ex(const tg_tensor *x, tg_dtype out);
 tg_tensor *tg_gelu_erf(const tg_tensor *x);  /* exact, with erf */
 tg_tensor *tg_relu(const tg_tensor *x);
 tg_tensor *tg_silu(const tg_tensor *x);
@@ -204,5 +208,14 @@ tg_tensor *tg_attention(const tg_tensor *q, const tg_tensor *k, const tg_tensor 
  * TG_ERR_INVALID. */
 tg_tensor *tg_attention_qkv(const tg_tensor *qkv, int64_t heads, bool causal, const tg_tensor *lengths,
                             double scale);
+/* tg_attention / tg_attention_qkv with the dtype of the tile products:
+ * TG_BF16 rounds q, k, v, the probabilities and the gradients entering the
+ * products to bf16 (f32 accumulation, softmax and statistics in f32; the
+ * output and gradients stay f32) on CPUs with AVX-512 BF16, and computes in
+ * f32 elsewhere. Errors as there, plus TG_ERR_DTYPE for another compute. */
+tg_tensor *tg_attention_ex(const tg_tensor *q, const tg_tensor *k, const tg_tensor *v, bool causal,
+                           const tg_tensor *lengths, double scale, tg_dtype compute);
+tg_tensor *tg_attention_qkv_ex(const tg_tensor *qkv, int64_t heads, bool causal, const tg_tensor *lengths,
+                               double scale, tg_dtype compute);
 
 #endif

@@ -106,12 +106,30 @@ static tg_status check_backward_args(const tg_tensor *out, const tg_tensor *seed
     return TG_OK;
 }
 
+/* Whether input j of node may get an unzeroed fresh gradient: the op
+ * writes fresh gradients, x is a per-step value (a parameter's gradient is
+ * fresh only on the first step, and the ops' primitives should not depend
+ * on the step) with no gradient yet, and x is not another input too. */
+static bool may_be_fresh(const struct tg_node *node, int j)
+{
+    const tg_tensor *x = node->in[j];
+    if (!(node->op->flags & TG_OP_FRESH_GRADS) || j >= 32 || x->grad || x->life != TG_STEP) return false;
+    for (int k = 0; k < node->n_in; k++)
+        if (k != j && node->in[k] == x) return false;
+    return true;
+}
+
 static tg_status run_node(struct tg_node *node)
 {
     tg_tensor *din[node->n_in > 0 ? node->n_in : 1];
     bool any = false;
+    node->fresh = 0;
     for (int j = 0; j < node->n_in; j++) {
         tg_tensor *x = (tg_tensor *)node->in[j];
+        if (x->requires_grad && may_be_fresh(node, j)) {
+            if (!(x->grad = tg_tensor_empty(x->life, x->shape, TG_F32))) return TG_ERR_OOM;
+            node->fresh |= 1u << j;
+        }
         din[j] = x->requires_grad ? tg_tensor_grad_or_zeros(x) : NULL;
         if (x->requires_grad && !din[j]) return TG_ERR_OOM;
         any |= din[j] != NULL;
@@ -119,6 +137,7 @@ static tg_status run_node(struct tg_node *node)
     if (!any) return TG_OK;
     long long t0 = tg_profile_on() ? tg_now_ns() : 0;
     tg_status st = node->op->backward(node, node->out->grad, din);
+    node->fresh = 0;
     if (t0) tg_profile_add(node->op_id, true, tg_now_ns() - t0);
     return st;
 }

@@ -3,9 +3,11 @@
  * matmuls issued directly to oneDNN, on transformer-like shapes. A middle
  * column runs the three products through tg_backend_matmul alone.
  *
- *   bench_linear [--threads N] [--iters N] [--profile]
+ *   bench_linear [--threads N] [--iters N] [--bf16] [--profile]
  *
- * --profile prints tensorgrad's per-op table (forward/backward ms) at the end.
+ * --bf16: tg_linear_ex with bf16 compute (f32 x and w rounded inside the
+ * op, as under autocast) against bf16 × bf16 -> f32 matmuls in the other
+ * two columns. --profile prints tensorgrad's per-op table at the end.
  */
 #include <dnnl.h>
 #include <stdio.h>
@@ -16,6 +18,9 @@
 #include "tensor/backend.h"
 #include "apps/cli.h"
 #include "tensorgrad.h"
+
+/* Operand dtype of the products (--bf16). */
+static tg_dtype ab = TG_F32;
 
 typedef struct shape3 {
     int64_t rows, in, out;
@@ -62,7 +67,7 @@ static double bench_tg(shape3 s, int iters, int warmup)
     double t0 = 0;
     for (int it = 0; it < warmup + iters; it++) {
         if (it == warmup) t0 = now_s();
-        tg_tensor *y = tg_linear(x, w, b); /* (rows, out) */
+        tg_tensor *y = tg_linear_ex(x, w, b, ab); /* (rows, out) */
         if (!y || tg_backward_ex(y, seed, false) != TG_OK) {
             fprintf(stderr, "bench_linear: %s\n", tg_last_error());
             exit(1);
@@ -82,7 +87,7 @@ static double bench_tg(shape3 s, int iters, int warmup)
 static void linear_descs(tg_matmul_desc d[3], shape3 s)
 {
     memset(d, 0, 3 * sizeof *d);
-    for (int i = 0; i < 3; i++) d[i].ndim = 2, d[i].ab_dtype = TG_F32;
+    for (int i = 0; i < 3; i++) d[i].ndim = 2, d[i].ab_dtype = ab;
     d[0].bias = true;
     tg_matmul_view(d[0].a_dims, d[0].a_strides, 0, NULL, s.rows, s.in, false);
     tg_matmul_view(d[0].b_dims, d[0].b_strides, 0, NULL, s.in, s.out, true);
@@ -103,8 +108,10 @@ static double bench_backend(tg_ctx *ctx, shape3 s, int iters, int warmup)
     tg_matmul_desc d[3];
     linear_descs(d, s);
     const size_t nx = (size_t)(s.rows * s.in), nw = (size_t)(s.out * s.in), ny = (size_t)(s.rows * s.out);
-    float *x = calloc(nx, 4), *w = calloc(nw, 4), *b = calloc((size_t)s.out, 4), *y = calloc(ny, 4);
-    float *dx = calloc(nx, 4), *dw = calloc(nw, 4);
+    /* operands in ab (y doubles as dy), results in f32 */
+    const size_t es = tg_dtype_size(ab);
+    void *x = calloc(nx, es), *w = calloc(nw, es), *y = calloc(ny, 4);
+    float *b = calloc((size_t)s.out, 4), *dx = calloc(nx, 4), *dw = calloc(nw, 4);
     if (!x || !w || !b || !y || !dx || !dw) {
         fprintf(stderr, "bench_linear: out of memory\n");
         exit(1);
@@ -153,8 +160,9 @@ static raw_mm raw_make(dnnl_engine_t eng, int64_t m, int64_t k, int64_t n, const
     raw_mm r = {0};
     dnnl_memory_desc_t a, b, c, bi;
     dnnl_dims_t da = {m, k}, db = {k, n}, dc = {m, n}, dbi = {1, n}, sc = {n, 1};
-    DNNL_OK(dnnl_memory_desc_init_by_strides(&a, 2, da, dnnl_f32, sa));
-    DNNL_OK(dnnl_memory_desc_init_by_strides(&b, 2, db, dnnl_f32, sb));
+    const dnnl_data_type_t t = ab == TG_BF16 ? dnnl_bf16 : dnnl_f32;
+    DNNL_OK(dnnl_memory_desc_init_by_strides(&a, 2, da, t, sa));
+    DNNL_OK(dnnl_memory_desc_init_by_strides(&b, 2, db, t, sb));
     DNNL_OK(dnnl_memory_desc_init_by_strides(&c, 2, dc, dnnl_f32, sc));
     DNNL_OK(dnnl_memory_desc_init_by_strides(&bi, 2, dbi, dnnl_f32, sc));
     dnnl_matmul_desc_t md;
@@ -227,14 +235,16 @@ static double bench_raw(shape3 s, int iters, int warmup)
 int main(int argc, char **argv)
 {
     long threads = 0, iters = 10;
-    bool profile = false;
+    bool profile = false, bf16 = false;
     cli_opt opts[] = {
         {"threads", CLI_INT, &threads, 0, 1024, "threads (0: default)"},
         {"iters", CLI_INT, &iters, 1, 1 << 20, "timed iterations"},
+        {"bf16", CLI_FLAG, &bf16, 0, 0, "bf16 products (tg_linear_ex compute bf16; bf16 oneDNN matmuls)"},
         {"profile", CLI_FLAG, &profile, 0, 0, "print the per-op profile table"},
     };
-    int rc = cli_parse("bench_linear", "Times forward + backward of the ops against their peers.", opts, 3, argc, argv);
+    int rc = cli_parse("bench_linear", "Times forward + backward of the ops against their peers.", opts, 4, argc, argv);
     if (rc) return rc == 1 ? 0 : rc;
+    ab = bf16 ? TG_BF16 : TG_F32;
     tg_ctx *ctx = tg_ctx_create(&(tg_ctx_opts){.threads = (int)threads});
     if (!ctx) {
         fprintf(stderr, "bench_linear: %s\n", tg_last_error());
@@ -245,7 +255,8 @@ int main(int argc, char **argv)
     const dnnl_version_t *v = dnnl_version();
     printf("CPU: %s\nthreads: %d, iters: %ld, oneDNN %d.%d.%d (%s)\n", tg_cpu_model(),
            tg_ctx_threads(ctx), iters, v->major, v->minor, v->patch, v->cpu_runtime == DNNL_RUNTIME_OMP ? "OpenMP" : "other runtime");
-    printf("GFLOP/s of forward + backward (3 matmuls: y = x·wᵀ + b, dx += dy·w, dw += dyᵀ·x)\n");
+    printf("GFLOP/s of forward + backward (3 matmuls: y = x·wᵀ + b, dx += dy·w, dw += dyᵀ·x), %s products\n",
+           tg_dtype_name(ab));
     printf("%-22s %10s %9s %12s %10s %9s %7s\n", "rows x in -> out", "tg ms", "tg GF/s",
            "backend GF/s", "raw ms", "raw GF/s", "tg/raw");
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {

@@ -52,6 +52,9 @@ static tg_tensor *run_softmax(tg_tensor **in) { return tg_softmax(in[0], NULL); 
 static tg_tensor *run_ln(tg_tensor **in) { return tg_layer_norm(in[0], in[1], in[2], 1e-5); }
 static tg_tensor *run_add(tg_tensor **in) { return tg_add(in[0], in[1]); }
 static tg_tensor *run_attn(tg_tensor **in) { return tg_attention(in[0], in[1], in[2], true, NULL, 0); }
+/* the claims-small block's attention: packed qkv, 4 heads of 64 */
+static tg_tensor *run_attn_qkv(tg_tensor **in) { return tg_attention_qkv_ex(in[0], 4, true, NULL, 0, TG_F32); }
+static tg_tensor *run_attn_qkv_bf16(tg_tensor **in) { return tg_attention_qkv_ex(in[0], 4, true, NULL, 0, TG_BF16); }
 
 /* Times `iters` forward + backward calls after two warm-up calls. */
 static double time_case(const bench_case *c, tg_tensor **in, int iters)
@@ -118,8 +121,10 @@ int main(int argc, char **argv)
         /* causal: half of QKᵀ and PV forward, twice that again backward
          * (QKᵀ recomputed, dV, dP, dQ, dK) */
         {"attention (16, 4, 256, 32) causal", run_attn, 0, 0.5 * B * H * T * T * Dh * 2 * (2 + 5)},
+        {"attention qkv (16, 256, 3·4·64) f32", run_attn_qkv, 0, 0.5 * B * H * T * T * 64 * 2 * (2 + 5)},
+        {"attention qkv (16, 256, 3·4·64) bf16", run_attn_qkv_bf16, 0, 0.5 * B * H * T * T * 64 * 2 * (2 + 5)},
     };
-    tg_tensor *in[6][3] = {
+    tg_tensor *in[8][3] = {
         {input(TG_SHAPE(8192, 4096), 1, true), targets(8192, 4096)},
         {input(TG_SHAPE(8192, 512), 2, true)},
         {input(TG_SHAPE(64, 256, 256), 3, true)},
@@ -127,6 +132,8 @@ int main(int argc, char **argv)
         {input(TG_SHAPE(8192, 128), 7, true), input(TG_SHAPE(8192, 128), 8, true)},
         {input(TG_SHAPE(16, 4, 256, 32), 9, true), input(TG_SHAPE(16, 4, 256, 32), 10, true),
          input(TG_SHAPE(16, 4, 256, 32), 11, true)},
+        {input(TG_SHAPE(16, 256, 768), 12, true)},
+        {input(TG_SHAPE(16, 256, 768), 13, true)},
     };
     printf("%-36s %10s %12s\n", "op (forward + backward)", "ms/call", "rate");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

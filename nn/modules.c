@@ -162,7 +162,7 @@ tg_tensor *tg_nn_mha_forward(const tg_nn_mha *m, const tg_tensor *x, bool causal
         return NULL;
     }
     tg_tensor *qkv = tg_nn_linear_forward(&m->qkv, x);                   /* (B, T, 3D) */
-    tg_tensor *y = tg_attention_qkv(qkv, m->heads, causal, lengths, 0.0); /* (B, T, D) */
+    tg_tensor *y = tg_attention_qkv_ex(qkv, m->heads, causal, lengths, 0.0, autocast); /* (B, T, D) */
     return tg_nn_linear_forward(&m->proj, y);
 }
 
@@ -196,7 +196,8 @@ tg_status tg_nn_ffn_init(tg_nn_ffn *m, int64_t dim, int64_t hidden, bool swiglu,
 tg_tensor *tg_nn_ffn_forward(const tg_nn_ffn *m, const tg_tensor *x)
 {
     tg_tensor *h = tg_nn_linear_forward(&m->fc1, x);                    /* (..., hidden) */
-    h = m->swiglu ? tg_mul(tg_silu(h), tg_nn_linear_forward(&m->gate, x)) : tg_gelu(h);
+    /* under bf16 autocast GELU hands fc2 its operand already in bf16 */
+    h = m->swiglu ? tg_mul(tg_silu(h), tg_nn_linear_forward(&m->gate, x)) : tg_gelu_ex(h, autocast);
     return tg_nn_linear_forward(&m->fc2, h);                             /* (..., dim) */
 }
 

@@ -1,6 +1,8 @@
 /* autograd/: tape recording, backward accumulation, graph release, grad mode,
- * detach, registration, gradcheck itself, and memory stability over steps. */
+ * detach, registration, gradcheck itself, memory stability over steps, and
+ * fresh (unzeroed) gradients written by the ops that take them. */
 #include <malloc.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -152,6 +154,120 @@ static tg_tensor *wrong_fn(tg_tensor *const *in, int n, void *u)
     return tg_apply(&wrong_op, (const tg_tensor *const *)in, 1, NULL, 0);
 }
 
+
+/* ---- fresh gradients ---- */
+
+/* An op that records tg_op_grad_fresh for each input and adds 1 · dout (or
+ * writes it when fresh): y = a + b (+ c). */
+static bool seen_fresh[3];
+static tg_status sum_infer(const tg_tensor *const *in, int n, const void *attr, tg_shape *s, tg_dtype *dt)
+{
+    (void)n; (void)attr;
+    *s = *tg_tensor_shape(in[0]);
+    *dt = TG_F32;
+    return TG_OK;
+}
+static tg_status sum_fwd(tg_op_ctx *c, const tg_tensor *const *in, int n, const void *attr, tg_tensor *out)
+{
+    (void)c; (void)attr;
+    for (int64_t i = 0; i < tg_tensor_numel(out); i++) {
+        tg_f32(out)[i] = 0;
+        for (int k = 0; k < n; k++) tg_f32(out)[i] += tg_f32(in[k])[i];
+    }
+    return TG_OK;
+}
+static tg_status sum_bwd(tg_op_ctx *c, const tg_tensor *dout, tg_tensor *const *din)
+{
+    for (int k = 0; k < tg_op_n_in(c); k++) {
+        seen_fresh[k] = tg_op_grad_fresh(c, k);
+        if (!din[k]) continue;
+        for (int64_t i = 0; i < tg_tensor_numel(dout); i++)
+            tg_f32(din[k])[i] = (seen_fresh[k] ? 0.0f : tg_f32(din[k])[i]) + tg_f32(dout)[i];
+    }
+    return TG_OK;
+}
+static const tg_op fresh_sum_op = {.name = "test_fresh_sum", .n_in = -1, .flags = TG_OP_FRESH_GRADS,
+                                   .infer = sum_infer, .forward = sum_fwd, .backward = sum_bwd};
+
+START_TEST(test_fresh_grad_flags)
+{
+    ck_assert_int_eq(tg_op_register(&fresh_sum_op), TG_OK);
+    tg_tensor *p = param(TG_SHAPE(4), 1);
+    tg_tensor *a = tg_randn(TG_STEP, TG_SHAPE(4), TG_F32, 2, 0, 1);
+    tg_tensor_set_requires_grad(a, true);
+    /* a reaches two nodes: the later one (run first by backward) gets it
+     * fresh, the earlier one adds; a parameter is never fresh; an input
+     * passed twice is not fresh for either use */
+    tg_tensor *u = tg_apply(&fresh_sum_op, (const tg_tensor *[]){a, p}, 2, NULL, 0);
+    tg_tensor *h = tg_scale(a, 2.0);
+    tg_tensor *v = tg_apply(&fresh_sum_op, (const tg_tensor *[]){a, h, h}, 3, NULL, 0);
+    ck_assert_int_eq(tg_backward(tg_sum(tg_mul(u, v), NULL, 0, false)), TG_OK);
+    /* the last node backward ran was u: a already had its gradient from v */
+    ck_assert(!seen_fresh[0] && !seen_fresh[1]);
+    for (int i = 0; i < 4; i++) {
+        const float av = tg_f32(a)[i], pv = tg_f32(p)[i], uu = av + pv, vv = 5 * av;
+        /* L = u v with v = a + 2·2a: dL/da = v + 5u, dL/dp = v */
+        ck_assert_float_eq_tol(tg_f32(tg_tensor_grad(a))[i], vv + 5 * uu, 1e-4);
+        ck_assert_float_eq_tol(tg_f32(tg_tensor_grad(p))[i], vv, 1e-4);
+    }
+    tg_step_end();
+    /* v's backward alone: its first input fresh, the twice-passed h not */
+    tg_tensor *a2 = tg_randn(TG_STEP, TG_SHAPE(4), TG_F32, 3, 0, 1);
+    tg_tensor_set_requires_grad(a2, true);
+    tg_tensor *h2 = tg_scale(a2, 2.0);
+    tg_tensor *v2 = tg_apply(&fresh_sum_op, (const tg_tensor *[]){a2, h2, h2}, 3, NULL, 0);
+    ck_assert_int_eq(tg_backward(tg_sum(v2, NULL, 0, false)), TG_OK);
+    ck_assert(seen_fresh[0] && !seen_fresh[1] && !seen_fresh[2]);
+    for (int i = 0; i < 4; i++) ck_assert_float_eq_tol(tg_f32(tg_tensor_grad(a2))[i], 5.0f, 1e-6);
+    tg_tensor_free(p);
+}
+END_TEST
+
+/* The built-in ops that take fresh gradients write every element: a step
+ * whose arena memory was filled with NaN gives the same gradients as the
+ * first step on clean memory. */
+static void fresh_graph(tg_tensor **grads, tg_tensor *const *w, bool keep)
+{
+    tg_tensor *x = tg_randn(TG_STEP, TG_SHAPE(5, 3, 16), TG_F32, 7, 0, 1);
+    tg_tensor *r = tg_randn(TG_STEP, TG_SHAPE(16), TG_F32, 8, 0, 1);
+    tg_tensor_set_requires_grad(x, true);
+    tg_tensor_set_requires_grad(r, true);
+    tg_tensor *r2 = tg_scale(r, 0.5); /* (16), broadcast into the last add */
+    /* each op below is the last reader of at least one of its inputs, so
+     * backward hands it that gradient fresh */
+    tg_tensor *h = tg_layer_norm(tg_scale(x, 1.5), w[0], w[1], 1e-5); /* (5, 3, 16) */
+    tg_tensor *f = tg_gelu(tg_linear(h, w[2], w[3]));           /* (5, 3, 24) */
+    tg_tensor *g = tg_linear_ex(f, w[4], NULL, TG_BF16);        /* (5, 3, 16) */
+    tg_tensor *y = tg_add(tg_add(tg_mul(g, tg_sub(x, r)), tg_div(h, tg_add_scalar(tg_exp(r), 1.0))), r2);
+    ck_assert_int_eq(tg_backward(tg_sum(tg_mul(y, y), NULL, 0, false)), TG_OK);
+    for (int i = 0; i < 2; i++) {
+        const tg_tensor *gr = tg_tensor_grad(i ? r : x);
+        grads[i] = keep ? tg_tensor_clone(TG_PERSIST, gr) : (tg_tensor *)gr;
+    }
+}
+
+START_TEST(test_fresh_grads_written)
+{
+    tg_tensor *w[5] = {param(TG_SHAPE(16), 1), param(TG_SHAPE(16), 2), param(TG_SHAPE(24, 16), 3),
+                       param(TG_SHAPE(24), 4), param(TG_SHAPE(16, 24), 5)};
+    tg_tensor *clean[2], *poisoned[2];
+    fresh_graph(clean, w, true);
+    tg_step_end();
+    tg_tensor *nan = tg_full(TG_STEP, TG_SHAPE(1 << 18), TG_F32, NAN);
+    ck_assert_ptr_nonnull(nan);
+    tg_step_end();
+    fresh_graph(poisoned, w, false);
+    for (int i = 0; i < 2; i++) {
+        for (int64_t j = 0; j < tg_tensor_numel(poisoned[i]); j++)
+            ck_assert_msg(isfinite(tg_f32(poisoned[i])[j]), "gradient %d element %lld is %g", i, (long long)j,
+                          tg_f32(poisoned[i])[j]);
+        tg_assert_close(poisoned[i], clean[i], 0, 0, "gradient after a poisoned arena");
+        tg_tensor_free(clean[i]);
+    }
+    for (int i = 0; i < 5; i++) tg_tensor_free(w[i]);
+}
+END_TEST
+
 START_TEST(test_registration_and_gradcheck)
 {
     tg_tensor *x = tg_randn(TG_STEP, TG_SHAPE(7), TG_F32, 9, 0.0, 1.0);
@@ -261,6 +377,8 @@ int main(void)
     tcase_add_test(tc, test_gradcheck_large_input_sampled);
     tcase_add_test(tc, test_memory_stable_over_1000_steps);
     tcase_add_test(tc, test_profile_table);
+    tcase_add_test(tc, test_fresh_grad_flags);
+    tcase_add_test(tc, test_fresh_grads_written);
     suite_add_tcase(s, tc);
     return tg_run_suite(s) ? 1 : 0;
 }

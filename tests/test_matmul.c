@@ -214,6 +214,33 @@ START_TEST(test_linear_bf16)
 }
 END_TEST
 
+/* The bias gradient over several row blocks (with a partial last one)
+ * against a double column sum, in f32 and bf16 compute, the same with one
+ * and two threads, and added to (not overwriting) an existing gradient. */
+START_TEST(test_linear_bias_grad_blocks)
+{
+    const int64_t R = 301, IN = 8, OUT = 40;
+    tg_tensor *seed = tg_randn(TG_STEP, TG_SHAPE(R, OUT), TG_F32, 9, 0, 1);
+    double want[40] = {0};
+    for (int64_t r = 0; r < R; r++)
+        for (int64_t j = 0; j < OUT; j++) want[j] += tg_f32(seed)[r * OUT + j];
+    for (int run = 0; run < 4; run++) {
+        const tg_dtype dt = run & 1 ? TG_BF16 : TG_F32;
+        ck_assert_int_eq(tg_ctx_set_threads(tg_ctx_current(), run & 2 ? 2 : 1), TG_OK);
+        tg_tensor *x = tg_randn(TG_STEP, TG_SHAPE(R, IN), TG_F32, 10, 0, 1);
+        tg_tensor *w = tg_randn(TG_STEP, TG_SHAPE(OUT, IN), TG_F32, 11, 0, 1);
+        tg_tensor *b = tg_zeros(TG_PERSIST, TG_SHAPE(OUT), TG_F32);
+        tg_tensor_set_requires_grad(b, true);
+        for (int pass = 1; pass <= 2; pass++) {
+            ck_assert_int_eq(tg_backward_ex(tg_linear_ex(x, w, b, dt), seed, false), TG_OK);
+            for (int64_t j = 0; j < OUT; j++)
+                ck_assert_double_eq_tol(tg_f32(tg_tensor_grad(b))[j], pass * want[j], 1e-4 * (1 + fabs(want[j])));
+        }
+        tg_tensor_free(b);
+    }
+}
+END_TEST
+
 START_TEST(test_linear_errors)
 {
     tg_tensor *x = tg_ones(TG_STEP, TG_SHAPE(2, 5), TG_F32), *w = tg_ones(TG_STEP, TG_SHAPE(3, 4), TG_F32);
@@ -327,6 +354,7 @@ int main(void)
     tcase_add_loop_test(tl, test_linear_gradcheck, 0, N_LINEAR);
     tcase_add_test(tl, test_linear_bf16);
     tcase_add_test(tl, test_linear_errors);
+    tcase_add_test(tl, test_linear_bias_grad_blocks);
     suite_add_tcase(s, tl);
 
     TCase *tb = tcase_create("backend");

@@ -1,5 +1,6 @@
 /* bf16 mixed precision: the bf16-compute linear against its f32 form and
- * against explicit casts; a small GPT's loss and every parameter gradient
+ * against explicit casts; GELU with a bf16 output feeding a bf16-compute
+ * linear against the f32 chain; a small GPT's loss and every parameter gradient
  * under bf16 autocast within bf16 tolerance of f32; and the dynamic loss
  * scaler driving bf16 steps (exact unscaling, growth, NaN skip with backoff
  * and untouched weights). */
@@ -48,6 +49,36 @@ START_TEST(test_linear_bf16_compute)
     ck_assert_double_lt(rel_l2(tg_tensor_grad(w), tg_tensor_grad(w2)), 1e-2);
     tg_assert_close(tg_tensor_grad(b), tg_tensor_grad(b2), 1e-6, 1e-6, "dbias stays f32");
     ck_assert_ptr_null(tg_linear_ex(x, w, b, TG_S32));
+}
+END_TEST
+
+/* GELU's bf16 output is the rounded f32 output, its gradient the f32 one;
+ * a bf16-compute linear takes it as is and matches the same linear on the
+ * widened f32 values (the rounding is then a no-op), gradients included. */
+START_TEST(test_gelu_bf16_into_linear)
+{
+    const tg_shape sx = TG_SHAPE(2, 19, 40), sw = TG_SHAPE(24, 40);
+    tg_tensor *x = leaf(sx, 5), *w = leaf(sw, 6), *b = leaf(TG_SHAPE(24), 7);
+    tg_tensor *x2 = leaf(sx, 5), *w2 = leaf(sw, 6), *b2 = leaf(TG_SHAPE(24), 7);
+    tg_tensor *seed = tg_randn(TG_STEP, TG_SHAPE(2, 19, 24), TG_F32, 8, 0, 1);
+    tg_tensor *g16 = tg_gelu_ex(x, TG_BF16), *g32 = tg_gelu(x2);
+    ck_assert_msg(g16 && g32, "%s", tg_last_error());
+    ck_assert_int_eq(tg_tensor_dtype(g16), TG_BF16);
+    tg_assert_close(tg_tensor_to(TG_STEP, g16, TG_F32), tg_tensor_to(TG_STEP, tg_cast(g32, TG_BF16), TG_F32), 0, 0,
+                    "gelu bf16 output");
+    tg_tensor *y16 = tg_linear_ex(g16, w, b, TG_BF16);
+    tg_tensor *y32 = tg_linear_ex(tg_cast(tg_cast(g32, TG_BF16), TG_F32), w2, b2, TG_BF16);
+    ck_assert_msg(y16 && y32, "%s", tg_last_error());
+    tg_assert_close(y16, y32, 0, 0, "linear on bf16 x");
+    ck_assert_int_eq(tg_backward_ex(y16, seed, true), TG_OK);
+    ck_assert_int_eq(tg_backward_ex(y32, seed, false), TG_OK);
+    tg_assert_close(tg_tensor_grad(w), tg_tensor_grad(w2), 0, 0, "dw");
+    tg_assert_close(tg_tensor_grad(b), tg_tensor_grad(b2), 0, 0, "dbias");
+    /* the f32 chain's cast passes the gradient straight through */
+    tg_assert_close(tg_tensor_grad(x), tg_tensor_grad(x2), 1e-6, 1e-5, "dx through gelu");
+    ck_assert_ptr_null(tg_gelu_ex(x, TG_S32));
+    ck_assert_ptr_null(tg_linear(g16, w, b)); /* bf16 x with f32 w needs compute bf16 */
+    ck_assert_ptr_nonnull(strstr(tg_last_error(), "one dtype"));
 }
 END_TEST
 
@@ -178,6 +209,7 @@ int main(void)
     TCase *tc = tcase_create("mixed_precision");
     tcase_add_checked_fixture(tc, tg_test_setup, tg_test_teardown);
     tcase_add_test(tc, test_linear_bf16_compute);
+    tcase_add_test(tc, test_gelu_bf16_into_linear);
     tcase_add_test(tc, test_gpt_bf16_close_to_f32);
     tcase_add_test(tc, test_loss_scaler_bf16);
     suite_add_tcase(s, tc);

@@ -13,12 +13,18 @@
  * Two layouts: separate q, k, v (B, H, T, Dh) giving (B, H, T, Dh), or one
  * packed qkv (B, T, 3·H·Dh) straight from the qkv projection giving
  * (B, T, H·Dh), the input of the output projection; the packed form reads
- * rows through strides and so needs no head split/merge copies. */
+ * rows through strides and so needs no head split/merge copies.
+ *
+ * Mixed precision (compute bf16, on CPUs with AVX-512 BF16): the five tile
+ * products take q, k, v, dO, P and dS rounded to bf16 and accumulate in f32
+ * (tile_bf16.h); the softmax, its statistics, dS and the accumulators stay
+ * f32. Other CPUs run the f32 tiles. */
 #include <math.h>
 #include <omp.h>
 #include <string.h>
 
 #include "autograd/ops/ops_internal.h"
+#include "autograd/ops/tile_bf16.h"
 #include "autograd/ops/vmath.h"
 
 /* Tile sizes: a 64×64 score tile and 64-row q/k/v tiles (Dh up to a few
@@ -32,6 +38,7 @@ _Static_assert(BQ == BK, "causal block skipping assumes square tiles");
 
 typedef struct attn_attr {
     bool causal;
+    bool bf16;     /* bf16 tile products (when the CPU has them) */
     float scale;  /* already resolved: never 0 */
     int64_t heads; /* > 0: packed qkv input with this many heads */
 } attn_attr;
@@ -41,7 +48,7 @@ typedef struct attn_attr {
  * gradients); of out and dout at b·out_bs + h·out_hs + t·out_ts. */
 typedef struct attn_geom {
     int64_t B, H, T, D;
-    bool causal;
+    bool causal, bf16;
     float scale;
     const int32_t *lengths;  /* (B) or NULL */
     int64_t in_bs, in_hs, in_ts, out_bs, out_hs, out_ts;
@@ -58,17 +65,34 @@ static int64_t out_row(const attn_geom *g, int64_t bh, int64_t t)
     return bh / g->H * g->out_bs + bh % g->H * g->out_hs + t * g->out_ts;
 }
 
-/* Per-thread tiles, carved from one scratch block. */
+/* Per-thread tiles, carved from one scratch block. The bf16 operands (only
+ * with bf16 products) are named after their role in tile_bf16.h: *a are
+ * `a` operands (rows of DQ(D) values), *p pair-packed `b` operands
+ * contracting over their source's rows, *c over its columns. */
 typedef struct attn_ws {
     float *q, *k, *kt, *v, *vt, *dout; /* (BQ|BK, D) rows; kt, vt (D, BK) */
     float *s, *dp;                     /* (BQ, BK) */
     float *acc, *dq, *dk, *dv;         /* (BQ|BK, D) accumulators */
     float *m, *l;                      /* (BQ) */
+    uint16_t *qa, *qp, *oa, *op, *kc, *kp, *vc, *vp; /* q, dO (o), k, v tiles as operands */
+    uint16_t *pa, *pt, *sa, *st;       /* P, dS as `a` rows (pa, sa) and pairs (pt, st) */
+    uint16_t *head[4];                 /* one head's tiles packed once: (T/BQ) tiles of BQ·DQ(D) */
 } attn_ws;
 
-static size_t ws_floats(int64_t D) { return (size_t)(10 * BQ * D + 2 * BQ * BK + 2 * BQ); }
+/* Row length of the bf16 tiles: D padded to whole 16-column vectors. */
+static int64_t DQ(int64_t D) { return (D + 15) / 16 * 16; }
 
-static void ws_carve(attn_ws *w, float *base, int64_t D)
+/* bf16 values of one packed tile and of one head's tiles. */
+static size_t tile_u16(int64_t D) { return (size_t)(BQ * DQ(D)); }
+static size_t head_u16(int64_t D, int64_t T) { return tile_u16(D) * (size_t)((T + BQ - 1) / BQ); }
+
+static size_t ws_floats(int64_t D, int64_t T, bool bf16)
+{
+    const size_t f32 = (size_t)(10 * BQ * D + 2 * BQ * BK + 2 * BQ);
+    return f32 + (bf16 ? (8 * tile_u16(D) + 4 * BQ * BK + 4 * head_u16(D, T)) / 2 : 0);
+}
+
+static void ws_carve(attn_ws *w, float *base, int64_t D, int64_t T, bool bf16)
 {
     const size_t tile = (size_t)(BQ * D);
     float *p = base;
@@ -85,14 +109,28 @@ static void ws_carve(attn_ws *w, float *base, int64_t D)
     w->s = p; p += BQ * BK;
     w->dp = p; p += BQ * BK;
     w->m = p; p += BQ;
-    w->l = p;
+    w->l = p; p += BQ;
+    if (!bf16) return;
+    uint16_t *h = (uint16_t *)p;
+    const size_t rows = (size_t)(BQ * DQ(D)), sq = BQ * BK; /* BQ == BK */
+    uint16_t **big[8] = {&w->qa, &w->qp, &w->oa, &w->op, &w->kc, &w->kp, &w->vc, &w->vp};
+    for (int i = 0; i < 8; i++, h += rows) *big[i] = h;
+    uint16_t **small[4] = {&w->pa, &w->pt, &w->sa, &w->st};
+    for (int i = 0; i < 4; i++, h += sq) *small[i] = h;
+    for (int i = 0; i < 4; i++, h += head_u16(D, T)) w->head[i] = h;
 }
 
 /* One workspace per thread the parallel regions below may use. */
-static float *ws_alloc(tg_op_ctx *ctx, int64_t D, int *n_threads)
+static float *ws_alloc(tg_op_ctx *ctx, const attn_geom *g, int *n_threads)
 {
     *n_threads = omp_get_max_threads();
-    return tg_op_scratch(ctx, sizeof(float) * ws_floats(D) * (size_t)*n_threads);
+    return tg_op_scratch(ctx, sizeof(float) * ws_floats(g->D, g->T, g->bf16) * (size_t)*n_threads);
+}
+
+/* This thread's workspace. */
+static void ws_mine(attn_ws *w, float *ws, const attn_geom *g)
+{
+    ws_carve(w, ws + ws_floats(g->D, g->T, g->bf16) * (size_t)omp_get_thread_num(), g->D, g->T, g->bf16);
 }
 
 static int64_t kv_len(const attn_geom *g, int64_t b) { return g->lengths ? g->lengths[b] : g->T; }
@@ -257,18 +295,24 @@ static void tile_matmul_nt(float *c, const float *a, const float *bt, int nq, in
     gemm_acc(c, BK, a, D, 1, bt, BK, nq, nk, (int)D);
 }
 
-/* s (nq, BK) = scale · q kᵀ for query rows q0.. and keys k0.., with keys
- * past the sequence length or (causal) after the query set to -inf. */
-static void tile_scores(float *s, const float *q, const float *kt, int nq, int nk, const attn_geom *g,
-                        int64_t len, int64_t q0, int64_t k0)
+/* s (nq, BK) *= scale for query rows q0.. and keys k0.., with keys past
+ * the sequence length or (causal) after the query set to -inf. */
+static void scale_mask(float *s, int nq, int nk, const attn_geom *g, int64_t len, int64_t q0, int64_t k0)
 {
-    tile_matmul_nt(s, q, kt, nq, nk, g->D);
     for (int r = 0; r < nq; r++) {
         float *row = s + r * BK;
         int64_t lim = len - k0;
         if (g->causal) lim = min64(lim, q0 + r + 1 - k0);
         for (int j = 0; j < nk; j++) row[j] = j < lim ? row[j] * g->scale : -INFINITY;
     }
+}
+
+/* s (nq, BK) = scale · q kᵀ, masked as scale_mask says. */
+static void tile_scores(float *s, const float *q, const float *kt, int nq, int nk, const attn_geom *g,
+                        int64_t len, int64_t q0, int64_t k0)
+{
+    tile_matmul_nt(s, q, kt, nq, nk, g->D);
+    scale_mask(s, nq, nk, g, len, q0, k0);
 }
 
 /* acc (n, D) += p (n, BK) · v (nk, D); acc rows are ldc apart. */
@@ -284,6 +328,49 @@ static void tile_matmul_tn(float *acc, const float *p, const float *x, int nq, i
 }
 
 /* ---- forward ---- */
+
+/* Online softmax over one score tile: for each of the nq rows, the running
+ * max m and sum l absorb the row's nk scores, the row turns into its
+ * unnormalized probabilities exp(s - m), and the output accumulator row is
+ * rescaled to the new max. */
+static void softmax_step(const attn_ws *w, int nq, int nk, int64_t D)
+{
+    for (int r = 0; r < nq; r++) {
+        float *row = w->s + r * BK;
+        float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
+        for (int j = 0; j < nk; j++) mx = row[j] > mx ? row[j] : mx;
+        if (mx == -INFINITY) { /* nothing visible in this block: P row is 0 */
+            for (int j = 0; j < nk; j++) row[j] = 0.0f;
+            continue;
+        }
+        const float m_new = fmaxf(w->m[r], mx), alpha = tg_vexpf(w->m[r] - m_new);
+        float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+        for (int j = 0; j < nk; j++) {
+            row[j] = tg_vexpf(row[j] - m_new);
+            sum += row[j];
+        }
+        w->l[r] = w->l[r] * alpha + sum;
+        w->m[r] = m_new;
+        float *ar = w->acc + r * D;
+#pragma omp simd
+        for (int64_t d = 0; d < D; d++) ar[d] *= alpha;
+    }
+}
+
+/* Output rows and log-sum-exp of a finished query block. */
+static void fwd_finish(float *out, float *lse, const attn_ws *w, const attn_geom *g, int64_t bh, int64_t q0, int nq)
+{
+    const int64_t D = g->D, T = g->T;
+    for (int r = 0; r < nq; r++) {
+        const float l = w->l[r], inv = l > 0.0f ? 1.0f / l : 0.0f;
+        float *o = out + out_row(g, bh, q0 + r);
+        const float *ar = w->acc + r * D;
+        for (int64_t d = 0; d < D; d++) o[d] = ar[d] * inv;
+        if (lse) lse[bh * T + q0 + r] = l > 0.0f ? w->m[r] + logf(l) : -INFINITY;
+    }
+}
 
 /* out and lse rows of one query block of one head: online softmax over the
  * key blocks the block can see. */
@@ -305,43 +392,146 @@ static void fwd_query_block(float *out, float *lse, const attn_ws *w, const tg_t
         transpose_tile(w->kt, w->k, nk, D);
         load_rows(w->v, v, g->v_off + in_row(g, bh, k0), nk, D, g->in_ts);
         tile_scores(w->s, w->q, w->kt, nq, nk, g, len, q0, k0);
-        for (int r = 0; r < nq; r++) {
-            float *row = w->s + r * BK;
-            float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
-            for (int j = 0; j < nk; j++) mx = row[j] > mx ? row[j] : mx;
-            if (mx == -INFINITY) { /* nothing visible in this block: P row is 0 */
-                for (int j = 0; j < nk; j++) row[j] = 0.0f;
-                continue;
-            }
-            const float m_new = fmaxf(w->m[r], mx), alpha = tg_vexpf(w->m[r] - m_new);
-            float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-            for (int j = 0; j < nk; j++) {
-                row[j] = tg_vexpf(row[j] - m_new);
-                sum += row[j];
-            }
-            w->l[r] = w->l[r] * alpha + sum;
-            w->m[r] = m_new;
-            float *ar = w->acc + r * D;
-#pragma omp simd
-            for (int64_t d = 0; d < D; d++) ar[d] *= alpha;
-        }
+        softmax_step(w, nq, nk, D);
         tile_matmul_pv(w->acc, D, w->s, w->v, nq, nk, D);
     }
-    for (int r = 0; r < nq; r++) {
-        const float l = w->l[r], inv = l > 0.0f ? 1.0f / l : 0.0f;
-        float *o = out + out_row(g, bh, q0 + r);
-        const float *ar = w->acc + r * D;
-        for (int64_t d = 0; d < D; d++) o[d] = ar[d] * inv;
-        if (lse) lse[bh * T + q0 + r] = l > 0.0f ? w->m[r] + logf(l) : -INFINITY;
+    fwd_finish(out, lse, w, g, bh, q0, nq);
+}
+
+/* The first nq rows of o (f32 or bf16 rows ts apart from off) as f32 rows
+ * D apart: o itself when f32 and ts == D, else copied into tmp. Returns the
+ * rows and sets *ld to their distance. */
+static const float *rows_f32(float *tmp, const tg_tensor *t, int64_t off, int n, int64_t D, int64_t ts, int64_t *ld)
+{
+    if (tg_tensor_dtype(t) == TG_F32) {
+        *ld = ts;
+        return tg_f32(t) + off;
     }
+    load_rows(tmp, t, off, n, D, ts);
+    *ld = D;
+    return tmp;
+}
+
+/* Operand tiles of one key block for the bf16 forward: k for S = q kᵀ
+ * (pairs over D), v for P v. */
+typedef struct kv_tiles {
+    const uint16_t *kc, *vp;
+} kv_tiles;
+
+static void pack_kv_fwd(uint16_t *kc, uint16_t *vp, const attn_ws *w, const tg_tensor *k, const tg_tensor *v,
+                        const attn_geom *g, int64_t bh, int64_t k0, int nk)
+{
+    const int64_t D = g->D;
+    int64_t ld;
+    const float *src = rows_f32(w->k, k, g->k_off + in_row(g, bh, k0), nk, D, g->in_ts, &ld);
+    tg_tile_pack_pairs_t(kc, BK, src, ld, nk, (int)D);
+    src = rows_f32(w->v, v, g->v_off + in_row(g, bh, k0), nk, D, g->in_ts, &ld);
+    tg_tile_pack_pairs(vp, DQ(D), src, ld, nk, (int)D);
+}
+
+/* Packs every key block of head bh into the workspace's head tiles. */
+static void pack_head_kv(const attn_ws *w, const tg_tensor *k, const tg_tensor *v, const attn_geom *g, int64_t bh)
+{
+    for (int64_t k0 = 0; k0 < g->T; k0 += BK) {
+        const size_t off = (size_t)(k0 / BK) * tile_u16(g->D);
+        pack_kv_fwd(w->head[0] + off, w->head[1] + off, w, k, v, g, bh, k0, (int)min64(BK, g->T - k0));
+    }
+}
+
+/* Rows of a causal diagonal tile (query block == key block) taken together
+ * by the bf16 products: row i of such a tile sees keys 0..i only, so a
+ * group of DIAG rows from i0 needs the keys below i0 + DIAG, and the
+ * key rows from j0 of Pᵀ dO and dSᵀ q only the queries from j0 on. */
+enum { DIAG = 16 };
+
+static int mini(int a, int b) { return a < b ? a : b; }
+
+/* c (m, n) (rows BK apart) = a · b over kp pairs of D: S = q kᵀ or
+ * dP = dO vᵀ, with a's rows ld values apart and b pair-packed with npad
+ * BK; on a diagonal tile each row group only up to the keys it sees. */
+static void mm_scores(float *c, const uint16_t *a, int64_t ld, const uint16_t *b, int m, int n, int kp, bool diag)
+{
+    if (!diag) {
+        tg_tile_bf16_mm(c, BK, a, ld / 2, 1, b, BK, m, n, kp, false);
+        return;
+    }
+    for (int i0 = 0; i0 < m; i0 += DIAG)
+        tg_tile_bf16_mm(c + i0 * BK, BK, a + i0 * ld, ld / 2, 1, b, BK, mini(DIAG, m - i0), mini(n, i0 + DIAG), kp,
+                        false);
+}
+
+/* c (m, n) (rows ldc apart) += a · b contracting over nk keys: P v or
+ * dS k, a row-major with rows BK values apart, b pair-packed over keys with
+ * npad; on a diagonal tile each row group only over the keys it sees. */
+static void mm_keys(float *c, int64_t ldc, const uint16_t *a, const uint16_t *b, int64_t npad, int m, int n, int nk,
+                    bool diag)
+{
+    if (!diag) {
+        tg_tile_bf16_mm(c, ldc, a, BK / 2, 1, b, npad, m, n, (nk + 1) / 2, true);
+        return;
+    }
+    for (int i0 = 0; i0 < m; i0 += DIAG)
+        tg_tile_bf16_mm(c + i0 * ldc, ldc, a + i0 * BK, BK / 2, 1, b, npad, mini(DIAG, m - i0), n,
+                        (mini(nk, i0 + DIAG) + 1) / 2, true);
+}
+
+/* c (nk, n) (rows ldc apart) += aᵀ · b contracting over nq queries: Pᵀ dO
+ * or dSᵀ q, a pair-packed over queries with npad BK (read transposed), b
+ * pair-packed over queries with npad; on a diagonal tile each group of key
+ * rows only over the queries that see it. */
+static void mm_queries(float *c, int64_t ldc, const uint16_t *a, const uint16_t *b, int64_t npad, int nk, int n, int nq,
+                       bool diag)
+{
+    const int kp = (nq + 1) / 2;
+    if (!diag) {
+        tg_tile_bf16_mm(c, ldc, a, 1, BK, b, npad, nk, n, kp, true);
+        return;
+    }
+    for (int j0 = 0; j0 < nk && j0 / 2 < kp; j0 += DIAG) {
+        const int p0 = j0 / 2; /* the first query pair, (j0, j0 + 1) */
+        tg_tile_bf16_mm(c + j0 * ldc, ldc, a + 2 * ((int64_t)p0 * BK + j0), 1, BK, b + 2 * (int64_t)p0 * npad, npad,
+                        mini(DIAG, nk - j0), n, kp - p0, true);
+    }
+}
+
+/* fwd_query_block with bf16 tile products: q kᵀ and P v. With `head` the
+ * key blocks come packed by pack_head_kv, else each is packed here. */
+static void fwd_query_block_bf16(float *out, float *lse, const attn_ws *w, const tg_tensor *q, const tg_tensor *k,
+                                 const tg_tensor *v, const attn_geom *g, int64_t bh, int64_t q0, bool head)
+{
+    const int64_t D = g->D, T = g->T, b = bh / g->H, Dq = DQ(D);
+    const int nq = (int)min64(BQ, T - q0), kpd = (int)((D + 1) / 2);
+    const int64_t len = kv_len(g, b), kend = key_end(g, b, q0, nq);
+    int64_t ld;
+    const float *src = rows_f32(w->q, q, g->q_off + in_row(g, bh, q0), nq, D, g->in_ts, &ld);
+    tg_tile_pack_rows(w->qa, Dq, src, ld, nq, (int)D);
+    memset(w->acc, 0, sizeof(float) * (size_t)(nq * D));
+    for (int r = 0; r < nq; r++) {
+        w->m[r] = -INFINITY;
+        w->l[r] = 0.0f;
+    }
+    for (int64_t k0 = 0; k0 < kend; k0 += BK) {
+        const int nk = (int)min64(BK, T - k0);
+        const size_t off = (size_t)(k0 / BK) * tile_u16(D);
+        kv_tiles t = {w->head[0] + off, w->head[1] + off};
+        if (!head) {
+            pack_kv_fwd(w->kc, w->vp, w, k, v, g, bh, k0, nk);
+            t = (kv_tiles){w->kc, w->vp};
+        }
+        const bool diag = g->causal && k0 == q0;
+        mm_scores(w->s, w->qa, Dq, t.kc, nq, nk, kpd, diag);
+        scale_mask(w->s, nq, nk, g, len, q0, k0);
+        softmax_step(w, nq, nk, D);
+        tg_tile_pack_rows(w->pa, BK, w->s, BK, nq, nk);
+        mm_keys(w->acc, D, w->pa, t.vp, Dq, nq, (int)D, nk, diag);
+    }
+    fwd_finish(out, lse, w, g, bh, q0, nq);
 }
 
 static attn_geom geom_of(const tg_tensor *const *in, int n_in, const attn_attr *a)
 {
     const tg_shape *s = tg_tensor_shape(in[0]);
-    attn_geom g = {.causal = a->causal, .scale = a->scale};
+    attn_geom g = {.causal = a->causal, .scale = a->scale, .bf16 = a->bf16 && tg_tile_bf16_available()};
     if (a->heads > 0) { /* qkv (B, T, 3·H·Dh), out (B, T, H·Dh) */
         const int64_t C = s->dims[2] / 3;
         g.B = s->dims[0], g.H = a->heads, g.T = s->dims[1], g.D = C / a->heads;
@@ -365,29 +555,51 @@ static void qkv_of(const tg_tensor *const *in, const attn_attr *a, const tg_tens
     for (int i = 0; i < 3; i++) qkv[i] = a->heads > 0 ? in[0] : in[i];
 }
 
+/* Whether one thread should own each head (enough heads for every thread):
+ * then the bf16 path packs a head's tiles once. */
+static bool per_head(const attn_geom *g, int nt)
+{
+    const int64_t BH = g->B * g->H;
+    return nt == 1 || BH >= 2 * nt || BH * g->T * g->T * g->D <= ATTN_OMP_MIN;
+}
+
 static tg_status attention_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr,
                                    tg_tensor *out)
 {
     const attn_geom g = geom_of(in, n_in, attr);
-    const int64_t nqb = (g.T + BQ - 1) / BQ, items = g.B * g.H * nqb;
+    const int64_t nqb = (g.T + BQ - 1) / BQ, BH = g.B * g.H, items = BH * nqb;
     tg_tensor *lse_t = NULL; /* (B, H, T) */
     if (tg_op_recording(ctx)) {
         lse_t = tg_tensor_empty(TG_STEP, TG_SHAPE(g.B, g.H, g.T), TG_F32);
         if (!lse_t) return TG_ERR_OOM;
     }
     int nt;
-    float *ws = ws_alloc(ctx, g.D, &nt);
+    float *ws = ws_alloc(ctx, &g, &nt);
     if (!ws) return TG_ERR_OOM;
     float *o = tg_f32(out), *lse = lse_t ? tg_f32(lse_t) : NULL;
     const tg_tensor *t[3];
     qkv_of(in, attr, t);
-#pragma omp parallel if (items > 1 && g.B * g.H * g.T * g.T * g.D > ATTN_OMP_MIN)
+    const bool heads = g.bf16 && per_head(&g, nt);
+#pragma omp parallel if (items > 1 && BH * g.T * g.T * g.D > ATTN_OMP_MIN)
     {
         attn_ws w;
-        ws_carve(&w, ws + ws_floats(g.D) * (size_t)omp_get_thread_num(), g.D);
+        ws_mine(&w, ws, &g);
+        if (heads) {
 #pragma omp for schedule(dynamic, 1)
-        for (int64_t it = 0; it < items; it++)
-            fwd_query_block(o, lse, &w, t[0], t[1], t[2], &g, it / nqb, (it % nqb) * BQ);
+            for (int64_t bh = 0; bh < BH; bh++) {
+                pack_head_kv(&w, t[1], t[2], &g, bh);
+                for (int64_t q0 = 0; q0 < g.T; q0 += BQ)
+                    fwd_query_block_bf16(o, lse, &w, t[0], t[1], t[2], &g, bh, q0, true);
+            }
+        } else {
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t it = 0; it < items; it++) {
+                if (g.bf16)
+                    fwd_query_block_bf16(o, lse, &w, t[0], t[1], t[2], &g, it / nqb, (it % nqb) * BQ, false);
+                else
+                    fwd_query_block(o, lse, &w, t[0], t[1], t[2], &g, it / nqb, (it % nqb) * BQ);
+            }
+        }
     }
     return lse_t ? tg_op_save(ctx, lse_t) : TG_OK;
 }
@@ -404,9 +616,11 @@ static void tile_ds(float *s, float *dp, const float *lse, const float *delta, c
         const float lr = lse[row0 + r], dl = delta[row0 + r];
 #pragma omp simd
         for (int j = 0; j < nk; j++) {
-            const float p = tg_vmath_select(sr[j] == -INFINITY, 0.0f, tg_vexpf(sr[j] - lr));
+            const int masked = sr[j] == -INFINITY;
+            const float p = tg_vmath_select(masked, 0.0f, tg_vexpf(sr[j] - lr));
             sr[j] = p;
-            dr[j] = g->scale * p * (dr[j] - dl);
+            /* masked: 0 even where dP was not computed (bf16 diagonal tiles) */
+            dr[j] = tg_vmath_select(masked, 0.0f, g->scale * p * (dr[j] - dl));
         }
     }
 }
@@ -486,6 +700,126 @@ static void dq_query_block(float *dq, const attn_ws *w, const float *lse, const 
     add_rows(dq + in_row(g, bh, q0), ts, w->dq, nq, D);
 }
 
+/* The k and v tiles of key block k0 of head bh as the bf16 products read
+ * them: k for S = q kᵀ and dQ = dS k, v for dP = dO vᵀ. */
+static void pack_kv_bwd(const attn_ws *w, const tg_tensor *k, const tg_tensor *v, const attn_geom *g, int64_t bh,
+                        int64_t k0, int nk)
+{
+    const int64_t D = g->D;
+    int64_t ld;
+    const float *src = rows_f32(w->k, k, g->k_off + in_row(g, bh, k0), nk, D, g->in_ts, &ld);
+    tg_tile_pack_pairs_t(w->kc, BK, src, ld, nk, (int)D);
+    tg_tile_pack_pairs(w->kp, DQ(D), src, ld, nk, (int)D);
+    src = rows_f32(w->v, v, g->v_off + in_row(g, bh, k0), nk, D, g->in_ts, &ld);
+    tg_tile_pack_pairs_t(w->vc, BK, src, ld, nk, (int)D);
+}
+
+/* Operand tiles of one query block for the bf16 backward: q and dO as `a`
+ * rows for S and dP (qa, oa), and pair-packed as `b` for dK = dSᵀ q and
+ * dV = Pᵀ dO (qp, op). */
+typedef struct qo_tiles {
+    const uint16_t *qa, *qp, *oa, *op;
+} qo_tiles;
+
+static void pack_qo(uint16_t *qa, uint16_t *qp, uint16_t *oa, uint16_t *op, const attn_ws *w, const tg_tensor *q,
+                    const tg_tensor *dout, const attn_geom *g, int64_t bh, int64_t q0, int nq)
+{
+    const int64_t D = g->D, Dq = DQ(D);
+    int64_t ld;
+    const float *src = rows_f32(w->q, q, g->q_off + in_row(g, bh, q0), nq, D, g->in_ts, &ld);
+    tg_tile_pack_rows(qa, Dq, src, ld, nq, (int)D);
+    if (qp) tg_tile_pack_pairs(qp, Dq, src, ld, nq, (int)D);
+    src = rows_f32(w->dout, dout, out_row(g, bh, q0), nq, D, g->out_ts, &ld);
+    tg_tile_pack_rows(oa, Dq, src, ld, nq, (int)D);
+    if (op) tg_tile_pack_pairs(op, Dq, src, ld, nq, (int)D);
+}
+
+/* Packs every query block of head bh into the workspace's head tiles. */
+static void pack_head_qo(const attn_ws *w, const tg_tensor *q, const tg_tensor *dout, const attn_geom *g, int64_t bh)
+{
+    for (int64_t q0 = 0; q0 < g->T; q0 += BQ) {
+        const size_t off = (size_t)(q0 / BQ) * tile_u16(g->D);
+        pack_qo(w->head[0] + off, w->head[1] + off, w->head[2] + off, w->head[3] + off, w, q, dout, g, bh, q0,
+                (int)min64(BQ, g->T - q0));
+    }
+}
+
+/* Query block q0's tiles: from the head tiles when `head`, else packed now
+ * into the workspace (the pair forms only when `pairs`). */
+static qo_tiles qo_of(const attn_ws *w, bool head, bool pairs, const tg_tensor *q, const tg_tensor *dout,
+                      const attn_geom *g, int64_t bh, int64_t q0, int nq)
+{
+    if (head) {
+        const size_t off = (size_t)(q0 / BQ) * tile_u16(g->D);
+        return (qo_tiles){w->head[0] + off, w->head[1] + off, w->head[2] + off, w->head[3] + off};
+    }
+    pack_qo(w->qa, pairs ? w->qp : NULL, w->oa, pairs ? w->op : NULL, w, q, dout, g, bh, q0, nq);
+    return (qo_tiles){w->qa, w->qp, w->oa, w->op};
+}
+
+/* tile_backward with bf16 products, from packed tiles. */
+static void tile_backward_bf16(const attn_ws *w, const qo_tiles *t, const float *lse, const float *delta,
+                               const attn_geom *g, int64_t bh, int64_t q0, int64_t k0, int nq, int nk)
+{
+    const int64_t Dq = DQ(g->D);
+    const int kpd = (int)((g->D + 1) / 2);
+    const bool diag = g->causal && k0 == q0;
+    mm_scores(w->s, t->qa, Dq, w->kc, nq, nk, kpd, diag);
+    scale_mask(w->s, nq, nk, g, kv_len(g, bh / g->H), q0, k0);
+    mm_scores(w->dp, t->oa, Dq, w->vc, nq, nk, kpd, diag);
+    tile_ds(w->s, w->dp, lse, delta, g, nq, nk, bh * g->T + q0);
+}
+
+/* bwd_key_block with bf16 products; `head`: the query blocks come packed
+ * by pack_head_qo. */
+static void bwd_key_block_bf16(float *dq, float *dk, float *dv, const attn_ws *w, const float *lse,
+                               const float *delta, const tg_tensor *dout, const tg_tensor *q, const tg_tensor *k,
+                               const tg_tensor *v, const attn_geom *g, int64_t bh, int64_t k0, bool head)
+{
+    const int64_t D = g->D, T = g->T, ts = g->in_ts, Dq = DQ(D);
+    if (k0 >= kv_len(g, bh / g->H)) return;
+    const int nk = (int)min64(BK, T - k0);
+    pack_kv_bwd(w, k, v, g, bh, k0, nk);
+    memset(w->dk, 0, sizeof(float) * (size_t)(nk * D));
+    memset(w->dv, 0, sizeof(float) * (size_t)(nk * D));
+    for (int64_t q0 = g->causal ? k0 / BQ * BQ : 0; q0 < T; q0 += BQ) {
+        const int nq = (int)min64(BQ, T - q0);
+        const qo_tiles t = qo_of(w, head, true, q, dout, g, bh, q0, nq);
+        tile_backward_bf16(w, &t, lse, delta, g, bh, q0, k0, nq, nk);
+        /* Pᵀ and dSᵀ: P and dS pair-packed over their rows, read transposed */
+        tg_tile_pack_pairs(w->pt, BK, w->s, BK, nq, nk);
+        tg_tile_pack_pairs(w->st, BK, w->dp, BK, nq, nk);
+        const bool diag = g->causal && k0 == q0;
+        mm_queries(w->dv, D, w->pt, t.op, Dq, nk, (int)D, nq, diag);
+        mm_queries(w->dk, D, w->st, t.qp, Dq, nk, (int)D, nq, diag);
+        if (!dq) continue;
+        tg_tile_pack_rows(w->sa, BK, w->dp, BK, nq, nk);
+        mm_keys(dq + in_row(g, bh, q0), ts, w->sa, w->kp, Dq, nq, (int)D, nk, diag);
+    }
+    if (dk) add_rows(dk + in_row(g, bh, k0), ts, w->dk, nk, D);
+    if (dv) add_rows(dv + in_row(g, bh, k0), ts, w->dv, nk, D);
+}
+
+/* dq_query_block with bf16 products. */
+static void dq_query_block_bf16(float *dq, const attn_ws *w, const float *lse, const float *delta,
+                                const tg_tensor *dout, const tg_tensor *q, const tg_tensor *k, const tg_tensor *v,
+                                const attn_geom *g, int64_t bh, int64_t q0)
+{
+    const int64_t D = g->D, T = g->T, Dq = DQ(D);
+    const int nq = (int)min64(BQ, T - q0);
+    const int64_t kend = key_end(g, bh / g->H, q0, nq);
+    const qo_tiles t = qo_of(w, false, false, q, dout, g, bh, q0, nq);
+    memset(w->dq, 0, sizeof(float) * (size_t)(nq * D));
+    for (int64_t k0 = 0; k0 < kend; k0 += BK) {
+        const int nk = (int)min64(BK, T - k0);
+        pack_kv_bwd(w, k, v, g, bh, k0, nk);
+        tile_backward_bf16(w, &t, lse, delta, g, bh, q0, k0, nq, nk);
+        tg_tile_pack_rows(w->sa, BK, w->dp, BK, nq, nk);
+        mm_keys(w->dq, D, w->sa, w->kp, Dq, nq, (int)D, nk, g->causal && k0 == q0);
+    }
+    add_rows(dq + in_row(g, bh, q0), g->in_ts, w->dq, nq, D);
+}
+
 /* delta (B·H·T) = rowsum(dO ∘ O). */
 static void row_dots(float *delta, const float *dout, const float *out, const attn_geom *g)
 {
@@ -520,41 +854,54 @@ static tg_status attention_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_te
     const float *lse = tg_f32(tg_op_saved(ctx, 0));
     float *delta = tg_op_scratch(ctx, sizeof(float) * (size_t)(rows > 0 ? rows : 1)); /* (B, H, T) */
     int nt;
-    float *ws = ws_alloc(ctx, g.D, &nt);
+    float *ws = ws_alloc(ctx, &g, &nt);
     if (!delta || !ws) return TG_ERR_OOM;
     row_dots(delta, tg_f32(dout), tg_f32(tg_op_output(ctx)), &g);
 
-    const bool big = BH * g.T * g.T * g.D > ATTN_OMP_MIN;
     /* Enough heads to keep every thread busy: one thread owns a head and does
      * dQ, dK, dV in one pass. Otherwise split heads by key blocks (dK, dV)
      * and then by query blocks (dQ), so no two threads write the same rows. */
-    const bool per_head = nt == 1 || BH >= 2 * nt || !big;
-    if (per_head) {
-#pragma omp parallel if (big && BH > 1)
+    if (per_head(&g, nt)) {
+#pragma omp parallel if (BH > 1 && BH * g.T * g.T * g.D > ATTN_OMP_MIN)
         {
             attn_ws w;
-            ws_carve(&w, ws + ws_floats(g.D) * (size_t)omp_get_thread_num(), g.D);
+            ws_mine(&w, ws, &g);
 #pragma omp for schedule(dynamic, 1)
-            for (int64_t bh = 0; bh < BH; bh++)
-                for (int64_t k0 = 0; k0 < g.T; k0 += BK)
-                    bwd_key_block(dq, dk, dv, &w, lse, delta, dout, t[0], t[1], t[2], &g, bh, k0);
+            for (int64_t bh = 0; bh < BH; bh++) {
+                if (g.bf16) pack_head_qo(&w, t[0], dout, &g, bh);
+                for (int64_t k0 = 0; k0 < g.T; k0 += BK) {
+                    if (g.bf16)
+                        bwd_key_block_bf16(dq, dk, dv, &w, lse, delta, dout, t[0], t[1], t[2], &g, bh, k0, true);
+                    else
+                        bwd_key_block(dq, dk, dv, &w, lse, delta, dout, t[0], t[1], t[2], &g, bh, k0);
+                }
+            }
         }
         return TG_OK;
     }
 #pragma omp parallel
     {
         attn_ws w;
-        ws_carve(&w, ws + ws_floats(g.D) * (size_t)omp_get_thread_num(), g.D);
+        ws_mine(&w, ws, &g);
         if (dk || dv) {
 #pragma omp for schedule(dynamic, 1)
-            for (int64_t it = 0; it < BH * nqb; it++)
-                bwd_key_block(NULL, dk, dv, &w, lse, delta, dout, t[0], t[1], t[2], &g, it / nqb,
-                              (it % nqb) * BK);
+            for (int64_t it = 0; it < BH * nqb; it++) {
+                const int64_t bh = it / nqb, k0 = it % nqb * BK;
+                if (g.bf16)
+                    bwd_key_block_bf16(NULL, dk, dv, &w, lse, delta, dout, t[0], t[1], t[2], &g, bh, k0, false);
+                else
+                    bwd_key_block(NULL, dk, dv, &w, lse, delta, dout, t[0], t[1], t[2], &g, bh, k0);
+            }
         }
         if (dq) {
 #pragma omp for schedule(dynamic, 1)
-            for (int64_t it = 0; it < BH * nqb; it++)
-                dq_query_block(dq, &w, lse, delta, dout, t[0], t[1], t[2], &g, it / nqb, (it % nqb) * BQ);
+            for (int64_t it = 0; it < BH * nqb; it++) {
+                const int64_t bh = it / nqb, q0 = it % nqb * BQ;
+                if (g.bf16)
+                    dq_query_block_bf16(dq, &w, lse, delta, dout, t[0], t[1], t[2], &g, bh, q0);
+                else
+                    dq_query_block(dq, &w, lse, delta, dout, t[0], t[1], t[2], &g, bh, q0);
+            }
         }
     }
     return TG_OK;
@@ -567,15 +914,29 @@ static const tg_op attention_op = {.name = "attention", .n_in = -1, .infer = att
 
 tg_status tg_register_attention_ops(void) { return tg_op_register(&attention_op); }
 
+/* TG_ERR_DTYPE naming fn unless compute is f32 or bf16. */
+static tg_status check_compute(tg_dtype compute, const char *fn)
+{
+    if (compute == TG_F32 || compute == TG_BF16) return TG_OK;
+    return tg_error(TG_ERR_DTYPE, "%s: compute dtype must be f32 or bf16, got %s", fn, tg_dtype_name(compute));
+}
+
 tg_tensor *tg_attention(const tg_tensor *q, const tg_tensor *k, const tg_tensor *v, bool causal,
                         const tg_tensor *lengths, double scale)
+{
+    return tg_attention_ex(q, k, v, causal, lengths, scale, TG_F32);
+}
+
+tg_tensor *tg_attention_ex(const tg_tensor *q, const tg_tensor *k, const tg_tensor *v, bool causal,
+                           const tg_tensor *lengths, double scale, tg_dtype compute)
 {
     if (!q || !k || !v) return NULL;
     if (!isfinite(scale)) {
         tg_error(TG_ERR_INVALID, "tg_attention: scale must be finite, got %g", scale);
         return NULL;
     }
-    attn_attr a = {.causal = causal};
+    if (check_compute(compute, "tg_attention_ex")) return NULL;
+    attn_attr a = {.causal = causal, .bf16 = compute == TG_BF16};
     /* Dh is checked by infer; a bad rank leaves the default unused. */
     const int64_t D = tg_tensor_ndim(q) == 4 ? tg_tensor_dim(q, 3) : 1;
     a.scale = (float)(scale != 0.0 ? scale : 1.0 / sqrt((double)(D > 0 ? D : 1)));
@@ -586,13 +947,20 @@ tg_tensor *tg_attention(const tg_tensor *q, const tg_tensor *k, const tg_tensor 
 tg_tensor *tg_attention_qkv(const tg_tensor *qkv, int64_t heads, bool causal, const tg_tensor *lengths,
                             double scale)
 {
+    return tg_attention_qkv_ex(qkv, heads, causal, lengths, scale, TG_F32);
+}
+
+tg_tensor *tg_attention_qkv_ex(const tg_tensor *qkv, int64_t heads, bool causal, const tg_tensor *lengths,
+                               double scale, tg_dtype compute)
+{
     if (!qkv) return NULL;
     if (heads < 1 || !isfinite(scale)) {
         tg_error(TG_ERR_INVALID, "tg_attention_qkv: need heads >= 1 and a finite scale, got %lld, %g",
                  (long long)heads, scale);
         return NULL;
     }
-    attn_attr a = {.causal = causal, .heads = heads};
+    if (check_compute(compute, "tg_attention_qkv_ex")) return NULL;
+    attn_attr a = {.causal = causal, .bf16 = compute == TG_BF16, .heads = heads};
     /* the shape is checked by infer; a bad rank leaves the default unused */
     const int64_t C = tg_tensor_ndim(qkv) == 3 ? tg_tensor_dim(qkv, 2) : 0, D = C / (3 * heads);
     a.scale = (float)(scale != 0.0 ? scale : 1.0 / sqrt((double)(D > 0 ? D : 1)));

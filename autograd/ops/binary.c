@@ -1,11 +1,13 @@
 /* Binary arithmetic with NumPy broadcasting: add, sub, mul, div. */
+#include <string.h>
+
 #include "autograd/ops/ops_internal.h"
 
 /* y = f(a, b) over the broadcast plan; same: a, b and y share one shape. */
 typedef void (*binary_fwd)(float *y, const float *a, const float *b, const tg_bcast *p, bool same);
 /* dx (input `which`) += dy * d f / d input, summed over broadcast dims. */
 typedef void (*binary_acc)(float *dx, const float *dy, const float *a, const float *b, const tg_bcast *p,
-                           int which, bool same);
+                           int which, bool same, bool fresh, int64_t nx);
 
 typedef struct binary_kind {
     tg_op op;
@@ -62,18 +64,25 @@ static inline float div_db(float a, float b) { return -a / (b * b); }
 #define FWD_ROW(SA, SB, F) \
     _Pragma("omp simd") for (int64_t j = 0; j < cols; j++) yr[j] = F(ar[j * (SA)], br[j * (SB)])
 
-/* NAME: dx += dy * P(a, b) for input `which`, summed over broadcast dims. */
+/* NAME: dx += dy * P(a, b) for input `which`, summed over broadcast dims;
+ * a fresh dx (nx values, see tg_op_grad_fresh) is written, not added to. */
 #define BINARY_ACCUMULATE(NAME, P)                                                                          \
     static void NAME(float *dx, const float *dy, const float *a, const float *b, const tg_bcast *p,         \
-                     int which, bool same)                                                                  \
+                     int which, bool same, bool fresh, int64_t nx)                                          \
     {                                                                                                       \
         const int64_t cols = p->cols, last = p->ndim - 1;                                                   \
         if (same) {                                                                                         \
             const int64_t n = p->rows * cols;                                                               \
+            if (fresh) {                                                                                    \
+                _Pragma("omp parallel for simd if (n > TG_OMP_MIN)")                                        \
+                for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * P(a[i], b[i]);                              \
+                return;                                                                                     \
+            }                                                                                               \
             _Pragma("omp parallel for simd if (n > TG_OMP_MIN)")                                            \
             for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * P(a[i], b[i]);                                 \
             return;                                                                                         \
         }                                                                                                   \
+        if (fresh) memset(dx, 0, sizeof(float) * (size_t)nx);                                              \
         const int64_t sa = p->ndim ? p->stride[0][last] : 0, sb = p->ndim ? p->stride[1][last] : 0;         \
         const bool shared = tg_bcast_rows_shared(p, which);                                                 \
         _Pragma("omp parallel for if (!shared && p->rows * cols > TG_OMP_MIN)")                             \
@@ -151,16 +160,18 @@ static tg_status binary_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tenso
     tg_bcast p;
     tg_bcast_plan(&p, tg_tensor_shape(a), tg_tensor_shape(b), tg_tensor_shape(dout));
     const bool same = same_shapes(a, b, tg_tensor_shape(dout));
-    if (din[0]) k->da(tg_f32(din[0]), tg_f32(dout), tg_f32(a), tg_f32(b), &p, 0, same);
-    if (din[1]) k->db(tg_f32(din[1]), tg_f32(dout), tg_f32(a), tg_f32(b), &p, 1, same);
+    for (int i = 0; i < 2; i++)
+        if (din[i])
+            (i ? k->db : k->da)(tg_f32(din[i]), tg_f32(dout), tg_f32(a), tg_f32(b), &p, i, same,
+                                tg_op_grad_fresh(ctx, i), tg_tensor_numel(din[i]));
     return TG_OK;
 }
 
 /* ---- descriptors ---- */
 
 #define KIND(NAME, F, DA, DB) \
-    {.op = {.name = NAME, .n_in = 2, .infer = binary_infer, .forward = binary_forward, \
-            .backward = binary_backward}, .fwd = F, .da = DA, .db = DB}
+    {.op = {.name = NAME, .n_in = 2, .flags = TG_OP_FRESH_GRADS, .infer = binary_infer, \
+            .forward = binary_forward, .backward = binary_backward}, .fwd = F, .da = DA, .db = DB}
 
 static const binary_kind kinds[] = {
     KIND("add", add_fwd, add_da, add_db),

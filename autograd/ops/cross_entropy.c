@@ -118,15 +118,49 @@ static tg_status check_targets(const tg_tensor *targets, int64_t C, int32_t igno
     return TG_OK;
 }
 
+/* The loss l_i of kept row zr (C logits, target t) and its log-sum-exp
+ * (*lse). cw may be NULL; wsum is the sum of the class weights (C without). */
+static inline float ce_row_loss(float *lse, const float *zr, int32_t t, const float *cw, double wsum, float eps,
+                                int64_t C)
+{
+    const float keep = 1.0f - eps, smooth = eps / (float)C;
+    float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
+    for (int64_t j = 0; j < C; j++) mx = zr[j] > mx ? zr[j] : mx;
+    /* one pass for the sum of exp and, with smoothing, the weighted sum
+     * of logits: sum_c w[c] * -log p[c] = W * lse - sum_c w[c] * z[c] */
+    float s = 0.0f, wz = 0.0f;
+    if (eps > 0.0f && cw) {
+#pragma omp simd reduction(+ : s, wz)
+        for (int64_t j = 0; j < C; j++) {
+            s += tg_vexpf(zr[j] - mx);
+            wz += cw[j] * zr[j];
+        }
+    } else if (eps > 0.0f) {
+#pragma omp simd reduction(+ : s, wz)
+        for (int64_t j = 0; j < C; j++) {
+            s += tg_vexpf(zr[j] - mx);
+            wz += zr[j];
+        }
+    } else {
+#pragma omp simd reduction(+ : s)
+        for (int64_t j = 0; j < C; j++) s += tg_vexpf(zr[j] - mx);
+    }
+    const float l = mx + logf(s);
+    float li = keep * (cw ? cw[t] : 1.0f) * (l - zr[t]);
+    if (eps > 0.0f) li += smooth * (float)(wsum * (double)l - (double)wz);
+    *lse = l;
+    return li;
+}
+
 /* Per-row losses loss (rows) = u_i * l_i (0 where ignored) and lse (rows);
  * returns sum_i u_i * l_i and, in *denom, sum_i u_i * w[t_i] over kept rows.
- * cw, tw may be NULL; wsum is the sum of the class weights (C without). */
+ * cw, tw may be NULL. */
 static double ce_fwd_kernel(float *loss, float *lse, double *denom, const float *z, const int32_t *t,
                             const float *cw, const float *tw, double wsum, int32_t ignore, float eps,
                             int64_t rows, int64_t C)
 {
     double total = 0.0, den = 0.0;
-    const float keep = 1.0f - eps, smooth = eps / (float)C;
 #pragma omp parallel for schedule(static) reduction(+ : total, den) if (rows * C > TG_OMP_MIN)
     for (int64_t r = 0; r < rows; r++) {
         if (t[r] == ignore) {
@@ -134,37 +168,10 @@ static double ce_fwd_kernel(float *loss, float *lse, double *denom, const float 
             lse[r] = 0.0f;
             continue;
         }
-        const float *zr = z + r * C;
-        float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
-        for (int64_t j = 0; j < C; j++) mx = zr[j] > mx ? zr[j] : mx;
-        /* one pass for the sum of exp and, with smoothing, the weighted sum
-         * of logits: sum_c w[c] * -log p[c] = W * lse - sum_c w[c] * z[c] */
-        float s = 0.0f, wz = 0.0f;
-        if (eps > 0.0f && cw) {
-#pragma omp simd reduction(+ : s, wz)
-            for (int64_t j = 0; j < C; j++) {
-                s += tg_vexpf(zr[j] - mx);
-                wz += cw[j] * zr[j];
-            }
-        } else if (eps > 0.0f) {
-#pragma omp simd reduction(+ : s, wz)
-            for (int64_t j = 0; j < C; j++) {
-                s += tg_vexpf(zr[j] - mx);
-                wz += zr[j];
-            }
-        } else {
-#pragma omp simd reduction(+ : s)
-            for (int64_t j = 0; j < C; j++) s += tg_vexpf(zr[j] - mx);
-        }
-        const float l = mx + logf(s);
-        const float wt = cw ? cw[t[r]] : 1.0f, u = tw ? tw[r] : 1.0f;
-        float li = keep * wt * (l - zr[t[r]]);
-        if (eps > 0.0f) li += smooth * (float)(wsum * (double)l - (double)wz);
-        lse[r] = l;
+        const float u = tw ? tw[r] : 1.0f, li = ce_row_loss(&lse[r], z + r * C, t[r], cw, wsum, eps, C);
         loss[r] = u * li;
         total += (double)(u * li);
-        den += (double)u * (double)wt;
+        den += (double)u * (double)(cw ? cw[t[r]] : 1.0f);
     }
     *denom = den;
     return total;
@@ -209,31 +216,83 @@ static tg_status ce_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in
 
 /* ---- backward ---- */
 
-/* dz (rows, C) += g_i * ((1-eps) w[t] (p - onehot(t)) + eps/C (W p - w)),
- * p = exp(z - lse), g_i = (dy_none ? dy_none[i] : dy) * scale * u_i. */
+/* Row zr's gradient g ((1-eps) w[t] (p - onehot(t)) + eps/C (W p - w)),
+ * p = exp(zr - l), added into dzr (add) or written to it. */
+static inline void ce_row_grad(float *dzr, bool add, const float *zr, float l, int32_t t, float g, const float *cw,
+                               float wsum, float eps, int64_t C)
+{
+    const float keep = 1.0f - eps, smooth = eps / (float)C, wt = cw ? cw[t] : 1.0f;
+    const float gp = g * (keep * wt + smooth * wsum); /* coefficient of p */
+    if (cw) {
+#pragma omp simd
+        for (int64_t j = 0; j < C; j++) dzr[j] = (add ? dzr[j] : 0.0f) + (gp * tg_vexpf(zr[j] - l) - g * smooth * cw[j]);
+    } else {
+#pragma omp simd
+        for (int64_t j = 0; j < C; j++) dzr[j] = (add ? dzr[j] : 0.0f) + (gp * tg_vexpf(zr[j] - l) - g * smooth);
+    }
+    dzr[t] -= g * keep * wt;
+}
+
+/* ce_row_grad written as bf16 into dr: the operand of bf16 matmuls, made
+ * without an f32 copy. */
+static inline void ce_row_grad_bf16(uint16_t *dr, const float *zr, float l, int32_t t, float g, const float *cw,
+                                    float wsum, float eps, int64_t C)
+{
+    const float keep = 1.0f - eps, smooth = eps / (float)C, wt = cw ? cw[t] : 1.0f;
+    const float gp = g * (keep * wt + smooth * wsum);
+    if (cw) {
+#pragma omp simd
+        for (int64_t j = 0; j < C; j++) dr[j] = tg_vbf16(gp * tg_vexpf(zr[j] - l) - g * smooth * cw[j]);
+    } else {
+#pragma omp simd
+        for (int64_t j = 0; j < C; j++) dr[j] = tg_vbf16(gp * tg_vexpf(zr[j] - l) - g * smooth);
+    }
+    /* the target's value again, with its one-hot term, rounded once */
+    dr[t] = tg_vbf16(gp * tg_vexpf(zr[t] - l) - g * smooth * wt - g * keep * wt);
+}
+
+/* dz (rows, C) += g_i * row gradient, g_i = (dy_none ? dy_none[i] : dy) *
+ * scale * u_i. */
 static void ce_bwd_kernel(float *dz, const float *lse, float scale, float dy, const float *dy_none,
                           const float *z, const int32_t *t, const float *cw, const float *tw, float wsum,
                           int32_t ignore, float eps, int64_t rows, int64_t C)
 {
-    const float keep = 1.0f - eps, smooth = eps / (float)C;
 #pragma omp parallel for schedule(static) if (rows * C > TG_OMP_MIN)
     for (int64_t r = 0; r < rows; r++) {
         if (t[r] == ignore) continue;
         const float g = (dy_none ? dy_none[r] : dy) * scale * (tw ? tw[r] : 1.0f);
-        if (g == 0.0f) continue;
-        const float *zr = z + r * C;
-        float *dzr = dz + r * C;
-        const float wt = cw ? cw[t[r]] : 1.0f, l = lse[r];
-        const float gp = g * (keep * wt + smooth * wsum); /* coefficient of p */
-        if (cw) {
-#pragma omp simd
-            for (int64_t j = 0; j < C; j++) dzr[j] += gp * tg_vexpf(zr[j] - l) - g * smooth * cw[j];
-        } else {
-#pragma omp simd
-            for (int64_t j = 0; j < C; j++) dzr[j] += gp * tg_vexpf(zr[j] - l) - g * smooth;
-        }
-        dzr[t[r]] -= g * keep * wt;
+        if (g != 0.0f) ce_row_grad(dz + r * C, true, z + r * C, lse[r], t[r], g, cw, wsum, eps, C);
     }
+}
+
+/* Losses and lse as ce_fwd_kernel, and in the same pass over each row (while
+ * it is in cache) the gradient of the reduced loss for dy = 1 and scale 1,
+ * written into dz (f32) or dzb (bf16), whichever is given (zeros for rows
+ * without one). */
+static double ce_fused_kernel(float *loss, float *lse, double *denom, float *dz, uint16_t *dzb, const float *z,
+                              const int32_t *t, const float *cw, const float *tw, double wsum, int32_t ignore,
+                              float eps, int64_t rows, int64_t C)
+{
+    double total = 0.0, den = 0.0;
+#pragma omp parallel for schedule(static) reduction(+ : total, den) if (rows * C > TG_OMP_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        const float u = tw ? tw[r] : 1.0f, *zr = z + r * C;
+        float li = 0.0f, l = 0.0f;
+        if (t[r] != ignore) {
+            li = ce_row_loss(&l, zr, t[r], cw, wsum, eps, C);
+            total += (double)(u * li);
+            den += (double)u * (double)(cw ? cw[t[r]] : 1.0f);
+        }
+        loss[r] = u * li;
+        lse[r] = l;
+        const bool none = t[r] == ignore || u == 0.0f;
+        if (dzb && none) memset(dzb + r * C, 0, sizeof(uint16_t) * (size_t)C);
+        if (dzb && !none) ce_row_grad_bf16(dzb + r * C, zr, l, t[r], u, cw, (float)wsum, eps, C);
+        if (dz && none) memset(dz + r * C, 0, sizeof(float) * (size_t)C);
+        if (dz && !none) ce_row_grad(dz + r * C, false, zr, l, t[r], u, cw, (float)wsum, eps, C);
+    }
+    *denom = den;
+    return total;
 }
 
 static tg_status ce_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tensor *const *din)
@@ -300,8 +359,8 @@ typedef struct lce_run {
     int64_t rows, D, V, chunk;
     const void *h, *w;          /* matmul operands (bf16 copies in bf16 mode) */
     tg_dtype dt;
-    float *z, *dz;              /* (chunk, V) */
-    uint16_t *dzb;              /* (chunk, V) bf16 copy of dz, bf16 mode */
+    float *z, *dz;              /* (chunk, V); dz only in f32 mode */
+    uint16_t *dzb;              /* (chunk, V) dz in bf16, bf16 mode */
 } lce_run;
 
 /* c (m, n) [+]= a (m, k) · b (k, n) with b stored (n, k) when bt, a stored
@@ -347,13 +406,13 @@ static tg_status lce_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_i
     r.h = operand(in[0], r.dt);
     r.w = operand(in[1], r.dt);
     r.z = tg_op_scratch(ctx, sizeof(float) * zn);
-    r.dz = rec ? tg_op_scratch(ctx, sizeof(float) * zn) : NULL;
+    r.dz = rec && r.dt == TG_F32 ? tg_op_scratch(ctx, sizeof(float) * zn) : NULL;
     r.dzb = rec && r.dt == TG_BF16 ? tg_op_scratch(ctx, sizeof(uint16_t) * zn) : NULL;
     float *loss = tg_op_scratch(ctx, sizeof(float) * (size_t)(r.rows ? r.rows : 1)),
           *lse = tg_op_scratch(ctx, sizeof(float) * (size_t)(r.rows ? r.rows : 1));
     tg_tensor *dh = rec ? tg_tensor_empty(TG_STEP, *tg_tensor_shape(in[0]), TG_F32) : NULL; /* (..., D) */
     tg_tensor *dw = rec ? tg_zeros(TG_STEP, *tg_tensor_shape(in[1]), TG_F32) : NULL;        /* (V, D) */
-    if (!r.h || !r.w || !r.z || !loss || !lse || (rec && (!r.dz || !dh || !dw || (r.dt == TG_BF16 && !r.dzb))))
+    if (!r.h || !r.w || !r.z || !loss || !lse || (rec && (!(r.dz || r.dzb) || !dh || !dw)))
         return TG_ERR_OOM;
     const float *cwp = cw ? tg_f32(cw) : NULL, *twp = tw ? tg_f32(tw) : NULL;
     const double wsum = class_weight_sum(cwp, r.V);
@@ -363,19 +422,17 @@ static tg_status lce_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_i
         const int64_t n = r.rows - r0 < r.chunk ? r.rows - r0 : r.chunk;
         TG_TRY(lce_matmul(&r, r.z, row_ptr(&r, r.h, r0, r.D), r.w, n, r.D, r.V, false, true, false));
         double den = 0.0;
-        total += ce_fwd_kernel(loss + r0, lse + r0, &den, r.z, t + r0, cwp, twp ? twp + r0 : NULL, wsum,
-                               a->ce.ignore_index, a->ce.smoothing, n, r.V);
+        const int32_t *tc = t + r0;
+        const float *twc = twp ? twp + r0 : NULL;
+        if (rec)
+            total += ce_fused_kernel(loss + r0, lse + r0, &den, r.dz, r.dzb, r.z, tc, cwp, twc, wsum,
+                                     a->ce.ignore_index, a->ce.smoothing, n, r.V);
+        else
+            total += ce_fwd_kernel(loss + r0, lse + r0, &den, r.z, tc, cwp, twc, wsum, a->ce.ignore_index,
+                                   a->ce.smoothing, n, r.V);
         denom += den;
         if (!rec) continue;
-        /* dz for dout = 1 and scale 1; backward applies both */
-        memset(r.dz, 0, sizeof(float) * (size_t)(n * r.V));
-        ce_bwd_kernel(r.dz, lse + r0, 1.0f, 1.0f, NULL, r.z, t + r0, cwp, twp ? twp + r0 : NULL, (float)wsum,
-                      a->ce.ignore_index, a->ce.smoothing, n, r.V);
-        const void *g = r.dz;
-        if (r.dzb) {
-            tg_f32_to_bf16_n(r.dzb, r.dz, n * r.V);
-            g = r.dzb;
-        }
+        const void *g = r.dzb ? (const void *)r.dzb : (const void *)r.dz;
         /* dh rows (n, D) = dz (n, V) · w (V, D);  dw (V, D) += dzᵀ (V, n) · h rows (n, D) */
         TG_TRY(lce_matmul(&r, tg_f32(dh) + r0 * r.D, g, r.w, n, r.V, r.D, false, false, false));
         TG_TRY(lce_matmul(&r, tg_f32(dw), g, row_ptr(&r, r.h, r0, r.D), r.V, n, r.D, true, false, true));

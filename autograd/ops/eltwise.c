@@ -10,7 +10,8 @@
 /* y (n) = f(x; alpha) */
 typedef void (*unary_fwd)(float *y, const float *x, float alpha, int64_t n);
 /* dx (n) += dy * f'(x), given y = f(x) */
-typedef void (*unary_bwd)(float *dx, const float *y, const float *x, const float *dy, float alpha, int64_t n);
+typedef void (*unary_bwd)(float *dx, const float *y, const float *x, const float *dy, float alpha, int64_t n,
+                          bool fresh);
 
 typedef struct eltwise_kind {
     tg_op op;
@@ -20,6 +21,7 @@ typedef struct eltwise_kind {
 
 typedef struct eltwise_attr {
     float alpha;
+    bool bf16_out; /* GELU only: the output rounded to bf16 (tg_gelu_ex) */
 } eltwise_attr;
 
 #define SQRT_2_OVER_PI 0.7978845608028654f
@@ -86,7 +88,8 @@ static inline float d_sqrt(float x, float y, float a) { (void)x; (void)a; return
 static inline float f_pow(float x, float a) { return powf(x, a); }
 static inline float d_pow(float x, float y, float a) { (void)y; return a * powf(x, a - 1.0f); }
 
-/* One forward and one backward loop per kind: NAME_fwd and NAME_bwd. */
+/* One forward and one backward loop per kind: NAME_fwd and NAME_bwd (which
+ * writes dx when it is fresh, else adds to it). */
 #define ELTWISE_LOOPS(NAME, F, DF)                                                                      \
     static void NAME##_fwd(float *y, const float *x, float alpha, int64_t n)                            \
     {                                                                                                   \
@@ -94,8 +97,13 @@ static inline float d_pow(float x, float y, float a) { (void)y; return a * powf(
         for (int64_t i = 0; i < n; i++) y[i] = F(x[i], alpha);                                          \
     }                                                                                                   \
     static void NAME##_bwd(float *dx, const float *y, const float *x, const float *dy, float alpha,     \
-                           int64_t n)                                                                   \
+                           int64_t n, bool fresh)                                                       \
     {                                                                                                   \
+        if (fresh) {                                                                                    \
+            _Pragma("omp parallel for simd if (n > TG_OMP_MIN)")                                        \
+            for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * DF(x[i], y[i], alpha);                      \
+            return;                                                                                     \
+        }                                                                                               \
         _Pragma("omp parallel for simd if (n > TG_OMP_MIN)")                                            \
         for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * DF(x[i], y[i], alpha);                         \
     }
@@ -119,10 +127,10 @@ ELTWISE_LOOPS(pow, f_pow, d_pow)
 static tg_status eltwise_infer(const tg_tensor *const *in, int n_in, const void *attr, tg_shape *out,
                                tg_dtype *dt)
 {
-    (void)n_in; (void)attr;
+    (void)n_in;
     TG_TRY(tg_ops_require_f32(in[0], "eltwise", "x"));
     *out = *tg_tensor_shape(in[0]);
-    *dt = TG_F32;
+    *dt = attr && ((const eltwise_attr *)attr)->bf16_out ? TG_BF16 : TG_F32;
     return TG_OK;
 }
 
@@ -130,11 +138,23 @@ static tg_status eltwise_infer(const tg_tensor *const *in, int n_in, const void 
 
 static const eltwise_kind *kind_of(const tg_op_ctx *ctx);
 
+/* GELU (tanh) with its output rounded to bf16: the input of a bf16 matmul
+ * written at half the bytes, with no f32 copy to round later. */
+static void gelu_fwd_bf16(uint16_t *y, const float *x, int64_t n)
+{
+#pragma omp parallel for simd if (n > TG_OMP_MIN)
+    for (int64_t i = 0; i < n; i++) y[i] = tg_vbf16(f_gelu(x[i], 0.0f));
+}
+
 static tg_status eltwise_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr,
                                  tg_tensor *out)
 {
     (void)n_in;
-    kind_of(ctx)->fwd(tg_f32(out), tg_f32(in[0]), ((const eltwise_attr *)attr)->alpha, tg_tensor_numel(out));
+    const eltwise_attr *a = attr;
+    if (a->bf16_out)
+        gelu_fwd_bf16(tg_bf16(out), tg_f32(in[0]), tg_tensor_numel(out));
+    else
+        kind_of(ctx)->fwd(tg_f32(out), tg_f32(in[0]), a->alpha, tg_tensor_numel(out));
     return TG_OK;
 }
 
@@ -142,16 +162,19 @@ static tg_status eltwise_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int
 
 static tg_status eltwise_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tensor *const *din)
 {
-    kind_of(ctx)->bwd(tg_f32(din[0]), tg_f32(tg_op_output(ctx)), tg_f32(tg_op_input(ctx, 0)), tg_f32(dout),
-                      ((const eltwise_attr *)tg_op_attr(ctx))->alpha, tg_tensor_numel(dout));
+    const float *x = tg_f32(tg_op_input(ctx, 0));
+    /* GELU's derivative reads x only, so a bf16 output need not be widened */
+    const float *y = ((const eltwise_attr *)tg_op_attr(ctx))->bf16_out ? x : tg_f32(tg_op_output(ctx));
+    kind_of(ctx)->bwd(tg_f32(din[0]), y, x, tg_f32(dout),
+                      ((const eltwise_attr *)tg_op_attr(ctx))->alpha, tg_tensor_numel(dout), tg_op_grad_fresh(ctx, 0));
     return TG_OK;
 }
 
 /* ---- descriptors ---- */
 
 #define KIND(NAME, LOOPS) \
-    {.op = {.name = NAME, .n_in = 1, .infer = eltwise_infer, .forward = eltwise_forward, \
-            .backward = eltwise_backward}, .fwd = LOOPS##_fwd, .bwd = LOOPS##_bwd}
+    {.op = {.name = NAME, .n_in = 1, .flags = TG_OP_FRESH_GRADS, .infer = eltwise_infer, \
+            .forward = eltwise_forward, .backward = eltwise_backward}, .fwd = LOOPS##_fwd, .bwd = LOOPS##_bwd}
 
 static const eltwise_kind kinds[] = {
     KIND("scale", scale),       KIND("add_scalar", add_scalar), KIND("neg", neg),
@@ -183,6 +206,16 @@ tg_tensor *tg_scale(const tg_tensor *x, double s) { return unary(SCALE, x, s); }
 tg_tensor *tg_add_scalar(const tg_tensor *x, double s) { return unary(ADD_SCALAR, x, s); }
 tg_tensor *tg_neg(const tg_tensor *x) { return unary(NEG, x, 0); }
 tg_tensor *tg_gelu(const tg_tensor *x) { return unary(GELU, x, 0); }
+
+tg_tensor *tg_gelu_ex(const tg_tensor *x, tg_dtype out)
+{
+    if (out != TG_F32 && out != TG_BF16) {
+        tg_error(TG_ERR_DTYPE, "tg_gelu_ex: output dtype must be f32 or bf16, got %s", tg_dtype_name(out));
+        return NULL;
+    }
+    eltwise_attr a = {.bf16_out = out == TG_BF16};
+    return tg_apply(&kinds[GELU].op, &x, 1, &a, sizeof a);
+}
 tg_tensor *tg_gelu_erf(const tg_tensor *x) { return unary(GELU_ERF, x, 0); }
 tg_tensor *tg_relu(const tg_tensor *x) { return unary(RELU, x, 0); }
 tg_tensor *tg_silu(const tg_tensor *x) { return unary(SILU, x, 0); }

@@ -4,7 +4,10 @@
  *
  * Mixed precision (attr compute = bf16 with f32 x and w): the op rounds x and
  * w to bf16 itself and keeps those copies for backward, so no cast nodes,
- * no f32 gradient copies for them, and the gradients land in f32 directly. */
+ * no f32 gradient copies for them, and the gradients land in f32 directly.
+ * x may also come in bf16 already (from tg_gelu_ex) with an f32 w. */
+#include <string.h>
+
 #include "autograd/ops/ops_internal.h"
 #include "autograd/ops/vmath.h"
 #include "tensor/backend.h"
@@ -35,7 +38,6 @@ static linear_dims dims_of(const tg_tensor *x, const tg_tensor *w)
 static tg_status linear_infer(const tg_tensor *const *in, int n_in, const void *attr, tg_shape *out,
                               tg_dtype *dt)
 {
-    (void)attr;
     if (n_in != 2 && n_in != 3)
         return tg_error(TG_ERR_INVALID, "tg_linear: expects x, w and an optional bias, got %d inputs", n_in);
     const tg_tensor *x = in[0], *w = in[1], *bias = n_in == 3 ? in[2] : NULL;
@@ -49,8 +51,10 @@ static tg_status linear_infer(const tg_tensor *const *in, int n_in, const void *
             return tg_error(TG_ERR_DTYPE, "tg_linear: %s must be f32 or bf16, got %s", i ? "w" : "x",
                             tg_dtype_name(t));
     }
-    if (tg_tensor_dtype(x) != tg_tensor_dtype(w))
-        return tg_error(TG_ERR_DTYPE, "tg_linear: x is %s but w is %s (both must have one dtype)",
+    const bool mixed = attr && ((const linear_attr *)attr)->compute == TG_BF16 && tg_tensor_dtype(x) == TG_BF16;
+    if (tg_tensor_dtype(x) != tg_tensor_dtype(w) && !mixed)
+        return tg_error(TG_ERR_DTYPE,
+                        "tg_linear: x is %s but w is %s (both must have one dtype, or x bf16 with compute bf16)",
                         tg_dtype_name(tg_tensor_dtype(x)), tg_dtype_name(tg_tensor_dtype(w)));
     if (sx->ndim < 1 || sw->ndim != 2 || sx->dims[sx->ndim - 1] != sw->dims[1])
         return tg_error(TG_ERR_SHAPE, "tg_linear: x %s does not fit w %s (want x (..., in), w (out, in))",
@@ -84,13 +88,13 @@ static tg_status linear_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int 
 {
     const linear_dims n = dims_of(in[0], in[1]);
     const tg_dtype dt = compute_dtype(in[0], attr);
-    const void *x = tg_tensor_data(in[0]), *w = tg_tensor_data(in[1]);
-    if (dt != tg_tensor_dtype(in[0])) { /* f32 x, w rounded to bf16 here */
-        const tg_tensor *xb = to_bf16(ctx, in[0]), *wb = to_bf16(ctx, in[1]);
-        if (!xb || !wb) return TG_ERR_OOM;
-        x = tg_tensor_data(xb);
-        w = tg_tensor_data(wb);
+    const void *op[2];
+    for (int i = 0; i < 2; i++) { /* f32 operands of bf16 products are rounded here */
+        const tg_tensor *t = tg_tensor_dtype(in[i]) == dt ? in[i] : to_bf16(ctx, in[i]);
+        if (!t) return TG_ERR_OOM;
+        op[i] = tg_tensor_data(t);
     }
+    const void *x = op[0], *w = op[1];
     tg_matmul_desc d = {.ndim = 2, .ab_dtype = dt, .bias = n_in == 3};
     tg_matmul_view(d.a_dims, d.a_strides, 0, NULL, n.rows, n.in, false);  /* x (R, in) */
     tg_matmul_view(d.b_dims, d.b_strides, 0, NULL, n.in, n.out, true);    /* wᵀ (in, out) */
@@ -100,27 +104,44 @@ static tg_status linear_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int 
 
 /* ---- backward ---- */
 
-/* dbias (cols) += column sums of dy (rows, cols), when dbias is given, and
- * dyb = dy rounded to bf16, when dyb is given: one pass over dy. Threads
- * split the columns. */
-static void bias_grad_bf16(float *dbias, uint16_t *dyb, const float *dy, int64_t rows, int64_t cols)
+/* Rows of dy per block of the bias gradient's partial sums. */
+enum { BIAS_ROWS = 128 };
+
+/* dbias (cols) += column sums of dy (rows, cols) (= when fresh), when
+ * dbias is given, and dyb = dy rounded to bf16, when dyb is given: one
+ * streaming pass over dy. Threads take blocks of BIAS_ROWS rows, each
+ * summing into its own row of part (ceil(rows / BIAS_ROWS), cols), then
+ * split the columns to add the blocks in order: the result does not depend
+ * on the thread count. */
+static void bias_grad_bf16(float *dbias, bool fresh, float *part, uint16_t *dyb, const float *dy, int64_t rows,
+                           int64_t cols)
 {
-    enum { BLOCK = 64 };
-    const int64_t nblk = (cols + BLOCK - 1) / BLOCK;
-#pragma omp parallel for if (rows * cols > TG_OMP_MIN)
-    for (int64_t blk = 0; blk < nblk; blk++) {
-        const int64_t j0 = blk * BLOCK, j1 = j0 + BLOCK < cols ? j0 + BLOCK : cols;
-        float acc[BLOCK] = {0};
-        for (int64_t r = 0; r < rows; r++) {
-            const float *row = dy + r * cols;
+    const int64_t nblk = (rows + BIAS_ROWS - 1) / BIAS_ROWS;
+#pragma omp parallel if (rows * cols > TG_OMP_MIN)
+    {
+#pragma omp for
+        for (int64_t blk = 0; blk < nblk; blk++) {
+            const int64_t r1 = (blk + 1) * BIAS_ROWS < rows ? (blk + 1) * BIAS_ROWS : rows;
+            float *acc = dbias ? part + blk * cols : NULL;
+            if (acc) memset(acc, 0, sizeof(float) * (size_t)cols);
+            for (int64_t r = blk * BIAS_ROWS; r < r1; r++) {
+                const float *row = dy + r * cols;
+                if (acc)
 #pragma omp simd
-            for (int64_t j = j0; j < j1; j++) acc[j - j0] += row[j];
-            if (dyb)
+                    for (int64_t j = 0; j < cols; j++) acc[j] += row[j];
+                if (dyb)
 #pragma omp simd
-                for (int64_t j = j0; j < j1; j++) dyb[r * cols + j] = tg_vbf16(row[j]);
+                    for (int64_t j = 0; j < cols; j++) dyb[r * cols + j] = tg_vbf16(row[j]);
+            }
         }
-        if (dbias)
-            for (int64_t j = j0; j < j1; j++) dbias[j] += acc[j - j0];
+        if (dbias) {
+#pragma omp for
+            for (int64_t j = 0; j < cols; j++) {
+                float sum = fresh ? 0.0f : dbias[j];
+                for (int64_t blk = 0; blk < nblk; blk++) sum += part[blk * cols + j];
+                dbias[j] = sum;
+            }
+        }
     }
 }
 
@@ -132,29 +153,30 @@ static tg_status linear_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tenso
     const tg_tensor *x = tg_op_input(ctx, 0), *w = tg_op_input(ctx, 1);
     const linear_dims n = dims_of(x, w);
     const tg_dtype dt = compute_dtype(x, tg_op_attr(ctx));
-    if (dt != tg_tensor_dtype(x)) { /* the bf16 copies made by forward */
-        x = tg_op_saved(ctx, 0);
-        w = tg_op_saved(ctx, 1);
-    }
+    int n_saved = 0; /* the bf16 copies made by forward, in input order */
+    if (tg_tensor_dtype(x) != dt) x = tg_op_saved(ctx, n_saved++);
+    if (tg_tensor_dtype(w) != dt) w = tg_op_saved(ctx, n_saved++);
     const float *dy = tg_f32(dout); /* (R, out) */
     uint16_t *dyb = NULL; /* (R, out) dy rounded for bf16 matmuls */
     if (dt == TG_BF16 && (din[0] || din[1])) {
         dyb = tg_op_scratch(ctx, sizeof(uint16_t) * (size_t)(n.rows * n.out));
         if (!dyb) return TG_ERR_OOM;
     }
-    float *dbias = tg_op_n_in(ctx) == 3 && din[2] ? tg_f32(din[2]) : NULL;
-    if (dbias || dyb) bias_grad_bf16(dbias, dyb, dy, n.rows, n.out);
+    float *dbias = tg_op_n_in(ctx) == 3 && din[2] ? tg_f32(din[2]) : NULL, *part = NULL;
+    if (dbias && !(part = tg_op_scratch(ctx, sizeof(float) * (size_t)((n.rows + BIAS_ROWS - 1) / BIAS_ROWS * n.out))))
+        return TG_ERR_OOM;
+    if (dbias || dyb) bias_grad_bf16(dbias, tg_op_grad_fresh(ctx, 2), part, dyb, dy, n.rows, n.out);
     const void *dy_mm = dyb ? (const void *)dyb : (const void *)dy;
     tg_ctx *c = tg_ctx_current();
     if (din[0]) { /* dx (R, in) += dy (R, out) · w (out, in) */
-        tg_matmul_desc d = {.ndim = 2, .ab_dtype = dt, .accumulate = true};
+        tg_matmul_desc d = {.ndim = 2, .ab_dtype = dt, .accumulate = !tg_op_grad_fresh(ctx, 0)};
         tg_matmul_view(d.a_dims, d.a_strides, 0, NULL, n.rows, n.out, false);
         tg_matmul_view(d.b_dims, d.b_strides, 0, NULL, n.out, n.in, false);
         tg_matmul_view(d.c_dims, d.c_strides, 0, NULL, n.rows, n.in, false);
         TG_TRY(tg_backend_matmul(c, &d, tg_f32(din[0]), dy_mm, tg_tensor_data(w), NULL));
     }
     if (din[1]) { /* dw (out, in) += dyᵀ (out, R) · x (R, in) */
-        tg_matmul_desc d = {.ndim = 2, .ab_dtype = dt, .accumulate = true};
+        tg_matmul_desc d = {.ndim = 2, .ab_dtype = dt, .accumulate = !tg_op_grad_fresh(ctx, 1)};
         tg_matmul_view(d.a_dims, d.a_strides, 0, NULL, n.out, n.rows, true);
         tg_matmul_view(d.b_dims, d.b_strides, 0, NULL, n.rows, n.in, false);
         tg_matmul_view(d.c_dims, d.c_strides, 0, NULL, n.out, n.in, false);
@@ -166,7 +188,7 @@ static tg_status linear_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tenso
 /* ---- descriptor and wrapper ---- */
 
 static const tg_op linear_op = {
-    .name = "linear", .n_in = -1, .infer = linear_infer, .forward = linear_forward,
+    .name = "linear", .n_in = -1, .flags = TG_OP_FRESH_GRADS, .infer = linear_infer, .forward = linear_forward,
     .backward = linear_backward,
 };
 

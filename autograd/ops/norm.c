@@ -119,10 +119,11 @@ static tg_status norm_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_
  *   RMS norm:   dx += rstd * (g - xh * mean(g * xh))
  * and the partial sums dw_part[blk] += dy * xh, db_part[blk] += dy over the
  * block's rows (partials (nblk, D), zeroed by the caller). dx, w, dw_part,
- * db_part may be NULL; mean is NULL for RMS norm. */
-static void norm_bwd_kernel(float *dx, float *dw_part, float *db_part, const float *mean, const float *rstd,
-                            const float *dy, const float *x, const float *w, int64_t rows, int64_t D,
-                            int64_t nblk)
+ * db_part may be NULL; mean is NULL for RMS norm. A fresh dx is written
+ * (=) instead. */
+static void norm_bwd_kernel(float *dx, bool dx_fresh, float *dw_part, float *db_part, const float *mean,
+                            const float *rstd, const float *dy, const float *x, const float *w, int64_t rows,
+                            int64_t D, int64_t nblk)
 {
 #pragma omp parallel for schedule(static) if (rows * D > TG_OMP_MIN)
     for (int64_t blk = 0; blk < nblk; blk++) {
@@ -149,6 +150,14 @@ static void norm_bwd_kernel(float *dx, float *dw_part, float *db_part, const flo
             }
             const float mg = mean ? sg / (float)D : 0.0f, mgx = sgx / (float)D;
             float *dxr = dx + r * D;
+            if (dx_fresh) {
+#pragma omp simd
+                for (int64_t j = 0; j < D; j++) {
+                    const float g = w ? dyr[j] * w[j] : dyr[j];
+                    dxr[j] = rs * (g - mg - (xr[j] - mu) * rs * mgx);
+                }
+                continue;
+            }
 #pragma omp simd
             for (int64_t j = 0; j < D; j++) {
                 const float g = w ? dyr[j] * w[j] : dyr[j];
@@ -158,14 +167,15 @@ static void norm_bwd_kernel(float *dx, float *dw_part, float *db_part, const flo
     }
 }
 
-/* dp[j] += sum over blocks of part[blk][j], added in block order. */
-static void sum_partials(float *dp, const float *part, int64_t nblk, int64_t D)
+/* dp[j] += sum over blocks of part[blk][j], added in block order (= when
+ * fresh). */
+static void sum_partials(float *dp, bool fresh, const float *part, int64_t nblk, int64_t D)
 {
 #pragma omp parallel for schedule(static) if (nblk * D > TG_OMP_MIN)
     for (int64_t j = 0; j < D; j++) {
         double s = 0.0;
         for (int64_t blk = 0; blk < nblk; blk++) s += part[blk * D + j];
-        dp[j] += (float)s;
+        dp[j] = (fresh ? 0.0f : dp[j]) + (float)s;
     }
 }
 
@@ -180,26 +190,30 @@ static tg_status norm_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tensor 
     int64_t nblk = rows * D / 8192;
     nblk = nblk < 1 ? 1 : nblk > 64 ? 64 : nblk;
     if (nblk > rows) nblk = rows;
-    if (nblk == 0) return TG_OK;
+    if (nblk == 0) { /* no rows: fresh parameter gradients still need their zeros */
+        for (int i = 1; i < tg_op_n_in(ctx); i++)
+            if (tg_op_grad_fresh(ctx, i)) memset(tg_f32(din[i]), 0, tg_tensor_nbytes(din[i]));
+        return TG_OK;
+    }
     float *dw_part = NULL, *db_part = NULL;
     const size_t part_bytes = sizeof(float) * (size_t)(nblk * D);
     if (dw && !(dw_part = tg_op_scratch(ctx, part_bytes))) return TG_ERR_OOM;
     if (db && !(db_part = tg_op_scratch(ctx, part_bytes))) return TG_ERR_OOM;
     if (dw_part) memset(dw_part, 0, part_bytes);
     if (db_part) memset(db_part, 0, part_bytes);
-    norm_bwd_kernel(din[0] ? tg_f32(din[0]) : NULL, dw_part, db_part,
+    norm_bwd_kernel(din[0] ? tg_f32(din[0]) : NULL, tg_op_grad_fresh(ctx, 0), dw_part, db_part,
                     a->rms ? NULL : tg_f32(tg_op_saved(ctx, 1)), tg_f32(tg_op_saved(ctx, 0)), tg_f32(dout),
                     tg_f32(x), a->has_w ? tg_f32(tg_op_input(ctx, 1)) : NULL, rows, D, nblk);
-    if (dw) sum_partials(tg_f32(dw), dw_part, nblk, D);
-    if (db) sum_partials(tg_f32(db), db_part, nblk, D);
+    if (dw) sum_partials(tg_f32(dw), tg_op_grad_fresh(ctx, 1), dw_part, nblk, D);
+    if (db) sum_partials(tg_f32(db), tg_op_grad_fresh(ctx, 1 + a->has_w), db_part, nblk, D);
     return TG_OK;
 }
 
 /* ---- descriptors ---- */
 
-static const tg_op layer_norm_op = {.name = "layer_norm", .n_in = -1, .infer = norm_infer,
+static const tg_op layer_norm_op = {.name = "layer_norm", .n_in = -1, .flags = TG_OP_FRESH_GRADS, .infer = norm_infer,
                                     .forward = norm_forward, .backward = norm_backward};
-static const tg_op rms_norm_op = {.name = "rms_norm", .n_in = -1, .infer = norm_infer,
+static const tg_op rms_norm_op = {.name = "rms_norm", .n_in = -1, .flags = TG_OP_FRESH_GRADS, .infer = norm_infer,
                                   .forward = norm_forward, .backward = norm_backward};
 
 tg_status tg_register_norm_ops(void)
