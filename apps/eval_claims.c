@@ -9,6 +9,7 @@
 #include "apps/cli.h"
 #include "models/claims/config.h"
 #include "models/claims/corpus.h"
+#include "models/claims/profile.h"
 #include "models/claims/trainer.h"
 #include "optim/checkpoint.h"
 #include "tensor/ctx.h"
@@ -51,7 +52,7 @@ int main(int argc, char **argv)
     cli_opt opts[] = {
         {"model", CLI_STRING, &model, 0, 0, "checkpoint written by train_claims, required"},
         {"data", CLI_STRING, &data, 0, 0, "claims to evaluate (JSONL), required"},
-        {"train", CLI_STRING, &train_path, 0, 0, "training claims, to find rare codes (optional)"},
+        {"train", CLI_STRING, &train_path, 0, 0, "training claims: rare codes and provider profiles (required for --tabular models)"},
         {"codes", CLI_STRING, &codes_path, 0, 0, "code table (TSV)"},
         {"threads", CLI_INT, &threads, 0, 1024, "threads (0: default)"},
         {"strict", CLI_FLAG, &strict, 0, 0, "a malformed claim line is fatal"},
@@ -80,10 +81,21 @@ int main(int argc, char **argv)
     if (claims_dataset_load(data, &ro, &ds) != TG_OK) return fail("--data");
     printf("%s: %ld lines read, %ld used, %ld rejected\n", data, ds.summary.lines_read, ds.summary.used,
            ds.summary.rejected);
+    if (m.cfg.tabular && !train_path) {
+        fprintf(stderr, "eval_claims: %s reads provider profiles built from the training claims: pass --train\n", model);
+        return 2;
+    }
     claims_corpus c, ctr = {0};
+    if (train_path && claims_dataset_load(train_path, &ro, &tr) != TG_OK) return fail("--train");
+    claims_provider_profile profile; /* as train_claims built it */
+    if (train_path && claims_profile_build(&tr, &profile) != TG_OK) return fail("provider profiles");
+    if (train_path) {
+        claims_profile_apply(&profile, &ds, false);
+        claims_profile_apply(&profile, &tr, true);
+        claims_profile_free(&profile);
+    }
     if (claims_corpus_build(&ds, NULL, 0, tok, &c) != TG_OK) return fail("tokenizing");
-    if (train_path && (claims_dataset_load(train_path, &ro, &tr) != TG_OK || claims_corpus_build(&tr, NULL, 0, tok, &ctr) != TG_OK))
-        return fail("--train");
+    if (train_path && claims_corpus_build(&tr, NULL, 0, tok, &ctr) != TG_OK) return fail("--train");
     uint8_t *is_code, *is_rare;
     if (claims_code_masks(tok, train_path ? &ctr : &c, &is_code, &is_rare) != TG_OK) return fail("code masks");
     claims_eval e;

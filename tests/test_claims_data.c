@@ -7,6 +7,7 @@
 #include "models/claims/corpus.h"
 #include "models/claims/dataset.h"
 #include "models/claims/gen.h"
+#include "models/claims/profile.h"
 #include "models/claims/scrub.h"
 #include "tests/tg_test.h"
 
@@ -413,6 +414,68 @@ static void check_limits(const claims_codes *t, const claims_claim *c, const cla
  * limits of all codes; the generator's amount rule is then exactly "some
  * ratio above 3", and the rendered claim shows the first two. Without a
  * table none appears. */
+/* Provider profiles: counts per provider match a recount, E/M levels come
+ * from the office and emergency codes, leave-one-out removes the claim's own
+ * visit, unknown providers get the prior, and claims the generator upcoded
+ * come from providers with a higher level-5 share than approved claims. */
+START_TEST(test_provider_profile)
+{
+    claims_codes *t = load_codes();
+    const char *path = "claims_profile.jsonl";
+    gen_to_file(t, path, 3000, 21, 0.0, NULL);
+    claims_dataset ds;
+    claims_read_opts ro = {.strict = true, .codes = t};
+    ck_assert_msg(claims_dataset_load(path, &ro, &ds) == TG_OK, "%s", tg_last_error());
+    claims_provider_profile p;
+    ck_assert_int_eq(claims_profile_build(&ds, &p), TG_OK);
+    ck_assert_int_gt(p.n, 20);
+    ck_assert(p.prior_high > 0.2 && p.prior_high < 0.8 && p.prior_top > 0.02 && p.prior_top < p.prior_high);
+    for (int k = 0; k < p.n; k++) {
+        int visits = 0, high = 0, top = 0;
+        for (size_t i = 0; i < ds.n; i++) {
+            const claims_claim *c = &ds.claims[i];
+            if (strcmp(c->provider_id, p.e[k].provider_id) || !c->em_level) continue;
+            visits++, high += c->em_level >= 4, top += c->em_level == 5;
+        }
+        ck_assert_int_eq(visits, p.e[k].visits);
+        ck_assert_int_eq(high, p.e[k].high);
+        ck_assert_int_eq(top, p.e[k].top);
+        if (k) ck_assert_int_lt(strcmp(p.e[k - 1].provider_id, p.e[k].provider_id), 0);
+    }
+    double up = 0, ok = 0;
+    long n_up = 0, n_ok = 0, n_em = 0;
+    claims_profile_apply(&p, &ds, true);
+    for (size_t i = 0; i < ds.n; i++) {
+        const claims_claim *c = &ds.claims[i];
+        for (int j = 0; j < c->n_procedures; j++)
+            if (!strcmp(c->procedures[j].code, "99215")) ck_assert_int_eq(c->em_level, 5);
+        n_em += c->em_level > 0;
+        if ((c->deny_reasons >> CLAIMS_DENY_UPCODE) & 1) up += c->provider_em_top, n_up++;
+        else if (!c->deny && c->em_level) ok += c->provider_em_top, n_ok++;
+    }
+    ck_assert_int_gt(n_em, (long)ds.n / 2);
+    ck_assert_int_gt(n_up, 5);
+    ck_assert_msg(up / n_up > ok / n_ok + 0.03, "level-5 share: upcoded %g, approved %g", up / n_up, ok / n_ok);
+    claims_claim *c = NULL; /* a claim with a visit: leave-one-out takes it out */
+    for (size_t i = 0; !c; i++)
+        if (ds.claims[i].em_level == 5) c = &ds.claims[i];
+    const claims_profile_entry *e = NULL;
+    for (int k = 0; k < p.n; k++)
+        if (!strcmp(p.e[k].provider_id, c->provider_id)) e = &p.e[k];
+    ck_assert_int_eq(c->provider_em_visits, e->visits - 1);
+    ck_assert_float_eq_tol(c->provider_em_top, (e->top - 1 + 10 * p.prior_top) / (e->visits - 1 + 10.0), 1e-6);
+    free(c->provider_id);
+    c->provider_id = strdup("NOT-A-PROVIDER");
+    claims_profile_apply(&p, &ds, false);
+    ck_assert_int_eq(c->provider_em_visits, 0);
+    ck_assert_float_eq_tol(c->provider_em_high, p.prior_high, 1e-6);
+    claims_profile_free(&p);
+    claims_dataset_free(&ds);
+    remove(path);
+    claims_codes_free(t);
+}
+END_TEST
+
 START_TEST(test_payer_reference)
 {
     claims_codes *t = load_codes();
@@ -593,6 +656,7 @@ int main(void)
     tcase_add_test(tc, test_deny_reasons);
     tcase_add_test(tc, test_history_generated);
     tcase_add_test(tc, test_payer_reference);
+    tcase_add_test(tc, test_provider_profile);
     tcase_add_test(tc, test_scrub_examples);
     tcase_add_test(tc, test_scrub_generated);
     suite_add_tcase(s, tc);

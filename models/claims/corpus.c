@@ -110,6 +110,10 @@ void claims_claim_features(const claims_claim *c, float f[CLAIMS_N_FEATURES])
         clampf((l->age_max - c->patient_age) / 10.0, -3, 3),
         clampf(c->n_procedures / 4.0, 0, 3),
         (float)(log1p(billed) / 10.0),
+        (float)c->em_level / 5.0f,
+        c->provider_em_high,
+        c->provider_em_top,
+        (float)(log1p(c->provider_em_visits) / 4.0),
     };
     memcpy(f, v, sizeof v);
 }

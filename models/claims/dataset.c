@@ -99,6 +99,13 @@ static bool get_date(parse_ctx *p, json_t *obj, const char *where, const char *k
 
 /* Checks format and, with a table, presence of a code; *ref (may be NULL)
  * gets its table entry, NULL without a table. */
+/* Level digit of an office (9920x, 9921x) or emergency (9928x) E/M code, else 0. */
+static int em_level(const char *code)
+{
+    if (strlen(code) != 5 || strncmp(code, "992", 3) || !strchr("018", code[3])) return 0;
+    return code[4] >= '1' && code[4] <= '5' ? code[4] - '0' : 0;
+}
+
 static void add_limits(claims_code_limits *l, const claims_code *x)
 {
     l->female_only += x->sex == 'F';
@@ -192,6 +199,8 @@ static bool parse_codes(parse_ctx *p, json_t *root, claims_claim *c)
         pr->billed_amount = json_number_value(amount);
         if (ref && ref->amount > 0) pr->fee_ratio = pr->billed_amount / (ref->amount * pr->units);
         if (ref) pr->pa_required = ref->prior_auth;
+        int level = em_level(code);
+        if (level > c->em_level) c->em_level = level;
         if (ref) add_limits(&c->limits, ref);
     }
     return true;

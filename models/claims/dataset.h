@@ -59,6 +59,12 @@ typedef struct claims_claim {
     int history_same_day;    /* ... of them on the same first service date */
     bool history_duplicate;  /* an earlier claim has the same member, provider,
                                 dates, diagnoses and procedures (codes, units) */
+    int em_level;            /* level 1-5 of the claim's office or emergency E/M
+                                visit code (992[018]x), the highest if several; 0: none */
+    /* Provider billing profile, filled by claims_profile_apply (profile.h): */
+    int provider_em_visits;  /* the provider's E/M visits in the profile */
+    float provider_em_high;  /* smoothed share of them billed at level 4-5 */
+    float provider_em_top;   /* ... at level 5 */
 } claims_claim;
 
 /* Called once per rejected line: file path, 1-based line number, reason. */

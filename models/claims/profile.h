@@ -1,0 +1,35 @@
+/* Provider billing profiles: how often each provider bills its office and
+ * emergency E/M visits at the high levels, from a reference set of claims
+ * (the training split), as a payer's provider profiling does. A provider
+ * who bills level 4-5 far more often than peers is what upcoding looks
+ * like from outside one claim. Shares are smoothed toward the reference's
+ * overall share with 10 pseudo-visits, so providers seen rarely look
+ * average. */
+#ifndef CLAIMS_PROFILE_H
+#define CLAIMS_PROFILE_H
+
+#include "models/claims/dataset.h"
+
+typedef struct claims_profile_entry {
+    char *provider_id;     /* owned */
+    int visits, high, top; /* E/M visits, at level 4-5, at level 5 */
+} claims_profile_entry;
+
+typedef struct claims_provider_profile {
+    claims_profile_entry *e; /* sorted by provider_id */
+    int n;
+    double prior_high, prior_top; /* shares over all providers */
+} claims_provider_profile;
+
+/* Builds the profile of every provider in ds (zeroes *out first; free with
+ * claims_profile_free, also after an error). TG_ERR_OOM only. */
+tg_status claims_profile_build(const claims_dataset *ds, claims_provider_profile *out);
+
+/* Fills the provider_em_* fields of every claim of ds. leave_one_out: ds is
+ * the profile's own reference set, and each claim's own visit is left out
+ * of its provider's counts (so training claims look like unseen ones). */
+void claims_profile_apply(const claims_provider_profile *p, claims_dataset *ds, bool leave_one_out);
+
+void claims_profile_free(claims_provider_profile *p);
+
+#endif
