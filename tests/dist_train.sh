@@ -4,7 +4,7 @@
 # process and as 2 MPI ranks must give the same weights (1e-6 relative per
 # tensor; the f64 gradient reduction makes them bit-identical in practice),
 # and a run checkpointed by 2 ranks at step 5 and resumed by 1 process must
-# end with the same weights too. DP-SGD (patient units) as 1 process and as
+# end with the same weights too, and so must a run with the head refit. DP-SGD (patient units) as 1 process and as
 # 2 ranks must agree as well: the ranks clip their own micro-batches, sum,
 # and add one identical noise draw. Exit 77 (skipped) without MPI.
 set -euo pipefail
@@ -34,6 +34,14 @@ run "$tmp/two.log" "$here/run_mpi.sh" 2 "$build/train_claims" "${common[@]}" --s
 [ -s "$tmp/two/report.html" ] && [ -s "$tmp/two/tokenizer.json" ]
 # the same evaluation, metric for metric
 diff <(grep eval_step "$tmp/one/metrics.jsonl") <(grep eval_step "$tmp/two/metrics.jsonl")
+# the head refit after the last step: claim facts and frozen features
+# computed by shards and summed, then the same fit on every rank
+refit=(--tabular --head-hidden 8 --head-epochs 3 --head-fit-negatives 0.5)
+run "$tmp/onef.log" "$build/train_claims" "${common[@]}" "${refit[@]}" --steps 6 --out "$tmp/onef"
+run "$tmp/twof.log" "$here/run_mpi.sh" 2 "$build/train_claims" "${common[@]}" "${refit[@]}" --steps 6 --out "$tmp/twof"
+grep -q head_epoch "$tmp/onef/metrics.jsonl" || { echo "no head refit in metrics.jsonl"; exit 1; }
+"$build/weights_diff" "$tmp/onef/checkpoint.safetensors" "$tmp/twof/checkpoint.safetensors" 1e-6
+diff <(grep head_epoch "$tmp/onef/metrics.jsonl") <(grep head_epoch "$tmp/twof/metrics.jsonl")
 # 2 ranks to step 5, then 1 process resumes to step 10
 run "$tmp/half.log" "$here/run_mpi.sh" 2 "$build/train_claims" "${common[@]}" --steps 5 --out "$tmp/half"
 run "$tmp/resume.log" "$build/train_claims" "${common[@]}" --steps 10 --out "$tmp/half" \
