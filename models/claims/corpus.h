@@ -45,8 +45,8 @@ typedef struct claims_corpus {
  * claims); exact duplicate; codes limited to females; codes limited to
  * males; (age - the codes' highest minimum age) / 10; (the codes' lowest
  * maximum age - age) / 10; procedures / 4; ln(1 + total billed) / 10; the
- * E/M level / 5; the provider's profile (profile.h): share of E/M visits at
- * level 4-5, at level 5, ln(1 + visits) / 4. Counts are capped at 3 and
+ * E/M level / 5; the provider's profile (profile.h): z-scores of its E/M
+ * visits at level 4-5 and at level 5, ln(1 + visits) / 4. Counts are capped at 3 and
  * signed terms at +-3. */
 #define CLAIMS_N_FEATURES 19
 void claims_claim_features(const claims_claim *c, float f[CLAIMS_N_FEATURES]);

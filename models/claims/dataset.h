@@ -63,7 +63,7 @@ typedef struct claims_claim {
                                 visit code (992[018]x), the highest if several; 0: none */
     /* Provider billing profile, filled by claims_profile_apply (profile.h): */
     int provider_em_visits;  /* the provider's E/M visits in the profile */
-    float provider_em_high;  /* smoothed share of them billed at level 4-5 */
+    float provider_em_high;  /* z-score of how many of them are at level 4-5 */
     float provider_em_top;   /* ... at level 5 */
 } claims_claim;
 

@@ -1,9 +1,8 @@
 #include "models/claims/profile.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define PSEUDO_VISITS 10.0
 
 static int by_provider(const void *a, const void *b)
 {
@@ -50,6 +49,15 @@ tg_status claims_profile_build(const claims_dataset *ds, claims_provider_profile
     return st;
 }
 
+/* Binomial z-score of k successes in n trials at rate p, capped at +-4. */
+static float zscore(int k, int n, double p)
+{
+    double var = n * p * (1 - p);
+    if (n <= 0 || var <= 0) return 0.0f;
+    double z = (k - n * p) / sqrt(var);
+    return (float)(z < -4 ? -4 : z > 4 ? 4 : z);
+}
+
 static int find_entry(const void *key, const void *e)
 {
     return strcmp(key, ((const claims_profile_entry *)e)->provider_id);
@@ -67,8 +75,8 @@ void claims_profile_apply(const claims_provider_profile *p, claims_dataset *ds, 
             top -= c->em_level == 5;
         }
         c->provider_em_visits = visits;
-        c->provider_em_high = (float)((high + PSEUDO_VISITS * p->prior_high) / (visits + PSEUDO_VISITS));
-        c->provider_em_top = (float)((top + PSEUDO_VISITS * p->prior_top) / (visits + PSEUDO_VISITS));
+        c->provider_em_high = zscore(high, visits, p->prior_high);
+        c->provider_em_top = zscore(top, visits, p->prior_top);
     }
 }
 

@@ -2,9 +2,10 @@
  * emergency E/M visits at the high levels, from a reference set of claims
  * (the training split), as a payer's provider profiling does. A provider
  * who bills level 4-5 far more often than peers is what upcoding looks
- * like from outside one claim. Shares are smoothed toward the reference's
- * overall share with 10 pseudo-visits, so providers seen rarely look
- * average. */
+ * like from outside one claim. Each claim gets binomial z-scores of its
+ * provider's counts against the reference's overall shares,
+ * (k - n p) / sqrt(n p (1 - p)), capped at +-4: of order 1 for any number
+ * of visits, 0 for providers without visits in the reference. */
 #ifndef CLAIMS_PROFILE_H
 #define CLAIMS_PROFILE_H
 
