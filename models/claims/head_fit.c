@@ -6,43 +6,37 @@
 
 #include "autograd/autograd.h"
 #include "dist/dist.h"
-#include "models/claims/dist_train.h"
 #include "models/claims/metrics.h"
-#include "models/claims/tokenizer.h"
+#include "models/claims/trainer.h"
 #include "nn/modules.h"
 #include "optim/optim.h"
 #include "optim/sched.h"
 
 #define PLAN_SEED 0x68666974ULL
 
-/* x (n, W): the head input of every claim of c, the transformer frozen. */
+typedef struct inputs_ctx {
+    float *x;
+    int64_t width;
+} inputs_ctx;
+
+static tg_status copy_inputs(void *user, const claims_batch *b, const claims_forward *f)
+{
+    const inputs_ctx *in = user;
+    for (int32_t d = 0; d < b->n_docs; d++)
+        memcpy(in->x + (int64_t)b->doc_index[d] * in->width, tg_f32(f->head_input) + (int64_t)d * in->width,
+               sizeof(float) * (size_t)in->width);
+    return TG_OK;
+}
+
+/* x (n, W): the head input of every claim of c, the transformer frozen;
+ * each rank fills its batches' rows, the sum holds them all. */
 static tg_status head_inputs(const claims_model *m, const claims_corpus *c, const claims_batch_opts *bo,
                              const uint8_t *is_code, float *x)
 {
-    const int64_t W = claims_model_head_width(&m->cfg);
-    claims_batch_opts o = *bo;
-    o.pos_repeat = 1;
-    claims_plan plan;
-    TG_TRY(claims_plan_epoch(c->len, NULL, c->n, &o, PLAN_SEED, 0, &plan));
-    memset(x, 0, sizeof *x * (size_t)(c->n * W));
-    int32_t *labels = calloc((size_t)(c->n ? c->n : 1), sizeof *labels); /* unused by the features */
-    claims_batch b = {0};
-    tg_status st = labels ? TG_OK : tg_error(TG_ERR_OOM, "claims_head_fit: out of memory");
-    bool prev = tg_grad_set_enabled(false);
-    for (int32_t k = 0; st == TG_OK && k < plan.n_batches; k++) {
-        if (!claims_dist_owns(k)) continue; /* another rank computes it */
-        st = claims_batch_fill(&plan, k, (const int32_t *const *)c->tokens, CLAIMS_TOK_PAD, &b);
-        claims_forward f;
-        if (st == TG_OK) st = claims_model_forward(m, &b, labels, c->features, is_code, 0, 0, false, false, &f);
-        for (int32_t d = 0; st == TG_OK && d < b.n_docs; d++)
-            memcpy(x + (int64_t)b.doc_index[d] * W, tg_f32(f.head_input) + (int64_t)d * W, sizeof *x * (size_t)W);
-        tg_step_end();
-    }
-    tg_grad_set_enabled(prev);
-    free(labels);
-    claims_batch_free(&b);
-    claims_plan_free(&plan);
-    return st == TG_OK ? tg_dist_allreduce_f32(x, (int64_t)c->n * W, TG_DIST_SUM) : st;
+    inputs_ctx in = {x, claims_model_head_width(&m->cfg)};
+    memset(x, 0, sizeof *x * (size_t)(c->n * in.width));
+    TG_TRY(claims_forward_corpus(m, c, bo, is_code, PLAN_SEED, false, copy_inputs, &in));
+    return tg_dist_allreduce_f32(x, (int64_t)c->n * in.width, TG_DIST_SUM);
 }
 
 /* The denied claims of c and a seeded share `keep` of the approved ones, as

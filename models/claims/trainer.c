@@ -154,30 +154,55 @@ static tg_status reduce_eval(eval_acc *a, int32_t n_docs)
     return tg_dist_allreduce_f32(a->score, n_docs, TG_DIST_SUM);
 }
 
+tg_status claims_forward_corpus(const claims_model *m, const claims_corpus *c, const claims_batch_opts *bo,
+                                const uint8_t *is_code, uint64_t seed, bool keep_logits, claims_batch_fn fn,
+                                void *user)
+{
+    claims_batch_opts o = *bo;
+    o.pos_repeat = 1;
+    claims_plan plan;
+    TG_TRY(claims_plan_epoch(c->len, NULL, c->n, &o, seed, 0, &plan));
+    claims_batch b = {0};
+    int32_t *labels = malloc(sizeof *labels * (size_t)(c->n ? c->n : 1));
+    tg_status st = labels ? TG_OK : tg_error(TG_ERR_OOM, "claims_forward_corpus: out of memory");
+    bool prev = tg_grad_set_enabled(false);
+    for (int32_t k = 0; st == TG_OK && k < plan.n_batches; k++) {
+        if (!claims_dist_owns(k)) continue; /* another rank runs it */
+        st = claims_batch_fill(&plan, k, (const int32_t *const *)c->tokens, CLAIMS_TOK_PAD, &b);
+        for (int32_t d = 0; st == TG_OK && d < b.n_docs; d++) labels[d] = c->label[b.doc_index[d]];
+        claims_forward f;
+        if (st == TG_OK) st = claims_model_forward(m, &b, labels, c->features, is_code, 0, 0, false, keep_logits, &f);
+        if (st == TG_OK) st = fn(user, &b, &f);
+        tg_step_end();
+    }
+    tg_grad_set_enabled(prev);
+    free(labels);
+    claims_batch_free(&b);
+    claims_plan_free(&plan);
+    return st;
+}
+
+typedef struct eval_batch_ctx {
+    const uint8_t *is_code, *is_rare;
+    eval_acc *a;
+} eval_batch_ctx;
+
+static tg_status eval_batch(void *user, const claims_batch *b, const claims_forward *f)
+{
+    eval_batch_ctx *e = user;
+    TG_TRY(eval_tokens(b, f, e->is_code, e->is_rare, e->a));
+    eval_scores(b, f, e->a);
+    return TG_OK;
+}
+
 tg_status claims_evaluate(const claims_model *m, const claims_corpus *c, const claims_batch_opts *bo,
                           const uint8_t *is_code, const uint8_t *is_rare, double threshold, claims_eval *out)
 {
     memset(out, 0, sizeof *out);
-    claims_batch_opts o = *bo;
-    o.pos_repeat = 1;
-    claims_plan plan;
-    TG_TRY(claims_plan_epoch(c->len, NULL, c->n, &o, EVAL_SEED, 0, &plan));
     eval_acc a = {.score = calloc((size_t)(c->n ? c->n : 1), sizeof(float))};
-    claims_batch b = {0};
-    int32_t *labels = malloc(sizeof *labels * (size_t)(c->n ? c->n : 1));
-    tg_status st = a.score && labels ? TG_OK : tg_error(TG_ERR_OOM, "claims_evaluate: out of memory");
-    bool prev = tg_grad_set_enabled(false);
-    for (int32_t k = 0; st == TG_OK && k < plan.n_batches; k++) {
-        if (!claims_dist_owns(k)) continue; /* another rank evaluates it */
-        st = claims_batch_fill(&plan, k, (const int32_t *const *)c->tokens, CLAIMS_TOK_PAD, &b);
-        for (int32_t d = 0; st == TG_OK && d < b.n_docs; d++) labels[d] = c->label[b.doc_index[d]];
-        claims_forward f;
-        if (st == TG_OK) st = claims_model_forward(m, &b, labels, c->features, is_code, 0, 0, false, true, &f);
-        if (st == TG_OK) st = eval_tokens(&b, &f, is_code, is_rare, &a);
-        if (st == TG_OK) eval_scores(&b, &f, &a);
-        tg_step_end();
-    }
-    tg_grad_set_enabled(prev);
+    if (!a.score) return tg_error(TG_ERR_OOM, "claims_evaluate: out of memory");
+    eval_batch_ctx ctx = {is_code, is_rare, &a};
+    tg_status st = claims_forward_corpus(m, c, bo, is_code, EVAL_SEED, true, eval_batch, &ctx);
     if (st == TG_OK) st = reduce_eval(&a, c->n);
     if (st == TG_OK) {
         out->docs = c->n;
@@ -192,9 +217,6 @@ tg_status claims_evaluate(const claims_model *m, const claims_corpus *c, const c
         st = eval_reasons(c, a.score, out->threshold, out);
     }
     free(a.score);
-    free(labels);
-    claims_batch_free(&b);
-    claims_plan_free(&plan);
     return st;
 }
 

@@ -58,6 +58,17 @@ typedef struct claims_eval {
 tg_status claims_code_masks(const claims_tokenizer *tok, const claims_corpus *train, uint8_t **is_code,
                             uint8_t **is_rare);
 
+/* Receives each batch of claims_forward_corpus with the model's output. */
+typedef tg_status (*claims_batch_fn)(void *user, const claims_batch *b, const claims_forward *f);
+
+/* Runs m without gradients over every claim of c once, in batches as bo
+ * (planned with seed, labels from c), calling fn for each batch before its
+ * step ends. With several ranks each batch is run by one of them only. A
+ * non-OK return of fn stops the pass and is returned. */
+tg_status claims_forward_corpus(const claims_model *m, const claims_corpus *c, const claims_batch_opts *bo,
+                                const uint8_t *is_code, uint64_t seed, bool keep_logits, claims_batch_fn fn,
+                                void *user);
+
 /* Evaluates m on a corpus. threshold: P(deny) cut; NaN chooses the one that
  * minimizes business cost on this corpus (and reports it). */
 tg_status claims_evaluate(const claims_model *m, const claims_corpus *c, const claims_batch_opts *bo,
