@@ -87,13 +87,7 @@ int main(int argc, char **argv)
     }
     claims_corpus c, ctr = {0};
     if (train_path && claims_dataset_load(train_path, &ro, &tr) != TG_OK) return fail("--train");
-    claims_provider_profile profile; /* as train_claims built it */
-    if (train_path && claims_profile_build(&tr, &profile) != TG_OK) return fail("provider profiles");
-    if (train_path) {
-        claims_profile_apply(&profile, &ds, false);
-        claims_profile_apply(&profile, &tr, true);
-        claims_profile_free(&profile);
-    }
+    if (train_path && claims_profile_fill(&tr, &ds) != TG_OK) return fail("provider profiles"); /* as train_claims */
     if (claims_corpus_build(&ds, NULL, 0, tok, &c) != TG_OK) return fail("tokenizing");
     if (train_path && claims_corpus_build(&tr, NULL, 0, tok, &ctr) != TG_OK) return fail("--train");
     uint8_t *is_code, *is_rare;

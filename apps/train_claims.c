@@ -343,11 +343,8 @@ int main(int argc, char **argv)
     printf("tokenizer: %d ids (%d medical codes, %d merges)\n", claims_tok_vocab_size(tok), claims_tok_n_codes(tok),
            claims_tok_n_merges(tok));
 
-    claims_provider_profile profile; /* from the training claims, as eval_claims rebuilds it */
-    if (claims_profile_build(&train, &profile) != TG_OK) return fail("provider profiles");
-    claims_profile_apply(&profile, &train, true);
-    claims_profile_apply(&profile, &valid, false);
-    claims_profile_free(&profile);
+    /* from the training claims, as eval_claims rebuilds them */
+    if (claims_profile_fill(&train, &valid) != TG_OK) return fail("provider profiles");
     claims_corpus ctrain, cvalid;
     if (claims_corpus_build(&train, NULL, 0, tok, &ctrain) != TG_OK || claims_corpus_build(&valid, NULL, 0, tok, &cvalid) != TG_OK)
         return fail("tokenizing claims");

@@ -97,8 +97,6 @@ static bool get_date(parse_ctx *p, json_t *obj, const char *where, const char *k
     return true;
 }
 
-/* Checks format and, with a table, presence of a code; *ref (may be NULL)
- * gets its table entry, NULL without a table. */
 /* Level digit of an office (9920x, 9921x) or emergency (9928x) E/M code, else 0. */
 static int em_level(const char *code)
 {
@@ -114,6 +112,8 @@ static void add_limits(claims_code_limits *l, const claims_code *x)
     if (x->age_max < l->age_max) l->age_max = x->age_max;
 }
 
+/* Checks format and, with a table, presence of a code; *ref (may be NULL)
+ * gets its table entry, NULL without a table. */
 static bool check_code(parse_ctx *p, const char *code, bool diagnosis, const char *where, const claims_code **ref)
 {
     bool ok = strlen(code) < CLAIMS_CODE_LEN &&

@@ -87,3 +87,15 @@ void claims_profile_free(claims_provider_profile *p)
     free(p->e);
     memset(p, 0, sizeof *p);
 }
+
+tg_status claims_profile_fill(claims_dataset *train, claims_dataset *other)
+{
+    claims_provider_profile p;
+    tg_status st = claims_profile_build(train, &p);
+    if (st == TG_OK) {
+        claims_profile_apply(&p, train, true);
+        if (other) claims_profile_apply(&p, other, false);
+    }
+    claims_profile_free(&p);
+    return st;
+}

@@ -33,4 +33,8 @@ void claims_profile_apply(const claims_provider_profile *p, claims_dataset *ds, 
 
 void claims_profile_free(claims_provider_profile *p);
 
+/* The profile of train applied to train (leave-one-out) and to other (may
+ * be NULL), then dropped: what the claims apps do. TG_ERR_OOM only. */
+tg_status claims_profile_fill(claims_dataset *train, claims_dataset *other);
+
 #endif
