@@ -47,11 +47,7 @@ export OMP_NUM_THREADS="$threads"
 logs=${BENCH_LOG_DIR:-$(mktemp -d /tmp/tg_bench.XXXXXX)}
 mkdir -p "$logs"
 
-# field NAME FILE: value of NAME=... on the result line of FILE ("-" if none).
-field() {
-    v=$(grep '^tokens_per_s=' "$2" 2>/dev/null | tr ' ' '\n' | sed -n "s/^$1=//p")
-    echo "${v:--}"
-}
+. "$(dirname "$0")/result_fields.sh" # field, ratio
 
 # run NAME CMD...: runs CMD with stdout in $logs/NAME.out, stderr in
 # $logs/NAME.err; sets rc. Exit 2 of ours in bf16 means "bf16 not
@@ -81,9 +77,6 @@ tps() {
     fi
 }
 
-ratio() {
-    awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else printf "-" }'
-}
 
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 blas=$("$python" -c 'import torch, re; m = re.search(r"BLAS_INFO=(\w+)", torch.__config__.show()); print(m.group(1) if m else "?")' 2>/dev/null)

@@ -28,14 +28,7 @@ python=${PYTHON:-/usr/bin/python3}
 logs=${BENCH_LOG_DIR:-$(mktemp -d /tmp/tg_scaling.XXXXXX)}
 mkdir -p "$logs"
 
-# field NAME FILE: NAME=... from the result line of FILE ("-" if none)
-field() {
-    v=$(grep '^tokens_per_s=' "$2" 2>/dev/null | tr ' ' '\n' | sed -n "s/^$1=//p")
-    echo "${v:--}"
-}
-ratio() {
-    awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else printf "-" }'
-}
+. "$(dirname "$0")/result_fields.sh" # field, ratio
 # run LOG THREADS CMD...: runs CMD with OMP_NUM_THREADS=THREADS into LOG
 run() {
     log=$1 th=$2
