@@ -115,9 +115,10 @@ static void head_copy_free(head_copy *h)
     tg_param_set_destroy(h->ps);
 }
 
-/* Validation AUC of the head copy on the frozen inputs x (n, W). */
+/* Validation AUC of the head copy on the frozen inputs x (n, W); the raised
+ * class weight of approvals does not change a ranking. */
 static double val_auc(const head_copy *h, const claims_corpus *valid, const float *x, float *score)
-{ /* class weights do not change a ranking */
+{
     const int64_t W = claims_model_head_width(&h->shadow.cfg);
     bool prev = tg_grad_set_enabled(false);
     tg_tensor *z = claims_model_head_logits(&h->shadow, tg_from_buffer(TG_STEP, TG_SHAPE(valid->n, W), TG_F32, x));
@@ -180,7 +181,7 @@ static tg_status check_opts(const claims_head_fit_opts *o)
     return TG_OK;
 }
 
-/* Copies the head copy's tensors (or the saved best values) into dst. */
+/* Saves the head copy's current values into dst. */
 static void save_values(const head_copy *h, float **dst)
 {
     for (int i = 0; i < h->n; i++) memcpy(dst[i], tg_f32(h->t[i]), sizeof(float) * (size_t)tg_tensor_numel(h->t[i]));
