@@ -34,6 +34,7 @@ typedef struct tg_matmul_desc {
     tg_dtype ab_dtype;  /* A and B: TG_F32 or TG_BF16; C and bias are f32 */
     bool bias;          /* add the f32 vector passed as `bias` along N */
     bool accumulate;    /* C += A·B (a oneDNN sum post-op) instead of C = A·B */
+    bool b_packed;      /* b was made by tg_backend_matmul_pack_b for this desc */
 } tg_matmul_desc;
 
 /* Runs the matmul described by d on the context's stream and waits for it.
@@ -43,6 +44,17 @@ typedef struct tg_matmul_desc {
  * description, TG_ERR_BACKEND when oneDNN fails, TG_ERR_OOM. */
 tg_status tg_backend_matmul(tg_ctx *ctx, const tg_matmul_desc *d, void *c, const void *a,
                             const void *b, const void *bias);
+
+/* B in the layout the primitive for d prefers (blocked for its kernel):
+ * a weight used by many matmuls in a step is packed once instead of inside
+ * every call. Needs ndim 2. tg_backend_matmul_packed_bytes gives the size
+ * in *bytes; tg_backend_matmul_pack_b writes into
+ * dst the B that d->b_dims / d->b_strides describe, read from b as src_dtype
+ * (f32 or bf16; rounded to d->ab_dtype on the way). The result is only for
+ * matmuls with d's dims, strides and flags, run with d->b_packed set. */
+tg_status tg_backend_matmul_packed_bytes(tg_ctx *ctx, const tg_matmul_desc *d, size_t *bytes);
+tg_status tg_backend_matmul_pack_b(tg_ctx *ctx, const tg_matmul_desc *d, void *dst, const void *b,
+                                   tg_dtype src_dtype);
 
 /* Name of the oneDNN implementation chosen for d (building and caching the
  * primitive if needed), e.g. "brg:avx2" or "gemm:jit"; NULL with the error

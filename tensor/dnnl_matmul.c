@@ -27,7 +27,7 @@ typedef struct mm_key {
     int32_t n;
     int32_t dtype;  /* dnnl_data_type_t of A and B */
     int32_t bias, accumulate;
-    int32_t reserved;
+    int32_t b_any; /* B in the primitive's preferred layout (packed) */
     int64_t dims[3][MAXD], str[3][MAXD];
 } mm_key;
 
@@ -170,6 +170,12 @@ static tg_status build(tg_ctx *ctx, const void *keyp, tg_prim *out)
         TG_TRY(tg_dnnl_check(dnnl_memory_desc_init_by_strides(&bias_md, k->n, bd, dnnl_f32, bs),
                              "tg_backend_matmul: bias desc"));
     }
+    if (k->b_any) {
+        dnnl_dims_t bd;
+        memcpy(bd, k->dims[OP_B], sizeof k->dims[OP_B]);
+        TG_TRY(tg_dnnl_check(dnnl_memory_desc_init_by_tag(&md[OP_B], k->n, bd, dts[OP_B], dnnl_format_tag_any),
+                             "tg_backend_matmul: packed B desc"));
+    }
     dnnl_matmul_desc_t desc;
     TG_TRY(tg_dnnl_check(dnnl_matmul_desc_init(&desc, &md[OP_A], &md[OP_B], k->bias ? &bias_md : NULL,
                                                &md[OP_C]),
@@ -191,6 +197,7 @@ static tg_status build(tg_ctx *ctx, const void *keyp, tg_prim *out)
     TG_TRY(st);
     TG_TRY(tg_dnnl_check(dnnl_primitive_create(&out->prim, out->pd), "tg_backend_matmul: primitive"));
 
+    if (k->b_any) md[OP_B] = *dnnl_primitive_desc_query_md(out->pd, dnnl_query_weights_md, 0);
     const int args[4] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS};
     const dnnl_memory_desc_t *mds[4] = {&md[OP_A], &md[OP_B], &md[OP_C], &bias_md};
     for (int i = 0; i < (k->bias ? 4 : 3); i++) {
@@ -202,17 +209,24 @@ static tg_status build(tg_ctx *ctx, const void *keyp, tg_prim *out)
     return TG_OK;
 }
 
-static tg_status get_prim(tg_ctx *ctx, const mm_geom *g, tg_dtype dt, bool bias, bool acc, tg_prim **p)
+static void make_key(mm_key *k, const mm_geom *g, tg_dtype dt, bool bias, bool acc, bool b_any)
+{
+    memset(k, 0, sizeof *k);
+    k->tag = MM_TAG;
+    k->n = g->n;
+    k->dtype = (int32_t)dnnl_dt(dt);
+    k->bias = bias;
+    k->accumulate = acc;
+    k->b_any = b_any;
+    for (int o = 0; o < 3; o++)
+        for (int i = 0; i < g->n; i++) k->dims[o][i] = g->dims[o][i], k->str[o][i] = g->str[o][i];
+}
+
+static tg_status get_prim(tg_ctx *ctx, const mm_geom *g, tg_dtype dt, bool bias, bool acc, bool b_any,
+                          tg_prim **p)
 {
     mm_key k;
-    memset(&k, 0, sizeof k);
-    k.tag = MM_TAG;
-    k.n = g->n;
-    k.dtype = (int32_t)dnnl_dt(dt);
-    k.bias = bias;
-    k.accumulate = acc;
-    for (int o = 0; o < 3; o++)
-        for (int i = 0; i < g->n; i++) k.dims[o][i] = g->dims[o][i], k.str[o][i] = g->str[o][i];
+    make_key(&k, g, dt, bias, acc, b_any);
     return tg_ctx_prim_get(ctx, &k, sizeof k, build, p);
 }
 
@@ -278,7 +292,7 @@ static void fill_empty(const mm_geom *g, float *c, const float *bias, bool acc)
 
 typedef struct mm_args {
     tg_dtype dt;
-    bool bias, acc;
+    bool bias, acc, b_packed;
     const char **impl; /* non-NULL: only report the implementation name */
 } mm_args;
 
@@ -289,7 +303,7 @@ static tg_status run_plain(tg_ctx *ctx, mm_geom g, const mm_args *x, float *c, c
     drop_unit_batch_dims(&g);
     fold_into_m(&g);
     tg_prim *p;
-    TG_TRY(get_prim(ctx, &g, x->dt, x->bias, x->acc, &p));
+    TG_TRY(get_prim(ctx, &g, x->dt, x->bias, x->acc, x->b_packed, &p));
     if (x->impl) {
         const char *s = NULL;
         TG_TRY(tg_dnnl_check(dnnl_primitive_desc_query(p->pd, dnnl_query_impl_info_str, 0, &s),
@@ -343,7 +357,9 @@ static tg_status matmul(tg_ctx *ctx, const tg_matmul_desc *d, void *c, const voi
     mm_geom g;
     bool reduces = false;
     TG_TRY(validate(d, &g, &reduces));
-    mm_args x = {.dt = d->ab_dtype, .bias = d->bias, .acc = d->accumulate, .impl = impl};
+    if (d->b_packed && d->ndim != 2)
+        return tg_error(TG_ERR_INVALID, "tg_backend_matmul: a packed B needs a 2-D matmul, got ndim %d", d->ndim);
+    mm_args x = {.dt = d->ab_dtype, .bias = d->bias, .acc = d->accumulate, .b_packed = d->b_packed, .impl = impl};
     const int n = g.n;
     bool empty_c = span(&g, OP_C) == 0;
     if (empty_c && !impl) return TG_OK;
@@ -363,7 +379,7 @@ static tg_status matmul(tg_ctx *ctx, const tg_matmul_desc *d, void *c, const voi
     if (x.dt == TG_BF16 && !bf16_supported(ctx)) {
         x.dt = TG_F32;
         const void **ops[2] = {&a, &b};
-        for (int o = 0; o < 2 && !impl; o++) {
+        for (int o = 0; o < (d->b_packed ? 1 : 2) && !impl; o++) { /* a packed B is f32 already */
             int64_t s = span(&g, o);
             wide[o] = malloc((size_t)s * sizeof(float));
             if (!wide[o]) {
@@ -395,6 +411,83 @@ const char *tg_backend_matmul_impl(tg_ctx *ctx, const tg_matmul_desc *d)
 {
     const char *s = NULL;
     return matmul(ctx, d, NULL, NULL, NULL, NULL, &s) == TG_OK ? s : NULL;
+}
+
+/* ---- packed B ---- */
+
+/* A reorder from B as the caller stores it to the packed layout of the
+ * matmul primitive in `mm`. */
+typedef struct pack_key {
+    uint32_t tag;
+    int32_t src_dtype; /* dnnl_data_type_t of the source */
+    mm_key mm;
+} pack_key;
+
+#define PACK_TAG 0x4b434150u /* "PACK" */
+
+static tg_status build_pack(tg_ctx *ctx, const void *keyp, tg_prim *out)
+{
+    const pack_key *k = keyp;
+    tg_prim *mm;
+    TG_TRY(tg_ctx_prim_get(ctx, &k->mm, sizeof k->mm, build, &mm));
+    const dnnl_memory_desc_t *to = dnnl_primitive_desc_query_md(mm->pd, dnnl_query_weights_md, 0);
+    dnnl_memory_desc_t from;
+    dnnl_dims_t bd, bs;
+    memcpy(bd, k->mm.dims[OP_B], sizeof k->mm.dims[OP_B]);
+    memcpy(bs, k->mm.str[OP_B], sizeof k->mm.str[OP_B]);
+    TG_TRY(tg_dnnl_check(dnnl_memory_desc_init_by_strides(&from, k->mm.n, bd, (dnnl_data_type_t)k->src_dtype, bs),
+                         "tg_backend_matmul_pack_b: source desc"));
+    TG_TRY(tg_dnnl_check(dnnl_reorder_primitive_desc_create(&out->pd, &from, tg_ctx_engine(ctx), to,
+                                                            tg_ctx_engine(ctx), NULL),
+                         "tg_backend_matmul_pack_b: reorder desc"));
+    TG_TRY(tg_dnnl_check(dnnl_primitive_create(&out->prim, out->pd), "tg_backend_matmul_pack_b: reorder"));
+    const dnnl_memory_desc_t *mds[2] = {&from, to};
+    const int args[2] = {DNNL_ARG_FROM, DNNL_ARG_TO};
+    for (int i = 0; i < 2; i++) {
+        TG_TRY(tg_dnnl_check(dnnl_memory_create(&out->mem[i], mds[i], tg_ctx_engine(ctx), DNNL_MEMORY_NONE),
+                             "tg_backend_matmul_pack_b: memory"));
+        out->args[i] = args[i];
+        out->nmem = i + 1;
+    }
+    return TG_OK;
+}
+
+/* The pack primitive for d (checked: 2-D, no empty dims), in the dtype the
+ * matmuls will run in on this CPU. */
+static tg_status get_pack(tg_ctx *ctx, const tg_matmul_desc *d, tg_dtype src_dtype, tg_prim **p)
+{
+    mm_geom g;
+    bool reduces;
+    TG_TRY(validate(d, &g, &reduces));
+    if (d->ndim != 2 || span(&g, OP_A) == 0 || span(&g, OP_B) == 0 || span(&g, OP_C) == 0)
+        return tg_error(TG_ERR_INVALID, "tg_backend_matmul_pack_b: needs a 2-D matmul with no empty dim");
+    if (src_dtype != TG_F32 && src_dtype != TG_BF16)
+        return tg_error(TG_ERR_DTYPE, "tg_backend_matmul_pack_b: source must be f32 or bf16, got %s",
+                        tg_dtype_name(src_dtype));
+    const tg_dtype dt = d->ab_dtype == TG_BF16 && !bf16_supported(ctx) ? TG_F32 : d->ab_dtype;
+    pack_key k;
+    memset(&k, 0, sizeof k);
+    k.tag = PACK_TAG;
+    k.src_dtype = (int32_t)dnnl_dt(src_dtype);
+    make_key(&k.mm, &g, dt, d->bias, d->accumulate, true);
+    return tg_ctx_prim_get(ctx, &k, sizeof k, build_pack, p);
+}
+
+tg_status tg_backend_matmul_packed_bytes(tg_ctx *ctx, const tg_matmul_desc *d, size_t *bytes)
+{
+    tg_prim *p;
+    TG_TRY(get_pack(ctx, d, TG_F32, &p));
+    *bytes = dnnl_memory_desc_get_size(dnnl_primitive_desc_query_md(p->pd, dnnl_query_dst_md, 0));
+    return TG_OK;
+}
+
+tg_status tg_backend_matmul_pack_b(tg_ctx *ctx, const tg_matmul_desc *d, void *dst, const void *b,
+                                   tg_dtype src_dtype)
+{
+    tg_prim *p;
+    TG_TRY(get_pack(ctx, d, src_dtype, &p));
+    void *h[2] = {(void *)b, dst};
+    return tg_prim_run(ctx, p, h);
 }
 
 void tg_matmul_view(int64_t *dims, int64_t *strides, int nb, const int64_t *batch, int64_t rows,

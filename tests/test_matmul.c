@@ -332,6 +332,52 @@ START_TEST(test_backend_batch_sum)
 }
 END_TEST
 
+/* B packed once by tg_backend_matmul_pack_b gives the plain call's result:
+ * f32 and bf16 products, B read transposed or not, from an f32 or a bf16
+ * source, with bias and accumulation; a batched desc is refused. */
+START_TEST(test_backend_packed_b)
+{
+    tg_ctx *ctx = tg_ctx_current();
+    enum { M = 37, K = 70, N = 19 };
+    tg_tensor *a32 = tg_randn(TG_STEP, TG_SHAPE(M, K), TG_F32, 21, 0, 1);
+    tg_tensor *bias = tg_randn(TG_STEP, TG_SHAPE(N), TG_F32, 23, 0, 1);
+    for (int run = 0; run < 8; run++) {
+        const tg_dtype dt = run & 1 ? TG_BF16 : TG_F32, src = run & 4 ? TG_BF16 : TG_F32;
+        const bool bt = run & 2;
+        tg_tensor *b32 = tg_randn(TG_STEP, bt ? TG_SHAPE(N, K) : TG_SHAPE(K, N), TG_F32, 22 + run, 0, 1);
+        tg_tensor *a = tg_tensor_to(TG_STEP, a32, dt), *b = tg_tensor_to(TG_STEP, b32, dt);
+        tg_tensor *bsrc = tg_tensor_to(TG_STEP, b32, src);
+        tg_matmul_desc d = {.ndim = 2, .ab_dtype = dt, .bias = true, .accumulate = true};
+        tg_matmul_view(d.a_dims, d.a_strides, 0, NULL, M, K, false);
+        tg_matmul_view(d.b_dims, d.b_strides, 0, NULL, K, N, bt);
+        tg_matmul_view(d.c_dims, d.c_strides, 0, NULL, M, N, false);
+        tg_tensor *want = tg_full(TG_STEP, TG_SHAPE(M, N), TG_F32, 0.5), *got = tg_tensor_clone(TG_STEP, want);
+        ck_assert_int_eq(tg_backend_matmul(ctx, &d, tg_f32(want), tg_tensor_data(a), tg_tensor_data(b), tg_f32(bias)),
+                         TG_OK);
+        size_t bytes = 0;
+        ck_assert_int_eq(tg_backend_matmul_packed_bytes(ctx, &d, &bytes), TG_OK);
+        ck_assert_uint_ge(bytes, (size_t)K * N * tg_dtype_size(dt));
+        tg_tensor *packed = tg_tensor_empty(TG_STEP, TG_SHAPE((int64_t)(bytes + 3) / 4), TG_F32);
+        ck_assert_int_eq(tg_backend_matmul_pack_b(ctx, &d, tg_tensor_data(packed), tg_tensor_data(bsrc), src), TG_OK);
+        d.b_packed = true;
+        ck_assert_int_eq(tg_backend_matmul(ctx, &d, tg_f32(got), tg_tensor_data(a), tg_tensor_data(packed),
+                                           tg_f32(bias)),
+                         TG_OK);
+        /* a bf16 source rounds B before an f32 product does */
+        const double tol = dt == TG_F32 && src == TG_BF16 ? 5e-2 : 1e-5;
+        tg_assert_close(got, want, tol, tol, "packed B");
+    }
+    tg_matmul_desc d3 = {.ndim = 3, .ab_dtype = TG_F32};
+    const int64_t batch[1] = {2};
+    tg_matmul_view(d3.a_dims, d3.a_strides, 1, batch, 3, 4, false);
+    tg_matmul_view(d3.b_dims, d3.b_strides, 1, batch, 4, 5, false);
+    tg_matmul_view(d3.c_dims, d3.c_strides, 1, batch, 3, 5, false);
+    size_t bytes = 0;
+    ck_assert_int_eq(tg_backend_matmul_packed_bytes(ctx, &d3, &bytes), TG_ERR_INVALID);
+    tg_assert_error(TG_ERR_INVALID, TG_ERR_INVALID, "needs a 2-D matmul");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("matmul");
@@ -361,6 +407,7 @@ int main(void)
     tcase_add_checked_fixture(tb, tg_test_setup, tg_test_teardown);
     tcase_add_test(tb, test_primitive_cache);
     tcase_add_test(tb, test_backend_batch_sum);
+    tcase_add_test(tb, test_backend_packed_b);
     suite_add_tcase(s, tb);
     return tg_run_suite(s) ? 1 : 0;
 }

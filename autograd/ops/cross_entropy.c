@@ -357,22 +357,54 @@ static tg_status lce_infer(const tg_tensor *const *in, int n_in, const void *att
 /* Per-forward buffers and views. */
 typedef struct lce_run {
     int64_t rows, D, V, chunk;
-    const void *h, *w;          /* matmul operands (bf16 copies in bf16 mode) */
+    const void *h;              /* matmul operand (a bf16 copy in bf16 mode) */
+    const float *w;             /* f32 mode */
+    void *wz, *wd;              /* bf16 mode: w packed for z and dh, for chunks of packed_n rows */
+    int64_t packed_n;
     tg_dtype dt;
     float *z, *dz;              /* (chunk, V); dz only in f32 mode */
     uint16_t *dzb;              /* (chunk, V) dz in bf16, bf16 mode */
 } lce_run;
 
-/* c (m, n) [+]= a (m, k) · b (k, n) with b stored (n, k) when bt, a stored
- * (k, m) when at; element size from r->dt. */
-static tg_status lce_matmul(const lce_run *r, float *c, const void *a, const void *b, int64_t m, int64_t k,
-                            int64_t n, bool at, bool bt, bool acc)
+static tg_matmul_desc lce_desc(const lce_run *r, int64_t m, int64_t k, int64_t n, bool at, bool bt, bool acc)
 {
     tg_matmul_desc d = {.ndim = 2, .ab_dtype = r->dt, .accumulate = acc};
     tg_matmul_view(d.a_dims, d.a_strides, 0, NULL, m, k, at);
     tg_matmul_view(d.b_dims, d.b_strides, 0, NULL, k, n, bt);
     tg_matmul_view(d.c_dims, d.c_strides, 0, NULL, m, n, false);
-    return tg_backend_matmul(tg_ctx_current(), &d, c, a, b, NULL);
+    return d;
+}
+
+/* The products of a chunk of n rows: z (n, V) = h rows · wᵀ, dh rows (n, D)
+ * = dz · w, dw (V, D) += dzᵀ · h rows. */
+static tg_matmul_desc desc_z(const lce_run *r, int64_t n) { return lce_desc(r, n, r->D, r->V, false, true, false); }
+static tg_matmul_desc desc_dh(const lce_run *r, int64_t n) { return lce_desc(r, n, r->V, r->D, false, false, false); }
+static tg_matmul_desc desc_dw(const lce_run *r, int64_t n) { return lce_desc(r, r->V, n, r->D, true, false, true); }
+
+/* In bf16 mode, f32 w rounded into the blocked layouts of the two products
+ * that read it (r->wz, r->wd), once per chunk size instead of inside every
+ * oneDNN call. */
+static tg_status pack_w(tg_op_ctx *ctx, lce_run *r, const tg_tensor *w, int64_t n)
+{
+    if (r->dt != TG_BF16 || r->packed_n == n || r->D == 0) return TG_OK;
+    tg_ctx *c = tg_ctx_current();
+    const tg_matmul_desc dz = desc_z(r, n), dd = desc_dh(r, n);
+    size_t bz, bd;
+    TG_TRY(tg_backend_matmul_packed_bytes(c, &dz, &bz));
+    TG_TRY(tg_backend_matmul_packed_bytes(c, &dd, &bd));
+    if (!(r->wz = tg_op_scratch(ctx, bz)) || !(r->wd = tg_op_scratch(ctx, bd))) return TG_ERR_OOM;
+    TG_TRY(tg_backend_matmul_pack_b(c, &dz, r->wz, tg_f32(w), TG_F32));
+    TG_TRY(tg_backend_matmul_pack_b(c, &dd, r->wd, tg_f32(w), TG_F32));
+    r->packed_n = n;
+    return TG_OK;
+}
+
+/* Runs product d (desc_z or desc_dh of n rows) with b = its packed w, wp,
+ * when there is one, else f32 w. */
+static tg_status run_w(const lce_run *r, tg_matmul_desc d, int64_t n, float *c, const void *a, const void *wp)
+{
+    d.b_packed = r->packed_n == n;
+    return tg_backend_matmul(tg_ctx_current(), &d, c, a, d.b_packed ? wp : r->w, NULL);
 }
 
 static const void *row_ptr(const lce_run *r, const void *base, int64_t row, int64_t width)
@@ -404,7 +436,8 @@ static tg_status lce_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_i
     const bool rec = tg_op_recording(ctx);
     const size_t zn = (size_t)((r.chunk > 0 ? r.chunk : 1) * r.V);
     r.h = operand(in[0], r.dt);
-    r.w = operand(in[1], r.dt);
+    r.w = tg_f32(in[1]);
+    r.packed_n = -1;
     r.z = tg_op_scratch(ctx, sizeof(float) * zn);
     r.dz = rec && r.dt == TG_F32 ? tg_op_scratch(ctx, sizeof(float) * zn) : NULL;
     r.dzb = rec && r.dt == TG_BF16 ? tg_op_scratch(ctx, sizeof(uint16_t) * zn) : NULL;
@@ -412,7 +445,7 @@ static tg_status lce_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_i
           *lse = tg_op_scratch(ctx, sizeof(float) * (size_t)(r.rows ? r.rows : 1));
     tg_tensor *dh = rec ? tg_tensor_empty(TG_STEP, *tg_tensor_shape(in[0]), TG_F32) : NULL; /* (..., D) */
     tg_tensor *dw = rec ? tg_zeros(TG_STEP, *tg_tensor_shape(in[1]), TG_F32) : NULL;        /* (V, D) */
-    if (!r.h || !r.w || !r.z || !loss || !lse || (rec && (!(r.dz || r.dzb) || !dh || !dw)))
+    if (!r.h || !r.z || !loss || !lse || (rec && (!(r.dz || r.dzb) || !dh || !dw)))
         return TG_ERR_OOM;
     const float *cwp = cw ? tg_f32(cw) : NULL, *twp = tw ? tg_f32(tw) : NULL;
     const double wsum = class_weight_sum(cwp, r.V);
@@ -420,7 +453,8 @@ static tg_status lce_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_i
     double total = 0.0, denom = 0.0;
     for (int64_t r0 = 0; r0 < r.rows; r0 += r.chunk) {
         const int64_t n = r.rows - r0 < r.chunk ? r.rows - r0 : r.chunk;
-        TG_TRY(lce_matmul(&r, r.z, row_ptr(&r, r.h, r0, r.D), r.w, n, r.D, r.V, false, true, false));
+        TG_TRY(pack_w(ctx, &r, in[1], n));
+        TG_TRY(run_w(&r, desc_z(&r, n), n, r.z, row_ptr(&r, r.h, r0, r.D), r.wz));
         double den = 0.0;
         const int32_t *tc = t + r0;
         const float *twc = twp ? twp + r0 : NULL;
@@ -434,8 +468,9 @@ static tg_status lce_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_i
         if (!rec) continue;
         const void *g = r.dzb ? (const void *)r.dzb : (const void *)r.dz;
         /* dh rows (n, D) = dz (n, V) · w (V, D);  dw (V, D) += dzᵀ (V, n) · h rows (n, D) */
-        TG_TRY(lce_matmul(&r, tg_f32(dh) + r0 * r.D, g, r.w, n, r.V, r.D, false, false, false));
-        TG_TRY(lce_matmul(&r, tg_f32(dw), g, row_ptr(&r, r.h, r0, r.D), r.V, n, r.D, true, false, true));
+        TG_TRY(run_w(&r, desc_dh(&r, n), n, tg_f32(dh) + r0 * r.D, g, r.wd));
+        const tg_matmul_desc d = desc_dw(&r, n);
+        TG_TRY(tg_backend_matmul(tg_ctx_current(), &d, tg_f32(dw), g, row_ptr(&r, r.h, r0, r.D), NULL));
     }
     double scale = 1.0;
     if (a->ce.reduction == TG_REDUCE_MEAN) scale = denom != 0.0 ? 1.0 / denom : 0.0;

@@ -35,19 +35,24 @@ static inline float d_one(float x, float y, float a) { (void)x; (void)y; (void)a
 static inline float f_neg(float x, float a) { (void)a; return -x; }
 static inline float d_neg(float x, float y, float a) { (void)x; (void)y; (void)a; return -1.0f; }
 
+/* GELU (tanh) as x * sigmoid(2u), u = sqrt(2/pi) (x + c x^3): the same
+ * function as 0.5 x (1 + tanh u), one exp and one division per element,
+ * and no cancellation where tanh u is near -1. e^{-2u} overflows to inf for
+ * very negative x, giving the limit -0 exactly. */
+static inline float gelu_sig(float x) { return 1.0f / (1.0f + tg_vexpf(-2.0f * SQRT_2_OVER_PI * (x + GELU_C * x * x * x))); }
+
 static inline float f_gelu(float x, float a)
 {
     (void)a;
-    return 0.5f * x * (1.0f + tg_vtanhf(SQRT_2_OVER_PI * (x + GELU_C * x * x * x)));
+    return x * gelu_sig(x);
 }
 
+/* d/dx x s(2u) = s + 2 x s (1 - s) u' */
 static inline float d_gelu(float x, float y, float a)
 {
     (void)y; (void)a;
-    float u = SQRT_2_OVER_PI * (x + GELU_C * x * x * x);
-    float t = tg_vtanhf(u);
-    float du = SQRT_2_OVER_PI * (1.0f + 3.0f * GELU_C * x * x);
-    return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du;
+    const float s = gelu_sig(x), du = SQRT_2_OVER_PI * (1.0f + 3.0f * GELU_C * x * x);
+    return s + 2.0f * x * s * (1.0f - s) * du;
 }
 
 static inline float f_gelu_erf(float x, float a)

@@ -2,10 +2,12 @@
  * with the weight (out, in) read transposed through strides. Leading dims of
  * x are flattened into rows.
  *
- * Mixed precision (attr compute = bf16 with f32 x and w): the op rounds x and
- * w to bf16 itself and keeps those copies for backward, so no cast nodes,
- * no f32 gradient copies for them, and the gradients land in f32 directly.
- * x may also come in bf16 already (from tg_gelu_ex) with an f32 w. */
+ * Mixed precision (attr compute = bf16 with f32 x and w): the op rounds x to
+ * bf16 itself and keeps that copy for backward, so no cast nodes, no f32
+ * gradient copies, and the gradients land in f32 directly. x may also come
+ * in bf16 already (from tg_gelu_ex) with an f32 w. w is rounded straight
+ * into the blocked layout of each bf16 product that reads it (wᵀ forward,
+ * w for dx), which oneDNN would otherwise repack inside every call. */
 #include <string.h>
 
 #include "autograd/ops/ops_internal.h"
@@ -83,23 +85,34 @@ static const tg_tensor *to_bf16(tg_op_ctx *ctx, const tg_tensor *t)
     return tg_op_save(ctx, b) == TG_OK ? b : NULL;
 }
 
+/* *out = w packed into op scratch as the B of matmul d. */
+static tg_status pack_weight(tg_op_ctx *ctx, const tg_matmul_desc *d, const tg_tensor *w, const void **out)
+{
+    tg_ctx *c = tg_ctx_current();
+    size_t bytes = 0;
+    TG_TRY(tg_backend_matmul_packed_bytes(c, d, &bytes));
+    void *buf = tg_op_scratch(ctx, bytes);
+    if (!buf) return TG_ERR_OOM;
+    *out = buf;
+    return tg_backend_matmul_pack_b(c, d, buf, tg_tensor_data(w), tg_tensor_dtype(w));
+}
+
 static tg_status linear_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr,
                                 tg_tensor *out)
 {
     const linear_dims n = dims_of(in[0], in[1]);
     const tg_dtype dt = compute_dtype(in[0], attr);
-    const void *op[2];
-    for (int i = 0; i < 2; i++) { /* f32 operands of bf16 products are rounded here */
-        const tg_tensor *t = tg_tensor_dtype(in[i]) == dt ? in[i] : to_bf16(ctx, in[i]);
-        if (!t) return TG_ERR_OOM;
-        op[i] = tg_tensor_data(t);
-    }
-    const void *x = op[0], *w = op[1];
-    tg_matmul_desc d = {.ndim = 2, .ab_dtype = dt, .bias = n_in == 3};
+    const tg_tensor *xt = tg_tensor_dtype(in[0]) == dt ? in[0] : to_bf16(ctx, in[0]); /* rounded here */
+    if (!xt) return TG_ERR_OOM;
+    tg_matmul_desc d = {.ndim = 2, .ab_dtype = dt, .bias = n_in == 3,
+                        .b_packed = dt == TG_BF16 && n.rows > 0 && n.in > 0 && n.out > 0};
     tg_matmul_view(d.a_dims, d.a_strides, 0, NULL, n.rows, n.in, false);  /* x (R, in) */
     tg_matmul_view(d.b_dims, d.b_strides, 0, NULL, n.in, n.out, true);    /* wᵀ (in, out) */
     tg_matmul_view(d.c_dims, d.c_strides, 0, NULL, n.rows, n.out, false); /* y (R, out) */
-    return tg_backend_matmul(tg_ctx_current(), &d, tg_f32(out), x, w, n_in == 3 ? tg_f32(in[2]) : NULL);
+    const void *w = tg_tensor_data(in[1]);
+    if (d.b_packed) TG_TRY(pack_weight(ctx, &d, in[1], &w));
+    return tg_backend_matmul(tg_ctx_current(), &d, tg_f32(out), tg_tensor_data(xt), w,
+                             n_in == 3 ? tg_f32(in[2]) : NULL);
 }
 
 /* ---- backward ---- */
@@ -153,9 +166,7 @@ static tg_status linear_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tenso
     const tg_tensor *x = tg_op_input(ctx, 0), *w = tg_op_input(ctx, 1);
     const linear_dims n = dims_of(x, w);
     const tg_dtype dt = compute_dtype(x, tg_op_attr(ctx));
-    int n_saved = 0; /* the bf16 copies made by forward, in input order */
-    if (tg_tensor_dtype(x) != dt) x = tg_op_saved(ctx, n_saved++);
-    if (tg_tensor_dtype(w) != dt) w = tg_op_saved(ctx, n_saved++);
+    if (tg_tensor_dtype(x) != dt) x = tg_op_saved(ctx, 0); /* the bf16 copy made by forward */
     const float *dy = tg_f32(dout); /* (R, out) */
     uint16_t *dyb = NULL; /* (R, out) dy rounded for bf16 matmuls */
     if (dt == TG_BF16 && (din[0] || din[1])) {
@@ -173,7 +184,10 @@ static tg_status linear_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tenso
         tg_matmul_view(d.a_dims, d.a_strides, 0, NULL, n.rows, n.out, false);
         tg_matmul_view(d.b_dims, d.b_strides, 0, NULL, n.out, n.in, false);
         tg_matmul_view(d.c_dims, d.c_strides, 0, NULL, n.rows, n.in, false);
-        TG_TRY(tg_backend_matmul(c, &d, tg_f32(din[0]), dy_mm, tg_tensor_data(w), NULL));
+        const void *wb = tg_tensor_data(w);
+        d.b_packed = dt == TG_BF16 && n.rows > 0 && n.in > 0 && n.out > 0;
+        if (d.b_packed) TG_TRY(pack_weight(ctx, &d, w, &wb));
+        TG_TRY(tg_backend_matmul(c, &d, tg_f32(din[0]), dy_mm, wb, NULL));
     }
     if (din[1]) { /* dw (out, in) += dyᵀ (out, R) · x (R, in) */
         tg_matmul_desc d = {.ndim = 2, .ab_dtype = dt, .accumulate = !tg_op_grad_fresh(ctx, 1)};
