@@ -119,35 +119,40 @@ static tg_status check_targets(const tg_tensor *targets, int64_t C, int32_t igno
 }
 
 /* The loss l_i of kept row zr (C logits, target t) and its log-sum-exp
- * (*lse). cw may be NULL; wsum is the sum of the class weights (C without). */
-static inline float ce_row_loss(float *lse, const float *zr, int32_t t, const float *cw, double wsum, float eps,
-                                int64_t C)
+ * (*lse). cw may be NULL; wsum is the sum of the class weights (C without).
+ * With e (which may be zr itself) the pass that sums the exponentials also
+ * stores them, e = exp(zr - max), and *inv = 1 / their sum. */
+static inline float ce_row_loss(float *lse, const float *zr, float *e, float *inv, int32_t t, const float *cw,
+                                double wsum, float eps, int64_t C)
 {
-    const float keep = 1.0f - eps, smooth = eps / (float)C;
+    const float keep = 1.0f - eps, smooth = eps / (float)C, zt = zr[t];
     float mx = -INFINITY;
 #pragma omp simd reduction(max : mx)
     for (int64_t j = 0; j < C; j++) mx = zr[j] > mx ? zr[j] : mx;
-    /* one pass for the sum of exp and, with smoothing, the weighted sum
-     * of logits: sum_c w[c] * -log p[c] = W * lse - sum_c w[c] * z[c] */
-    float s = 0.0f, wz = 0.0f;
+    /* with smoothing, sum_c w[c] * -log p[c] = W * lse - sum_c w[c] * z[c] */
+    float wz = 0.0f;
     if (eps > 0.0f && cw) {
-#pragma omp simd reduction(+ : s, wz)
-        for (int64_t j = 0; j < C; j++) {
-            s += tg_vexpf(zr[j] - mx);
-            wz += cw[j] * zr[j];
-        }
+#pragma omp simd reduction(+ : wz)
+        for (int64_t j = 0; j < C; j++) wz += cw[j] * zr[j];
     } else if (eps > 0.0f) {
-#pragma omp simd reduction(+ : s, wz)
+#pragma omp simd reduction(+ : wz)
+        for (int64_t j = 0; j < C; j++) wz += zr[j];
+    }
+    float s = 0.0f;
+    if (e) {
+#pragma omp simd reduction(+ : s)
         for (int64_t j = 0; j < C; j++) {
-            s += tg_vexpf(zr[j] - mx);
-            wz += zr[j];
+            const float x = tg_vexpf(zr[j] - mx);
+            e[j] = x;
+            s += x;
         }
+        *inv = 1.0f / s;
     } else {
 #pragma omp simd reduction(+ : s)
         for (int64_t j = 0; j < C; j++) s += tg_vexpf(zr[j] - mx);
     }
     const float l = mx + logf(s);
-    float li = keep * (cw ? cw[t] : 1.0f) * (l - zr[t]);
+    float li = keep * (cw ? cw[t] : 1.0f) * (l - zt);
     if (eps > 0.0f) li += smooth * (float)(wsum * (double)l - (double)wz);
     *lse = l;
     return li;
@@ -168,7 +173,7 @@ static double ce_fwd_kernel(float *loss, float *lse, double *denom, const float 
             lse[r] = 0.0f;
             continue;
         }
-        const float u = tw ? tw[r] : 1.0f, li = ce_row_loss(&lse[r], z + r * C, t[r], cw, wsum, eps, C);
+        const float u = tw ? tw[r] : 1.0f, li = ce_row_loss(&lse[r], z + r * C, NULL, NULL, t[r], cw, wsum, eps, C);
         loss[r] = u * li;
         total += (double)(u * li);
         den += (double)u * (double)(cw ? cw[t[r]] : 1.0f);
@@ -233,22 +238,23 @@ static inline void ce_row_grad(float *dzr, bool add, const float *zr, float l, i
     dzr[t] -= g * keep * wt;
 }
 
-/* ce_row_grad written as bf16 into dr: the operand of bf16 matmuls, made
- * without an f32 copy. */
-static inline void ce_row_grad_bf16(uint16_t *dr, const float *zr, float l, int32_t t, float g, const float *cw,
+/* ce_row_grad written as bf16 into dr (the operand of bf16 matmuls, made
+ * without an f32 copy), from e = exp(zr - mx) and inv = 1 / sum(e), so
+ * p = e * inv needs no second exp. */
+static inline void ce_row_grad_bf16(uint16_t *dr, const float *e, float inv, int32_t t, float g, const float *cw,
                                     float wsum, float eps, int64_t C)
 {
     const float keep = 1.0f - eps, smooth = eps / (float)C, wt = cw ? cw[t] : 1.0f;
-    const float gp = g * (keep * wt + smooth * wsum);
+    const float gp = g * (keep * wt + smooth * wsum) * inv;
     if (cw) {
 #pragma omp simd
-        for (int64_t j = 0; j < C; j++) dr[j] = tg_vbf16(gp * tg_vexpf(zr[j] - l) - g * smooth * cw[j]);
+        for (int64_t j = 0; j < C; j++) dr[j] = tg_vbf16(gp * e[j] - g * smooth * cw[j]);
     } else {
 #pragma omp simd
-        for (int64_t j = 0; j < C; j++) dr[j] = tg_vbf16(gp * tg_vexpf(zr[j] - l) - g * smooth);
+        for (int64_t j = 0; j < C; j++) dr[j] = tg_vbf16(gp * e[j] - g * smooth);
     }
     /* the target's value again, with its one-hot term, rounded once */
-    dr[t] = tg_vbf16(gp * tg_vexpf(zr[t] - l) - g * smooth * wt - g * keep * wt);
+    dr[t] = tg_vbf16(gp * e[t] - g * smooth * wt - g * keep * wt);
 }
 
 /* dz (rows, C) += g_i * row gradient, g_i = (dy_none ? dy_none[i] : dy) *
@@ -268,18 +274,19 @@ static void ce_bwd_kernel(float *dz, const float *lse, float scale, float dy, co
 /* Losses and lse as ce_fwd_kernel, and in the same pass over each row (while
  * it is in cache) the gradient of the reduced loss for dy = 1 and scale 1,
  * written into dz (f32) or dzb (bf16), whichever is given (zeros for rows
- * without one). */
-static double ce_fused_kernel(float *loss, float *lse, double *denom, float *dz, uint16_t *dzb, const float *z,
+ * without one). With dzb, z is scratch and is overwritten by the
+ * exponentials the gradient is made from. */
+static double ce_fused_kernel(float *loss, float *lse, double *denom, float *dz, uint16_t *dzb, float *z,
                               const int32_t *t, const float *cw, const float *tw, double wsum, int32_t ignore,
                               float eps, int64_t rows, int64_t C)
 {
     double total = 0.0, den = 0.0;
 #pragma omp parallel for schedule(static) reduction(+ : total, den) if (rows * C > TG_OMP_MIN)
     for (int64_t r = 0; r < rows; r++) {
-        const float u = tw ? tw[r] : 1.0f, *zr = z + r * C;
-        float li = 0.0f, l = 0.0f;
+        const float u = tw ? tw[r] : 1.0f;
+        float *zr = z + r * C, li = 0.0f, l = 0.0f, inv = 0.0f;
         if (t[r] != ignore) {
-            li = ce_row_loss(&l, zr, t[r], cw, wsum, eps, C);
+            li = ce_row_loss(&l, zr, dzb ? zr : NULL, &inv, t[r], cw, wsum, eps, C);
             total += (double)(u * li);
             den += (double)u * (double)(cw ? cw[t[r]] : 1.0f);
         }
@@ -287,7 +294,7 @@ static double ce_fused_kernel(float *loss, float *lse, double *denom, float *dz,
         lse[r] = l;
         const bool none = t[r] == ignore || u == 0.0f;
         if (dzb && none) memset(dzb + r * C, 0, sizeof(uint16_t) * (size_t)C);
-        if (dzb && !none) ce_row_grad_bf16(dzb + r * C, zr, l, t[r], u, cw, (float)wsum, eps, C);
+        if (dzb && !none) ce_row_grad_bf16(dzb + r * C, zr, inv, t[r], u, cw, (float)wsum, eps, C);
         if (dz && none) memset(dz + r * C, 0, sizeof(float) * (size_t)C);
         if (dz && !none) ce_row_grad(dz + r * C, false, zr, l, t[r], u, cw, (float)wsum, eps, C);
     }
