@@ -112,6 +112,29 @@ START_TEST(test_erf_special_values)
 }
 END_TEST
 
+/* tg_vmax_n against a plain loop over lengths around its 64-wide blocks,
+ * with the maximum in the blocks or in the tail, NaN skipped, and -inf for
+ * an empty or all -inf row. */
+START_TEST(test_max_n)
+{
+    float x[300];
+    const int64_t lens[] = {0, 1, 5, 63, 64, 65, 128, 200, 300};
+    for (size_t c = 0; c < sizeof lens / sizeof lens[0]; c++) {
+        const int64_t n = lens[c];
+        for (int where = 0; where < 3 && n > 0; where++) {
+            for (int64_t j = 0; j < n; j++) x[j] = (float)((j * 37) % 101) - 50.0f;
+            const int64_t at = where == 0 ? 0 : where == 1 ? n / 2 : n - 1;
+            x[at] = 1000.0f;
+            if (n > 2) x[(at + 1) % n] = NAN;
+            ck_assert_float_eq(tg_vmax_n(x, n), 1000.0f);
+        }
+    }
+    ck_assert(isinf(tg_vmax_n(x, 0)) && tg_vmax_n(x, 0) < 0);
+    for (int j = 0; j < 70; j++) x[j] = -INFINITY;
+    ck_assert(isinf(tg_vmax_n(x, 70)) && tg_vmax_n(x, 70) < 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("vmath");
@@ -120,6 +143,7 @@ int main(void)
     tcase_add_test(tc, test_exp_special_values);
     tcase_add_test(tc, test_tanh_special_values);
     tcase_add_test(tc, test_erf_special_values);
+    tcase_add_test(tc, test_max_n);
     suite_add_tcase(s, tc);
     return tg_run_suite(s) ? 1 : 0;
 }

@@ -126,9 +126,7 @@ static inline float ce_row_loss(float *lse, const float *zr, float *e, float *in
                                 double wsum, float eps, int64_t C)
 {
     const float keep = 1.0f - eps, smooth = eps / (float)C, zt = zr[t];
-    float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
-    for (int64_t j = 0; j < C; j++) mx = zr[j] > mx ? zr[j] : mx;
+    const float mx = tg_vmax_n(zr, C);
     /* with smoothing, sum_c w[c] * -log p[c] = W * lse - sum_c w[c] * z[c] */
     float wz = 0.0f;
     if (eps > 0.0f && cw) {

@@ -61,6 +61,25 @@ static inline uint16_t tg_vbf16(float f)
 }
 static inline int32_t tg_vmath_mins(int32_t a, int32_t b) { return a < b ? a : b; }
 
+/* Largest of x[0..n) (-inf when n is 0; NaN is skipped as a plain
+ * comparison skips it). Four vectors of running maxima instead of one: a
+ * single accumulator would wait on each max's latency, and a long row's
+ * max pass would cost as much as its exponentials. */
+static inline float tg_vmax_n(const float *x, int64_t n)
+{
+    enum { W = 64 };
+    float acc[W];
+    for (int k = 0; k < W; k++) acc[k] = -INFINITY;
+    int64_t j = 0;
+    for (; j + W <= n; j += W)
+#pragma omp simd
+        for (int k = 0; k < W; k++) acc[k] = x[j + k] > acc[k] ? x[j + k] : acc[k];
+    float mx = -INFINITY;
+    for (; j < n; j++) mx = x[j] > mx ? x[j] : mx;
+    for (int k = 0; k < W; k++) mx = acc[k] > mx ? acc[k] : mx;
+    return mx;
+}
+
 /* e^x. With x = n ln2 + r, |r| <= ln2/2: e^r by a degree-7 polynomial
  * (1 + r + r^2 P(r)), 2^n built in the exponent bits in two halves so
  * that results down in the subnormals and up to overflow stay exact. */
