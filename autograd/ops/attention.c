@@ -299,11 +299,15 @@ static void tile_matmul_nt(float *c, const float *a, const float *bt, int nq, in
  * the sequence length or (causal) after the query set to -inf. */
 static void scale_mask(float *s, int nq, int nk, const attn_geom *g, int64_t len, int64_t q0, int64_t k0)
 {
+    const float scale = g->scale;
     for (int r = 0; r < nq; r++) {
         float *row = s + r * BK;
         int64_t lim = len - k0;
         if (g->causal) lim = min64(lim, q0 + r + 1 - k0);
-        for (int j = 0; j < nk; j++) row[j] = j < lim ? row[j] * g->scale : -INFINITY;
+        const int vis = (int)(lim < 0 ? 0 : min64(lim, nk)); /* two plain loops: they vectorize */
+#pragma omp simd
+        for (int j = 0; j < vis; j++) row[j] *= scale;
+        for (int j = vis; j < nk; j++) row[j] = -INFINITY;
     }
 }
 
