@@ -615,6 +615,49 @@ START_TEST(test_long_sequence_memory)
 }
 END_TEST
 
+/* Gradients handed to attention fresh (unzeroed) are written whole: after
+ * a step whose arena was filled with NaN, the input's gradient equals the
+ * clean run's, for the split and per-head backward, f32 and bf16 tiles,
+ * packed and separate q, k, v, with keys past the lengths nobody sees. */
+static tg_tensor *fresh_grad_run(const attn_case *c, tg_dtype compute, bool packed)
+{
+    const tg_shape s = TG_SHAPE(c->B, c->T, 3 * c->H * c->D);
+    tg_tensor *x = tg_randn(TG_STEP, s, TG_F32, 1300, 0, 1);
+    tg_tensor_set_requires_grad(x, true);
+    tg_tensor *qkv = tg_scale(x, 1.0), *y; /* an intermediate: its gradient comes fresh */
+    if (packed) {
+        y = tg_attention_qkv_ex(qkv, c->H, c->causal, case_lengths(c), c->scale, compute);
+    } else {
+        tg_tensor *h = tg_permute(tg_reshape(qkv, TG_SHAPE(c->B, c->T, 3, c->H, c->D)), (int[]){2, 0, 3, 1, 4});
+        tg_tensor *q = tg_reshape(tg_slice(h, 0, 0, 1), case_shape(c));
+        tg_tensor *k = tg_reshape(tg_slice(h, 0, 1, 2), case_shape(c));
+        tg_tensor *v = tg_reshape(tg_slice(h, 0, 2, 3), case_shape(c));
+        y = tg_attention_ex(q, k, v, c->causal, case_lengths(c), c->scale, compute);
+    }
+    ck_assert_msg(y != NULL, "%s", tg_last_error());
+    tg_tensor *seed = tg_randn(TG_STEP, *tg_tensor_shape(y), TG_F32, 1301, 0, 1);
+    ck_assert_int_eq(tg_backward_ex(y, seed, false), TG_OK);
+    return tg_tensor_grad(x);
+}
+
+START_TEST(test_fresh_grads_written)
+{
+    ck_assert_int_eq(tg_ctx_set_threads(tg_ctx_current(), 2), TG_OK);
+    for (int run = 0; run < 4; run++) {
+        const tg_dtype compute = run & 1 ? TG_BF16 : TG_F32;
+        const bool packed = run & 2;
+        tg_tensor *clean = tg_tensor_clone(TG_PERSIST, fresh_grad_run(&thread_cases[_i], compute, packed));
+        tg_step_end();
+        ck_assert_ptr_nonnull(tg_full(TG_STEP, TG_SHAPE(1 << 20), TG_F32, NAN));
+        tg_step_end();
+        tg_tensor *poisoned = fresh_grad_run(&thread_cases[_i], compute, packed);
+        tg_assert_close(poisoned, clean, 0, 0, "gradient after a poisoned arena");
+        tg_tensor_free(clean);
+        tg_step_end();
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("attention");
@@ -638,6 +681,7 @@ int main(void)
     tcase_add_loop_test(tc, test_bf16_compute_matches_reference, 0, N_CASES);
     tcase_add_loop_test(tc, test_bf16_compute_threads, 0, 2);
     tcase_add_test(tc, test_bf16_compute_rounds);
+    tcase_add_loop_test(tc, test_fresh_grads_written, 0, 2);
     suite_add_tcase(s, tc);
     return tg_run_suite(s) ? 1 : 0;
 }

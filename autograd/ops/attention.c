@@ -53,6 +53,7 @@ typedef struct attn_geom {
     const int32_t *lengths;  /* (B) or NULL */
     int64_t in_bs, in_hs, in_ts, out_bs, out_hs, out_ts;
     int64_t q_off, k_off, v_off;
+    bool fresh[3]; /* backward: dq, dk, dv not yet written (TG_OP_FRESH_GRADS): store, do not add */
 } attn_geom;
 
 static int64_t in_row(const attn_geom *g, int64_t bh, int64_t t)
@@ -640,15 +641,24 @@ static void tile_backward(const attn_ws *w, const float *lse, const float *delta
     tile_ds(w->s, w->dp, lse, delta, g, nq, nk, bh * g->T + q0);
 }
 
-/* dst rows (ts apart) += src (n, D). */
-static void add_rows(float *dst, int64_t ts, const float *src, int n, int64_t D)
+/* dst rows (ts apart) += src (n, D), or = src when fresh. */
+static void put_rows(float *dst, int64_t ts, const float *src, int n, int64_t D, bool fresh)
 {
     for (int r = 0; r < n; r++) {
         float *d = dst + r * ts;
         const float *x = src + r * D;
+        if (fresh)
+            memcpy(d, x, sizeof(float) * (size_t)D);
+        else
 #pragma omp simd
-        for (int64_t i = 0; i < D; i++) d[i] += x[i];
+            for (int64_t i = 0; i < D; i++) d[i] += x[i];
     }
+}
+
+/* n rows (ts apart) of D zeros. */
+static void zero_rows(float *dst, int64_t ts, int64_t n, int64_t D)
+{
+    for (int64_t r = 0; r < n; r++) memset(dst + r * ts, 0, sizeof(float) * (size_t)D);
 }
 
 /* dK and dV of one key block of head bh, summed over the query blocks that
@@ -659,16 +669,18 @@ static void bwd_key_block(float *dq, float *dk, float *dv, const attn_ws *w, con
                           const tg_tensor *v, const attn_geom *g, int64_t bh, int64_t k0)
 {
     const int64_t D = g->D, T = g->T, ts = g->in_ts;
-    if (k0 >= kv_len(g, bh / g->H)) return; /* keys nobody sees */
     const int nk = (int)min64(BK, T - k0);
-    load_rows(w->k, k, g->k_off + in_row(g, bh, k0), nk, D, ts);
-    transpose_tile(w->kt, w->k, nk, D);
-    load_rows(w->v, v, g->v_off + in_row(g, bh, k0), nk, D, ts);
-    transpose_tile(w->vt, w->v, nk, D);
     memset(w->dk, 0, sizeof(float) * (size_t)(nk * D));
     memset(w->dv, 0, sizeof(float) * (size_t)(nk * D));
+    const bool seen = k0 < kv_len(g, bh / g->H); /* else zero gradients */
+    if (seen) {
+        load_rows(w->k, k, g->k_off + in_row(g, bh, k0), nk, D, ts);
+        transpose_tile(w->kt, w->k, nk, D);
+        load_rows(w->v, v, g->v_off + in_row(g, bh, k0), nk, D, ts);
+        transpose_tile(w->vt, w->v, nk, D);
+    }
     /* causal: query blocks wholly before this key block see none of it */
-    for (int64_t q0 = g->causal ? k0 / BQ * BQ : 0; q0 < T; q0 += BQ) {
+    for (int64_t q0 = g->causal ? k0 / BQ * BQ : 0; seen && q0 < T; q0 += BQ) {
         const int nq = (int)min64(BQ, T - q0);
         load_rows(w->q, q, g->q_off + in_row(g, bh, q0), nq, D, ts);
         load_rows(w->dout, dout, out_row(g, bh, q0), nq, D, g->out_ts);
@@ -677,8 +689,8 @@ static void bwd_key_block(float *dq, float *dk, float *dv, const attn_ws *w, con
         tile_matmul_tn(w->dk, w->dp, w->q, nq, nk, D);
         if (dq) tile_matmul_pv(dq + in_row(g, bh, q0), ts, w->dp, w->k, nq, nk, D);
     }
-    if (dk) add_rows(dk + in_row(g, bh, k0), ts, w->dk, nk, D);
-    if (dv) add_rows(dv + in_row(g, bh, k0), ts, w->dv, nk, D);
+    if (dk) put_rows(dk + in_row(g, bh, k0), ts, w->dk, nk, D, g->fresh[1]);
+    if (dv) put_rows(dv + in_row(g, bh, k0), ts, w->dv, nk, D, g->fresh[2]);
 }
 
 /* dQ of one query block of head bh, summed over the key blocks it sees. */
@@ -701,7 +713,7 @@ static void dq_query_block(float *dq, const attn_ws *w, const float *lse, const 
         tile_backward(w, lse, delta, g, bh, q0, k0, nq, nk);
         tile_matmul_pv(w->dq, D, w->dp, w->k, nq, nk, D);
     }
-    add_rows(dq + in_row(g, bh, q0), ts, w->dq, nq, D);
+    put_rows(dq + in_row(g, bh, q0), ts, w->dq, nq, D, g->fresh[0]);
 }
 
 /* The k and v tiles of key block k0 of head bh as the bf16 products read
@@ -781,12 +793,12 @@ static void bwd_key_block_bf16(float *dq, float *dk, float *dv, const attn_ws *w
                                const tg_tensor *v, const attn_geom *g, int64_t bh, int64_t k0, bool head)
 {
     const int64_t D = g->D, T = g->T, ts = g->in_ts, Dq = DQ(D);
-    if (k0 >= kv_len(g, bh / g->H)) return;
     const int nk = (int)min64(BK, T - k0);
-    pack_kv_bwd(w, k, v, g, bh, k0, nk);
     memset(w->dk, 0, sizeof(float) * (size_t)(nk * D));
     memset(w->dv, 0, sizeof(float) * (size_t)(nk * D));
-    for (int64_t q0 = g->causal ? k0 / BQ * BQ : 0; q0 < T; q0 += BQ) {
+    const bool seen = k0 < kv_len(g, bh / g->H); /* else zero gradients */
+    if (seen) pack_kv_bwd(w, k, v, g, bh, k0, nk);
+    for (int64_t q0 = g->causal ? k0 / BQ * BQ : 0; seen && q0 < T; q0 += BQ) {
         const int nq = (int)min64(BQ, T - q0);
         const qo_tiles t = qo_of(w, head, true, q, dout, g, bh, q0, nq);
         tile_backward_bf16(w, &t, lse, delta, g, bh, q0, k0, nq, nk);
@@ -800,8 +812,8 @@ static void bwd_key_block_bf16(float *dq, float *dk, float *dv, const attn_ws *w
         tg_tile_pack_rows(w->sa, BK, w->dp, BK, nq, nk);
         mm_keys(dq + in_row(g, bh, q0), ts, w->sa, w->kp, Dq, nq, (int)D, nk, diag);
     }
-    if (dk) add_rows(dk + in_row(g, bh, k0), ts, w->dk, nk, D);
-    if (dv) add_rows(dv + in_row(g, bh, k0), ts, w->dv, nk, D);
+    if (dk) put_rows(dk + in_row(g, bh, k0), ts, w->dk, nk, D, g->fresh[1]);
+    if (dv) put_rows(dv + in_row(g, bh, k0), ts, w->dv, nk, D, g->fresh[2]);
 }
 
 /* dq_query_block with bf16 products. */
@@ -821,7 +833,7 @@ static void dq_query_block_bf16(float *dq, const attn_ws *w, const float *lse, c
         tg_tile_pack_rows(w->sa, BK, w->dp, BK, nq, nk);
         mm_keys(w->dq, D, w->sa, w->kp, Dq, nq, (int)D, nk, g->causal && k0 == q0);
     }
-    add_rows(dq + in_row(g, bh, q0), g->in_ts, w->dq, nq, D);
+    put_rows(dq + in_row(g, bh, q0), g->in_ts, w->dq, nq, D, g->fresh[0]);
 }
 
 /* delta (B·H·T) = rowsum(dO ∘ O). */
@@ -844,7 +856,8 @@ static tg_status attention_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_te
     const tg_tensor *in[4], *t[3];
     for (int i = 0; i < n_in; i++) in[i] = tg_op_input(ctx, i);
     const attn_attr *a = tg_op_attr(ctx);
-    const attn_geom g = geom_of(in, n_in, a);
+    attn_geom g = geom_of(in, n_in, a);
+    for (int i = 0; i < 3; i++) g.fresh[i] = tg_op_grad_fresh(ctx, a->heads > 0 ? 0 : i);
     qkv_of(in, a, t);
     const int64_t BH = g.B * g.H, nqb = (g.T + BQ - 1) / BQ, rows = BH * g.T;
     float *dq, *dk, *dv;
@@ -872,6 +885,7 @@ static tg_status attention_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_te
             ws_mine(&w, ws, &g);
 #pragma omp for schedule(dynamic, 1)
             for (int64_t bh = 0; bh < BH; bh++) {
+                if (dq && g.fresh[0]) zero_rows(dq + in_row(&g, bh, 0), g.in_ts, g.T, g.D); /* key blocks add into it */
                 if (g.bf16) pack_head_qo(&w, t[0], dout, &g, bh);
                 for (int64_t k0 = 0; k0 < g.T; k0 += BK) {
                     if (g.bf16)
@@ -913,8 +927,9 @@ static tg_status attention_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_te
 
 /* ---- descriptor and wrapper ---- */
 
-static const tg_op attention_op = {.name = "attention", .n_in = -1, .infer = attention_infer,
-                                   .forward = attention_forward, .backward = attention_backward};
+static const tg_op attention_op = {.name = "attention", .n_in = -1, .flags = TG_OP_FRESH_GRADS,
+                                   .infer = attention_infer, .forward = attention_forward,
+                                   .backward = attention_backward};
 
 tg_status tg_register_attention_ops(void) { return tg_op_register(&attention_op); }
 
