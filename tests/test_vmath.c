@@ -9,7 +9,7 @@
 #include "autograd/ops/vmath.h"
 #include "tests/tg_test.h"
 
-enum { EXP, TANH, ERF };
+enum { EXP, TANH, ERF, EXP_FAST };
 
 /* One dense grid of n points on [lo, hi] and the error bound there: a point
  * passes when |got - want| <= atol + rtol * |want|. */
@@ -30,9 +30,11 @@ static const range_case ranges[] = {
     {ERF, -5.0f, 5.0f, 2000003, 1.5e-7, 0},
     {ERF, -1.0f, 1.0f, 200001, 0, 2.5e-7},        /* relative near 0 */
     {ERF, 1e-6f, 1e-2f, 200001, 0, 2e-7},
+    {EXP_FAST, -87.3f, 88.3f, 2000003, 0, 3e-7},
+    {EXP_FAST, -1.0f, 1.0f, 200001, 0, 3e-7},
 };
 
-static double ref(int fn, double x) { return fn == EXP ? exp(x) : fn == TANH ? tanh(x) : erf(x); }
+static double ref(int fn, double x) { return fn == EXP || fn == EXP_FAST ? exp(x) : fn == TANH ? tanh(x) : erf(x); }
 
 START_TEST(test_range)
 {
@@ -43,6 +45,9 @@ START_TEST(test_range)
     if (c->fn == EXP) {
 #pragma omp simd
         for (int i = 0; i < c->n; i++) y[i] = tg_vexpf(x[i]);
+    } else if (c->fn == EXP_FAST) {
+#pragma omp simd
+        for (int i = 0; i < c->n; i++) y[i] = tg_vexpf_fast(x[i]);
     } else if (c->fn == TANH) {
 #pragma omp simd
         for (int i = 0; i < c->n; i++) y[i] = tg_vtanhf(x[i]);
@@ -78,6 +83,15 @@ START_TEST(test_exp_special_values)
     ck_assert(tg_vexpf(-103.0f) > 0.0f); /* subnormal, not flushed */
     ck_assert(isnan(tg_vexpf(NAN)));
     ck_assert(isnan(tg_vexpf(-NAN)));
+
+    ck_assert_float_eq(tg_vexpf_fast(0.0f), 1.0f);
+    ck_assert(isinf(tg_vexpf_fast(88.5f)) && isinf(tg_vexpf_fast(INFINITY)));
+    ck_assert(isfinite(tg_vexpf_fast(88.3f)));
+    ck_assert_float_eq(tg_vexpf_fast(-INFINITY), 0.0f); /* masked softmax scores */
+    ck_assert_float_eq(tg_vexpf_fast(-88.0f), 0.0f);
+    ck_assert_float_eq(tg_vexpf_fast(-1e30f), 0.0f);
+    ck_assert(tg_vexpf_fast(-87.3f) > 0.0f);
+    ck_assert(isnan(tg_vexpf_fast(NAN)) && isnan(tg_vexpf_fast(-NAN)));
 }
 END_TEST
 

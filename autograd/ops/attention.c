@@ -349,11 +349,11 @@ static void softmax_step(const attn_ws *w, int nq, int nk, int64_t D)
             for (int j = 0; j < nk; j++) row[j] = 0.0f;
             continue;
         }
-        const float m_new = fmaxf(w->m[r], mx), alpha = tg_vexpf(w->m[r] - m_new);
+        const float m_new = fmaxf(w->m[r], mx), alpha = tg_vexpf_fast(w->m[r] - m_new);
         float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
         for (int j = 0; j < nk; j++) {
-            row[j] = tg_vexpf(row[j] - m_new);
+            row[j] = tg_vexpf_fast(row[j] - m_new);
             sum += row[j];
         }
         w->l[r] = w->l[r] * alpha + sum;
@@ -622,7 +622,7 @@ static void tile_ds(float *s, float *dp, const float *lse, const float *delta, c
 #pragma omp simd
         for (int j = 0; j < nk; j++) {
             const int masked = sr[j] == -INFINITY;
-            const float p = tg_vmath_select(masked, 0.0f, tg_vexpf(sr[j] - lr));
+            const float p = tg_vmath_select(masked, 0.0f, tg_vexpf_fast(sr[j] - lr));
             sr[j] = p;
             /* masked: 0 even where dP was not computed (bf16 diagonal tiles) */
             dr[j] = tg_vmath_select(masked, 0.0f, g->scale * p * (dr[j] - dl));

@@ -140,14 +140,14 @@ static inline float ce_row_loss(float *lse, const float *zr, float *e, float *in
     if (e) {
 #pragma omp simd reduction(+ : s)
         for (int64_t j = 0; j < C; j++) {
-            const float x = tg_vexpf(zr[j] - mx);
+            const float x = tg_vexpf_fast(zr[j] - mx);
             e[j] = x;
             s += x;
         }
         *inv = 1.0f / s;
     } else {
 #pragma omp simd reduction(+ : s)
-        for (int64_t j = 0; j < C; j++) s += tg_vexpf(zr[j] - mx);
+        for (int64_t j = 0; j < C; j++) s += tg_vexpf_fast(zr[j] - mx);
     }
     const float l = mx + logf(s);
     float li = keep * (cw ? cw[t] : 1.0f) * (l - zt);
@@ -228,10 +228,10 @@ static inline void ce_row_grad(float *dzr, bool add, const float *zr, float l, i
     const float gp = g * (keep * wt + smooth * wsum); /* coefficient of p */
     if (cw) {
 #pragma omp simd
-        for (int64_t j = 0; j < C; j++) dzr[j] = (add ? dzr[j] : 0.0f) + (gp * tg_vexpf(zr[j] - l) - g * smooth * cw[j]);
+        for (int64_t j = 0; j < C; j++) dzr[j] = (add ? dzr[j] : 0.0f) + (gp * tg_vexpf_fast(zr[j] - l) - g * smooth * cw[j]);
     } else {
 #pragma omp simd
-        for (int64_t j = 0; j < C; j++) dzr[j] = (add ? dzr[j] : 0.0f) + (gp * tg_vexpf(zr[j] - l) - g * smooth);
+        for (int64_t j = 0; j < C; j++) dzr[j] = (add ? dzr[j] : 0.0f) + (gp * tg_vexpf_fast(zr[j] - l) - g * smooth);
     }
     dzr[t] -= g * keep * wt;
 }
