@@ -82,6 +82,11 @@ tg_tensor *tg_log_softmax(const tg_tensor *x, const tg_tensor *mask);
 tg_tensor *tg_layer_norm(const tg_tensor *x, const tg_tensor *w, const tg_tensor *b, double eps);
 /* x / sqrt(mean(x²) + eps) * w; w (D) may be NULL. */
 tg_tensor *tg_rms_norm(const tg_tensor *x, const tg_tensor *w, double eps);
+/* The two with the output's dtype: TG_BF16 writes the normalized values
+ * rounded to bf16 (the operand of a bf16 matmul, with no f32 copy; the
+ * statistics and backward stay f32). TG_ERR_DTYPE for another dtype. */
+tg_tensor *tg_layer_norm_ex(const tg_tensor *x, const tg_tensor *w, const tg_tensor *b, double eps, tg_dtype out);
+tg_tensor *tg_rms_norm_ex(const tg_tensor *x, const tg_tensor *w, double eps, tg_dtype out);
 
 /* ---- embedding.c ---- */
 

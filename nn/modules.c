@@ -115,7 +115,12 @@ tg_status tg_nn_norm_init(tg_nn_norm *m, int64_t dim, bool rms, double eps)
 
 tg_tensor *tg_nn_norm_forward(const tg_nn_norm *m, const tg_tensor *x)
 {
-    return m->rms ? tg_rms_norm(x, m->weight, m->eps) : tg_layer_norm(x, m->weight, m->bias, m->eps);
+    return tg_nn_norm_forward_ex(m, x, TG_F32);
+}
+
+tg_tensor *tg_nn_norm_forward_ex(const tg_nn_norm *m, const tg_tensor *x, tg_dtype out)
+{
+    return m->rms ? tg_rms_norm_ex(x, m->weight, m->eps, out) : tg_layer_norm_ex(x, m->weight, m->bias, m->eps, out);
 }
 
 tg_status tg_nn_norm_params(tg_nn_norm *m, tg_param_set *ps, const char *prefix)
@@ -237,9 +242,10 @@ tg_status tg_nn_block_init(tg_nn_block *m, const tg_nn_block_config *c, tg_rng *
 tg_tensor *tg_nn_block_forward(const tg_nn_block *m, const tg_tensor *x, bool causal,
                                const tg_tensor *lengths, bool train)
 {
-    tg_tensor *a = tg_nn_mha_forward(&m->attn, tg_nn_norm_forward(&m->ln1, x), causal, lengths);
+    /* under bf16 autocast the norms hand the projections their operands in bf16 */
+    tg_tensor *a = tg_nn_mha_forward(&m->attn, tg_nn_norm_forward_ex(&m->ln1, x, autocast), causal, lengths);
     tg_tensor *h = tg_add(x, tg_nn_dropout(a, m->dropout, train));     /* (B, T, D) */
-    tg_tensor *f = tg_nn_ffn_forward(&m->mlp, tg_nn_norm_forward(&m->ln2, h));
+    tg_tensor *f = tg_nn_ffn_forward(&m->mlp, tg_nn_norm_forward_ex(&m->ln2, h, autocast));
     return tg_add(h, tg_nn_dropout(f, m->dropout, train));
 }
 

@@ -67,6 +67,8 @@ typedef struct tg_nn_norm {
 
 tg_status tg_nn_norm_init(tg_nn_norm *m, int64_t dim, bool rms, double eps);
 tg_tensor *tg_nn_norm_forward(const tg_nn_norm *m, const tg_tensor *x);
+/* The same with the output dtype of tg_layer_norm_ex (bf16: a bf16 matmul's operand). */
+tg_tensor *tg_nn_norm_forward_ex(const tg_nn_norm *m, const tg_tensor *x, tg_dtype out);
 tg_status tg_nn_norm_params(tg_nn_norm *m, tg_param_set *ps, const char *prefix);
 void tg_nn_norm_free(tg_nn_norm *m);
 

@@ -154,6 +154,33 @@ START_TEST(test_no_grad_for_x_only_params)
 }
 END_TEST
 
+/* bf16 output: the f32 result rounded to nearest even, and the same
+ * gradients (backward reads x and the statistics, never the output), for
+ * layer and RMS norm with their affine parameters. */
+START_TEST(test_norm_bf16_output)
+{
+    for (int rms = 0; rms < 2; rms++) {
+        tg_tensor *x32 = tg_randn(TG_STEP, TG_SHAPE(5, 37), TG_F32, 51, 0.5, 2.0);
+        tg_tensor *x16 = tg_tensor_clone(TG_STEP, x32);
+        tg_tensor *w = tg_randn(TG_STEP, TG_SHAPE(37), TG_F32, 52, 1.0, 0.3);
+        tg_tensor *b = rms ? NULL : tg_randn(TG_STEP, TG_SHAPE(37), TG_F32, 53, 0.0, 0.3);
+        tg_tensor_set_requires_grad(x32, true);
+        tg_tensor_set_requires_grad(x16, true);
+        tg_tensor *y32 = rms ? tg_rms_norm(x32, w, 1e-5) : tg_layer_norm(x32, w, b, 1e-5);
+        tg_tensor *y16 = rms ? tg_rms_norm_ex(x16, w, 1e-5, TG_BF16) : tg_layer_norm_ex(x16, w, b, 1e-5, TG_BF16);
+        ck_assert_int_eq(tg_tensor_dtype(y16), TG_BF16);
+        for (int64_t i = 0; i < tg_tensor_numel(y32); i++)
+            ck_assert_uint_eq(tg_bf16(y16)[i], tg_f32_to_bf16(tg_f32(y32)[i]));
+        tg_tensor *seed = tg_randn(TG_STEP, TG_SHAPE(5, 37), TG_F32, 54, 0, 1);
+        ck_assert_int_eq(tg_backward_ex(y32, seed, true), TG_OK); /* one tape for both */
+        ck_assert_int_eq(tg_backward_ex(y16, seed, false), TG_OK);
+        tg_assert_close(tg_tensor_grad(x16), tg_tensor_grad(x32), 0, 0, "dx with a bf16 output");
+    }
+    assert_fails(tg_layer_norm_ex(tg_zeros(TG_STEP, TG_SHAPE(2, 5), TG_F32), NULL, NULL, 1e-5, TG_S32),
+                 "layer_norm: output dtype must be f32 or bf16, got s32");
+}
+END_TEST
+
 START_TEST(test_norm_errors)
 {
     tg_tensor *x = tg_zeros(TG_STEP, TG_SHAPE(2, 5), TG_F32);
@@ -183,6 +210,7 @@ int main(void)
     tcase_add_test(tc, test_norm_large_gradcheck);
     tcase_add_test(tc, test_no_grad_for_x_only_params);
     tcase_add_test(tc, test_norm_errors);
+    tcase_add_test(tc, test_norm_bf16_output);
     suite_add_tcase(s, tc);
     return tg_run_suite(s) ? 1 : 0;
 }

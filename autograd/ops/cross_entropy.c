@@ -228,7 +228,8 @@ static inline void ce_row_grad(float *dzr, bool add, const float *zr, float l, i
     const float gp = g * (keep * wt + smooth * wsum); /* coefficient of p */
     if (cw) {
 #pragma omp simd
-        for (int64_t j = 0; j < C; j++) dzr[j] = (add ? dzr[j] : 0.0f) + (gp * tg_vexpf_fast(zr[j] - l) - g * smooth * cw[j]);
+        for (int64_t j = 0; j < C; j++)
+            dzr[j] = (add ? dzr[j] : 0.0f) + (gp * tg_vexpf_fast(zr[j] - l) - g * smooth * cw[j]);
     } else {
 #pragma omp simd
         for (int64_t j = 0; j < C; j++) dzr[j] = (add ? dzr[j] : 0.0f) + (gp * tg_vexpf_fast(zr[j] - l) - g * smooth);

@@ -39,7 +39,10 @@ static inline float d_neg(float x, float y, float a) { (void)x; (void)y; (void)a
  * function as 0.5 x (1 + tanh u), one exp and one division per element,
  * and no cancellation where tanh u is near -1. e^{-2u} overflows to inf for
  * very negative x, giving the limit -0 exactly. */
-static inline float gelu_sig(float x) { return 1.0f / (1.0f + tg_vexpf_fast(-2.0f * SQRT_2_OVER_PI * (x + GELU_C * x * x * x))); }
+static inline float gelu_sig(float x)
+{
+    return 1.0f / (1.0f + tg_vexpf_fast(-2.0f * SQRT_2_OVER_PI * (x + GELU_C * x * x * x)));
+}
 
 static inline float f_gelu(float x, float a)
 {

@@ -11,12 +11,14 @@
 #include <string.h>
 
 #include "autograd/ops/ops_internal.h"
+#include "autograd/ops/vmath.h"
 
 typedef struct norm_attr {
     float eps;
     bool rms;    /* RMS norm (no centering, no bias) */
     bool has_w;
     bool has_b;
+    bool bf16_out; /* the output rounded to bf16 (backward reads x, not y) */
 } norm_attr;
 
 static const char *norm_name(const norm_attr *a) { return a->rms ? "rms_norm" : "layer_norm"; }
@@ -50,21 +52,29 @@ static tg_status norm_infer(const tg_tensor *const *in, int n_in, const void *at
     if (a->has_w) TG_TRY(check_param(in[1], fn, "w", xs));
     if (a->has_b) TG_TRY(check_param(in[1 + a->has_w], fn, "b", xs));
     *out = *xs;
-    *dt = TG_F32;
+    *dt = a->bf16_out ? TG_BF16 : TG_F32;
     return TG_OK;
 }
 
 /* ---- forward ---- */
 
-/* y (rows, D) = normalized x * w + b. mean and rstd (rows) are written when
- * not NULL; mean is unused for RMS norm. w, b may be NULL. */
-static void norm_fwd_kernel(float *y, float *mean, float *rstd, const float *x, const float *w,
+static inline float norm_value(float x, float mu, float rs, const float *w, const float *b, int64_t j)
+{
+    float v = (x - mu) * rs;
+    if (w) v *= w[j];
+    if (b) v += b[j];
+    return v;
+}
+
+/* y (rows, D) = normalized x * w + b, written to y (f32) or yb (bf16),
+ * whichever is given. mean and rstd (rows) are written when not NULL; mean
+ * is unused for RMS norm. w, b may be NULL. */
+static void norm_fwd_kernel(float *y, uint16_t *yb, float *mean, float *rstd, const float *x, const float *w,
                             const float *b, float eps, bool rms, int64_t rows, int64_t D)
 {
 #pragma omp parallel for schedule(static) if (rows * D > TG_OMP_MIN)
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * D;
-        float *yr = y + r * D;
         float mu = 0.0f;
         if (!rms) {
             float s = 0.0f;
@@ -79,12 +89,12 @@ static void norm_fwd_kernel(float *y, float *mean, float *rstd, const float *x, 
         const float rs = 1.0f / sqrtf(ss / (float)D + eps);
         if (mean) mean[r] = mu;
         if (rstd) rstd[r] = rs;
+        if (yb) {
 #pragma omp simd
-        for (int64_t j = 0; j < D; j++) {
-            float v = (xr[j] - mu) * rs;
-            if (w) v *= w[j];
-            if (b) v += b[j];
-            yr[j] = v;
+            for (int64_t j = 0; j < D; j++) yb[r * D + j] = tg_vbf16(norm_value(xr[j], mu, rs, w, b, j));
+        } else {
+#pragma omp simd
+            for (int64_t j = 0; j < D; j++) y[r * D + j] = norm_value(xr[j], mu, rs, w, b, j);
         }
     }
 }
@@ -104,7 +114,8 @@ static tg_status norm_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_
         mean = a->rms ? NULL : tg_tensor_empty(TG_STEP, rs, TG_F32);
         if (!rstd || (!a->rms && !mean)) return TG_ERR_OOM;
     }
-    norm_fwd_kernel(tg_f32(out), mean ? tg_f32(mean) : NULL, rstd ? tg_f32(rstd) : NULL, tg_f32(in[0]),
+    norm_fwd_kernel(a->bf16_out ? NULL : tg_f32(out), a->bf16_out ? tg_bf16(out) : NULL, mean ? tg_f32(mean) : NULL,
+                    rstd ? tg_f32(rstd) : NULL, tg_f32(in[0]),
                     a->has_w ? tg_f32(in[1]) : NULL, a->has_b ? tg_f32(in[1 + a->has_w]) : NULL, a->eps,
                     a->rms, rows, D);
     if (!rstd) return TG_OK;
@@ -223,12 +234,17 @@ tg_status tg_register_norm_ops(void)
 }
 
 static tg_tensor *norm_apply(const tg_op *op, const tg_tensor *x, const tg_tensor *w, const tg_tensor *b,
-                             double eps, bool rms)
+                             double eps, bool rms, tg_dtype out)
 {
     if (!x) return NULL; /* keep the earlier call's message */
-    norm_attr a = {.eps = (float)eps, .rms = rms, .has_w = w != NULL, .has_b = b != NULL};
+    norm_attr a = {.eps = (float)eps, .rms = rms, .has_w = w != NULL, .has_b = b != NULL,
+                   .bf16_out = out == TG_BF16};
     if (!(eps >= 0.0)) {
         tg_error(TG_ERR_INVALID, "%s: eps must be >= 0, got %g", norm_name(&a), eps);
+        return NULL;
+    }
+    if (out != TG_F32 && out != TG_BF16) {
+        tg_error(TG_ERR_DTYPE, "%s: output dtype must be f32 or bf16, got %s", norm_name(&a), tg_dtype_name(out));
         return NULL;
     }
     const tg_tensor *in[3] = {x};
@@ -240,10 +256,20 @@ static tg_tensor *norm_apply(const tg_op *op, const tg_tensor *x, const tg_tenso
 
 tg_tensor *tg_layer_norm(const tg_tensor *x, const tg_tensor *w, const tg_tensor *b, double eps)
 {
-    return norm_apply(&layer_norm_op, x, w, b, eps, false);
+    return norm_apply(&layer_norm_op, x, w, b, eps, false, TG_F32);
 }
 
 tg_tensor *tg_rms_norm(const tg_tensor *x, const tg_tensor *w, double eps)
 {
-    return norm_apply(&rms_norm_op, x, w, NULL, eps, true);
+    return norm_apply(&rms_norm_op, x, w, NULL, eps, true, TG_F32);
+}
+
+tg_tensor *tg_layer_norm_ex(const tg_tensor *x, const tg_tensor *w, const tg_tensor *b, double eps, tg_dtype out)
+{
+    return norm_apply(&layer_norm_op, x, w, b, eps, false, out);
+}
+
+tg_tensor *tg_rms_norm_ex(const tg_tensor *x, const tg_tensor *w, double eps, tg_dtype out)
+{
+    return norm_apply(&rms_norm_op, x, w, NULL, eps, true, out);
 }
