@@ -28,6 +28,7 @@
  * into dh (rows, D) and dw (V, D) by two matmuls; backward only scales those
  * by dout. Same FLOPs as the unfused ops, memory O(chunk · V + rows · D). */
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
 #include "autograd/ops/ops_internal.h"
@@ -120,8 +121,8 @@ static tg_status check_targets(const tg_tensor *targets, int64_t C, int32_t igno
 
 /* The loss l_i of kept row zr (C logits, target t) and its log-sum-exp
  * (*lse). cw may be NULL; wsum is the sum of the class weights (C without).
- * With e (which may be zr itself) the pass that sums the exponentials also
- * stores them, e = exp(zr - max), and *inv = 1 / their sum. */
+ * With e the pass that sums the exponentials also stores them there,
+ * e = exp(zr - max), and *inv = 1 / their sum. */
 static inline float ce_row_loss(float *lse, const float *zr, float *e, float *inv, int32_t t, const float *cw,
                                 double wsum, float eps, int64_t C)
 {
@@ -273,19 +274,20 @@ static void ce_bwd_kernel(float *dz, const float *lse, float scale, float dy, co
 /* Losses and lse as ce_fwd_kernel, and in the same pass over each row (while
  * it is in cache) the gradient of the reduced loss for dy = 1 and scale 1,
  * written into dz (f32) or dzb (bf16), whichever is given (zeros for rows
- * without one). With dzb, z is scratch and is overwritten by the
- * exponentials the gradient is made from. */
-static double ce_fused_kernel(float *loss, float *lse, double *denom, float *dz, uint16_t *dzb, float *z,
-                              const int32_t *t, const float *cw, const float *tw, double wsum, int32_t ignore,
-                              float eps, int64_t rows, int64_t C)
+ * without one). With dzb the row's exponentials go to ebuf (C floats per
+ * thread, reused row after row so they never leave the cache) and the
+ * gradient is made from them. */
+static double ce_fused_kernel(float *loss, float *lse, double *denom, float *dz, uint16_t *dzb, float *ebuf,
+                              const float *z, const int32_t *t, const float *cw, const float *tw, double wsum,
+                              int32_t ignore, float eps, int64_t rows, int64_t C)
 {
     double total = 0.0, den = 0.0;
 #pragma omp parallel for schedule(static) reduction(+ : total, den) if (rows * C > TG_OMP_MIN)
     for (int64_t r = 0; r < rows; r++) {
-        const float u = tw ? tw[r] : 1.0f;
-        float *zr = z + r * C, li = 0.0f, l = 0.0f, inv = 0.0f;
+        const float u = tw ? tw[r] : 1.0f, *zr = z + r * C;
+        float *e = dzb ? ebuf + (size_t)omp_get_thread_num() * (size_t)C : NULL, li = 0.0f, l = 0.0f, inv = 0.0f;
         if (t[r] != ignore) {
-            li = ce_row_loss(&l, zr, dzb ? zr : NULL, &inv, t[r], cw, wsum, eps, C);
+            li = ce_row_loss(&l, zr, e, &inv, t[r], cw, wsum, eps, C);
             total += (double)(u * li);
             den += (double)u * (double)(cw ? cw[t[r]] : 1.0f);
         }
@@ -293,7 +295,7 @@ static double ce_fused_kernel(float *loss, float *lse, double *denom, float *dz,
         lse[r] = l;
         const bool none = t[r] == ignore || u == 0.0f;
         if (dzb && none) memset(dzb + r * C, 0, sizeof(uint16_t) * (size_t)C);
-        if (dzb && !none) ce_row_grad_bf16(dzb + r * C, zr, inv, t[r], u, cw, (float)wsum, eps, C);
+        if (dzb && !none) ce_row_grad_bf16(dzb + r * C, e, inv, t[r], u, cw, (float)wsum, eps, C);
         if (dz && none) memset(dz + r * C, 0, sizeof(float) * (size_t)C);
         if (dz && !none) ce_row_grad(dz + r * C, false, zr, l, t[r], u, cw, (float)wsum, eps, C);
     }
@@ -370,6 +372,7 @@ typedef struct lce_run {
     tg_dtype dt;
     float *z, *dz;              /* (chunk, V); dz only in f32 mode */
     uint16_t *dzb;              /* (chunk, V) dz in bf16, bf16 mode */
+    float *ebuf;                /* bf16 mode: (threads, V) one row's exponentials per thread */
 } lce_run;
 
 static tg_matmul_desc lce_desc(const lce_run *r, int64_t m, int64_t k, int64_t n, bool at, bool bt, bool acc)
@@ -447,11 +450,12 @@ static tg_status lce_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_i
     r.z = tg_op_scratch(ctx, sizeof(float) * zn);
     r.dz = rec && r.dt == TG_F32 ? tg_op_scratch(ctx, sizeof(float) * zn) : NULL;
     r.dzb = rec && r.dt == TG_BF16 ? tg_op_scratch(ctx, sizeof(uint16_t) * zn) : NULL;
+    r.ebuf = r.dzb ? tg_op_scratch(ctx, sizeof(float) * (size_t)(omp_get_max_threads() * r.V)) : NULL;
     float *loss = tg_op_scratch(ctx, sizeof(float) * (size_t)(r.rows ? r.rows : 1)),
           *lse = tg_op_scratch(ctx, sizeof(float) * (size_t)(r.rows ? r.rows : 1));
     tg_tensor *dh = rec ? tg_tensor_empty(TG_STEP, *tg_tensor_shape(in[0]), TG_F32) : NULL; /* (..., D) */
     tg_tensor *dw = rec ? tg_zeros(TG_STEP, *tg_tensor_shape(in[1]), TG_F32) : NULL;        /* (V, D) */
-    if (!r.h || !r.z || !loss || !lse || (rec && (!(r.dz || r.dzb) || !dh || !dw)))
+    if (!r.h || !r.z || !loss || !lse || (rec && (!(r.dz || r.dzb) || (r.dzb && !r.ebuf) || !dh || !dw)))
         return TG_ERR_OOM;
     const float *cwp = cw ? tg_f32(cw) : NULL, *twp = tw ? tg_f32(tw) : NULL;
     const double wsum = class_weight_sum(cwp, r.V);
@@ -465,7 +469,7 @@ static tg_status lce_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_i
         const int32_t *tc = t + r0;
         const float *twc = twp ? twp + r0 : NULL;
         if (rec)
-            total += ce_fused_kernel(loss + r0, lse + r0, &den, r.dz, r.dzb, r.z, tc, cwp, twc, wsum,
+            total += ce_fused_kernel(loss + r0, lse + r0, &den, r.dz, r.dzb, r.ebuf, r.z, tc, cwp, twc, wsum,
                                      a->ce.ignore_index, a->ce.smoothing, n, r.V);
         else
             total += ce_fwd_kernel(loss + r0, lse + r0, &den, r.z, tc, cwp, twc, wsum, a->ce.ignore_index,
