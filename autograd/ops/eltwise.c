@@ -24,8 +24,6 @@ typedef struct eltwise_attr {
     bool bf16_out; /* GELU only: the output rounded to bf16 (tg_gelu_ex) */
 } eltwise_attr;
 
-#define SQRT_2_OVER_PI 0.7978845608028654f
-#define GELU_C 0.044715f
 
 /* Scalar kernels: f(x, a) and its derivative df(x, y, a) given y = f(x). */
 static inline float f_scale(float x, float a) { return a * x; }
@@ -35,27 +33,16 @@ static inline float d_one(float x, float y, float a) { (void)x; (void)y; (void)a
 static inline float f_neg(float x, float a) { (void)a; return -x; }
 static inline float d_neg(float x, float y, float a) { (void)x; (void)y; (void)a; return -1.0f; }
 
-/* GELU (tanh) as x * sigmoid(2u), u = sqrt(2/pi) (x + c x^3): the same
- * function as 0.5 x (1 + tanh u), one exp and one division per element,
- * and no cancellation where tanh u is near -1. e^{-2u} overflows to inf for
- * very negative x, giving the limit -0 exactly. */
-static inline float gelu_sig(float x)
-{
-    return 1.0f / (1.0f + tg_vexpf_fast(-2.0f * SQRT_2_OVER_PI * (x + GELU_C * x * x * x)));
-}
-
 static inline float f_gelu(float x, float a)
 {
     (void)a;
-    return x * gelu_sig(x);
+    return tg_vgelu(x);
 }
 
-/* d/dx x s(2u) = s + 2 x s (1 - s) u' */
 static inline float d_gelu(float x, float y, float a)
 {
     (void)y; (void)a;
-    const float s = gelu_sig(x), du = SQRT_2_OVER_PI * (1.0f + 3.0f * GELU_C * x * x);
-    return s + 2.0f * x * s * (1.0f - s) * du;
+    return tg_vgelu_grad(x);
 }
 
 static inline float f_gelu_erf(float x, float a)

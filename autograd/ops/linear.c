@@ -76,7 +76,8 @@ static tg_status linear_infer(const tg_tensor *const *in, int n_in, const void *
 
 /* ---- forward ---- */
 
-/* A bf16 step copy of f32 t, saved for backward when recording. */
+/* A bf16 step copy of f32 t, saved for backward when recording (the op's
+ * first saved tensor: ops call this at most once). */
 static const tg_tensor *to_bf16(tg_op_ctx *ctx, const tg_tensor *t)
 {
     tg_tensor *b = tg_tensor_empty(TG_STEP, *tg_tensor_shape(t), TG_BF16);
@@ -97,22 +98,35 @@ static tg_status pack_weight(tg_op_ctx *ctx, const tg_matmul_desc *d, const tg_t
     return tg_backend_matmul_pack_b(c, d, buf, tg_tensor_data(w), tg_tensor_dtype(w));
 }
 
+/* Whether the products of p run on a packed w (bf16, nothing empty). */
+static bool packs(const tg_linear_prod *p) { return p->dt == TG_BF16 && p->rows > 0 && p->in > 0 && p->out > 0; }
+
+tg_status tg_ops_linear_fwd(tg_op_ctx *ctx, const tg_linear_prod *p, float *y, const void *x, const tg_tensor *w,
+                            const float *bias)
+{
+    tg_matmul_desc d = {.ndim = 2, .ab_dtype = p->dt, .bias = bias != NULL, .b_packed = packs(p)};
+    tg_matmul_view(d.a_dims, d.a_strides, 0, NULL, p->rows, p->in, false);  /* x (R, in) */
+    tg_matmul_view(d.b_dims, d.b_strides, 0, NULL, p->in, p->out, true);    /* wᵀ (in, out) */
+    tg_matmul_view(d.c_dims, d.c_strides, 0, NULL, p->rows, p->out, false); /* y (R, out) */
+    const void *wb = tg_tensor_data(w);
+    if (d.b_packed) TG_TRY(pack_weight(ctx, &d, w, &wb));
+    return tg_backend_matmul(tg_ctx_current(), &d, y, x, wb, bias);
+}
+
+const void *tg_ops_operand(tg_op_ctx *ctx, const tg_tensor *t, tg_dtype dt)
+{
+    const tg_tensor *c = tg_tensor_dtype(t) == dt ? t : to_bf16(ctx, t);
+    return c ? tg_tensor_data(c) : NULL;
+}
+
 static tg_status linear_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr,
                                 tg_tensor *out)
 {
     const linear_dims n = dims_of(in[0], in[1]);
-    const tg_dtype dt = compute_dtype(in[0], attr);
-    const tg_tensor *xt = tg_tensor_dtype(in[0]) == dt ? in[0] : to_bf16(ctx, in[0]); /* rounded here */
-    if (!xt) return TG_ERR_OOM;
-    tg_matmul_desc d = {.ndim = 2, .ab_dtype = dt, .bias = n_in == 3,
-                        .b_packed = dt == TG_BF16 && n.rows > 0 && n.in > 0 && n.out > 0};
-    tg_matmul_view(d.a_dims, d.a_strides, 0, NULL, n.rows, n.in, false);  /* x (R, in) */
-    tg_matmul_view(d.b_dims, d.b_strides, 0, NULL, n.in, n.out, true);    /* wᵀ (in, out) */
-    tg_matmul_view(d.c_dims, d.c_strides, 0, NULL, n.rows, n.out, false); /* y (R, out) */
-    const void *w = tg_tensor_data(in[1]);
-    if (d.b_packed) TG_TRY(pack_weight(ctx, &d, in[1], &w));
-    return tg_backend_matmul(tg_ctx_current(), &d, tg_f32(out), tg_tensor_data(xt), w,
-                             n_in == 3 ? tg_f32(in[2]) : NULL);
+    const tg_linear_prod p = {n.rows, n.in, n.out, compute_dtype(in[0], attr)};
+    const void *x = tg_ops_operand(ctx, in[0], p.dt); /* f32 x of a bf16 product is rounded here */
+    if (!x) return TG_ERR_OOM;
+    return tg_ops_linear_fwd(ctx, &p, tg_f32(out), x, in[1], n_in == 3 ? tg_f32(in[2]) : NULL);
 }
 
 /* ---- backward ---- */
@@ -120,14 +134,16 @@ static tg_status linear_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int 
 /* Rows of dy per block of the bias gradient's partial sums. */
 enum { BIAS_ROWS = 128 };
 
-/* dbias (cols) += column sums of dy (rows, cols) (= when fresh), when
- * dbias is given, and dyb = dy rounded to bf16, when dyb is given: one
- * streaming pass over dy. Threads take blocks of BIAS_ROWS rows, each
+/* The gradient entering a layer's products, g = dy or, with u, dy ∘
+ * gelu'(u) (the layer's input went through GELU), in one streaming pass
+ * over dy (rows, cols): dbias (cols) += column sums of g (= when fresh),
+ * when dbias is given; gb = g rounded to bf16, when given; gf = g (f32, may
+ * be dy itself), when given. Threads take blocks of BIAS_ROWS rows, each
  * summing into its own row of part (ceil(rows / BIAS_ROWS), cols), then
  * split the columns to add the blocks in order: the result does not depend
  * on the thread count. */
-static void bias_grad_bf16(float *dbias, bool fresh, float *part, uint16_t *dyb, const float *dy, int64_t rows,
-                           int64_t cols)
+static void grad_pass(float *dbias, bool fresh, float *part, uint16_t *gb, float *gf, const float *dy,
+                      const float *u, int64_t rows, int64_t cols)
 {
     const int64_t nblk = (rows + BIAS_ROWS - 1) / BIAS_ROWS;
 #pragma omp parallel if (rows * cols > TG_OMP_MIN)
@@ -138,13 +154,36 @@ static void bias_grad_bf16(float *dbias, bool fresh, float *part, uint16_t *dyb,
             float *acc = dbias ? part + blk * cols : NULL;
             if (acc) memset(acc, 0, sizeof(float) * (size_t)cols);
             for (int64_t r = blk * BIAS_ROWS; r < r1; r++) {
-                const float *row = dy + r * cols;
+                const float *row = dy + r * cols, *ur = u ? u + r * cols : NULL;
+                float *fr = gf ? gf + r * cols : NULL;
+                uint16_t *br = gb ? gb + r * cols : NULL;
+                if (ur) { /* g made once per element, for each output given */
+                    if (br && acc) {
+#pragma omp simd
+                        for (int64_t j = 0; j < cols; j++) {
+                            const float v = row[j] * tg_vgelu_grad(ur[j]);
+                            br[j] = tg_vbf16(v);
+                            acc[j] += v;
+                        }
+                    } else if (br) {
+#pragma omp simd
+                        for (int64_t j = 0; j < cols; j++) br[j] = tg_vbf16(row[j] * tg_vgelu_grad(ur[j]));
+                    }
+                    if (fr)
+#pragma omp simd
+                        for (int64_t j = 0; j < cols; j++) fr[j] = row[j] * tg_vgelu_grad(ur[j]);
+                    if (fr && acc)
+#pragma omp simd
+                        for (int64_t j = 0; j < cols; j++) acc[j] += fr[j];
+                    continue;
+                }
                 if (acc)
 #pragma omp simd
                     for (int64_t j = 0; j < cols; j++) acc[j] += row[j];
-                if (dyb)
+                if (br)
 #pragma omp simd
-                    for (int64_t j = 0; j < cols; j++) dyb[r * cols + j] = tg_vbf16(row[j]);
+                    for (int64_t j = 0; j < cols; j++) br[j] = tg_vbf16(row[j]);
+                if (fr && fr != row) memcpy(fr, row, sizeof(float) * (size_t)cols);
             }
         }
         if (dbias) {
@@ -158,6 +197,43 @@ static void bias_grad_bf16(float *dbias, bool fresh, float *part, uint16_t *dyb,
     }
 }
 
+tg_status tg_ops_layer_grad(tg_op_ctx *ctx, const tg_linear_prod *p, const float *dy, const float *u, float *dbias,
+                            bool dbias_fresh, float *g_f32, const void **g)
+{
+    uint16_t *gb = NULL; /* (R, out) */
+    if (p->dt == TG_BF16 && !(gb = tg_op_scratch(ctx, sizeof(uint16_t) * (size_t)(p->rows * p->out))))
+        return TG_ERR_OOM;
+    float *part = NULL, *gf = p->dt == TG_F32 ? (u ? g_f32 : (float *)dy) : NULL;
+    if (dbias && !(part = tg_op_scratch(ctx, sizeof(float) * (size_t)((p->rows + BIAS_ROWS - 1) / BIAS_ROWS * p->out))))
+        return TG_ERR_OOM;
+    if (dbias || gb || (gf && gf != dy)) grad_pass(dbias, dbias_fresh, part, gb, gf, dy, u, p->rows, p->out);
+    *g = gb ? (const void *)gb : (const void *)gf;
+    return TG_OK;
+}
+
+tg_status tg_ops_linear_grads(tg_op_ctx *ctx, const tg_linear_prod *p, const void *g, const void *x,
+                              const tg_tensor *w, float *dx, bool dx_fresh, float *dw, bool dw_fresh)
+{
+    tg_ctx *c = tg_ctx_current();
+    if (dx) { /* dx (R, in) += g (R, out) · w (out, in) */
+        tg_matmul_desc d = {.ndim = 2, .ab_dtype = p->dt, .accumulate = !dx_fresh, .b_packed = packs(p)};
+        tg_matmul_view(d.a_dims, d.a_strides, 0, NULL, p->rows, p->out, false);
+        tg_matmul_view(d.b_dims, d.b_strides, 0, NULL, p->out, p->in, false);
+        tg_matmul_view(d.c_dims, d.c_strides, 0, NULL, p->rows, p->in, false);
+        const void *wb = tg_tensor_data(w);
+        if (d.b_packed) TG_TRY(pack_weight(ctx, &d, w, &wb));
+        TG_TRY(tg_backend_matmul(c, &d, dx, g, wb, NULL));
+    }
+    if (dw) { /* dw (out, in) += gᵀ (out, R) · x (R, in) */
+        tg_matmul_desc d = {.ndim = 2, .ab_dtype = p->dt, .accumulate = !dw_fresh};
+        tg_matmul_view(d.a_dims, d.a_strides, 0, NULL, p->out, p->rows, true);
+        tg_matmul_view(d.b_dims, d.b_strides, 0, NULL, p->rows, p->in, false);
+        tg_matmul_view(d.c_dims, d.c_strides, 0, NULL, p->out, p->in, false);
+        TG_TRY(tg_backend_matmul(c, &d, dw, g, x, NULL));
+    }
+    return TG_OK;
+}
+
 /* Both gradient matmuls run in the operands' dtype: with bf16 x and w (mixed
  * precision) dy is rounded to bf16 once and both products are bf16 with f32
  * accumulation, as the forward was. */
@@ -165,38 +241,14 @@ static tg_status linear_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tenso
 {
     const tg_tensor *x = tg_op_input(ctx, 0), *w = tg_op_input(ctx, 1);
     const linear_dims n = dims_of(x, w);
-    const tg_dtype dt = compute_dtype(x, tg_op_attr(ctx));
-    if (tg_tensor_dtype(x) != dt) x = tg_op_saved(ctx, 0); /* the bf16 copy made by forward */
-    const float *dy = tg_f32(dout); /* (R, out) */
-    uint16_t *dyb = NULL; /* (R, out) dy rounded for bf16 matmuls */
-    if (dt == TG_BF16 && (din[0] || din[1])) {
-        dyb = tg_op_scratch(ctx, sizeof(uint16_t) * (size_t)(n.rows * n.out));
-        if (!dyb) return TG_ERR_OOM;
-    }
-    float *dbias = tg_op_n_in(ctx) == 3 && din[2] ? tg_f32(din[2]) : NULL, *part = NULL;
-    if (dbias && !(part = tg_op_scratch(ctx, sizeof(float) * (size_t)((n.rows + BIAS_ROWS - 1) / BIAS_ROWS * n.out))))
-        return TG_ERR_OOM;
-    if (dbias || dyb) bias_grad_bf16(dbias, tg_op_grad_fresh(ctx, 2), part, dyb, dy, n.rows, n.out);
-    const void *dy_mm = dyb ? (const void *)dyb : (const void *)dy;
-    tg_ctx *c = tg_ctx_current();
-    if (din[0]) { /* dx (R, in) += dy (R, out) · w (out, in) */
-        tg_matmul_desc d = {.ndim = 2, .ab_dtype = dt, .accumulate = !tg_op_grad_fresh(ctx, 0)};
-        tg_matmul_view(d.a_dims, d.a_strides, 0, NULL, n.rows, n.out, false);
-        tg_matmul_view(d.b_dims, d.b_strides, 0, NULL, n.out, n.in, false);
-        tg_matmul_view(d.c_dims, d.c_strides, 0, NULL, n.rows, n.in, false);
-        const void *wb = tg_tensor_data(w);
-        d.b_packed = dt == TG_BF16 && n.rows > 0 && n.in > 0 && n.out > 0;
-        if (d.b_packed) TG_TRY(pack_weight(ctx, &d, w, &wb));
-        TG_TRY(tg_backend_matmul(c, &d, tg_f32(din[0]), dy_mm, wb, NULL));
-    }
-    if (din[1]) { /* dw (out, in) += dyᵀ (out, R) · x (R, in) */
-        tg_matmul_desc d = {.ndim = 2, .ab_dtype = dt, .accumulate = !tg_op_grad_fresh(ctx, 1)};
-        tg_matmul_view(d.a_dims, d.a_strides, 0, NULL, n.out, n.rows, true);
-        tg_matmul_view(d.b_dims, d.b_strides, 0, NULL, n.rows, n.in, false);
-        tg_matmul_view(d.c_dims, d.c_strides, 0, NULL, n.out, n.in, false);
-        TG_TRY(tg_backend_matmul(c, &d, tg_f32(din[1]), dy_mm, tg_tensor_data(x), NULL));
-    }
-    return TG_OK;
+    const tg_linear_prod p = {n.rows, n.in, n.out, compute_dtype(x, tg_op_attr(ctx))};
+    if (tg_tensor_dtype(x) != p.dt) x = tg_op_saved(ctx, 0); /* the bf16 copy made by forward */
+    float *dbias = tg_op_n_in(ctx) == 3 && din[2] ? tg_f32(din[2]) : NULL;
+    const void *g = tg_f32(dout);
+    if (dbias || din[0] || din[1])
+        TG_TRY(tg_ops_layer_grad(ctx, &p, tg_f32(dout), NULL, dbias, tg_op_grad_fresh(ctx, 2), NULL, &g));
+    return tg_ops_linear_grads(ctx, &p, g, tg_tensor_data(x), w, din[0] ? tg_f32(din[0]) : NULL,
+                               tg_op_grad_fresh(ctx, 0), din[1] ? tg_f32(din[1]) : NULL, tg_op_grad_fresh(ctx, 1));
 }
 
 /* ---- descriptor and wrapper ---- */

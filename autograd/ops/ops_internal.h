@@ -38,6 +38,36 @@ bool tg_bcast_rows_shared(const tg_bcast *p, int which);
  * summing over broadcast dims: the backward of broadcasting. */
 void tg_reduce_to_shape(float *dst, const tg_shape *to, const float *src, const tg_shape *from);
 
+/* ---- linear layers inside ops (linear.c) ---- */
+
+/* The products of a layer (rows, in) -> (rows, out) with operands in dt. */
+typedef struct tg_linear_prod {
+    int64_t rows, in, out;
+    tg_dtype dt; /* TG_F32 or TG_BF16 */
+} tg_linear_prod;
+
+/* t as a product operand in dt: its data, or a bf16 copy saved as the op's
+ * first saved tensor (only one per op). NULL when out of memory. */
+const void *tg_ops_operand(tg_op_ctx *ctx, const tg_tensor *t, tg_dtype dt);
+
+/* y (rows, out) = x · wᵀ (+ bias (out) when given); x in p->dt; w (out, in)
+ * f32 or p->dt, packed for the product here when p->dt is bf16. */
+tg_status tg_ops_linear_fwd(tg_op_ctx *ctx, const tg_linear_prod *p, float *y, const void *x, const tg_tensor *w,
+                            const float *bias);
+
+/* The gradient entering the layer's products from dy (rows, out) f32, or
+ * dy ∘ gelu'(u) when u (rows, out) is given (the layer's input went
+ * through GELU), in one pass that also makes dbias (+= unless fresh) when
+ * given. *g is the products' operand: bf16 op scratch with a bf16 p->dt;
+ * with f32, dy itself or (with u) g_f32, which must then be given. */
+tg_status tg_ops_layer_grad(tg_op_ctx *ctx, const tg_linear_prod *p, const float *dy, const float *u, float *dbias,
+                            bool dbias_fresh, float *g_f32, const void **g);
+
+/* dx (rows, in) = g · w and dw (out, in) = gᵀ · x, each added unless fresh,
+ * each skipped when NULL; g from tg_ops_layer_grad, x in p->dt. */
+tg_status tg_ops_linear_grads(tg_op_ctx *ctx, const tg_linear_prod *p, const void *g, const void *x,
+                              const tg_tensor *w, float *dx, bool dx_fresh, float *dw, bool dw_fresh);
+
 /* Family registration functions called by builtin.c. */
 tg_status tg_register_eltwise_ops(void);
 tg_status tg_register_binary_ops(void);

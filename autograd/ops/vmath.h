@@ -135,6 +135,24 @@ static inline float tg_vexpf_fast(float x)
     return tg_vmath_float(tg_vmath_bits(y) | nan);
 }
 
+/* GELU (tanh approximation) as x * sigmoid(2u), u = sqrt(2/pi) (x + c x^3):
+ * the same function as 0.5 x (1 + tanh u), one exp and one division per
+ * element, and no cancellation where tanh u is near -1. e^{-2u} overflows
+ * to inf for very negative x, giving the limit -0. tg_vgelu_grad is its
+ * derivative s + 2 x s (1 - s) u'. */
+static inline float tg_vgelu_sig(float x)
+{
+    return 1.0f / (1.0f + tg_vexpf_fast(-2.0f * 0.7978845608028654f * (x + 0.044715f * x * x * x)));
+}
+
+static inline float tg_vgelu(float x) { return x * tg_vgelu_sig(x); }
+
+static inline float tg_vgelu_grad(float x)
+{
+    const float s = tg_vgelu_sig(x), du = 0.7978845608028654f * (1.0f + 3.0f * 0.044715f * x * x);
+    return s + 2.0f * x * s * (1.0f - s) * du;
+}
+
 /* tanh(x): an odd polynomial |x| + |x|^3 P(x^2) for |x| < 0.625, where
  * 1 - 2 / (e^{2|x|} + 1) would cancel, and that formula above it (the exp
  * overflows to inf for large |x|, giving exactly 1); x's sign is copied
