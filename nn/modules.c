@@ -200,8 +200,11 @@ tg_status tg_nn_ffn_init(tg_nn_ffn *m, int64_t dim, int64_t hidden, bool swiglu,
 
 tg_tensor *tg_nn_ffn_forward(const tg_nn_ffn *m, const tg_tensor *x)
 {
+    /* under bf16 autocast the GELU MLP is one fused op (f32 keeps the three
+     * ops, whose per-sample gradient norms DP-SGD computes directly) */
+    if (!m->swiglu && autocast == TG_BF16)
+        return tg_mlp_gelu(x, m->fc1.weight, m->fc1.bias, m->fc2.weight, m->fc2.bias, autocast); /* (..., dim) */
     tg_tensor *h = tg_nn_linear_forward(&m->fc1, x);                    /* (..., hidden) */
-    /* under bf16 autocast GELU hands fc2 its operand already in bf16 */
     h = m->swiglu ? tg_mul(tg_silu(h), tg_nn_linear_forward(&m->gate, x)) : tg_gelu_ex(h, autocast);
     return tg_nn_linear_forward(&m->fc2, h);                             /* (..., dim) */
 }

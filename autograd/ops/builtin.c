@@ -26,6 +26,7 @@ static void register_all(void)
         tg_register_matmul_ops,
         tg_register_linear_ops,
         tg_register_attention_ops,
+        tg_register_mlp_ops,
     };
     for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
         TG_ASSERT(families[i]() == TG_OK, "a built-in op failed to register (duplicate name?)");

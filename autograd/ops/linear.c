@@ -206,7 +206,7 @@ tg_status tg_ops_layer_grad(tg_op_ctx *ctx, const tg_linear_prod *p, const float
     float *part = NULL, *gf = p->dt == TG_F32 ? (u ? g_f32 : (float *)dy) : NULL;
     if (dbias && !(part = tg_op_scratch(ctx, sizeof(float) * (size_t)((p->rows + BIAS_ROWS - 1) / BIAS_ROWS * p->out))))
         return TG_ERR_OOM;
-    if (dbias || gb || (gf && gf != dy)) grad_pass(dbias, dbias_fresh, part, gb, gf, dy, u, p->rows, p->out);
+    if (dbias || gb || u || (gf && gf != dy)) grad_pass(dbias, dbias_fresh, part, gb, gf, dy, u, p->rows, p->out);
     *g = gb ? (const void *)gb : (const void *)gf;
     return TG_OK;
 }

@@ -85,5 +85,6 @@ tg_status tg_register_dropout_ops(void);
 tg_status tg_register_matmul_ops(void);
 tg_status tg_register_linear_ops(void);
 tg_status tg_register_attention_ops(void);
+tg_status tg_register_mlp_ops(void);
 
 #endif

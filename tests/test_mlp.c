@@ -1,0 +1,179 @@
+/* The fused feed-forward op tg_mlp_gelu: the same values and gradients as
+ * tg_linear_ex + tg_gelu_ex + tg_linear_ex in f32 and in bf16 (where the
+ * fusion changes no rounding, so they agree to the bit), a gradcheck of
+ * every input, biases optional, gradients written whole when they come
+ * fresh, accumulation into existing gradients, and its error messages. */
+#include <math.h>
+
+#include "tests/tg_test.h"
+
+enum { D = 12, H = 40, O = 9 };
+
+static tg_tensor *leaf(tg_shape s, uint64_t seed, double sd)
+{
+    tg_tensor *t = tg_randn(TG_STEP, s, TG_F32, seed, 0, sd);
+    tg_tensor_set_requires_grad(t, true);
+    return t;
+}
+
+/* x (2, 5, D), w1 (H, D), b1 (H), w2 (O, H), b2 (O) */
+static void make_inputs(tg_tensor **in, uint64_t seed)
+{
+    in[0] = leaf(TG_SHAPE(2, 5, D), seed, 1.0);
+    in[1] = leaf(TG_SHAPE(H, D), seed + 1, 0.4);
+    in[2] = leaf(TG_SHAPE(H), seed + 2, 0.5);
+    in[3] = leaf(TG_SHAPE(O, H), seed + 3, 0.3);
+    in[4] = leaf(TG_SHAPE(O), seed + 4, 0.5);
+}
+
+static tg_tensor *unfused(tg_tensor *const *in, bool biases, tg_dtype dt)
+{
+    tg_tensor *h = tg_gelu_ex(tg_linear_ex(in[0], in[1], biases ? in[2] : NULL, dt), dt);
+    return tg_linear_ex(h, in[3], biases ? in[4] : NULL, dt);
+}
+
+static tg_tensor *fused(tg_tensor *const *in, bool biases, tg_dtype dt)
+{
+    return tg_mlp_gelu(in[0], in[1], biases ? in[2] : NULL, in[3], biases ? in[4] : NULL, dt);
+}
+
+/* Output and the five gradients of sum(y ∘ seed), fused against unfused. */
+static void compare(tg_dtype dt, bool biases, double tol)
+{
+    tg_tensor *a[5], *b[5];
+    make_inputs(a, 10);
+    make_inputs(b, 10);
+    tg_tensor *ya = fused(a, biases, dt), *yb = unfused(b, biases, dt);
+    ck_assert_msg(ya && yb, "%s", tg_last_error());
+    tg_assert_close(ya, yb, tol, tol, "output");
+    tg_tensor *seed = tg_randn(TG_STEP, *tg_tensor_shape(ya), TG_F32, 20, 0, 1);
+    ck_assert_int_eq(tg_backward_ex(ya, seed, true), TG_OK);
+    ck_assert_int_eq(tg_backward_ex(yb, seed, false), TG_OK);
+    const char *names[5] = {"dx", "dw1", "db1", "dw2", "db2"};
+    for (int i = 0; i < 5; i++) {
+        const bool has = biases || (i != 2 && i != 4);
+        ck_assert(has == (tg_tensor_grad(a[i]) != NULL));
+        if (has) tg_assert_close(tg_tensor_grad(a[i]), tg_tensor_grad(b[i]), tol, tol, names[i]);
+    }
+}
+
+START_TEST(test_matches_unfused_f32)
+{
+    compare(TG_F32, true, 1e-5);
+    compare(TG_F32, false, 1e-5);
+}
+END_TEST
+
+START_TEST(test_matches_unfused_bf16)
+{
+    compare(TG_BF16, true, 0);
+    compare(TG_BF16, false, 0);
+}
+END_TEST
+
+static tg_tensor *mlp_fn(tg_tensor *const *in, int n_in, void *user)
+{
+    (void)n_in, (void)user;
+    return fused(in, true, TG_F32);
+}
+
+START_TEST(test_gradcheck)
+{
+    tg_tensor *in[5];
+    make_inputs(in, 30);
+    tg_assert_gradcheck(mlp_fn, in, 5, NULL, NULL, "mlp_gelu");
+}
+END_TEST
+
+/* A bf16 x (from a norm with bf16 output) under bf16 compute. */
+START_TEST(test_bf16_input)
+{
+    tg_tensor *in[5], *ref[5];
+    make_inputs(in, 40);
+    make_inputs(ref, 40);
+    tg_tensor *x16 = tg_tensor_to(TG_STEP, in[0], TG_BF16);
+    tg_tensor_set_requires_grad(x16, true);
+    tg_tensor *y = tg_mlp_gelu(x16, in[1], in[2], in[3], in[4], TG_BF16);
+    tg_tensor *want = fused(ref, true, TG_BF16); /* rounds the same x itself */
+    ck_assert_msg(y && want, "%s", tg_last_error());
+    tg_assert_close(y, want, 0, 0, "bf16 x");
+    ck_assert_int_eq(tg_backward(tg_sum(y, NULL, 0, false)), TG_OK);
+    ck_assert_ptr_nonnull(tg_tensor_grad(x16));
+    ck_assert_int_eq(tg_tensor_dtype(tg_tensor_grad(x16)), TG_F32);
+}
+END_TEST
+
+/* Fresh gradients (x an intermediate) are written whole: a step on a
+ * NaN-filled arena gives the clean step's gradient; a second backward into
+ * the same leaves adds. */
+static tg_tensor *fresh_run(tg_tensor *const *w, tg_dtype dt)
+{
+    tg_tensor *x = leaf(TG_SHAPE(2, 5, D), 50, 1.0);
+    tg_tensor *y = tg_mlp_gelu(tg_scale(x, 1.0), w[0], w[1], w[2], w[3], dt);
+    ck_assert_int_eq(tg_backward(tg_sum(tg_mul(y, y), NULL, 0, false)), TG_OK);
+    return tg_tensor_grad(x);
+}
+
+START_TEST(test_fresh_and_accumulated_grads)
+{
+    for (int run = 0; run < 2; run++) {
+        const tg_dtype dt = run ? TG_BF16 : TG_F32;
+        tg_tensor *w[4] = {tg_randn(TG_PERSIST, TG_SHAPE(H, D), TG_F32, 51, 0, 0.4),
+                           tg_randn(TG_PERSIST, TG_SHAPE(H), TG_F32, 52, 0, 0.5),
+                           tg_randn(TG_PERSIST, TG_SHAPE(O, H), TG_F32, 53, 0, 0.3),
+                           tg_randn(TG_PERSIST, TG_SHAPE(O), TG_F32, 54, 0, 0.5)};
+        for (int i = 0; i < 4; i++) tg_tensor_set_requires_grad(w[i], true);
+        tg_tensor *clean = tg_tensor_clone(TG_PERSIST, fresh_run(w, dt));
+        tg_tensor *dw1 = tg_tensor_clone(TG_PERSIST, tg_tensor_grad(w[0]));
+        tg_step_end();
+        ck_assert_ptr_nonnull(tg_full(TG_STEP, TG_SHAPE(1 << 18), TG_F32, NAN));
+        tg_step_end();
+        tg_assert_close(fresh_run(w, dt), clean, 0, 0, "dx after a poisoned arena");
+        /* parameters are never fresh: two backward passes, twice the gradient */
+        tg_assert_close(tg_tensor_grad(w[0]), tg_scale(dw1, 2.0), 1e-5, 1e-5, "dw1 accumulates");
+        tg_step_end();
+        tg_tensor_free(clean);
+        tg_tensor_free(dw1);
+        for (int i = 0; i < 4; i++) tg_tensor_free(w[i]);
+    }
+}
+END_TEST
+
+static void expect_error(const tg_tensor *t, tg_status st, const char *needle)
+{
+    ck_assert_ptr_null(t);
+    tg_assert_error(st, st, needle);
+}
+
+START_TEST(test_errors)
+{
+    tg_tensor *in[5];
+    make_inputs(in, 60);
+    tg_tensor *w2bad = tg_ones(TG_STEP, TG_SHAPE(O, H + 1), TG_F32);
+    expect_error(tg_mlp_gelu(in[0], in[1], in[2], w2bad, in[4], TG_F32), TG_ERR_SHAPE,
+                 "tg_mlp_gelu: x (2, 5, 12), w1 (40, 12), w2 (9, 41) do not fit");
+    expect_error(tg_mlp_gelu(in[0], in[1], in[4], in[3], in[4], TG_F32), TG_ERR_SHAPE, "b1 must be (40)");
+    tg_tensor *x16 = tg_tensor_to(TG_STEP, in[0], TG_BF16);
+    expect_error(tg_mlp_gelu(x16, in[1], in[2], in[3], in[4], TG_F32), TG_ERR_DTYPE,
+                 "x must be f32 (or bf16 with bf16 compute), got bf16");
+    expect_error(tg_mlp_gelu(in[0], in[1], in[2], in[3], in[4], TG_S32), TG_ERR_DTYPE,
+                 "compute dtype must be f32 or bf16, got s32");
+    expect_error(tg_mlp_gelu(NULL, in[1], in[2], in[3], in[4], TG_F32), TG_ERR_DTYPE, "got s32"); /* kept */
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("mlp");
+    TCase *tc = tcase_create("mlp");
+    tcase_add_checked_fixture(tc, tg_test_setup, tg_test_teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_matches_unfused_f32);
+    tcase_add_test(tc, test_matches_unfused_bf16);
+    tcase_add_test(tc, test_gradcheck);
+    tcase_add_test(tc, test_bf16_input);
+    tcase_add_test(tc, test_fresh_and_accumulated_grads);
+    tcase_add_test(tc, test_errors);
+    suite_add_tcase(s, tc);
+    return tg_run_suite(s) ? 1 : 0;
+}
