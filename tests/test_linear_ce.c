@@ -142,6 +142,48 @@ START_TEST(test_errors)
 }
 END_TEST
 
+/* The first chunk writes dw and a fresh dh or dw is written, not added to:
+ * after a NaN-filled arena the gradients equal the clean step's; with no
+ * rows the loss is 0 and dw all zeros. f32 and bf16 compute. */
+static void fresh_run(tg_tensor **grads, tg_dtype dt, uint64_t seed)
+{
+    tg_tensor *h0 = leaf(TG_SHAPE(3, 7, 8), seed, 1), *w = leaf(TG_SHAPE(19, 8), seed + 1, 0.3);
+    tg_tensor *tgt = tg_tensor_new(TG_STEP, TG_SHAPE(3, 7), TG_S32);
+    for (int i = 0; i < 21; i++) tg_s32(tgt)[i] = (i * 5) % 19;
+    tg_tensor *loss = tg_linear_cross_entropy(tg_scale(h0, 1.0), w, tgt, NULL, dt, 4);
+    ck_assert_int_eq(tg_backward(loss), TG_OK);
+    grads[0] = tg_tensor_clone(TG_PERSIST, tg_tensor_grad(h0));
+    grads[1] = tg_tensor_clone(TG_PERSIST, tg_tensor_grad(w));
+}
+
+START_TEST(test_fresh_and_empty)
+{
+    for (int run = 0; run < 2; run++) {
+        const tg_dtype dt = run ? TG_BF16 : TG_F32;
+        tg_tensor *clean[2], *poisoned[2];
+        fresh_run(clean, dt, 70);
+        tg_step_end();
+        ck_assert_ptr_nonnull(tg_full(TG_STEP, TG_SHAPE(1 << 18), TG_F32, NAN));
+        tg_step_end();
+        fresh_run(poisoned, dt, 70);
+        for (int i = 0; i < 2; i++) {
+            tg_assert_close(poisoned[i], clean[i], 0, 0, i ? "dw after a poisoned arena" : "dh after a poisoned arena");
+            tg_tensor_free(clean[i]);
+            tg_tensor_free(poisoned[i]);
+        }
+        tg_tensor *h = leaf(TG_SHAPE(0, 8), 71, 1), *w = leaf(TG_SHAPE(19, 8), 72, 0.3);
+        tg_ce_opts o = tg_ce_defaults();
+        o.reduction = TG_REDUCE_SUM;
+        tg_tensor *loss = tg_linear_cross_entropy(h, w, tg_tensor_new(TG_STEP, TG_SHAPE(0), TG_S32), &o, dt, 0);
+        ck_assert_msg(loss != NULL, "%s", tg_last_error());
+        ck_assert_float_eq(tg_item(loss), 0.0f);
+        ck_assert_int_eq(tg_backward(loss), TG_OK);
+        tg_assert_close(tg_tensor_grad(w), tg_zeros(TG_STEP, TG_SHAPE(19, 8), TG_F32), 0, 0, "dw with no rows");
+        tg_step_end();
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("linear_ce");
@@ -151,6 +193,7 @@ int main(void)
     tcase_add_test(tc, test_gradcheck);
     tcase_add_loop_test(tc, test_bf16_compute, 0, N_CASES);
     tcase_add_test(tc, test_errors);
+    tcase_add_test(tc, test_fresh_and_empty);
     suite_add_tcase(s, tc);
     return tg_run_suite(s) ? 1 : 0;
 }

@@ -385,10 +385,13 @@ static tg_matmul_desc lce_desc(const lce_run *r, int64_t m, int64_t k, int64_t n
 }
 
 /* The products of a chunk of n rows: z (n, V) = h rows · wᵀ, dh rows (n, D)
- * = dz · w, dw (V, D) += dzᵀ · h rows. */
+ * = dz · w, dw (V, D) += dzᵀ · h rows (= for the first chunk). */
 static tg_matmul_desc desc_z(const lce_run *r, int64_t n) { return lce_desc(r, n, r->D, r->V, false, true, false); }
 static tg_matmul_desc desc_dh(const lce_run *r, int64_t n) { return lce_desc(r, n, r->V, r->D, false, false, false); }
-static tg_matmul_desc desc_dw(const lce_run *r, int64_t n) { return lce_desc(r, r->V, n, r->D, true, false, true); }
+static tg_matmul_desc desc_dw(const lce_run *r, int64_t n, bool acc)
+{
+    return lce_desc(r, r->V, n, r->D, true, false, acc);
+}
 
 /* In bf16 mode, f32 w rounded into the blocked layouts of the two products
  * that read it (r->wz, r->wd), once per chunk size instead of inside every
@@ -454,7 +457,9 @@ static tg_status lce_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_i
     float *loss = tg_op_scratch(ctx, sizeof(float) * (size_t)(r.rows ? r.rows : 1)),
           *lse = tg_op_scratch(ctx, sizeof(float) * (size_t)(r.rows ? r.rows : 1));
     tg_tensor *dh = rec ? tg_tensor_empty(TG_STEP, *tg_tensor_shape(in[0]), TG_F32) : NULL; /* (..., D) */
-    tg_tensor *dw = rec ? tg_zeros(TG_STEP, *tg_tensor_shape(in[1]), TG_F32) : NULL;        /* (V, D) */
+    tg_tensor *dw = !rec ? NULL /* (V, D), written by the first chunk's product */
+                         : r.rows ? tg_tensor_empty(TG_STEP, *tg_tensor_shape(in[1]), TG_F32)
+                                  : tg_zeros(TG_STEP, *tg_tensor_shape(in[1]), TG_F32);
     if (!r.h || !r.z || !loss || !lse || (rec && (!(r.dz || r.dzb) || (r.dzb && !r.ebuf) || !dh || !dw)))
         return TG_ERR_OOM;
     const float *cwp = cw ? tg_f32(cw) : NULL, *twp = tw ? tg_f32(tw) : NULL;
@@ -479,7 +484,7 @@ static tg_status lce_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_i
         const void *g = r.dzb ? (const void *)r.dzb : (const void *)r.dz;
         /* dh rows (n, D) = dz (n, V) · w (V, D);  dw (V, D) += dzᵀ (V, n) · h rows (n, D) */
         TG_TRY(run_w(&r, desc_dh(&r, n), n, tg_f32(dh) + r0 * r.D, g, r.wd));
-        const tg_matmul_desc d = desc_dw(&r, n);
+        const tg_matmul_desc d = desc_dw(&r, n, r0 > 0);
         TG_TRY(tg_backend_matmul(tg_ctx_current(), &d, tg_f32(dw), g, row_ptr(&r, r.h, r0, r.D), NULL));
     }
     double scale = 1.0;
@@ -493,9 +498,14 @@ static tg_status lce_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_i
     return tg_op_save(ctx, sc);
 }
 
-/* dst (n) += g · src (n). */
-static void axpy(float *dst, float g, const float *src, int64_t n)
+/* dst (n) = g · src (n), or += when !fresh. */
+static void axpy(float *dst, bool fresh, float g, const float *src, int64_t n)
 {
+    if (fresh) {
+#pragma omp parallel for simd if (n > TG_OMP_MIN)
+        for (int64_t i = 0; i < n; i++) dst[i] = g * src[i];
+        return;
+    }
 #pragma omp parallel for simd if (n > TG_OMP_MIN)
     for (int64_t i = 0; i < n; i++) dst[i] += g * src[i];
 }
@@ -505,7 +515,7 @@ static tg_status lce_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tensor *
     const float g = tg_f32(dout)[0] * tg_f32(tg_op_saved(ctx, 2))[0];
     for (int i = 0; i < 2; i++) {
         const tg_tensor *d = tg_op_saved(ctx, i);
-        if (din[i]) axpy(tg_f32(din[i]), g, tg_f32(d), tg_tensor_numel(d));
+        if (din[i]) axpy(tg_f32(din[i]), tg_op_grad_fresh(ctx, i), g, tg_f32(d), tg_tensor_numel(d));
     }
     return TG_OK;
 }
@@ -515,7 +525,8 @@ static tg_status lce_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tensor *
 static const tg_op cross_entropy_op = {.name = "cross_entropy", .n_in = -1, .infer = ce_infer,
                                        .forward = ce_forward, .backward = ce_backward};
 
-static const tg_op linear_cross_entropy_op = {.name = "linear_cross_entropy", .n_in = -1, .infer = lce_infer,
+static const tg_op linear_cross_entropy_op = {.name = "linear_cross_entropy", .n_in = -1,
+                                              .flags = TG_OP_FRESH_GRADS, .infer = lce_infer,
                                               .forward = lce_forward, .backward = lce_backward};
 
 tg_status tg_register_cross_entropy_ops(void)
