@@ -3,16 +3,20 @@
 # (bench/torch_peer.py) on the same model, fp32 and bf16, with the same
 # thread count, and prints one table.
 #
-#   bench/run_bench.sh BUILD_DIR [--long] [flags for both programs...]
+#   bench/run_bench.sh BUILD_DIR [--long] [--rounds N] [flags for both programs...]
 #
 # --threads N (default 2) is passed to both and exported as OMP_NUM_THREADS.
+# --rounds N (default 3) runs the bf16 pair N times, ours then PyTorch each
+# round, and prints every round and the median ratio: on a shared machine a
+# single pair moves by 10-20% (fp32, whose ratio is far from its target,
+# runs once).
 # --long instead runs ours alone at seq 256, 1024 and 4096 with
 # batch * seq = 4096 tokens per step. Run logs stay in $BENCH_LOG_DIR
 # (default: a fresh directory under /tmp, printed at the end).
 set -u
 
 usage() {
-    echo "usage: $0 BUILD_DIR [--long] [--threads N] [bench flags...]" >&2
+    echo "usage: $0 BUILD_DIR [--long] [--rounds N] [--threads N] [bench flags...]" >&2
     exit 2
 }
 
@@ -26,6 +30,7 @@ python=${PYTHON:-/usr/bin/python3}
 
 long=0
 threads=2
+rounds=3
 flags=""
 while [ $# -gt 0 ]; do
     case $1 in
@@ -34,6 +39,10 @@ while [ $# -gt 0 ]; do
             [ $# -ge 2 ] || { echo "$0: --threads expects a positive integer" >&2; exit 2; }
             threads=$2
             shift ;;
+        --rounds)
+            [ $# -ge 2 ] || { echo "$0: --rounds expects a positive integer" >&2; exit 2; }
+            rounds=$2
+            shift ;;
         --bf16) echo "$0: --bf16 is chosen per row; do not pass it" >&2; exit 2 ;;
         *) flags="$flags $1" ;;
     esac
@@ -41,6 +50,9 @@ while [ $# -gt 0 ]; do
 done
 case $threads in
     ''|*[!0-9]*|0) echo "$0: --threads expects a positive integer, got '$threads'" >&2; exit 2 ;;
+esac
+case $rounds in
+    ''|*[!0-9]*|0) echo "$0: --rounds expects a positive integer, got '$rounds'" >&2; exit 2 ;;
 esac
 export OMP_NUM_THREADS="$threads"
 
@@ -60,7 +72,7 @@ run() {
     "$@" >"$logs/$name.out" 2>"$logs/$name.err"
     rc=$?
     [ $rc -eq 0 ] && return
-    if [ $rc -eq 2 ] && [ "$name" = ours_bf16 ]; then
+    if [ $rc -eq 2 ] && [ "${name%%.*}" = ours_bf16 ]; then
         echo "ours bf16 skipped: $(head -n 1 "$logs/$name.err")" >&2
         return
     fi
@@ -94,22 +106,27 @@ if [ $long -eq 1 ]; then
     done
 else
     first=ours_fp32
-    printf '%-5s %14s %14s %12s %12s %12s %10s %10s\n' dtype ours_tok_s torch_tok_s ours/torch \
+    printf '%-8s %14s %14s %12s %12s %12s %10s %10s\n' run ours_tok_s torch_tok_s ours/torch \
         ours_rss_mb torch_rss_mb ours_loss1 torch_loss1 >"$table"
-    for dt in fp32 bf16; do
+    ratios=""
+    for run_name in fp32 $(seq -f 'bf16.%g' 1 "$rounds"); do
+        dt=${run_name%%.*}
         extra=""
         [ $dt = bf16 ] && extra=--bf16
         # shellcheck disable=SC2086
-        run "ours_$dt" "$ours" $flags --threads "$threads" $extra
-        ours_tps=$(tps "ours_$dt")
+        run "ours_$run_name" "$ours" $flags --threads "$threads" $extra
+        ours_tps=$(tps "ours_$run_name")
         # shellcheck disable=SC2086
-        run "torch_$dt" "$python" "$peer" $flags --threads "$threads" $extra
-        torch_tps=$(tps "torch_$dt")
-        printf '%-5s %14s %14s %12s %12s %12s %10s %10s\n' $dt "$ours_tps" "$torch_tps" \
-            "$(ratio "$ours_tps" "$torch_tps")" \
-            "$(field peak_rss_mb "$logs/ours_$dt.out")" "$(field peak_rss_mb "$logs/torch_$dt.out")" \
-            "$(field first_loss "$logs/ours_$dt.out")" "$(field first_loss "$logs/torch_$dt.out")" >>"$table"
+        run "torch_$run_name" "$python" "$peer" $flags --threads "$threads" $extra
+        torch_tps=$(tps "torch_$run_name")
+        r=$(ratio "$ours_tps" "$torch_tps")
+        [ $dt = bf16 ] && ratios="$ratios $r"
+        printf '%-8s %14s %14s %12s %12s %12s %10s %10s\n' $run_name "$ours_tps" "$torch_tps" "$r" \
+            "$(field peak_rss_mb "$logs/ours_$run_name.out")" "$(field peak_rss_mb "$logs/torch_$run_name.out")" \
+            "$(field first_loss "$logs/ours_$run_name.out")" "$(field first_loss "$logs/torch_$run_name.out")" >>"$table"
     done
+    echo "bf16 median ours/torch over $rounds rounds: $(echo $ratios | tr ' ' '\n' | grep -v '^-$' | sort -n |
+        awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2); else print "-" }')" >>"$table"
 fi
 cat "$table"
 echo "config: $(sed -n '1s/^cpu="[^"]*" //p' "$logs/$first.out" 2>/dev/null)"
