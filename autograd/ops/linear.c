@@ -134,6 +134,39 @@ static tg_status linear_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int 
 /* Rows of dy per block of the bias gradient's partial sums. */
 enum { BIAS_ROWS = 128 };
 
+/* One row of grad_pass: g = row, or row ∘ gelu'(ur) with ur, into each of
+ * acc (+=), br (bf16) and fr (f32, may be row) that is given. */
+static inline void grad_row(float *acc, uint16_t *br, float *fr, const float *row, const float *ur, int64_t cols)
+{
+    if (ur) { /* g made once per element, for each output given */
+        if (br && acc) {
+#pragma omp simd
+            for (int64_t j = 0; j < cols; j++) {
+                const float v = row[j] * tg_vgelu_grad(ur[j]);
+                br[j] = tg_vbf16(v);
+                acc[j] += v;
+            }
+        } else if (br) {
+#pragma omp simd
+            for (int64_t j = 0; j < cols; j++) br[j] = tg_vbf16(row[j] * tg_vgelu_grad(ur[j]));
+        }
+        if (fr)
+#pragma omp simd
+            for (int64_t j = 0; j < cols; j++) fr[j] = row[j] * tg_vgelu_grad(ur[j]);
+        if (fr && acc)
+#pragma omp simd
+            for (int64_t j = 0; j < cols; j++) acc[j] += fr[j];
+        return;
+    }
+    if (acc)
+#pragma omp simd
+        for (int64_t j = 0; j < cols; j++) acc[j] += row[j];
+    if (br)
+#pragma omp simd
+        for (int64_t j = 0; j < cols; j++) br[j] = tg_vbf16(row[j]);
+    if (fr && fr != row) memcpy(fr, row, sizeof(float) * (size_t)cols);
+}
+
 /* The gradient entering a layer's products, g = dy or, with u, dy ∘
  * gelu'(u) (the layer's input went through GELU), in one streaming pass
  * over dy (rows, cols): dbias (cols) += column sums of g (= when fresh),
@@ -153,38 +186,9 @@ static void grad_pass(float *dbias, bool fresh, float *part, uint16_t *gb, float
             const int64_t r1 = (blk + 1) * BIAS_ROWS < rows ? (blk + 1) * BIAS_ROWS : rows;
             float *acc = dbias ? part + blk * cols : NULL;
             if (acc) memset(acc, 0, sizeof(float) * (size_t)cols);
-            for (int64_t r = blk * BIAS_ROWS; r < r1; r++) {
-                const float *row = dy + r * cols, *ur = u ? u + r * cols : NULL;
-                float *fr = gf ? gf + r * cols : NULL;
-                uint16_t *br = gb ? gb + r * cols : NULL;
-                if (ur) { /* g made once per element, for each output given */
-                    if (br && acc) {
-#pragma omp simd
-                        for (int64_t j = 0; j < cols; j++) {
-                            const float v = row[j] * tg_vgelu_grad(ur[j]);
-                            br[j] = tg_vbf16(v);
-                            acc[j] += v;
-                        }
-                    } else if (br) {
-#pragma omp simd
-                        for (int64_t j = 0; j < cols; j++) br[j] = tg_vbf16(row[j] * tg_vgelu_grad(ur[j]));
-                    }
-                    if (fr)
-#pragma omp simd
-                        for (int64_t j = 0; j < cols; j++) fr[j] = row[j] * tg_vgelu_grad(ur[j]);
-                    if (fr && acc)
-#pragma omp simd
-                        for (int64_t j = 0; j < cols; j++) acc[j] += fr[j];
-                    continue;
-                }
-                if (acc)
-#pragma omp simd
-                    for (int64_t j = 0; j < cols; j++) acc[j] += row[j];
-                if (br)
-#pragma omp simd
-                    for (int64_t j = 0; j < cols; j++) br[j] = tg_vbf16(row[j]);
-                if (fr && fr != row) memcpy(fr, row, sizeof(float) * (size_t)cols);
-            }
+            for (int64_t r = blk * BIAS_ROWS; r < r1; r++)
+                grad_row(acc, gb ? gb + r * cols : NULL, gf ? gf + r * cols : NULL, dy + r * cols,
+                         u ? u + r * cols : NULL, cols);
         }
         if (dbias) {
 #pragma omp for
@@ -204,8 +208,8 @@ tg_status tg_ops_layer_grad(tg_op_ctx *ctx, const tg_linear_prod *p, const float
     if (p->dt == TG_BF16 && !(gb = tg_op_scratch(ctx, sizeof(uint16_t) * (size_t)(p->rows * p->out))))
         return TG_ERR_OOM;
     float *part = NULL, *gf = p->dt == TG_F32 ? (u ? g_f32 : (float *)dy) : NULL;
-    if (dbias && !(part = tg_op_scratch(ctx, sizeof(float) * (size_t)((p->rows + BIAS_ROWS - 1) / BIAS_ROWS * p->out))))
-        return TG_ERR_OOM;
+    const size_t nblk = (size_t)((p->rows + BIAS_ROWS - 1) / BIAS_ROWS);
+    if (dbias && !(part = tg_op_scratch(ctx, sizeof(float) * nblk * (size_t)p->out))) return TG_ERR_OOM;
     if (dbias || gb || u || (gf && gf != dy)) grad_pass(dbias, dbias_fresh, part, gb, gf, dy, u, p->rows, p->out);
     *g = gb ? (const void *)gb : (const void *)gf;
     return TG_OK;
