@@ -452,40 +452,43 @@ static tg_status build_pack(tg_ctx *ctx, const void *keyp, tg_prim *out)
     return TG_OK;
 }
 
-/* The pack primitive for d (checked: 2-D, no empty dims), in the dtype the
- * matmuls will run in on this CPU. */
-static tg_status get_pack(tg_ctx *ctx, const tg_matmul_desc *d, tg_dtype src_dtype, tg_prim **p)
+/* The key of d's matmul with a packed B (checked: 2-D, no empty dims), in
+ * the dtype the matmuls will run in on this CPU. */
+static tg_status packed_key(tg_ctx *ctx, const tg_matmul_desc *d, mm_key *k)
 {
     mm_geom g;
     bool reduces;
     TG_TRY(validate(d, &g, &reduces));
     if (d->ndim != 2 || span(&g, OP_A) == 0 || span(&g, OP_B) == 0 || span(&g, OP_C) == 0)
         return tg_error(TG_ERR_INVALID, "tg_backend_matmul_pack_b: needs a 2-D matmul with no empty dim");
-    if (src_dtype != TG_F32 && src_dtype != TG_BF16)
-        return tg_error(TG_ERR_DTYPE, "tg_backend_matmul_pack_b: source must be f32 or bf16, got %s",
-                        tg_dtype_name(src_dtype));
     const tg_dtype dt = d->ab_dtype == TG_BF16 && !bf16_supported(ctx) ? TG_F32 : d->ab_dtype;
-    pack_key k;
-    memset(&k, 0, sizeof k);
-    k.tag = PACK_TAG;
-    k.src_dtype = (int32_t)dnnl_dt(src_dtype);
-    make_key(&k.mm, &g, dt, d->bias, d->accumulate, true);
-    return tg_ctx_prim_get(ctx, &k, sizeof k, build_pack, p);
+    make_key(k, &g, dt, d->bias, d->accumulate, true);
+    return TG_OK;
 }
 
 tg_status tg_backend_matmul_packed_bytes(tg_ctx *ctx, const tg_matmul_desc *d, size_t *bytes)
 {
-    tg_prim *p;
-    TG_TRY(get_pack(ctx, d, TG_F32, &p));
-    *bytes = dnnl_memory_desc_get_size(dnnl_primitive_desc_query_md(p->pd, dnnl_query_dst_md, 0));
+    mm_key k;
+    tg_prim *mm;
+    TG_TRY(packed_key(ctx, d, &k));
+    TG_TRY(tg_ctx_prim_get(ctx, &k, sizeof k, build, &mm));
+    *bytes = dnnl_memory_desc_get_size(dnnl_primitive_desc_query_md(mm->pd, dnnl_query_weights_md, 0));
     return TG_OK;
 }
 
 tg_status tg_backend_matmul_pack_b(tg_ctx *ctx, const tg_matmul_desc *d, void *dst, const void *b,
                                    tg_dtype src_dtype)
 {
+    if (src_dtype != TG_F32 && src_dtype != TG_BF16)
+        return tg_error(TG_ERR_DTYPE, "tg_backend_matmul_pack_b: source must be f32 or bf16, got %s",
+                        tg_dtype_name(src_dtype));
+    pack_key k;
+    memset(&k, 0, sizeof k);
+    k.tag = PACK_TAG;
+    k.src_dtype = (int32_t)dnnl_dt(src_dtype);
+    TG_TRY(packed_key(ctx, d, &k.mm));
     tg_prim *p;
-    TG_TRY(get_pack(ctx, d, src_dtype, &p));
+    TG_TRY(tg_ctx_prim_get(ctx, &k, sizeof k, build_pack, &p));
     void *h[2] = {(void *)b, dst};
     return tg_prim_run(ctx, p, h);
 }
