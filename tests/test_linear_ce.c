@@ -114,6 +114,11 @@ START_TEST(test_bf16_compute)
     ck_assert_msg(l16 && l32, "%s", tg_last_error());
     if (c->V > 1) ck_assert(tg_item(l16) != tg_item(l32)); /* rounded operands */
     ck_assert_double_le(fabs(tg_item(l16) - tg_item(l32)), 5e-3 * fabs(tg_item(l32)));
+    const bool was = tg_grad_set_enabled(false); /* no recording: only the logits' products */
+    tg_tensor *l16_eval = tg_linear_cross_entropy(h, w, tgt, &o, TG_BF16, 16);
+    tg_grad_set_enabled(was);
+    ck_assert_msg(l16_eval != NULL, "%s", tg_last_error());
+    ck_assert_float_eq(tg_item(l16_eval), tg_item(l16));
     ck_assert_int_eq(tg_backward_ex(l16, NULL, true), TG_OK);
     ck_assert_int_eq(tg_backward(l32), TG_OK);
     const double eh = rel_l2(tg_tensor_grad(h), tg_tensor_grad(h2)), ew = rel_l2(tg_tensor_grad(w), tg_tensor_grad(w2));

@@ -367,7 +367,7 @@ typedef struct lce_run {
     int64_t rows, D, V, chunk;
     const void *h;              /* matmul operand (a bf16 copy in bf16 mode) */
     const float *w;             /* f32 mode */
-    void *wz, *wd;              /* bf16 mode: w packed for z and dh, for chunks of packed_n rows */
+    const void *wz, *wd;        /* bf16 mode: w packed for z and dh, for chunks of packed_n rows */
     int64_t packed_n;
     tg_dtype dt;
     float *z, *dz;              /* (chunk, V); dz only in f32 mode */
@@ -393,20 +393,15 @@ static tg_matmul_desc desc_dw(const lce_run *r, int64_t n, bool acc)
     return lce_desc(r, r->V, n, r->D, true, false, acc);
 }
 
-/* In bf16 mode, f32 w rounded into the blocked layouts of the two products
- * that read it (r->wz, r->wd), once per chunk size instead of inside every
- * oneDNN call. */
-static tg_status pack_w(tg_op_ctx *ctx, lce_run *r, const tg_tensor *w, int64_t n)
+/* In bf16 mode, f32 w rounded into the blocked layouts of the products
+ * that read it (r->wz; r->wd for dh only when recording), once per chunk
+ * size instead of inside every oneDNN call. */
+static tg_status pack_w(tg_op_ctx *ctx, lce_run *r, const tg_tensor *w, int64_t n, bool rec)
 {
     if (r->dt != TG_BF16 || r->packed_n == n || r->D == 0) return TG_OK;
-    tg_ctx *c = tg_ctx_current();
     const tg_matmul_desc dz = desc_z(r, n), dd = desc_dh(r, n);
-    size_t bz, bd;
-    TG_TRY(tg_backend_matmul_packed_bytes(c, &dz, &bz));
-    TG_TRY(tg_backend_matmul_packed_bytes(c, &dd, &bd));
-    if (!(r->wz = tg_op_scratch(ctx, bz)) || !(r->wd = tg_op_scratch(ctx, bd))) return TG_ERR_OOM;
-    TG_TRY(tg_backend_matmul_pack_b(c, &dz, r->wz, tg_f32(w), TG_F32));
-    TG_TRY(tg_backend_matmul_pack_b(c, &dd, r->wd, tg_f32(w), TG_F32));
+    TG_TRY(tg_ops_pack_weight(ctx, &dz, w, &r->wz));
+    if (rec) TG_TRY(tg_ops_pack_weight(ctx, &dd, w, &r->wd));
     r->packed_n = n;
     return TG_OK;
 }
@@ -468,7 +463,7 @@ static tg_status lce_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_i
     double total = 0.0, denom = 0.0;
     for (int64_t r0 = 0; r0 < r.rows; r0 += r.chunk) {
         const int64_t n = r.rows - r0 < r.chunk ? r.rows - r0 : r.chunk;
-        TG_TRY(pack_w(ctx, &r, in[1], n));
+        TG_TRY(pack_w(ctx, &r, in[1], n, rec));
         TG_TRY(run_w(&r, desc_z(&r, n), n, r.z, row_ptr(&r, r.h, r0, r.D), r.wz));
         double den = 0.0;
         const int32_t *tc = t + r0;

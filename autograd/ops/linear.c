@@ -86,8 +86,7 @@ static const tg_tensor *to_bf16(tg_op_ctx *ctx, const tg_tensor *t)
     return tg_op_save(ctx, b) == TG_OK ? b : NULL;
 }
 
-/* *out = w packed into op scratch as the B of matmul d. */
-static tg_status pack_weight(tg_op_ctx *ctx, const tg_matmul_desc *d, const tg_tensor *w, const void **out)
+tg_status tg_ops_pack_weight(tg_op_ctx *ctx, const tg_matmul_desc *d, const tg_tensor *w, const void **out)
 {
     tg_ctx *c = tg_ctx_current();
     size_t bytes = 0;
@@ -109,7 +108,7 @@ tg_status tg_ops_linear_fwd(tg_op_ctx *ctx, const tg_linear_prod *p, float *y, c
     tg_matmul_view(d.b_dims, d.b_strides, 0, NULL, p->in, p->out, true);    /* wᵀ (in, out) */
     tg_matmul_view(d.c_dims, d.c_strides, 0, NULL, p->rows, p->out, false); /* y (R, out) */
     const void *wb = tg_tensor_data(w);
-    if (d.b_packed) TG_TRY(pack_weight(ctx, &d, w, &wb));
+    if (d.b_packed) TG_TRY(tg_ops_pack_weight(ctx, &d, w, &wb));
     return tg_backend_matmul(tg_ctx_current(), &d, y, x, wb, bias);
 }
 
@@ -225,7 +224,7 @@ tg_status tg_ops_linear_grads(tg_op_ctx *ctx, const tg_linear_prod *p, const voi
         tg_matmul_view(d.b_dims, d.b_strides, 0, NULL, p->out, p->in, false);
         tg_matmul_view(d.c_dims, d.c_strides, 0, NULL, p->rows, p->in, false);
         const void *wb = tg_tensor_data(w);
-        if (d.b_packed) TG_TRY(pack_weight(ctx, &d, w, &wb));
+        if (d.b_packed) TG_TRY(tg_ops_pack_weight(ctx, &d, w, &wb));
         TG_TRY(tg_backend_matmul(c, &d, dx, g, wb, NULL));
     }
     if (dw) { /* dw (out, in) += gᵀ (out, R) · x (R, in) */

@@ -4,6 +4,7 @@
 
 #include "autograd/op.h"
 #include "autograd/ops.h"
+#include "tensor/backend.h"
 
 /* Below this many elements a kernel runs on one thread. */
 #define TG_OMP_MIN 32768
@@ -45,6 +46,10 @@ typedef struct tg_linear_prod {
     int64_t rows, in, out;
     tg_dtype dt; /* TG_F32 or TG_BF16 */
 } tg_linear_prod;
+
+/* *out = w (f32 or bf16) packed into op scratch as the B of the 2-D matmul
+ * d (tg_backend_matmul_pack_b), for a run of d with b_packed set. */
+tg_status tg_ops_pack_weight(tg_op_ctx *ctx, const tg_matmul_desc *d, const tg_tensor *w, const void **out);
 
 /* t as a product operand in dt: its data, or a bf16 copy saved as the op's
  * first saved tensor (only one per op). NULL when out of memory. */
