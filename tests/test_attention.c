@@ -137,25 +137,41 @@ static tg_tensor *randn_leaf(tg_shape s, uint64_t seed)
 
 /* ---- forward and gradients against the reference ---- */
 
-START_TEST(test_matches_reference)
+/* Attention of case c in `compute` on q, k, v leaves drawn from seeds[0..2]
+ * and backward from an output gradient drawn from seeds[3]: got = out, dq,
+ * dk, dv; returns the reference in the same order (4 · numel(q) floats, the
+ * caller frees). */
+static float *run_with_reference(const attn_case *c, const uint64_t seeds[4], tg_dtype compute, tg_tensor *got[4],
+                                 const char *what)
 {
-    const attn_case *c = &cases[_i];
-    tg_tensor *q = randn_leaf(case_shape(c), 100 + (uint64_t)_i), *k = randn_leaf(case_shape(c), 200 + (uint64_t)_i),
-              *v = randn_leaf(case_shape(c), 300 + (uint64_t)_i);
-    tg_tensor *seed = tg_randn(TG_STEP, case_shape(c), TG_F32, 400 + (uint64_t)_i, 0.0, 1.0);
+    tg_tensor *q = randn_leaf(case_shape(c), seeds[0]), *k = randn_leaf(case_shape(c), seeds[1]),
+              *v = randn_leaf(case_shape(c), seeds[2]);
+    tg_tensor *dout = tg_randn(TG_STEP, case_shape(c), TG_F32, seeds[3], 0.0, 1.0);
     tg_tensor *len = case_lengths(c);
-    tg_tensor *out = tg_attention(q, k, v, c->causal, len, c->scale);
-    ck_assert_msg(out != NULL, "case %d: %s", _i, tg_last_error());
-    ck_assert_int_eq(tg_backward_ex(out, seed, false), TG_OK);
-
+    tg_tensor *out = tg_attention_ex(q, k, v, c->causal, len, c->scale, compute);
+    ck_assert_msg(out != NULL, "%s: %s", what, tg_last_error());
+    ck_assert_int_eq(tg_backward_ex(out, dout, false), TG_OK);
     const int64_t n = tg_tensor_numel(q);
     float *ref = malloc(sizeof(float) * 4 * (size_t)n);
+    ck_assert_ptr_nonnull(ref);
     ref_attention(ref, ref + n, ref + 2 * n, ref + 3 * n, c, len ? tg_s32(len) : NULL, tg_f32(q), tg_f32(k),
-                  tg_f32(v), tg_f32(seed));
-    tg_assert_close_buf(out, ref, n, 1e-5, 1e-4, "out");
-    tg_assert_close_buf(tg_tensor_grad(q), ref + n, n, 1e-4, 1e-3, "dq");
-    tg_assert_close_buf(tg_tensor_grad(k), ref + 2 * n, n, 1e-4, 1e-3, "dk");
-    tg_assert_close_buf(tg_tensor_grad(v), ref + 3 * n, n, 1e-4, 1e-3, "dv");
+                  tg_f32(v), tg_f32(dout));
+    got[0] = out, got[1] = tg_tensor_grad(q), got[2] = tg_tensor_grad(k), got[3] = tg_tensor_grad(v);
+    return ref;
+}
+
+START_TEST(test_matches_reference)
+{
+    const uint64_t i = (uint64_t)_i, seeds[4] = {100 + i, 200 + i, 300 + i, 400 + i};
+    char what[32];
+    snprintf(what, sizeof what, "case %d", _i);
+    tg_tensor *got[4];
+    float *ref = run_with_reference(&cases[_i], seeds, TG_F32, got, what);
+    const int64_t n = tg_tensor_numel(got[0]);
+    tg_assert_close_buf(got[0], ref, n, 1e-5, 1e-4, "out");
+    tg_assert_close_buf(got[1], ref + n, n, 1e-4, 1e-3, "dq");
+    tg_assert_close_buf(got[2], ref + 2 * n, n, 1e-4, 1e-3, "dk");
+    tg_assert_close_buf(got[3], ref + 3 * n, n, 1e-4, 1e-3, "dv");
     free(ref);
 }
 END_TEST
@@ -462,22 +478,13 @@ static double rel_l2(const float *got, const float *want, int64_t n)
  * would be off by order 1). */
 static void check_bf16_attention(const attn_case *c, uint64_t seed, const char *what)
 {
-    tg_tensor *q = randn_leaf(case_shape(c), seed), *k = randn_leaf(case_shape(c), seed + 1),
-              *v = randn_leaf(case_shape(c), seed + 2);
-    tg_tensor *dout = tg_randn(TG_STEP, case_shape(c), TG_F32, seed + 3, 0.0, 1.0);
-    tg_tensor *len = case_lengths(c);
-    tg_tensor *out = tg_attention_ex(q, k, v, c->causal, len, c->scale, TG_BF16);
-    ck_assert_msg(out != NULL, "%s: %s", what, tg_last_error());
-    ck_assert_int_eq(tg_backward_ex(out, dout, false), TG_OK);
-    const int64_t n = tg_tensor_numel(q);
-    float *ref = malloc(sizeof(float) * 4 * (size_t)n);
-    ref_attention(ref, ref + n, ref + 2 * n, ref + 3 * n, c, len ? tg_s32(len) : NULL, tg_f32(q), tg_f32(k),
-                  tg_f32(v), tg_f32(dout));
-    const float *got[4] = {tg_f32(out), tg_f32(tg_tensor_grad(q)), tg_f32(tg_tensor_grad(k)),
-                           tg_f32(tg_tensor_grad(v))};
+    const uint64_t seeds[4] = {seed, seed + 1, seed + 2, seed + 3};
+    tg_tensor *got[4];
+    float *ref = run_with_reference(c, seeds, TG_BF16, got, what);
+    const int64_t n = tg_tensor_numel(got[0]);
     static const char *names[4] = {"out", "dq", "dk", "dv"};
     for (int i = 0; i < 4; i++) {
-        const double e = rel_l2(got[i], ref + i * n, n);
+        const double e = rel_l2(tg_f32(got[i]), ref + i * n, n);
         ck_assert_msg(e < 3e-2, "%s: %s relative L2 error %.3g", what, names[i], e);
     }
     free(ref);
