@@ -85,6 +85,32 @@ START_TEST(test_gradcheck)
 }
 END_TEST
 
+/* Only the biases want gradients: no products' operands are made, and db1,
+ * db2 still equal the unfused ops' (bit for bit in bf16). */
+START_TEST(test_bias_grads_only)
+{
+    for (int run = 0; run < 2; run++) {
+        const tg_dtype dt = run ? TG_BF16 : TG_F32;
+        tg_tensor *a[5], *b[5];
+        make_inputs(a, 80);
+        make_inputs(b, 80);
+        static const int constant[3] = {0, 1, 3}; /* x, w1, w2 */
+        for (int i = 0; i < 3; i++) {
+            tg_tensor_set_requires_grad(a[constant[i]], false);
+            tg_tensor_set_requires_grad(b[constant[i]], false);
+        }
+        tg_tensor *seed = tg_randn(TG_STEP, TG_SHAPE(2, 5, O), TG_F32, 81, 0, 1);
+        ck_assert_int_eq(tg_backward_ex(fused(a, true, dt), seed, true), TG_OK);
+        ck_assert_int_eq(tg_backward_ex(unfused(b, true, dt), seed, false), TG_OK);
+        const double tol = dt == TG_BF16 ? 0 : 1e-5;
+        tg_assert_close(tg_tensor_grad(a[2]), tg_tensor_grad(b[2]), tol, tol, "db1 alone");
+        tg_assert_close(tg_tensor_grad(a[4]), tg_tensor_grad(b[4]), tol, tol, "db2 alone");
+        ck_assert_ptr_null(tg_tensor_grad(a[0]));
+        tg_step_end();
+    }
+}
+END_TEST
+
 /* A bf16 x (from a norm with bf16 output) under bf16 compute. */
 START_TEST(test_bf16_input)
 {
@@ -171,6 +197,7 @@ int main(void)
     tcase_add_test(tc, test_matches_unfused_f32);
     tcase_add_test(tc, test_matches_unfused_bf16);
     tcase_add_test(tc, test_gradcheck);
+    tcase_add_test(tc, test_bias_grads_only);
     tcase_add_test(tc, test_bf16_input);
     tcase_add_test(tc, test_fresh_and_accumulated_grads);
     tcase_add_test(tc, test_errors);

@@ -148,6 +148,9 @@ static inline void grad_row(float *acc, uint16_t *br, float *fr, const float *ro
         } else if (br) {
 #pragma omp simd
             for (int64_t j = 0; j < cols; j++) br[j] = tg_vbf16(row[j] * tg_vgelu_grad(ur[j]));
+        } else if (acc && !fr) {
+#pragma omp simd
+            for (int64_t j = 0; j < cols; j++) acc[j] += row[j] * tg_vgelu_grad(ur[j]);
         }
         if (fr)
 #pragma omp simd
@@ -204,13 +207,13 @@ tg_status tg_ops_layer_grad(tg_op_ctx *ctx, const tg_linear_prod *p, const float
                             bool dbias_fresh, float *g_f32, const void **g)
 {
     uint16_t *gb = NULL; /* (R, out) */
-    if (p->dt == TG_BF16 && !(gb = tg_op_scratch(ctx, sizeof(uint16_t) * (size_t)(p->rows * p->out))))
+    if (g && p->dt == TG_BF16 && !(gb = tg_op_scratch(ctx, sizeof(uint16_t) * (size_t)(p->rows * p->out))))
         return TG_ERR_OOM;
-    float *part = NULL, *gf = p->dt == TG_F32 ? (u ? g_f32 : (float *)dy) : NULL;
+    float *part = NULL, *gf = g && p->dt == TG_F32 ? (u ? g_f32 : (float *)dy) : NULL;
     const size_t nblk = (size_t)((p->rows + BIAS_ROWS - 1) / BIAS_ROWS);
     if (dbias && !(part = tg_op_scratch(ctx, sizeof(float) * nblk * (size_t)p->out))) return TG_ERR_OOM;
-    if (dbias || gb || u || (gf && gf != dy)) grad_pass(dbias, dbias_fresh, part, gb, gf, dy, u, p->rows, p->out);
-    *g = gb ? (const void *)gb : (const void *)gf;
+    if (dbias || gb || (gf && (gf != dy || u))) grad_pass(dbias, dbias_fresh, part, gb, gf, dy, u, p->rows, p->out);
+    if (g) *g = gb ? (const void *)gb : (const void *)gf;
     return TG_OK;
 }
 
@@ -247,9 +250,9 @@ static tg_status linear_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tenso
     const tg_linear_prod p = {n.rows, n.in, n.out, compute_dtype(x, tg_op_attr(ctx))};
     if (tg_tensor_dtype(x) != p.dt) x = tg_op_saved(ctx, 0); /* the bf16 copy made by forward */
     float *dbias = tg_op_n_in(ctx) == 3 && din[2] ? tg_f32(din[2]) : NULL;
-    const void *g = tg_f32(dout);
-    if (dbias || din[0] || din[1])
-        TG_TRY(tg_ops_layer_grad(ctx, &p, tg_f32(dout), NULL, dbias, tg_op_grad_fresh(ctx, 2), NULL, &g));
+    const void *g = NULL;
+    TG_TRY(tg_ops_layer_grad(ctx, &p, tg_f32(dout), NULL, dbias, tg_op_grad_fresh(ctx, 2), NULL,
+                             din[0] || din[1] ? &g : NULL));
     return tg_ops_linear_grads(ctx, &p, g, tg_tensor_data(x), w, din[0] ? tg_f32(din[0]) : NULL,
                                tg_op_grad_fresh(ctx, 0), din[1] ? tg_f32(din[1]) : NULL, tg_op_grad_fresh(ctx, 1));
 }

@@ -147,15 +147,15 @@ static tg_status mlp_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tensor *
     float *dw2 = grad_at(din, s.w2), *db2 = grad_at(din, s.b2);
     const bool fc1 = dx || dw1 || db1;
     /* fc2: its operand g2 from dy (and db2), then da (rows, H) = g2 · w2 and dw2 */
-    const void *g2;
-    TG_TRY(tg_ops_layer_grad(ctx, &p2, tg_f32(dout), NULL, db2, fresh_at(ctx, s.b2), NULL, &g2));
+    const void *g2 = NULL;
+    TG_TRY(tg_ops_layer_grad(ctx, &p2, tg_f32(dout), NULL, db2, fresh_at(ctx, s.b2), NULL, fc1 || dw2 ? &g2 : NULL));
     float *da = fc1 ? tg_op_scratch(ctx, sizeof(float) * (size_t)(p1.rows * p1.out)) : NULL;
     if (fc1 && !da) return TG_ERR_OOM;
     TG_TRY(tg_ops_linear_grads(ctx, &p2, g2, tg_tensor_data(a), m.w2, da, true, dw2, fresh_at(ctx, s.w2)));
     if (!fc1) return TG_OK;
     /* fc1: g1 = da ∘ gelu'(u) (in place over da in f32) with db1, then dx and dw1 */
-    const void *g1;
-    TG_TRY(tg_ops_layer_grad(ctx, &p1, da, tg_f32(u), db1, fresh_at(ctx, s.b1), da, &g1));
+    const void *g1 = NULL;
+    TG_TRY(tg_ops_layer_grad(ctx, &p1, da, tg_f32(u), db1, fresh_at(ctx, s.b1), da, dx || dw1 ? &g1 : NULL));
     return tg_ops_linear_grads(ctx, &p1, g1, tg_tensor_data(x), m.w1, dx, fresh_at(ctx, s.x), dw1,
                                fresh_at(ctx, s.w1));
 }

@@ -64,7 +64,8 @@ tg_status tg_ops_linear_fwd(tg_op_ctx *ctx, const tg_linear_prod *p, float *y, c
  * dy ∘ gelu'(u) when u (rows, out) is given (the layer's input went
  * through GELU), in one pass that also makes dbias (+= unless fresh) when
  * given. *g is the products' operand: bf16 op scratch with a bf16 p->dt;
- * with f32, dy itself or (with u) g_f32, which must then be given. */
+ * with f32, dy itself or (with u) g_f32, which must then be given. g may
+ * be NULL when only dbias is wanted (no operand is made). */
 tg_status tg_ops_layer_grad(tg_op_ctx *ctx, const tg_linear_prod *p, const float *dy, const float *u, float *dbias,
                             bool dbias_fresh, float *g_f32, const void **g);
 
