@@ -31,7 +31,9 @@ typedef struct tg_matmul_desc {
     int64_t a_dims[TG_MATMUL_MAX_DIMS], a_strides[TG_MATMUL_MAX_DIMS];
     int64_t b_dims[TG_MATMUL_MAX_DIMS], b_strides[TG_MATMUL_MAX_DIMS];
     int64_t c_dims[TG_MATMUL_MAX_DIMS], c_strides[TG_MATMUL_MAX_DIMS];
-    tg_dtype ab_dtype;  /* A and B: TG_F32 or TG_BF16; C and bias are f32 */
+    tg_dtype ab_dtype;  /* A and B: TG_F32 or TG_BF16; the bias is f32 */
+    tg_dtype c_dtype;   /* C: TG_F32, or TG_BF16 (rounded to nearest even) with bf16 A and B and no
+                         * accumulate or summed batch dim */
     bool bias;          /* add the f32 vector passed as `bias` along N */
     bool accumulate;    /* C += A·B (a oneDNN sum post-op) instead of C = A·B */
     bool b_packed;      /* b was made by tg_backend_matmul_pack_b for this desc */

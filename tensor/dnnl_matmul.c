@@ -26,6 +26,7 @@ typedef struct mm_key {
     uint32_t tag; /* distinguishes matmul keys from other ops' in the shared cache */
     int32_t n;
     int32_t dtype;  /* dnnl_data_type_t of A and B */
+    int32_t c_dtype; /* of C */
     int32_t bias, accumulate;
     int32_t b_any; /* B in the primitive's preferred layout (packed) */
     int64_t dims[3][MAXD], str[3][MAXD];
@@ -75,6 +76,11 @@ static tg_status validate(const tg_matmul_desc *d, mm_geom *g, bool *reduces)
     }
     if (*reduces && d->bias)
         return tg_error(TG_ERR_INVALID, "tg_backend_matmul: bias with a summed batch dim");
+    if (d->c_dtype != TG_F32 && d->c_dtype != TG_BF16)
+        return tg_error(TG_ERR_DTYPE, "tg_backend_matmul: C must be f32 or bf16, got %s", tg_dtype_name(d->c_dtype));
+    if (d->c_dtype == TG_BF16 && (d->ab_dtype != TG_BF16 || d->accumulate || *reduces))
+        return tg_error(TG_ERR_INVALID, "tg_backend_matmul: a bf16 C needs bf16 A and B, no accumulate and no "
+                                        "summed batch dim");
     return TG_OK;
 }
 
@@ -158,7 +164,8 @@ static tg_status build(tg_ctx *ctx, const void *keyp, tg_prim *out)
 {
     const mm_key *k = keyp;
     dnnl_memory_desc_t md[3], bias_md;
-    const dnnl_data_type_t dts[3] = {(dnnl_data_type_t)k->dtype, (dnnl_data_type_t)k->dtype, dnnl_f32};
+    const dnnl_data_type_t dts[3] = {(dnnl_data_type_t)k->dtype, (dnnl_data_type_t)k->dtype,
+                                     (dnnl_data_type_t)k->c_dtype};
     for (int o = 0; o < 3; o++)
         TG_TRY(tg_dnnl_check(dnnl_memory_desc_init_by_strides(&md[o], k->n, k->dims[o], dts[o], k->str[o]),
                              "tg_backend_matmul: memory desc"));
@@ -209,12 +216,13 @@ static tg_status build(tg_ctx *ctx, const void *keyp, tg_prim *out)
     return TG_OK;
 }
 
-static void make_key(mm_key *k, const mm_geom *g, tg_dtype dt, bool bias, bool acc, bool b_any)
+static void make_key(mm_key *k, const mm_geom *g, tg_dtype dt, tg_dtype c_dt, bool bias, bool acc, bool b_any)
 {
     memset(k, 0, sizeof *k);
     k->tag = MM_TAG;
     k->n = g->n;
     k->dtype = (int32_t)dnnl_dt(dt);
+    k->c_dtype = (int32_t)dnnl_dt(c_dt);
     k->bias = bias;
     k->accumulate = acc;
     k->b_any = b_any;
@@ -222,11 +230,11 @@ static void make_key(mm_key *k, const mm_geom *g, tg_dtype dt, bool bias, bool a
         for (int i = 0; i < g->n; i++) k->dims[o][i] = g->dims[o][i], k->str[o][i] = g->str[o][i];
 }
 
-static tg_status get_prim(tg_ctx *ctx, const mm_geom *g, tg_dtype dt, bool bias, bool acc, bool b_any,
-                          tg_prim **p)
+static tg_status get_prim(tg_ctx *ctx, const mm_geom *g, tg_dtype dt, tg_dtype c_dt, bool bias, bool acc,
+                          bool b_any, tg_prim **p)
 {
     mm_key k;
-    make_key(&k, g, dt, bias, acc, b_any);
+    make_key(&k, g, dt, c_dt, bias, acc, b_any);
     return tg_ctx_prim_get(ctx, &k, sizeof k, build, p);
 }
 
@@ -291,19 +299,19 @@ static void fill_empty(const mm_geom *g, float *c, const float *bias, bool acc)
 }
 
 typedef struct mm_args {
-    tg_dtype dt;
+    tg_dtype dt, c_dt;
     bool bias, acc, b_packed;
     const char **impl; /* non-NULL: only report the implementation name */
 } mm_args;
 
 /* One matmul without summed batch dims. */
-static tg_status run_plain(tg_ctx *ctx, mm_geom g, const mm_args *x, float *c, const void *a,
+static tg_status run_plain(tg_ctx *ctx, mm_geom g, const mm_args *x, void *c, const void *a,
                            const void *b, const float *bias)
 {
     drop_unit_batch_dims(&g);
     fold_into_m(&g);
     tg_prim *p;
-    TG_TRY(get_prim(ctx, &g, x->dt, x->bias, x->acc, x->b_packed, &p));
+    TG_TRY(get_prim(ctx, &g, x->dt, x->c_dt, x->bias, x->acc, x->b_packed, &p));
     if (x->impl) {
         const char *s = NULL;
         TG_TRY(tg_dnnl_check(dnnl_primitive_desc_query(p->pd, dnnl_query_impl_info_str, 0, &s),
@@ -352,6 +360,38 @@ static tg_status run_reduce(tg_ctx *ctx, mm_geom g, const mm_args *x, float *c, 
 }
 
 static tg_status matmul(tg_ctx *ctx, const tg_matmul_desc *d, void *c, const void *a, const void *b,
+                        const void *bias, const char **impl);
+
+/* d with a bf16 C where oneDNN will not write one (no bf16 matmul on this
+ * CPU, or an empty contraction): the product into a dense f32 C on the
+ * heap, then rounded into c through its strides. */
+static tg_status via_f32_c(tg_ctx *ctx, const tg_matmul_desc *d, uint16_t *c, const void *a, const void *b,
+                           const void *bias, const char **impl)
+{
+    tg_matmul_desc f = *d;
+    f.c_dtype = TG_F32;
+    int64_t total = 1;
+    for (int i = d->ndim - 1; i >= 0; i--) {
+        f.c_strides[i] = total;
+        total *= d->c_dims[i];
+    }
+    if (impl) return matmul(ctx, &f, NULL, a, b, bias, impl);
+    float *tmp = malloc((size_t)(total > 0 ? total : 1) * sizeof(float));
+    if (!tmp) return tg_error(TG_ERR_OOM, "tg_backend_matmul: no memory for an f32 C of %lld values", (long long)total);
+    tg_status st = matmul(ctx, &f, tmp, a, b, bias, NULL);
+    for (int64_t e = 0; st == TG_OK && e < total; e++) {
+        int64_t rem = e, off = 0;
+        for (int i = d->ndim - 1; i >= 0; i--) {
+            off += rem % d->c_dims[i] * d->c_strides[i];
+            rem /= d->c_dims[i];
+        }
+        c[off] = tg_f32_to_bf16(tmp[e]);
+    }
+    free(tmp);
+    return st;
+}
+
+static tg_status matmul(tg_ctx *ctx, const tg_matmul_desc *d, void *c, const void *a, const void *b,
                         const void *bias, const char **impl)
 {
     mm_geom g;
@@ -359,13 +399,15 @@ static tg_status matmul(tg_ctx *ctx, const tg_matmul_desc *d, void *c, const voi
     TG_TRY(validate(d, &g, &reduces));
     if (d->b_packed && d->ndim != 2)
         return tg_error(TG_ERR_INVALID, "tg_backend_matmul: a packed B needs a 2-D matmul, got ndim %d", d->ndim);
-    mm_args x = {.dt = d->ab_dtype, .bias = d->bias, .acc = d->accumulate, .b_packed = d->b_packed, .impl = impl};
+    mm_args x = {.dt = d->ab_dtype, .c_dt = d->c_dtype, .bias = d->bias, .acc = d->accumulate,
+                 .b_packed = d->b_packed, .impl = impl};
     const int n = g.n;
     bool empty_c = span(&g, OP_C) == 0;
     if (empty_c && !impl) return TG_OK;
     bool empty_k = g.dims[OP_A][n - 1] == 0;
     for (int i = 0; i < n - 2; i++)
         if (g.dims[OP_C][i] == 1 && (g.dims[OP_A][i] == 0 || g.dims[OP_B][i] == 0)) empty_k = true;
+    if (d->c_dtype == TG_BF16 && (empty_k || !bf16_supported(ctx))) return via_f32_c(ctx, d, c, a, b, bias, impl);
     if (empty_k && !impl) {
         fill_empty(&g, c, d->bias ? bias : NULL, d->accumulate);
         return TG_OK;
@@ -461,8 +503,8 @@ static tg_status packed_key(tg_ctx *ctx, const tg_matmul_desc *d, mm_key *k)
     TG_TRY(validate(d, &g, &reduces));
     if (d->ndim != 2 || span(&g, OP_A) == 0 || span(&g, OP_B) == 0 || span(&g, OP_C) == 0)
         return tg_error(TG_ERR_INVALID, "tg_backend_matmul_pack_b: needs a 2-D matmul with no empty dim");
-    const tg_dtype dt = d->ab_dtype == TG_BF16 && !bf16_supported(ctx) ? TG_F32 : d->ab_dtype;
-    make_key(k, &g, dt, d->bias, d->accumulate, true);
+    const bool wide = d->ab_dtype == TG_BF16 && !bf16_supported(ctx); /* runs in f32, C too (via_f32_c) */
+    make_key(k, &g, wide ? TG_F32 : d->ab_dtype, wide ? TG_F32 : d->c_dtype, d->bias, d->accumulate, true);
     return TG_OK;
 }
 

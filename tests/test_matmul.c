@@ -378,6 +378,67 @@ START_TEST(test_backend_packed_b)
 }
 END_TEST
 
+/* A bf16 C is the f32 product rounded (to within one bf16 step: the kernel
+ * may sum in another order), written through C's strides without touching
+ * the gaps; plain and packed B, bias, an empty contraction (bias rounded);
+ * refused with f32 operands or accumulation. */
+START_TEST(test_backend_bf16_c)
+{
+    tg_ctx *ctx = tg_ctx_current();
+    enum { M = 37, N = 19, LDC = N + 3, SENTINEL = 0x4242 };
+    tg_tensor *bias = tg_randn(TG_STEP, TG_SHAPE(N), TG_F32, 33, 0, 1);
+    for (int run = 0; run < 3; run++) {
+        const int64_t K = run == 2 ? 0 : 70;
+        const bool packed = run == 1;
+        tg_tensor *a = tg_tensor_to(TG_STEP, tg_randn(TG_STEP, TG_SHAPE(M, K), TG_F32, 31, 0, 1), TG_BF16);
+        tg_tensor *b = tg_tensor_to(TG_STEP, tg_randn(TG_STEP, TG_SHAPE(K, N), TG_F32, 32, 0, 1), TG_BF16);
+        tg_matmul_desc d = {.ndim = 2, .ab_dtype = TG_BF16, .bias = true};
+        tg_matmul_view(d.a_dims, d.a_strides, 0, NULL, M, K, false);
+        tg_matmul_view(d.b_dims, d.b_strides, 0, NULL, K, N, false);
+        tg_matmul_view(d.c_dims, d.c_strides, 0, NULL, M, N, false);
+        tg_tensor *want = tg_tensor_empty(TG_STEP, TG_SHAPE(M, N), TG_F32);
+        ck_assert_int_eq(tg_backend_matmul(ctx, &d, tg_f32(want), tg_bf16(a), tg_bf16(b), tg_f32(bias)), TG_OK);
+        d.c_dtype = TG_BF16;
+        d.c_strides[0] = LDC;
+        tg_tensor *c = tg_tensor_empty(TG_STEP, TG_SHAPE(M, LDC), TG_BF16);
+        for (int64_t i = 0; i < M * LDC; i++) tg_bf16(c)[i] = SENTINEL;
+        const void *bp = tg_bf16(b);
+        if (packed) {
+            size_t bytes = 0;
+            ck_assert_int_eq(tg_backend_matmul_packed_bytes(ctx, &d, &bytes), TG_OK);
+            tg_tensor *pb = tg_tensor_empty(TG_STEP, TG_SHAPE((int64_t)(bytes + 3) / 4), TG_F32);
+            ck_assert_int_eq(tg_backend_matmul_pack_b(ctx, &d, tg_tensor_data(pb), bp, TG_BF16), TG_OK);
+            d.b_packed = true;
+            bp = tg_tensor_data(pb);
+        }
+        ck_assert_int_eq(tg_backend_matmul(ctx, &d, tg_bf16(c), tg_bf16(a), bp, tg_f32(bias)), TG_OK);
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < LDC; j++) {
+                const uint16_t v = tg_bf16(c)[i * LDC + j];
+                if (j >= N) {
+                    ck_assert_msg(v == SENTINEL, "run %d: gap (%lld, %lld) overwritten", run, (long long)i,
+                                  (long long)j);
+                    continue;
+                }
+                const float w = tg_f32(want)[i * N + j], got = tg_bf16_to_f32(v);
+                ck_assert_msg(fabsf(got - w) <= fabsf(w) / 128 + 1e-6f, "run %d: c(%lld, %lld) = %g, f32 C %g", run,
+                              (long long)i, (long long)j, got, w);
+            }
+    }
+    tg_matmul_desc d = {.ndim = 2, .ab_dtype = TG_F32, .c_dtype = TG_BF16};
+    tg_matmul_view(d.a_dims, d.a_strides, 0, NULL, 2, 3, false);
+    tg_matmul_view(d.b_dims, d.b_strides, 0, NULL, 3, 2, false);
+    tg_matmul_view(d.c_dims, d.c_strides, 0, NULL, 2, 2, false);
+    uint16_t c[4], x[6] = {0};
+    ck_assert_int_eq(tg_backend_matmul(ctx, &d, c, x, x, NULL), TG_ERR_INVALID);
+    tg_assert_error(TG_ERR_INVALID, TG_ERR_INVALID, "bf16 C needs bf16 A and B");
+    d.ab_dtype = TG_BF16;
+    d.accumulate = true;
+    ck_assert_int_eq(tg_backend_matmul(ctx, &d, c, x, x, NULL), TG_ERR_INVALID);
+    tg_assert_error(TG_ERR_INVALID, TG_ERR_INVALID, "no accumulate");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("matmul");
@@ -408,6 +469,7 @@ int main(void)
     tcase_add_test(tb, test_primitive_cache);
     tcase_add_test(tb, test_backend_batch_sum);
     tcase_add_test(tb, test_backend_packed_b);
+    tcase_add_test(tb, test_backend_bf16_c);
     suite_add_tcase(s, tb);
     return tg_run_suite(s) ? 1 : 0;
 }

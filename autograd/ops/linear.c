@@ -100,10 +100,10 @@ tg_status tg_ops_pack_weight(tg_op_ctx *ctx, const tg_matmul_desc *d, const tg_t
 /* Whether the products of p run on a packed w (bf16, nothing empty). */
 static bool packs(const tg_linear_prod *p) { return p->dt == TG_BF16 && p->rows > 0 && p->in > 0 && p->out > 0; }
 
-tg_status tg_ops_linear_fwd(tg_op_ctx *ctx, const tg_linear_prod *p, float *y, const void *x, const tg_tensor *w,
+tg_status tg_ops_linear_fwd(tg_op_ctx *ctx, const tg_linear_prod *p, void *y, const void *x, const tg_tensor *w,
                             const float *bias)
 {
-    tg_matmul_desc d = {.ndim = 2, .ab_dtype = p->dt, .bias = bias != NULL, .b_packed = packs(p)};
+    tg_matmul_desc d = {.ndim = 2, .ab_dtype = p->dt, .c_dtype = p->y_dt, .bias = bias != NULL, .b_packed = packs(p)};
     tg_matmul_view(d.a_dims, d.a_strides, 0, NULL, p->rows, p->in, false);  /* x (R, in) */
     tg_matmul_view(d.b_dims, d.b_strides, 0, NULL, p->in, p->out, true);    /* wᵀ (in, out) */
     tg_matmul_view(d.c_dims, d.c_strides, 0, NULL, p->rows, p->out, false); /* y (R, out) */
@@ -122,7 +122,7 @@ static tg_status linear_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int 
                                 tg_tensor *out)
 {
     const linear_dims n = dims_of(in[0], in[1]);
-    const tg_linear_prod p = {n.rows, n.in, n.out, compute_dtype(in[0], attr)};
+    const tg_linear_prod p = {.rows = n.rows, .in = n.in, .out = n.out, .dt = compute_dtype(in[0], attr)};
     const void *x = tg_ops_operand(ctx, in[0], p.dt); /* f32 x of a bf16 product is rounded here */
     if (!x) return TG_ERR_OOM;
     return tg_ops_linear_fwd(ctx, &p, tg_f32(out), x, in[1], n_in == 3 ? tg_f32(in[2]) : NULL);
@@ -169,6 +169,27 @@ static inline void grad_row(float *acc, uint16_t *br, float *fr, const float *ro
     if (fr && fr != row) memcpy(fr, row, sizeof(float) * (size_t)cols);
 }
 
+/* grad_row for a bf16 row and ur (a fused op's bf16 intermediates), into
+ * acc (+=) and br. */
+static inline void grad_row_bf16(float *acc, uint16_t *br, const uint16_t *row, const uint16_t *ur, int64_t cols)
+{
+    if (ur && br && acc) {
+#pragma omp simd
+        for (int64_t j = 0; j < cols; j++) {
+            const float v = tg_vf32(row[j]) * tg_vgelu_grad(tg_vf32(ur[j]));
+            br[j] = tg_vbf16(v);
+            acc[j] += v;
+        }
+        return;
+    }
+    if (acc)
+#pragma omp simd
+        for (int64_t j = 0; j < cols; j++) acc[j] += tg_vf32(row[j]) * (ur ? tg_vgelu_grad(tg_vf32(ur[j])) : 1.0f);
+    if (br)
+#pragma omp simd
+        for (int64_t j = 0; j < cols; j++) br[j] = ur ? tg_vbf16(tg_vf32(row[j]) * tg_vgelu_grad(tg_vf32(ur[j]))) : row[j];
+}
+
 /* The gradient entering a layer's products, g = dy or, with u, dy ∘
  * gelu'(u) (the layer's input went through GELU), in one streaming pass
  * over dy (rows, cols): dbias (cols) += column sums of g (= when fresh),
@@ -177,9 +198,10 @@ static inline void grad_row(float *acc, uint16_t *br, float *fr, const float *ro
  * summing into its own row of part (ceil(rows / BIAS_ROWS), cols), then
  * split the columns to add the blocks in order: the result does not depend
  * on the thread count. */
-static void grad_pass(float *dbias, bool fresh, float *part, uint16_t *gb, float *gf, const float *dy,
-                      const float *u, int64_t rows, int64_t cols)
+static void grad_pass(float *dbias, bool fresh, float *part, uint16_t *gb, float *gf, const void *dy,
+                      const void *u, tg_dtype in_dt, int64_t rows, int64_t cols)
 {
+    const size_t esz = tg_dtype_size(in_dt);
     const int64_t nblk = (rows + BIAS_ROWS - 1) / BIAS_ROWS;
 #pragma omp parallel if (rows * cols > TG_OMP_MIN)
     {
@@ -188,9 +210,15 @@ static void grad_pass(float *dbias, bool fresh, float *part, uint16_t *gb, float
             const int64_t r1 = (blk + 1) * BIAS_ROWS < rows ? (blk + 1) * BIAS_ROWS : rows;
             float *acc = dbias ? part + blk * cols : NULL;
             if (acc) memset(acc, 0, sizeof(float) * (size_t)cols);
-            for (int64_t r = blk * BIAS_ROWS; r < r1; r++)
-                grad_row(acc, gb ? gb + r * cols : NULL, gf ? gf + r * cols : NULL, dy + r * cols,
-                         u ? u + r * cols : NULL, cols);
+            for (int64_t r = blk * BIAS_ROWS; r < r1; r++) {
+                const size_t at = (size_t)(r * cols) * esz;
+                const void *ur = u ? (const char *)u + at : NULL, *row = (const char *)dy + at;
+                uint16_t *br = gb ? gb + r * cols : NULL;
+                if (in_dt == TG_BF16)
+                    grad_row_bf16(acc, br, row, ur, cols);
+                else
+                    grad_row(acc, br, gf ? gf + r * cols : NULL, row, ur, cols);
+            }
         }
         if (dbias) {
 #pragma omp for
@@ -203,26 +231,29 @@ static void grad_pass(float *dbias, bool fresh, float *part, uint16_t *gb, float
     }
 }
 
-tg_status tg_ops_layer_grad(tg_op_ctx *ctx, const tg_linear_prod *p, const float *dy, const float *u, float *dbias,
+tg_status tg_ops_layer_grad(tg_op_ctx *ctx, const tg_linear_prod *p, const void *dy, const void *u, float *dbias,
                             bool dbias_fresh, float *g_f32, const void **g)
 {
+    TG_ASSERT(p->y_dt == TG_F32 || p->dt == TG_BF16, "a bf16 dy needs bf16 products");
     uint16_t *gb = NULL; /* (R, out) */
     if (g && p->dt == TG_BF16 && !(gb = tg_op_scratch(ctx, sizeof(uint16_t) * (size_t)(p->rows * p->out))))
         return TG_ERR_OOM;
     float *part = NULL, *gf = g && p->dt == TG_F32 ? (u ? g_f32 : (float *)dy) : NULL;
     const size_t nblk = (size_t)((p->rows + BIAS_ROWS - 1) / BIAS_ROWS);
     if (dbias && !(part = tg_op_scratch(ctx, sizeof(float) * nblk * (size_t)p->out))) return TG_ERR_OOM;
-    if (dbias || gb || (gf && (gf != dy || u))) grad_pass(dbias, dbias_fresh, part, gb, gf, dy, u, p->rows, p->out);
+    if (dbias || gb || (gf && (gf != dy || u)))
+        grad_pass(dbias, dbias_fresh, part, gb, gf, dy, u, p->y_dt, p->rows, p->out);
     if (g) *g = gb ? (const void *)gb : (const void *)gf;
     return TG_OK;
 }
 
 tg_status tg_ops_linear_grads(tg_op_ctx *ctx, const tg_linear_prod *p, const void *g, const void *x,
-                              const tg_tensor *w, float *dx, bool dx_fresh, float *dw, bool dw_fresh)
+                              const tg_tensor *w, void *dx, bool dx_fresh, float *dw, bool dw_fresh)
 {
     tg_ctx *c = tg_ctx_current();
     if (dx) { /* dx (R, in) += g (R, out) · w (out, in) */
-        tg_matmul_desc d = {.ndim = 2, .ab_dtype = p->dt, .accumulate = !dx_fresh, .b_packed = packs(p)};
+        tg_matmul_desc d = {
+            .ndim = 2, .ab_dtype = p->dt, .c_dtype = p->dx_dt, .accumulate = !dx_fresh, .b_packed = packs(p)};
         tg_matmul_view(d.a_dims, d.a_strides, 0, NULL, p->rows, p->out, false);
         tg_matmul_view(d.b_dims, d.b_strides, 0, NULL, p->out, p->in, false);
         tg_matmul_view(d.c_dims, d.c_strides, 0, NULL, p->rows, p->in, false);
@@ -247,7 +278,7 @@ static tg_status linear_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tenso
 {
     const tg_tensor *x = tg_op_input(ctx, 0), *w = tg_op_input(ctx, 1);
     const linear_dims n = dims_of(x, w);
-    const tg_linear_prod p = {n.rows, n.in, n.out, compute_dtype(x, tg_op_attr(ctx))};
+    const tg_linear_prod p = {.rows = n.rows, .in = n.in, .out = n.out, .dt = compute_dtype(x, tg_op_attr(ctx))};
     if (tg_tensor_dtype(x) != p.dt) x = tg_op_saved(ctx, 0); /* the bf16 copy made by forward */
     float *dbias = tg_op_n_in(ctx) == 3 && din[2] ? tg_f32(din[2]) : NULL;
     const void *g = NULL;

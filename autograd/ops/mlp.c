@@ -8,8 +8,11 @@
  * Inputs: x (..., D), w1 (H, D), then b1 (H) when given, w2 (O, H), then
  * b2 (O) when given; the attribute blob says which biases are present.
  * x is f32, or bf16 with bf16 compute; weights and biases are f32. Forward
- * saves u = x · w1ᵀ + b1 (rows, H) in f32 and a = gelu(u) in the compute
- * dtype (fc2's operand), plus x's bf16 copy when it rounds x. */
+ * saves u = x · w1ᵀ + b1 (rows, H) and a = gelu(u) (fc2's operand), plus
+ * x's bf16 copy when it rounds x. With bf16 compute u and its gradient
+ * dy · w2 are bf16 too, as the products write them: they are only read by
+ * the GELU passes, whose results are rounded to bf16 for the next product
+ * anyway, and f32 copies would double those passes' memory traffic. */
 #include "autograd/ops/ops_internal.h"
 #include "autograd/ops/vmath.h"
 
@@ -38,8 +41,8 @@ static void prods_of(const mlp_in *m, tg_dtype dt, tg_linear_prod *p1, tg_linear
 {
     const int64_t D = tg_tensor_dim(m->w1, 1), H = tg_tensor_dim(m->w1, 0), O = tg_tensor_dim(m->w2, 0);
     const int64_t rows = D ? tg_tensor_numel(m->x) / D : 0;
-    *p1 = (tg_linear_prod){rows, D, H, dt};
-    *p2 = (tg_linear_prod){rows, H, O, dt};
+    *p1 = (tg_linear_prod){.rows = rows, .in = D, .out = H, .dt = dt, .y_dt = dt};  /* u in dt */
+    *p2 = (tg_linear_prod){.rows = rows, .in = H, .out = O, .dt = dt, .dx_dt = dt}; /* its gradient too */
 }
 
 /* ---- shape inference ---- */
@@ -83,15 +86,18 @@ static tg_status mlp_infer(const tg_tensor *const *in, int n_in, const void *att
 
 /* ---- forward ---- */
 
-/* a (n) = gelu(u) as f32 (af) or rounded to bf16 (ab), whichever is given. */
-static void gelu_pass(float *af, uint16_t *ab, const float *u, int64_t n)
+/* a (n) = gelu(u) in f32 (af, from f32 u) or bf16 (ab, from bf16 u),
+ * whichever is given. */
+static void gelu_pass(float *af, uint16_t *ab, const void *u, int64_t n)
 {
     if (ab) {
+        const uint16_t *ub = u;
 #pragma omp parallel for simd if (n > TG_OMP_MIN)
-        for (int64_t i = 0; i < n; i++) ab[i] = tg_vbf16(tg_vgelu(u[i]));
+        for (int64_t i = 0; i < n; i++) ab[i] = tg_vbf16(tg_vgelu(tg_vf32(ub[i])));
     } else {
+        const float *uf = u;
 #pragma omp parallel for simd if (n > TG_OMP_MIN)
-        for (int64_t i = 0; i < n; i++) af[i] = tg_vgelu(u[i]);
+        for (int64_t i = 0; i < n; i++) af[i] = tg_vgelu(uf[i]);
     }
 }
 
@@ -104,11 +110,11 @@ static tg_status mlp_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_i
     tg_linear_prod p1, p2;
     prods_of(&m, (tg_dtype)at->compute, &p1, &p2);
     const void *x = tg_ops_operand(ctx, m.x, p1.dt); /* an f32 x of bf16 products is rounded (saved first) */
-    tg_tensor *u = tg_tensor_empty(TG_STEP, TG_SHAPE(p1.rows, p1.out), TG_F32); /* (rows, H) */
-    tg_tensor *a = tg_tensor_empty(TG_STEP, TG_SHAPE(p1.rows, p1.out), p1.dt);  /* (rows, H) */
+    tg_tensor *u = tg_tensor_empty(TG_STEP, TG_SHAPE(p1.rows, p1.out), p1.y_dt); /* (rows, H) */
+    tg_tensor *a = tg_tensor_empty(TG_STEP, TG_SHAPE(p1.rows, p1.out), p1.dt);   /* (rows, H) */
     if (!x || !u || !a) return TG_ERR_OOM;
-    TG_TRY(tg_ops_linear_fwd(ctx, &p1, tg_f32(u), x, m.w1, m.b1 ? tg_f32(m.b1) : NULL));
-    gelu_pass(p1.dt == TG_F32 ? tg_f32(a) : NULL, p1.dt == TG_BF16 ? tg_bf16(a) : NULL, tg_f32(u),
+    TG_TRY(tg_ops_linear_fwd(ctx, &p1, tg_tensor_data(u), x, m.w1, m.b1 ? tg_f32(m.b1) : NULL));
+    gelu_pass(p1.dt == TG_F32 ? tg_f32(a) : NULL, p1.dt == TG_BF16 ? tg_bf16(a) : NULL, tg_tensor_data(u),
               tg_tensor_numel(u));
     TG_TRY(tg_ops_linear_fwd(ctx, &p2, tg_f32(out), tg_tensor_data(a), m.w2, m.b2 ? tg_f32(m.b2) : NULL));
     TG_TRY(tg_op_save(ctx, u));
@@ -149,13 +155,14 @@ static tg_status mlp_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tensor *
     /* fc2: its operand g2 from dy (and db2), then da (rows, H) = g2 · w2 and dw2 */
     const void *g2 = NULL;
     TG_TRY(tg_ops_layer_grad(ctx, &p2, tg_f32(dout), NULL, db2, fresh_at(ctx, s.b2), NULL, fc1 || dw2 ? &g2 : NULL));
-    float *da = fc1 ? tg_op_scratch(ctx, sizeof(float) * (size_t)(p1.rows * p1.out)) : NULL;
+    void *da = fc1 ? tg_op_scratch(ctx, tg_dtype_size(p2.dx_dt) * (size_t)(p1.rows * p1.out)) : NULL;
     if (fc1 && !da) return TG_ERR_OOM;
     TG_TRY(tg_ops_linear_grads(ctx, &p2, g2, tg_tensor_data(a), m.w2, da, true, dw2, fresh_at(ctx, s.w2)));
     if (!fc1) return TG_OK;
     /* fc1: g1 = da ∘ gelu'(u) (in place over da in f32) with db1, then dx and dw1 */
     const void *g1 = NULL;
-    TG_TRY(tg_ops_layer_grad(ctx, &p1, da, tg_f32(u), db1, fresh_at(ctx, s.b1), da, dx || dw1 ? &g1 : NULL));
+    TG_TRY(tg_ops_layer_grad(ctx, &p1, da, tg_tensor_data(u), db1, fresh_at(ctx, s.b1),
+                             p1.dt == TG_F32 ? da : NULL, dx || dw1 ? &g1 : NULL));
     return tg_ops_linear_grads(ctx, &p1, g1, tg_tensor_data(x), m.w1, dx, fresh_at(ctx, s.x), dw1,
                                fresh_at(ctx, s.w1));
 }

@@ -41,10 +41,14 @@ void tg_reduce_to_shape(float *dst, const tg_shape *to, const float *src, const 
 
 /* ---- linear layers inside ops (linear.c) ---- */
 
-/* The products of a layer (rows, in) -> (rows, out) with operands in dt. */
+/* The products of a layer (rows, in) -> (rows, out) with operands in dt.
+ * A fused op may keep the layer's output y and the gradient dy entering it
+ * in bf16 (y_dt), or take the input gradient dx in bf16 (dx_dt); both need
+ * bf16 products and default to f32. */
 typedef struct tg_linear_prod {
     int64_t rows, in, out;
     tg_dtype dt; /* TG_F32 or TG_BF16 */
+    tg_dtype y_dt, dx_dt;
 } tg_linear_prod;
 
 /* *out = w (f32 or bf16) packed into op scratch as the B of the 2-D matmul
@@ -55,24 +59,25 @@ tg_status tg_ops_pack_weight(tg_op_ctx *ctx, const tg_matmul_desc *d, const tg_t
  * first saved tensor (only one per op). NULL when out of memory. */
 const void *tg_ops_operand(tg_op_ctx *ctx, const tg_tensor *t, tg_dtype dt);
 
-/* y (rows, out) = x · wᵀ (+ bias (out) when given); x in p->dt; w (out, in)
- * f32 or p->dt, packed for the product here when p->dt is bf16. */
-tg_status tg_ops_linear_fwd(tg_op_ctx *ctx, const tg_linear_prod *p, float *y, const void *x, const tg_tensor *w,
+/* y (rows, out) in p->y_dt = x · wᵀ (+ bias (out) when given); x in p->dt;
+ * w (out, in) f32 or p->dt, packed for the product here when p->dt is bf16. */
+tg_status tg_ops_linear_fwd(tg_op_ctx *ctx, const tg_linear_prod *p, void *y, const void *x, const tg_tensor *w,
                             const float *bias);
 
-/* The gradient entering the layer's products from dy (rows, out) f32, or
- * dy ∘ gelu'(u) when u (rows, out) is given (the layer's input went
+/* The gradient entering the layer's products from dy (rows, out), or
+ * dy ∘ gelu'(u) when u (rows, out) is given (the layer's output went
  * through GELU), in one pass that also makes dbias (+= unless fresh) when
- * given. *g is the products' operand: bf16 op scratch with a bf16 p->dt;
- * with f32, dy itself or (with u) g_f32, which must then be given. g may
- * be NULL when only dbias is wanted (no operand is made). */
-tg_status tg_ops_layer_grad(tg_op_ctx *ctx, const tg_linear_prod *p, const float *dy, const float *u, float *dbias,
+ * given; dy and u in p->y_dt. *g is the products' operand: bf16 op scratch
+ * with a bf16 p->dt; with f32, dy itself or (with u) g_f32, which must then
+ * be given. g may be NULL when only dbias is wanted (no operand is made). */
+tg_status tg_ops_layer_grad(tg_op_ctx *ctx, const tg_linear_prod *p, const void *dy, const void *u, float *dbias,
                             bool dbias_fresh, float *g_f32, const void **g);
 
-/* dx (rows, in) = g · w and dw (out, in) = gᵀ · x, each added unless fresh,
- * each skipped when NULL; g from tg_ops_layer_grad, x in p->dt. */
+/* dx (rows, in) in p->dx_dt = g · w and dw (out, in) = gᵀ · x, each added
+ * unless fresh (a bf16 dx must be fresh), each skipped when NULL; g from
+ * tg_ops_layer_grad, x in p->dt. */
 tg_status tg_ops_linear_grads(tg_op_ctx *ctx, const tg_linear_prod *p, const void *g, const void *x,
-                              const tg_tensor *w, float *dx, bool dx_fresh, float *dw, bool dw_fresh);
+                              const tg_tensor *w, void *dx, bool dx_fresh, float *dw, bool dw_fresh);
 
 /* Family registration functions called by builtin.c. */
 tg_status tg_register_eltwise_ops(void);

@@ -60,6 +60,10 @@ static inline uint16_t tg_vbf16(float f)
     const uint32_t u = tg_vmath_bits(f), r = u + 0x7fffu + ((u >> 16) & 1u);
     return (u & 0x7fffffffu) > 0x7f800000u ? (uint16_t)((u >> 16) | 0x40) : (uint16_t)(r >> 16);
 }
+
+/* bf16 -> f32 (exact) inside a kernel's loop. */
+static inline float tg_vf32(uint16_t b) { return tg_vmath_float((uint32_t)b << 16); }
+
 static inline int32_t tg_vmath_mins(int32_t a, int32_t b) { return a < b ? a : b; }
 
 /* Largest of x[0..n) (-inf when n is 0; NaN is skipped as a plain
