@@ -441,6 +441,16 @@ START_TEST(test_tile_products)
     tg_tile_pack_pairs(b, npad, B, n, K, n);
     tg_tile_pack_pairs_t(bt, npad, Bt, K, n, K);
     ck_assert_msg(memcmp(b, bt, bn) == 0, "b packed from b and from bᵀ differ");
+    float *Bu = garbage_alloc(sizeof(float) * (size_t)(K * (n + 1)));
+    tg_tile_unpack_pairs(Bu, n + 1, b, npad, K, n); /* rows n + 1 apart: the gap column stays */
+    for (int k = 0; k < K; k++) {
+        for (int j = 0; j < n; j++)
+            ck_assert_msg(Bu[k * (n + 1) + j] == bf16_round(B[k * n + j]), "unpacked b[%d][%d] = %g, want %g", k, j,
+                          Bu[k * (n + 1) + j], bf16_round(B[k * n + j]));
+        ck_assert_msg(memcmp(&Bu[k * (n + 1) + n], &(uint32_t){0xffffffffu}, 4) == 0,
+                      "unpack wrote past column %d of row %d", n, k);
+    }
+    free(Bu);
     for (int form = 0; form < 4; form++) {
         const bool transposed = form & 1, acc = form & 2;
         memcpy(C, C0, sizeof(float) * (size_t)(m * n));
@@ -490,6 +500,8 @@ static void check_bf16_attention(const attn_case *c, uint64_t seed, const char *
     free(ref);
 }
 
+/* Short sequences with wide heads (cases 9, 10, 14; thread case 1) keep P
+ * from forward for backward; the others recompute it tile by tile. */
 START_TEST(test_bf16_compute_matches_reference)
 {
     char what[64];
@@ -505,6 +517,26 @@ START_TEST(test_bf16_compute_threads)
     for (int threads = 1; threads <= 2; threads++) {
         ck_assert_int_eq(tg_ctx_set_threads(tg_ctx_current(), threads), TG_OK);
         check_bf16_attention(&thread_cases[_i], 1100 + (uint64_t)_i, threads == 1 ? "1 thread" : "2 threads");
+    }
+}
+END_TEST
+
+/* Without a backward to follow, bf16 attention gives the very output of a
+ * recording forward (kept-P case and recomputing case alike). */
+START_TEST(test_bf16_no_grad_same_output)
+{
+    static const attn_case cs[2] = {{2, 3, 100, 32, true, 2, {100, 37}, 0}, {1, 2, 130, 8, true, 0, {0}, 0}};
+    for (int i = 0; i < 2; i++) {
+        const attn_case *c = &cs[i];
+        tg_tensor *qkv = randn_leaf(TG_SHAPE(c->B, c->T, 3 * c->H * c->D), 1300 + (uint64_t)i);
+        tg_tensor *len = case_lengths(c);
+        tg_tensor *y = tg_attention_qkv_ex(qkv, c->H, c->causal, len, 0, TG_BF16);
+        bool prev = tg_grad_set_enabled(false);
+        tg_tensor *y0 = tg_attention_qkv_ex(qkv, c->H, c->causal, len, 0, TG_BF16);
+        tg_grad_set_enabled(prev);
+        ck_assert_ptr_nonnull(y);
+        ck_assert_ptr_nonnull(y0);
+        tg_assert_close(y0, y, 0, 0, "no-grad bf16 output");
     }
 }
 END_TEST
@@ -678,6 +710,7 @@ int main(void)
     tcase_add_test(tc, test_bf16_inputs);
     tcase_add_loop_test(tc, test_threads_agree, 0, 2);
     tcase_add_test(tc, test_no_grad_forward);
+    tcase_add_test(tc, test_bf16_no_grad_same_output);
     tcase_add_test(tc, test_empty_sequence);
     tcase_add_test(tc, test_errors);
     tcase_add_test(tc, test_long_sequence_memory);

@@ -18,7 +18,14 @@
  * Mixed precision (compute bf16, on CPUs with AVX-512 BF16): the five tile
  * products take q, k, v, dO, P and dS rounded to bf16 and accumulate in f32
  * (tile_bf16.h); the softmax, its statistics, dS and the accumulators stay
- * f32. Other CPUs run the f32 tiles. */
+ * f32. Other CPUs run the f32 tiles.
+ *
+ * Kept probabilities: with bf16 products and a sequence short enough that
+ * the tiles of P (bf16) take no more memory than the f32 q, k, v they come
+ * from, forward runs a plain two-pass softmax over all of a query block's
+ * keys and stores P, pair-packed as the Pᵀ dO product reads it; backward
+ * then skips S = q kᵀ (one product of five) and the exponentials. Memory
+ * stays O(T·Dh) per head either way. */
 #include <math.h>
 #include <omp.h>
 #include <string.h>
@@ -49,6 +56,8 @@ typedef struct attn_attr {
 typedef struct attn_geom {
     int64_t B, H, T, D;
     bool causal, bf16;
+    bool keep;   /* bf16 and short enough to keep P (see the top): two-pass forward */
+    uint16_t *p; /* the kept P when keep and recording: (B·H, n_tiles, BQ·BK) */
     float scale;
     const int32_t *lengths;  /* (B) or NULL */
     int64_t in_bs, in_hs, in_ts, out_bs, out_hs, out_ts;
@@ -75,6 +84,7 @@ typedef struct attn_ws {
     float *s, *dp;                     /* (BQ, BK) */
     float *acc, *dq, *dk, *dv;         /* (BQ|BK, D) accumulators */
     float *m, *l;                      /* (BQ) */
+    float *wide;                       /* (BQ, Tpad): a query block's scores over all keys (keep) */
     uint16_t *qa, *qp, *oa, *op, *kc, *kp, *vc, *vp; /* q, dO (o), k, v tiles as operands */
     uint16_t *pa, *pt, *sa, *st;       /* P, dS as `a` rows (pa, sa) and pairs (pt, st) */
     uint16_t *head[4];                 /* one head's tiles packed once: (T/BQ) tiles of BQ·DQ(D) */
@@ -87,14 +97,20 @@ static int64_t DQ(int64_t D) { return (D + 15) / 16 * 16; }
 static size_t tile_u16(int64_t D) { return (size_t)(BQ * DQ(D)); }
 static size_t head_u16(int64_t D, int64_t T) { return tile_u16(D) * (size_t)((T + BQ - 1) / BQ); }
 
-static size_t ws_floats(int64_t D, int64_t T, bool bf16)
+/* Blocks of BK keys in a sequence of T, and the padded length they span. */
+static int64_t n_blocks(int64_t T) { return (T + BK - 1) / BK; }
+static int64_t t_pad(int64_t T) { return n_blocks(T) * BK; }
+
+static size_t ws_floats(const attn_geom *g)
 {
-    const size_t f32 = (size_t)(10 * BQ * D + 2 * BQ * BK + 2 * BQ);
-    return f32 + (bf16 ? (8 * tile_u16(D) + 4 * BQ * BK + 4 * head_u16(D, T)) / 2 : 0);
+    const int64_t D = g->D, T = g->T;
+    const size_t f32 = (size_t)(10 * BQ * D + 2 * BQ * BK + 2 * BQ + (g->keep ? BQ * t_pad(T) : 0));
+    return f32 + (g->bf16 ? (8 * tile_u16(D) + 4 * BQ * BK + 4 * head_u16(D, T)) / 2 : 0);
 }
 
-static void ws_carve(attn_ws *w, float *base, int64_t D, int64_t T, bool bf16)
+static void ws_carve(attn_ws *w, float *base, const attn_geom *g)
 {
+    const int64_t D = g->D, T = g->T;
     const size_t tile = (size_t)(BQ * D);
     float *p = base;
     w->q = p; p += tile;
@@ -111,7 +127,9 @@ static void ws_carve(attn_ws *w, float *base, int64_t D, int64_t T, bool bf16)
     w->dp = p; p += BQ * BK;
     w->m = p; p += BQ;
     w->l = p; p += BQ;
-    if (!bf16) return;
+    w->wide = p;
+    if (g->keep) p += BQ * t_pad(T);
+    if (!g->bf16) return;
     uint16_t *h = (uint16_t *)p;
     const size_t rows = (size_t)(BQ * DQ(D)), sq = BQ * BK; /* BQ == BK */
     uint16_t **big[8] = {&w->qa, &w->qp, &w->oa, &w->op, &w->kc, &w->kp, &w->vc, &w->vp};
@@ -125,13 +143,13 @@ static void ws_carve(attn_ws *w, float *base, int64_t D, int64_t T, bool bf16)
 static float *ws_alloc(tg_op_ctx *ctx, const attn_geom *g, int *n_threads)
 {
     *n_threads = omp_get_max_threads();
-    return tg_op_scratch(ctx, sizeof(float) * ws_floats(g->D, g->T, g->bf16) * (size_t)*n_threads);
+    return tg_op_scratch(ctx, sizeof(float) * ws_floats(g) * (size_t)*n_threads);
 }
 
 /* This thread's workspace. */
 static void ws_mine(attn_ws *w, float *ws, const attn_geom *g)
 {
-    ws_carve(w, ws + ws_floats(g->D, g->T, g->bf16) * (size_t)omp_get_thread_num(), g->D, g->T, g->bf16);
+    ws_carve(w, ws + ws_floats(g) * (size_t)omp_get_thread_num(), g);
 }
 
 static int64_t kv_len(const attn_geom *g, int64_t b) { return g->lengths ? g->lengths[b] : g->T; }
@@ -296,13 +314,15 @@ static void tile_matmul_nt(float *c, const float *a, const float *bt, int nq, in
     gemm_acc(c, BK, a, D, 1, bt, BK, nq, nk, (int)D);
 }
 
-/* s (nq, BK) *= scale for query rows q0.. and keys k0.., with keys past
- * the sequence length or (causal) after the query set to -inf. */
-static void scale_mask(float *s, int nq, int nk, const attn_geom *g, int64_t len, int64_t q0, int64_t k0)
+/* s (nq, nk), rows lds apart, *= scale for query rows q0.. and keys k0..,
+ * with keys past the sequence length or (causal) after the query set to
+ * -inf. */
+static void scale_mask(float *s, int64_t lds, int nq, int nk, const attn_geom *g, int64_t len, int64_t q0,
+                       int64_t k0)
 {
     const float scale = g->scale;
     for (int r = 0; r < nq; r++) {
-        float *row = s + r * BK;
+        float *row = s + r * lds;
         int64_t lim = len - k0;
         if (g->causal) lim = min64(lim, q0 + r + 1 - k0);
         const int vis = (int)(lim < 0 ? 0 : min64(lim, nk)); /* two plain loops: they vectorize */
@@ -317,7 +337,7 @@ static void tile_scores(float *s, const float *q, const float *kt, int nq, int n
                         int64_t len, int64_t q0, int64_t k0)
 {
     tile_matmul_nt(s, q, kt, nq, nk, g->D);
-    scale_mask(s, nq, nk, g, len, q0, k0);
+    scale_mask(s, BK, nq, nk, g, len, q0, k0);
 }
 
 /* acc (n, D) += p (n, BK) · v (nk, D); acc rows are ldc apart. */
@@ -364,12 +384,14 @@ static void softmax_step(const attn_ws *w, int nq, int nk, int64_t D)
     }
 }
 
-/* Output rows and log-sum-exp of a finished query block. */
-static void fwd_finish(float *out, float *lse, const attn_ws *w, const attn_geom *g, int64_t bh, int64_t q0, int nq)
+/* Output rows and log-sum-exp of a finished query block; the accumulator
+ * rows are divided by their sums unless `normalized` already. */
+static void fwd_finish(float *out, float *lse, const attn_ws *w, const attn_geom *g, int64_t bh, int64_t q0, int nq,
+                       bool normalized)
 {
     const int64_t D = g->D, T = g->T;
     for (int r = 0; r < nq; r++) {
-        const float l = w->l[r], inv = l > 0.0f ? 1.0f / l : 0.0f;
+        const float l = w->l[r], inv = l > 0.0f ? (normalized ? 1.0f : 1.0f / l) : 0.0f;
         float *o = out + out_row(g, bh, q0 + r);
         const float *ar = w->acc + r * D;
         for (int64_t d = 0; d < D; d++) o[d] = ar[d] * inv;
@@ -400,7 +422,7 @@ static void fwd_query_block(float *out, float *lse, const attn_ws *w, const tg_t
         softmax_step(w, nq, nk, D);
         tile_matmul_pv(w->acc, D, w->s, w->v, nq, nk, D);
     }
-    fwd_finish(out, lse, w, g, bh, q0, nq);
+    fwd_finish(out, lse, w, g, bh, q0, nq, false);
 }
 
 /* The first nq rows of o (f32 or bf16 rows ts apart from off) as f32 rows
@@ -451,18 +473,19 @@ enum { DIAG = 16 };
 
 static int mini(int a, int b) { return a < b ? a : b; }
 
-/* c (m, n) (rows BK apart) = a · b over kp pairs of D: S = q kᵀ or
+/* c (m, n) (rows ldc apart) = a · b over kp pairs of D: S = q kᵀ or
  * dP = dO vᵀ, with a's rows ld values apart and b pair-packed with npad
  * BK; on a diagonal tile each row group only up to the keys it sees. */
-static void mm_scores(float *c, const uint16_t *a, int64_t ld, const uint16_t *b, int m, int n, int kp, bool diag)
+static void mm_scores(float *c, int64_t ldc, const uint16_t *a, int64_t ld, const uint16_t *b, int m, int n, int kp,
+                      bool diag)
 {
     if (!diag) {
-        tg_tile_bf16_mm(c, BK, a, ld / 2, 1, b, BK, m, n, kp, false);
+        tg_tile_bf16_mm(c, ldc, a, ld / 2, 1, b, BK, m, n, kp, false);
         return;
     }
     for (int i0 = 0; i0 < m; i0 += DIAG)
-        tg_tile_bf16_mm(c + i0 * BK, BK, a + i0 * ld, ld / 2, 1, b, BK, mini(DIAG, m - i0), mini(n, i0 + DIAG), kp,
-                        false);
+        tg_tile_bf16_mm(c + i0 * ldc, ldc, a + i0 * ld, ld / 2, 1, b, BK, mini(DIAG, m - i0), mini(n, i0 + DIAG),
+                        kp, false);
 }
 
 /* c (m, n) (rows ldc apart) += a · b contracting over nk keys: P v or
@@ -524,13 +547,96 @@ static void fwd_query_block_bf16(float *out, float *lse, const attn_ws *w, const
             t = (kv_tiles){w->kc, w->vp};
         }
         const bool diag = g->causal && k0 == q0;
-        mm_scores(w->s, w->qa, Dq, t.kc, nq, nk, kpd, diag);
-        scale_mask(w->s, nq, nk, g, len, q0, k0);
+        mm_scores(w->s, BK, w->qa, Dq, t.kc, nq, nk, kpd, diag);
+        scale_mask(w->s, BK, nq, nk, g, len, q0, k0);
         softmax_step(w, nq, nk, D);
         tg_tile_pack_rows(w->pa, BK, w->s, BK, nq, nk);
         mm_keys(w->acc, D, w->pa, t.vp, Dq, nq, (int)D, nk, diag);
     }
-    fwd_finish(out, lse, w, g, bh, q0, nq);
+    fwd_finish(out, lse, w, g, bh, q0, nq, false);
+}
+
+/* ---- kept probabilities ---- */
+
+/* Tiles of P per head: the (query block, key block) pairs that see keys. */
+static int64_t n_tiles(const attn_geom *g)
+{
+    const int64_t nb = n_blocks(g->T);
+    return g->causal ? nb * (nb + 1) / 2 : nb * nb;
+}
+
+/* Whether P's bf16 tiles fit in the memory of the f32 q, k and v. */
+static bool keep_fits(const attn_geom *g)
+{
+    return (size_t)n_tiles(g) * BQ * BK * sizeof(uint16_t) <= (size_t)(3 * g->T * g->D) * sizeof(float);
+}
+
+/* Head bh's tile of query block q0 and key block k0 in the kept P (g->p). */
+static uint16_t *kept_tile(const attn_geom *g, int64_t bh, int64_t q0, int64_t k0)
+{
+    const int64_t qb = q0 / BQ, kb = k0 / BK;
+    const int64_t at = g->causal ? qb * (qb + 1) / 2 + kb : qb * n_blocks(g->T) + kb;
+    return g->p + (bh * n_tiles(g) + at) * BQ * BK;
+}
+
+/* Scores of the query block against every key block it sees, into the wide
+ * rows; then each row's softmax in place (zeros for a row that sees no key),
+ * its max and sum in m, l. Returns the end of the keys seen. */
+static int64_t wide_softmax(const attn_ws *w, const attn_geom *g, int64_t bh, int64_t q0, int nq)
+{
+    const int64_t D = g->D, T = g->T, b = bh / g->H, ldw = t_pad(T), kend = key_end(g, b, q0, nq);
+    const int kpd = (int)((D + 1) / 2);
+    for (int64_t k0 = 0; k0 < kend; k0 += BK) {
+        const int nk = (int)min64(BK, T - k0);
+        const uint16_t *kc = w->head[0] + (size_t)(k0 / BK) * tile_u16(D);
+        mm_scores(w->wide + k0, ldw, w->qa, DQ(D), kc, nq, nk, kpd, g->causal && k0 == q0);
+        scale_mask(w->wide + k0, ldw, nq, nk, g, kv_len(g, b), q0, k0);
+    }
+    const int n = (int)min64(t_pad(kend), T); /* through the last block: its masked keys become zeros */
+    for (int r = 0; r < nq; r++) {
+        float *row = w->wide + r * ldw;
+        const float mx = tg_vmax_n(row, n);
+        float sum = 0.0f;
+        w->m[r] = mx;
+        if (mx == -INFINITY) { /* nothing visible: a P row of zeros */
+            memset(row, 0, sizeof(float) * (size_t)n);
+            w->l[r] = 0.0f;
+            continue;
+        }
+#pragma omp simd reduction(+ : sum)
+        for (int j = 0; j < n; j++) {
+            row[j] = tg_vexpf_fast(row[j] - mx);
+            sum += row[j];
+        }
+        const float inv = 1.0f / sum;
+#pragma omp simd
+        for (int j = 0; j < n; j++) row[j] *= inv;
+        w->l[r] = sum;
+    }
+    return kend;
+}
+
+/* fwd_query_block_bf16 keeping P: a two-pass softmax over all the keys the
+ * block sees (wide_softmax), each tile of P multiplied into the output and
+ * stored into g->p when given. The key blocks come packed by pack_head_kv. */
+static void fwd_query_block_kept(float *out, float *lse, const attn_ws *w, const tg_tensor *q, const attn_geom *g,
+                                 int64_t bh, int64_t q0)
+{
+    const int64_t D = g->D, T = g->T, Dq = DQ(D), ldw = t_pad(T);
+    const int nq = (int)min64(BQ, T - q0);
+    int64_t ld;
+    const float *src = rows_f32(w->q, q, g->q_off + in_row(g, bh, q0), nq, D, g->in_ts, &ld);
+    tg_tile_pack_rows(w->qa, Dq, src, ld, nq, (int)D);
+    const int64_t kend = wide_softmax(w, g, bh, q0, nq);
+    memset(w->acc, 0, sizeof(float) * (size_t)(nq * D));
+    for (int64_t k0 = 0; k0 < kend; k0 += BK) {
+        const int nk = (int)min64(BK, T - k0);
+        if (g->p) tg_tile_pack_pairs(kept_tile(g, bh, q0, k0), BK, w->wide + k0, ldw, nq, nk);
+        tg_tile_pack_rows(w->pa, BK, w->wide + k0, ldw, nq, nk);
+        const uint16_t *vp = w->head[1] + (size_t)(k0 / BK) * tile_u16(D);
+        mm_keys(w->acc, D, w->pa, vp, Dq, nq, (int)D, nk, g->causal && k0 == q0);
+    }
+    fwd_finish(out, lse, w, g, bh, q0, nq, true);
 }
 
 static attn_geom geom_of(const tg_tensor *const *in, int n_in, const attn_attr *a)
@@ -544,6 +650,7 @@ static attn_geom geom_of(const tg_tensor *const *in, int n_in, const attn_attr *
         g.in_bs = g.T * 3 * C, g.in_hs = g.D, g.in_ts = 3 * C;
         g.out_bs = g.T * C, g.out_hs = g.D, g.out_ts = C;
         g.k_off = C, g.v_off = 2 * C;
+        g.keep = g.bf16 && keep_fits(&g);
         return g;
     }
     g.B = s->dims[0], g.H = s->dims[1], g.T = s->dims[2], g.D = s->dims[3];
@@ -551,6 +658,7 @@ static attn_geom geom_of(const tg_tensor *const *in, int n_in, const attn_attr *
     g.in_bs = g.out_bs = g.H * g.T * g.D;
     g.in_hs = g.out_hs = g.T * g.D;
     g.in_ts = g.out_ts = g.D;
+    g.keep = g.bf16 && keep_fits(&g);
     return g;
 }
 
@@ -571,20 +679,22 @@ static bool per_head(const attn_geom *g, int nt)
 static tg_status attention_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr,
                                    tg_tensor *out)
 {
-    const attn_geom g = geom_of(in, n_in, attr);
+    attn_geom g = geom_of(in, n_in, attr);
     const int64_t nqb = (g.T + BQ - 1) / BQ, BH = g.B * g.H, items = BH * nqb;
-    tg_tensor *lse_t = NULL; /* (B, H, T) */
+    tg_tensor *lse_t = NULL, *p_t = NULL; /* (B, H, T); (B·H, tiles, BQ·BK) */
     if (tg_op_recording(ctx)) {
         lse_t = tg_tensor_empty(TG_STEP, TG_SHAPE(g.B, g.H, g.T), TG_F32);
-        if (!lse_t) return TG_ERR_OOM;
+        if (g.keep) p_t = tg_tensor_empty(TG_STEP, TG_SHAPE(BH, n_tiles(&g), BQ * BK), TG_BF16);
+        if (!lse_t || (g.keep && !p_t)) return TG_ERR_OOM;
     }
+    g.p = p_t ? tg_bf16(p_t) : NULL; /* without a backward the two-pass forward stores nothing */
     int nt;
     float *ws = ws_alloc(ctx, &g, &nt);
     if (!ws) return TG_ERR_OOM;
     float *o = tg_f32(out), *lse = lse_t ? tg_f32(lse_t) : NULL;
     const tg_tensor *t[3];
     qkv_of(in, attr, t);
-    const bool heads = g.bf16 && per_head(&g, nt);
+    const bool heads = g.bf16 && (g.keep || per_head(&g, nt)); /* keeping P needs all of a head's keys */
 #pragma omp parallel if (items > 1 && BH * g.T * g.T * g.D > ATTN_OMP_MIN)
     {
         attn_ws w;
@@ -594,7 +704,10 @@ static tg_status attention_forward(tg_op_ctx *ctx, const tg_tensor *const *in, i
             for (int64_t bh = 0; bh < BH; bh++) {
                 pack_head_kv(&w, t[1], t[2], &g, bh);
                 for (int64_t q0 = 0; q0 < g.T; q0 += BQ)
-                    fwd_query_block_bf16(o, lse, &w, t[0], t[1], t[2], &g, bh, q0, true);
+                    if (g.keep)
+                        fwd_query_block_kept(o, lse, &w, t[0], &g, bh, q0);
+                    else
+                        fwd_query_block_bf16(o, lse, &w, t[0], t[1], t[2], &g, bh, q0, true);
             }
         } else {
 #pragma omp for schedule(dynamic, 1)
@@ -606,7 +719,8 @@ static tg_status attention_forward(tg_op_ctx *ctx, const tg_tensor *const *in, i
             }
         }
     }
-    return lse_t ? tg_op_save(ctx, lse_t) : TG_OK;
+    if (lse_t) TG_TRY(tg_op_save(ctx, lse_t));
+    return p_t ? tg_op_save(ctx, p_t) : TG_OK;
 }
 
 /* ---- backward ---- */
@@ -627,6 +741,20 @@ static void tile_ds(float *s, float *dp, const float *lse, const float *delta, c
             /* masked: 0 even where dP was not computed (bf16 diagonal tiles) */
             dr[j] = tg_vmath_select(masked, 0.0f, g->scale * p * (dr[j] - dl));
         }
+    }
+}
+
+/* tile_ds from the kept P: dS = scale · P ∘ (dP - D_i) into dp. */
+static void tile_ds_kept(const float *p, float *dp, const float *delta, const attn_geom *g, int nq, int nk,
+                         int64_t row0)
+{
+    for (int r = 0; r < nq; r++) {
+        const float *pr = p + r * BK;
+        float *dr = dp + r * BK;
+        const float dl = delta[row0 + r];
+#pragma omp simd
+        for (int j = 0; j < nk; j++) /* P = 0: 0 even where dP was not computed (bf16 diagonal tiles) */
+            dr[j] = tg_vmath_select(pr[j] == 0.0f, 0.0f, g->scale * pr[j] * (dr[j] - dl));
     }
 }
 
@@ -773,16 +901,23 @@ static qo_tiles qo_of(const attn_ws *w, bool head, bool pairs, const tg_tensor *
     return (qo_tiles){w->qa, w->qp, w->oa, w->op};
 }
 
-/* tile_backward with bf16 products, from packed tiles. */
-static void tile_backward_bf16(const attn_ws *w, const qo_tiles *t, const float *lse, const float *delta,
-                               const attn_geom *g, int64_t bh, int64_t q0, int64_t k0, int nq, int nk)
+/* tile_backward with bf16 products, from packed tiles; P from the kept
+ * tile when given, else recomputed. */
+static void tile_backward_bf16(const attn_ws *w, const qo_tiles *t, const uint16_t *kept, const float *lse,
+                               const float *delta, const attn_geom *g, int64_t bh, int64_t q0, int64_t k0, int nq,
+                               int nk)
 {
     const int64_t Dq = DQ(g->D);
     const int kpd = (int)((g->D + 1) / 2);
     const bool diag = g->causal && k0 == q0;
-    mm_scores(w->s, t->qa, Dq, w->kc, nq, nk, kpd, diag);
-    scale_mask(w->s, nq, nk, g, kv_len(g, bh / g->H), q0, k0);
-    mm_scores(w->dp, t->oa, Dq, w->vc, nq, nk, kpd, diag);
+    mm_scores(w->dp, BK, t->oa, Dq, w->vc, nq, nk, kpd, diag);
+    if (kept) {
+        tg_tile_unpack_pairs(w->s, BK, kept, BK, nq, nk);
+        tile_ds_kept(w->s, w->dp, delta, g, nq, nk, bh * g->T + q0);
+        return;
+    }
+    mm_scores(w->s, BK, t->qa, Dq, w->kc, nq, nk, kpd, diag);
+    scale_mask(w->s, BK, nq, nk, g, kv_len(g, bh / g->H), q0, k0);
     tile_ds(w->s, w->dp, lse, delta, g, nq, nk, bh * g->T + q0);
 }
 
@@ -801,12 +936,13 @@ static void bwd_key_block_bf16(float *dq, float *dk, float *dv, const attn_ws *w
     for (int64_t q0 = g->causal ? k0 / BQ * BQ : 0; seen && q0 < T; q0 += BQ) {
         const int nq = (int)min64(BQ, T - q0);
         const qo_tiles t = qo_of(w, head, true, q, dout, g, bh, q0, nq);
-        tile_backward_bf16(w, &t, lse, delta, g, bh, q0, k0, nq, nk);
+        const uint16_t *kept = g->p ? kept_tile(g, bh, q0, k0) : NULL;
+        tile_backward_bf16(w, &t, kept, lse, delta, g, bh, q0, k0, nq, nk);
         /* Pᵀ and dSᵀ: P and dS pair-packed over their rows, read transposed */
-        tg_tile_pack_pairs(w->pt, BK, w->s, BK, nq, nk);
+        if (!kept) tg_tile_pack_pairs(w->pt, BK, w->s, BK, nq, nk);
         tg_tile_pack_pairs(w->st, BK, w->dp, BK, nq, nk);
         const bool diag = g->causal && k0 == q0;
-        mm_queries(w->dv, D, w->pt, t.op, Dq, nk, (int)D, nq, diag);
+        mm_queries(w->dv, D, kept ? kept : w->pt, t.op, Dq, nk, (int)D, nq, diag);
         mm_queries(w->dk, D, w->st, t.qp, Dq, nk, (int)D, nq, diag);
         if (!dq) continue;
         tg_tile_pack_rows(w->sa, BK, w->dp, BK, nq, nk);
@@ -829,7 +965,7 @@ static void dq_query_block_bf16(float *dq, const attn_ws *w, const float *lse, c
     for (int64_t k0 = 0; k0 < kend; k0 += BK) {
         const int nk = (int)min64(BK, T - k0);
         pack_kv_bwd(w, k, v, g, bh, k0, nk);
-        tile_backward_bf16(w, &t, lse, delta, g, bh, q0, k0, nq, nk);
+        tile_backward_bf16(w, &t, NULL, lse, delta, g, bh, q0, k0, nq, nk);
         tg_tile_pack_rows(w->sa, BK, w->dp, BK, nq, nk);
         mm_keys(w->dq, D, w->sa, w->kp, Dq, nq, (int)D, nk, g->causal && k0 == q0);
     }
@@ -869,6 +1005,7 @@ static tg_status attention_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_te
         dv = din[2] ? tg_f32(din[2]) : NULL;
     }
     const float *lse = tg_f32(tg_op_saved(ctx, 0));
+    g.p = g.keep ? (uint16_t *)tg_bf16(tg_op_saved(ctx, 1)) : NULL; /* forward kept P: it was recording */
     float *delta = tg_op_scratch(ctx, sizeof(float) * (size_t)(rows > 0 ? rows : 1)); /* (B, H, T) */
     int nt;
     float *ws = ws_alloc(ctx, &g, &nt);
@@ -877,8 +1014,9 @@ static tg_status attention_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_te
 
     /* Enough heads to keep every thread busy: one thread owns a head and does
      * dQ, dK, dV in one pass. Otherwise split heads by key blocks (dK, dV)
-     * and then by query blocks (dQ), so no two threads write the same rows. */
-    if (per_head(&g, nt)) {
+     * and then by query blocks (dQ), so no two threads write the same rows.
+     * Kept P is read per head. */
+    if (g.p || per_head(&g, nt)) {
 #pragma omp parallel if (BH > 1 && BH * g.T * g.T * g.D > ATTN_OMP_MIN)
         {
             attn_ws w;

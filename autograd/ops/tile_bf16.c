@@ -114,6 +114,22 @@ TILE_TARGET void tg_tile_pack_pairs_t(uint16_t *dst, int64_t npad, const float *
         }
 }
 
+TILE_TARGET void tg_tile_unpack_pairs(float *dst, int64_t ldd, const uint16_t *src, int64_t npad, int rows, int cols)
+{
+    /* a word holds (row 2p, row 2p + 1) in its (low, high) halves */
+    const __m512i high = _mm512_set1_epi32((int)0xffff0000u);
+    for (int r = 0; r < rows; r += 2) {
+        const uint16_t *s = src + (int64_t)(r / 2) * npad * 2;
+        float *d0 = dst + r * ldd, *d1 = d0 + ldd;
+        for (int c = 0; c < cols; c += 16) {
+            const __mmask16 m = lanes(cols - c);
+            const __m512i w = _mm512_loadu_si512(s + 2 * c);
+            _mm512_mask_storeu_ps(d0 + c, m, _mm512_castsi512_ps(_mm512_slli_epi32(w, 16)));
+            if (r + 1 < rows) _mm512_mask_storeu_ps(d1 + c, m, _mm512_castsi512_ps(_mm512_and_si512(w, high)));
+        }
+    }
+}
+
 /* ---- products ---- */
 
 /* c rows [0, mr) × vectors [0, nz) (the last one masked by `last`) of one
@@ -190,6 +206,12 @@ void tg_tile_pack_pairs(uint16_t *dst, int64_t npad, const float *src, int64_t l
 void tg_tile_pack_pairs_t(uint16_t *dst, int64_t npad, const float *src, int64_t lds, int rows, int cols)
 {
     (void)dst, (void)npad, (void)src, (void)lds, (void)rows, (void)cols;
+    TILE_UNAVAILABLE;
+}
+
+void tg_tile_unpack_pairs(float *dst, int64_t ldd, const uint16_t *src, int64_t npad, int rows, int cols)
+{
+    (void)dst, (void)ldd, (void)src, (void)npad, (void)rows, (void)cols;
     TILE_UNAVAILABLE;
 }
 #endif
