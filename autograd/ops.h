@@ -27,15 +27,23 @@ tg_tensor *tg_linear(const tg_tensor *x, const tg_tensor *w, const tg_tensor *bi
  * weights, bf16 operands, f32 accumulation, output and gradients); dy is
  * rounded to bf16 for the two gradient matmuls. Errors: TG_ERR_DTYPE. */
 tg_tensor *tg_linear_ex(const tg_tensor *x, const tg_tensor *w, const tg_tensor *bias, tg_dtype compute);
+/* tg_linear_ex with the output in `out`: TG_BF16 (needs bf16 compute) has
+ * the matmul write y rounded to bf16, for a consumer that rounds its input
+ * anyway (attention's packed qkv); the gradient arriving for y is f32 as
+ * always. Errors: TG_ERR_DTYPE. */
+tg_tensor *tg_linear_out(const tg_tensor *x, const tg_tensor *w, const tg_tensor *bias, tg_dtype compute,
+                         tg_dtype out);
 
 /* ---- mlp.c ---- */
 
 /* The transformer feed-forward layer as one op:
  *   y (..., O) = gelu_tanh(x · w1ᵀ + b1) · w2ᵀ + b2
  * with x (..., D), w1 (H, D), w2 (O, H); b1 (H) and b2 (O) may be NULL.
- * Same values and gradients as tg_linear_ex, tg_gelu_ex, tg_linear_ex in
+ * The values and gradients of tg_linear_ex, tg_gelu_ex, tg_linear_ex in
  * `compute` (f32 or bf16 products; x f32, or bf16 with bf16 compute), with
- * GELU's input gradient never written in f32 between ops. Errors:
+ * GELU's input gradient never written in f32 between ops; with bf16
+ * compute GELU's input and its gradient are kept in bf16 too (the unfused
+ * ops keep them in f32), so results agree to bf16 rounding. Errors:
  * TG_ERR_SHAPE, TG_ERR_DTYPE, TG_ERR_INVALID. */
 tg_tensor *tg_mlp_gelu(const tg_tensor *x, const tg_tensor *w1, const tg_tensor *b1, const tg_tensor *w2,
                        const tg_tensor *b2, tg_dtype compute);

@@ -166,7 +166,8 @@ tg_tensor *tg_nn_mha_forward(const tg_nn_mha *m, const tg_tensor *x, bool causal
                  tg_shape_str(tg_tensor_shape(x), s, sizeof s));
         return NULL;
     }
-    tg_tensor *qkv = tg_nn_linear_forward(&m->qkv, x);                   /* (B, T, 3D) */
+    /* under bf16 autocast qkv comes out in bf16: attention's bf16 products round it anyway */
+    tg_tensor *qkv = tg_linear_out(x, m->qkv.weight, m->qkv.bias, autocast, autocast); /* (B, T, 3D) */
     tg_tensor *y = tg_attention_qkv_ex(qkv, m->heads, causal, lengths, 0.0, autocast); /* (B, T, D) */
     return tg_nn_linear_forward(&m->proj, y);
 }

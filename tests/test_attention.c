@@ -261,30 +261,46 @@ START_TEST(test_causal_ignores_future_keys)
 }
 END_TEST
 
-START_TEST(test_bf16_inputs)
+/* bf16 q, k, v give what their f32 copies give, to the bit: with f32
+ * products (widened) and with bf16 ones (the tiles copy what they would
+ * round), split and packed, for a sequence that keeps P and one that
+ * recomputes it. */
+static void check_bf16_inputs(const attn_case *c, tg_dtype compute, bool packed, uint64_t seed)
 {
-    const attn_case c = {2, 2, 40, 16, true, 2, {40, 23}, 0};
+    const tg_shape s = packed ? TG_SHAPE(c->B, c->T, 3 * c->H * c->D) : case_shape(c);
+    const int n = packed ? 1 : 3;
     tg_tensor *in32[3], *in16[3];
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < n; i++) {
         /* f32 values that bf16 holds exactly, so both paths see the same numbers */
-        tg_tensor *r = tg_randn(TG_STEP, case_shape(&c), TG_BF16, 40 + (uint64_t)i, 0, 1);
-        in16[i] = r;
-        in32[i] = tg_tensor_to(TG_STEP, r, TG_F32);
+        in16[i] = tg_randn(TG_STEP, s, TG_BF16, seed + (uint64_t)i, 0, 1);
+        in32[i] = tg_tensor_to(TG_STEP, in16[i], TG_F32);
         tg_tensor_set_requires_grad(in16[i], true);
         tg_tensor_set_requires_grad(in32[i], true);
     }
-    tg_tensor *len = case_lengths(&c), *seed = tg_randn(TG_STEP, case_shape(&c), TG_F32, 49, 0, 1);
-    tg_tensor *o16 = tg_attention(in16[0], in16[1], in16[2], c.causal, len, 0);
-    tg_tensor *o32 = tg_attention(in32[0], in32[1], in32[2], c.causal, len, 0);
-    ck_assert_ptr_nonnull(o16);
-    ck_assert_int_eq(tg_tensor_dtype(o16), TG_F32);
-    tg_assert_close(o16, o32, 0, 0, "bf16 out");
-    ck_assert_int_eq(tg_backward_ex(o16, seed, true), TG_OK); /* o32 shares the tape */
-    ck_assert_int_eq(tg_backward_ex(o32, seed, false), TG_OK);
-    for (int i = 0; i < 3; i++) {
-        ck_assert_int_eq(tg_tensor_dtype(tg_tensor_grad(in16[i])), TG_F32);
-        tg_assert_close(tg_tensor_grad(in16[i]), tg_tensor_grad(in32[i]), 0, 0, "bf16 grad");
+    tg_tensor *len = case_lengths(c), *o[2];
+    for (int k = 0; k < 2; k++) {
+        tg_tensor **in = k ? in32 : in16;
+        o[k] = packed ? tg_attention_qkv_ex(in[0], c->H, c->causal, len, 0, compute)
+                      : tg_attention_ex(in[0], in[1], in[2], c->causal, len, 0, compute);
+        ck_assert_msg(o[k], "%s", tg_last_error());
     }
+    ck_assert_int_eq(tg_tensor_dtype(o[0]), TG_F32);
+    tg_assert_close(o[0], o[1], 0, 0, "bf16 inputs: out");
+    tg_tensor *dy = tg_randn(TG_STEP, *tg_tensor_shape(o[0]), TG_F32, seed + 9, 0, 1);
+    ck_assert_int_eq(tg_backward_ex(o[0], dy, true), TG_OK); /* o[1] shares the tape */
+    ck_assert_int_eq(tg_backward_ex(o[1], dy, false), TG_OK);
+    for (int i = 0; i < n; i++) {
+        ck_assert_int_eq(tg_tensor_dtype(tg_tensor_grad(in16[i])), TG_F32);
+        tg_assert_close(tg_tensor_grad(in16[i]), tg_tensor_grad(in32[i]), 0, 0, "bf16 inputs: grad");
+    }
+    tg_step_end();
+}
+
+START_TEST(test_bf16_inputs)
+{
+    static const attn_case cs[2] = {{2, 2, 40, 16, true, 2, {40, 23}, 0}, {2, 3, 100, 32, true, 2, {100, 37}, 0}};
+    for (int i = 0; i < 8; i++)
+        check_bf16_inputs(&cs[i & 1], i & 2 ? TG_BF16 : TG_F32, i & 4, 40 + 10 * (uint64_t)i);
 }
 END_TEST
 
@@ -441,6 +457,21 @@ START_TEST(test_tile_products)
     tg_tile_pack_pairs(b, npad, B, n, K, n);
     tg_tile_pack_pairs_t(bt, npad, Bt, K, n, K);
     ck_assert_msg(memcmp(b, bt, bn) == 0, "b packed from b and from bᵀ differ");
+    /* from bf16 sources the packers copy the values the f32 ones round to */
+    uint16_t *A16 = malloc(sizeof(uint16_t) * (size_t)(m * K)), *B16 = malloc(sizeof(uint16_t) * (size_t)(K * n)),
+             *Bt16 = malloc(sizeof(uint16_t) * (size_t)(K * n));
+    tg_f32_to_bf16_n(A16, A, m * K);
+    tg_f32_to_bf16_n(B16, B, K * n);
+    tg_f32_to_bf16_n(Bt16, Bt, K * n);
+    uint16_t *a16 = garbage_alloc(sizeof(uint16_t) * (size_t)(m * 2 * kp)), *b16 = garbage_alloc(bn),
+             *bt16 = garbage_alloc(bn);
+    tg_tile_pack_rows_bf16(a16, 2 * kp, A16, K, m, K);
+    tg_tile_pack_pairs_bf16(b16, npad, B16, n, K, n);
+    tg_tile_pack_pairs_t_bf16(bt16, npad, Bt16, K, n, K);
+    ck_assert_msg(memcmp(a16, a, sizeof(uint16_t) * (size_t)(m * 2 * kp)) == 0, "rows from bf16 differ");
+    ck_assert_msg(memcmp(b16, b, bn) == 0, "pairs from bf16 differ");
+    ck_assert_msg(memcmp(bt16, b, bn) == 0, "transposed pairs from bf16 differ");
+    free(A16), free(B16), free(Bt16), free(a16), free(b16), free(bt16);
     float *Bu = garbage_alloc(sizeof(float) * (size_t)(K * (n + 1)));
     tg_tile_unpack_pairs(Bu, n + 1, b, npad, K, n); /* rows n + 1 apart: the gap column stays */
     for (int k = 0; k < K; k++) {

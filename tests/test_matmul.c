@@ -214,6 +214,37 @@ START_TEST(test_linear_bf16)
 }
 END_TEST
 
+/* tg_linear_out in bf16: the output is the f32 output rounded (within one
+ * bf16 step: the kernel may sum in another order) and the gradients are
+ * those of the f32-output op, which sees the same f32 gradient; refused
+ * with f32 compute. */
+START_TEST(test_linear_bf16_out)
+{
+    tg_tensor *p32[3], *p16[3], *y[2];
+    for (int k = 0; k < 2; k++) {
+        tg_tensor **p = k ? p32 : p16;
+        p[0] = tg_randn(TG_STEP, TG_SHAPE(3, 7, 24), TG_F32, 61, 0, 1);
+        p[1] = tg_randn(TG_STEP, TG_SHAPE(40, 24), TG_F32, 62, 0, 0.3);
+        p[2] = tg_randn(TG_STEP, TG_SHAPE(40), TG_F32, 63, 0, 0.5);
+        for (int i = 0; i < 3; i++) tg_tensor_set_requires_grad(p[i], true);
+        y[k] = tg_linear_out(p[0], p[1], p[2], TG_BF16, k ? TG_F32 : TG_BF16);
+        ck_assert_msg(y[k], "%s", tg_last_error());
+    }
+    ck_assert_int_eq(tg_tensor_dtype(y[0]), TG_BF16);
+    ck_assert_int_eq(tg_tensor_dtype(y[1]), TG_F32);
+    for (int64_t i = 0; i < tg_tensor_numel(y[1]); i++) {
+        const float w = tg_f32(y[1])[i], got = tg_bf16_to_f32(tg_bf16(y[0])[i]);
+        ck_assert_msg(fabsf(got - w) <= fabsf(w) / 128, "y[%lld] = %g, f32 output %g", (long long)i, got, w);
+    }
+    tg_tensor *dy = tg_randn(TG_STEP, TG_SHAPE(3, 7, 40), TG_F32, 64, 0, 1);
+    for (int k = 0; k < 2; k++) ck_assert_int_eq(tg_backward_ex(y[k], dy, k == 0), TG_OK); /* one tape */
+    static const char *names[3] = {"dx", "dw", "db"};
+    for (int i = 0; i < 3; i++) tg_assert_close(tg_tensor_grad(p16[i]), tg_tensor_grad(p32[i]), 0, 0, names[i]);
+    ck_assert_ptr_null(tg_linear_out(p32[0], p32[1], p32[2], TG_F32, TG_BF16));
+    tg_assert_error(TG_ERR_DTYPE, TG_ERR_DTYPE, "output must be f32, or bf16 with bf16 compute; got bf16 with f32");
+}
+END_TEST
+
 /* The bias gradient over several row blocks (with a partial last one)
  * against a double column sum, in f32 and bf16 compute, the same with one
  * and two threads, and added to (not overwriting) an existing gradient. */
@@ -460,6 +491,7 @@ int main(void)
     tcase_add_loop_test(tl, test_linear_forward, 0, N_LINEAR);
     tcase_add_loop_test(tl, test_linear_gradcheck, 0, N_LINEAR);
     tcase_add_test(tl, test_linear_bf16);
+    tcase_add_test(tl, test_linear_bf16_out);
     tcase_add_test(tl, test_linear_errors);
     tcase_add_test(tl, test_linear_bias_grad_blocks);
     suite_add_tcase(s, tl);

@@ -425,18 +425,25 @@ static void fwd_query_block(float *out, float *lse, const attn_ws *w, const tg_t
     fwd_finish(out, lse, w, g, bh, q0, nq, false);
 }
 
-/* The first nq rows of o (f32 or bf16 rows ts apart from off) as f32 rows
- * D apart: o itself when f32 and ts == D, else copied into tmp. Returns the
- * rows and sets *ld to their distance. */
-static const float *rows_f32(float *tmp, const tg_tensor *t, int64_t off, int n, int64_t D, int64_t ts, int64_t *ld)
+/* The tile packers (tile_bf16.h) on n rows of D values of t, the first at
+ * element off and the next ts apart: f32 rows are rounded, bf16 rows (a
+ * qkv projection that wrote bf16) copied. */
+typedef enum { AS_ROWS, AS_PAIRS, AS_PAIRS_T } pack_form;
+
+static void pack_from(pack_form form, uint16_t *dst, int64_t ld, const tg_tensor *t, int64_t off, int64_t ts, int n,
+                      int64_t D)
 {
-    if (tg_tensor_dtype(t) == TG_F32) {
-        *ld = ts;
-        return tg_f32(t) + off;
+    if (tg_tensor_dtype(t) == TG_BF16) {
+        const uint16_t *b = tg_bf16(t) + off;
+        if (form == AS_ROWS) tg_tile_pack_rows_bf16(dst, ld, b, ts, n, (int)D);
+        if (form == AS_PAIRS) tg_tile_pack_pairs_bf16(dst, ld, b, ts, n, (int)D);
+        if (form == AS_PAIRS_T) tg_tile_pack_pairs_t_bf16(dst, ld, b, ts, n, (int)D);
+        return;
     }
-    load_rows(tmp, t, off, n, D, ts);
-    *ld = D;
-    return tmp;
+    const float *f = tg_f32(t) + off;
+    if (form == AS_ROWS) tg_tile_pack_rows(dst, ld, f, ts, n, (int)D);
+    if (form == AS_PAIRS) tg_tile_pack_pairs(dst, ld, f, ts, n, (int)D);
+    if (form == AS_PAIRS_T) tg_tile_pack_pairs_t(dst, ld, f, ts, n, (int)D);
 }
 
 /* Operand tiles of one key block for the bf16 forward: k for S = q kᵀ
@@ -445,15 +452,11 @@ typedef struct kv_tiles {
     const uint16_t *kc, *vp;
 } kv_tiles;
 
-static void pack_kv_fwd(uint16_t *kc, uint16_t *vp, const attn_ws *w, const tg_tensor *k, const tg_tensor *v,
-                        const attn_geom *g, int64_t bh, int64_t k0, int nk)
+static void pack_kv_fwd(uint16_t *kc, uint16_t *vp, const tg_tensor *k, const tg_tensor *v, const attn_geom *g,
+                        int64_t bh, int64_t k0, int nk)
 {
-    const int64_t D = g->D;
-    int64_t ld;
-    const float *src = rows_f32(w->k, k, g->k_off + in_row(g, bh, k0), nk, D, g->in_ts, &ld);
-    tg_tile_pack_pairs_t(kc, BK, src, ld, nk, (int)D);
-    src = rows_f32(w->v, v, g->v_off + in_row(g, bh, k0), nk, D, g->in_ts, &ld);
-    tg_tile_pack_pairs(vp, DQ(D), src, ld, nk, (int)D);
+    pack_from(AS_PAIRS_T, kc, BK, k, g->k_off + in_row(g, bh, k0), g->in_ts, nk, g->D);
+    pack_from(AS_PAIRS, vp, DQ(g->D), v, g->v_off + in_row(g, bh, k0), g->in_ts, nk, g->D);
 }
 
 /* Packs every key block of head bh into the workspace's head tiles. */
@@ -461,7 +464,7 @@ static void pack_head_kv(const attn_ws *w, const tg_tensor *k, const tg_tensor *
 {
     for (int64_t k0 = 0; k0 < g->T; k0 += BK) {
         const size_t off = (size_t)(k0 / BK) * tile_u16(g->D);
-        pack_kv_fwd(w->head[0] + off, w->head[1] + off, w, k, v, g, bh, k0, (int)min64(BK, g->T - k0));
+        pack_kv_fwd(w->head[0] + off, w->head[1] + off, k, v, g, bh, k0, (int)min64(BK, g->T - k0));
     }
 }
 
@@ -530,9 +533,7 @@ static void fwd_query_block_bf16(float *out, float *lse, const attn_ws *w, const
     const int64_t D = g->D, T = g->T, b = bh / g->H, Dq = DQ(D);
     const int nq = (int)min64(BQ, T - q0), kpd = (int)((D + 1) / 2);
     const int64_t len = kv_len(g, b), kend = key_end(g, b, q0, nq);
-    int64_t ld;
-    const float *src = rows_f32(w->q, q, g->q_off + in_row(g, bh, q0), nq, D, g->in_ts, &ld);
-    tg_tile_pack_rows(w->qa, Dq, src, ld, nq, (int)D);
+    pack_from(AS_ROWS, w->qa, Dq, q, g->q_off + in_row(g, bh, q0), g->in_ts, nq, D);
     memset(w->acc, 0, sizeof(float) * (size_t)(nq * D));
     for (int r = 0; r < nq; r++) {
         w->m[r] = -INFINITY;
@@ -543,7 +544,7 @@ static void fwd_query_block_bf16(float *out, float *lse, const attn_ws *w, const
         const size_t off = (size_t)(k0 / BK) * tile_u16(D);
         kv_tiles t = {w->head[0] + off, w->head[1] + off};
         if (!head) {
-            pack_kv_fwd(w->kc, w->vp, w, k, v, g, bh, k0, nk);
+            pack_kv_fwd(w->kc, w->vp, k, v, g, bh, k0, nk);
             t = (kv_tiles){w->kc, w->vp};
         }
         const bool diag = g->causal && k0 == q0;
@@ -624,9 +625,7 @@ static void fwd_query_block_kept(float *out, float *lse, const attn_ws *w, const
 {
     const int64_t D = g->D, T = g->T, Dq = DQ(D), ldw = t_pad(T);
     const int nq = (int)min64(BQ, T - q0);
-    int64_t ld;
-    const float *src = rows_f32(w->q, q, g->q_off + in_row(g, bh, q0), nq, D, g->in_ts, &ld);
-    tg_tile_pack_rows(w->qa, Dq, src, ld, nq, (int)D);
+    pack_from(AS_ROWS, w->qa, Dq, q, g->q_off + in_row(g, bh, q0), g->in_ts, nq, D);
     const int64_t kend = wide_softmax(w, g, bh, q0, nq);
     memset(w->acc, 0, sizeof(float) * (size_t)(nq * D));
     for (int64_t k0 = 0; k0 < kend; k0 += BK) {
@@ -849,13 +848,10 @@ static void dq_query_block(float *dq, const attn_ws *w, const float *lse, const 
 static void pack_kv_bwd(const attn_ws *w, const tg_tensor *k, const tg_tensor *v, const attn_geom *g, int64_t bh,
                         int64_t k0, int nk)
 {
-    const int64_t D = g->D;
-    int64_t ld;
-    const float *src = rows_f32(w->k, k, g->k_off + in_row(g, bh, k0), nk, D, g->in_ts, &ld);
-    tg_tile_pack_pairs_t(w->kc, BK, src, ld, nk, (int)D);
-    tg_tile_pack_pairs(w->kp, DQ(D), src, ld, nk, (int)D);
-    src = rows_f32(w->v, v, g->v_off + in_row(g, bh, k0), nk, D, g->in_ts, &ld);
-    tg_tile_pack_pairs_t(w->vc, BK, src, ld, nk, (int)D);
+    const int64_t D = g->D, ko = g->k_off + in_row(g, bh, k0);
+    pack_from(AS_PAIRS_T, w->kc, BK, k, ko, g->in_ts, nk, D);
+    pack_from(AS_PAIRS, w->kp, DQ(D), k, ko, g->in_ts, nk, D);
+    pack_from(AS_PAIRS_T, w->vc, BK, v, g->v_off + in_row(g, bh, k0), g->in_ts, nk, D);
 }
 
 /* Operand tiles of one query block for the bf16 backward: q and dO as `a`
@@ -865,17 +861,14 @@ typedef struct qo_tiles {
     const uint16_t *qa, *qp, *oa, *op;
 } qo_tiles;
 
-static void pack_qo(uint16_t *qa, uint16_t *qp, uint16_t *oa, uint16_t *op, const attn_ws *w, const tg_tensor *q,
-                    const tg_tensor *dout, const attn_geom *g, int64_t bh, int64_t q0, int nq)
+static void pack_qo(uint16_t *qa, uint16_t *qp, uint16_t *oa, uint16_t *op, const tg_tensor *q, const tg_tensor *dout,
+                    const attn_geom *g, int64_t bh, int64_t q0, int nq)
 {
-    const int64_t D = g->D, Dq = DQ(D);
-    int64_t ld;
-    const float *src = rows_f32(w->q, q, g->q_off + in_row(g, bh, q0), nq, D, g->in_ts, &ld);
-    tg_tile_pack_rows(qa, Dq, src, ld, nq, (int)D);
-    if (qp) tg_tile_pack_pairs(qp, Dq, src, ld, nq, (int)D);
-    src = rows_f32(w->dout, dout, out_row(g, bh, q0), nq, D, g->out_ts, &ld);
-    tg_tile_pack_rows(oa, Dq, src, ld, nq, (int)D);
-    if (op) tg_tile_pack_pairs(op, Dq, src, ld, nq, (int)D);
+    const int64_t D = g->D, Dq = DQ(D), qo = g->q_off + in_row(g, bh, q0), oo = out_row(g, bh, q0);
+    pack_from(AS_ROWS, qa, Dq, q, qo, g->in_ts, nq, D);
+    if (qp) pack_from(AS_PAIRS, qp, Dq, q, qo, g->in_ts, nq, D);
+    pack_from(AS_ROWS, oa, Dq, dout, oo, g->out_ts, nq, D);
+    if (op) pack_from(AS_PAIRS, op, Dq, dout, oo, g->out_ts, nq, D);
 }
 
 /* Packs every query block of head bh into the workspace's head tiles. */
@@ -883,7 +876,7 @@ static void pack_head_qo(const attn_ws *w, const tg_tensor *q, const tg_tensor *
 {
     for (int64_t q0 = 0; q0 < g->T; q0 += BQ) {
         const size_t off = (size_t)(q0 / BQ) * tile_u16(g->D);
-        pack_qo(w->head[0] + off, w->head[1] + off, w->head[2] + off, w->head[3] + off, w, q, dout, g, bh, q0,
+        pack_qo(w->head[0] + off, w->head[1] + off, w->head[2] + off, w->head[3] + off, q, dout, g, bh, q0,
                 (int)min64(BQ, g->T - q0));
     }
 }
@@ -897,7 +890,7 @@ static qo_tiles qo_of(const attn_ws *w, bool head, bool pairs, const tg_tensor *
         const size_t off = (size_t)(q0 / BQ) * tile_u16(g->D);
         return (qo_tiles){w->head[0] + off, w->head[1] + off, w->head[2] + off, w->head[3] + off};
     }
-    pack_qo(w->qa, pairs ? w->qp : NULL, w->oa, pairs ? w->op : NULL, w, q, dout, g, bh, q0, nq);
+    pack_qo(w->qa, pairs ? w->qp : NULL, w->oa, pairs ? w->op : NULL, q, dout, g, bh, q0, nq);
     return (qo_tiles){w->qa, w->qp, w->oa, w->op};
 }
 

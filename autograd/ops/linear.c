@@ -21,7 +21,10 @@ typedef struct linear_dims {
 
 typedef struct linear_attr {
     tg_dtype compute; /* TG_BF16: matmuls in bf16 whatever the input dtype */
+    tg_dtype out;     /* y: TG_F32, or TG_BF16 with bf16 compute */
 } linear_attr;
+
+static tg_dtype out_dtype(const void *attr) { return attr ? ((const linear_attr *)attr)->out : TG_F32; }
 
 static tg_dtype compute_dtype(const tg_tensor *x, const void *attr)
 {
@@ -70,7 +73,7 @@ static tg_status linear_infer(const tg_tensor *const *in, int n_in, const void *
     }
     *out = *sx;
     out->dims[sx->ndim - 1] = sw->dims[0]; /* (..., out) */
-    *dt = TG_F32;
+    *dt = out_dtype(attr);
     return TG_OK;
 }
 
@@ -122,10 +125,11 @@ static tg_status linear_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int 
                                 tg_tensor *out)
 {
     const linear_dims n = dims_of(in[0], in[1]);
-    const tg_linear_prod p = {.rows = n.rows, .in = n.in, .out = n.out, .dt = compute_dtype(in[0], attr)};
+    const tg_linear_prod p = {
+        .rows = n.rows, .in = n.in, .out = n.out, .dt = compute_dtype(in[0], attr), .y_dt = out_dtype(attr)};
     const void *x = tg_ops_operand(ctx, in[0], p.dt); /* f32 x of a bf16 product is rounded here */
     if (!x) return TG_ERR_OOM;
-    return tg_ops_linear_fwd(ctx, &p, tg_f32(out), x, in[1], n_in == 3 ? tg_f32(in[2]) : NULL);
+    return tg_ops_linear_fwd(ctx, &p, tg_tensor_data(out), x, in[1], n_in == 3 ? tg_f32(in[2]) : NULL);
 }
 
 /* ---- backward ---- */
@@ -234,7 +238,7 @@ static void grad_pass(float *dbias, bool fresh, float *part, uint16_t *gb, float
 tg_status tg_ops_layer_grad(tg_op_ctx *ctx, const tg_linear_prod *p, const void *dy, const void *u, float *dbias,
                             bool dbias_fresh, float *g_f32, const void **g)
 {
-    TG_ASSERT(p->y_dt == TG_F32 || p->dt == TG_BF16, "a bf16 dy needs bf16 products");
+    TG_ASSERT(p->dy_dt == TG_F32 || p->dt == TG_BF16, "a bf16 dy needs bf16 products");
     uint16_t *gb = NULL; /* (R, out) */
     if (g && p->dt == TG_BF16 && !(gb = tg_op_scratch(ctx, sizeof(uint16_t) * (size_t)(p->rows * p->out))))
         return TG_ERR_OOM;
@@ -242,7 +246,7 @@ tg_status tg_ops_layer_grad(tg_op_ctx *ctx, const tg_linear_prod *p, const void 
     const size_t nblk = (size_t)((p->rows + BIAS_ROWS - 1) / BIAS_ROWS);
     if (dbias && !(part = tg_op_scratch(ctx, sizeof(float) * nblk * (size_t)p->out))) return TG_ERR_OOM;
     if (dbias || gb || (gf && (gf != dy || u)))
-        grad_pass(dbias, dbias_fresh, part, gb, gf, dy, u, p->y_dt, p->rows, p->out);
+        grad_pass(dbias, dbias_fresh, part, gb, gf, dy, u, p->dy_dt, p->rows, p->out);
     if (g) *g = gb ? (const void *)gb : (const void *)gf;
     return TG_OK;
 }
@@ -304,12 +308,23 @@ tg_tensor *tg_linear(const tg_tensor *x, const tg_tensor *w, const tg_tensor *bi
 
 tg_tensor *tg_linear_ex(const tg_tensor *x, const tg_tensor *w, const tg_tensor *bias, tg_dtype compute)
 {
+    return tg_linear_out(x, w, bias, compute, TG_F32);
+}
+
+tg_tensor *tg_linear_out(const tg_tensor *x, const tg_tensor *w, const tg_tensor *bias, tg_dtype compute,
+                         tg_dtype out)
+{
     const tg_tensor *in[3] = {x, w, bias};
     if (!x || !w) return NULL; /* an earlier call failed; keep its message */
     if (compute != TG_F32 && compute != TG_BF16) {
         tg_error(TG_ERR_DTYPE, "tg_linear_ex: compute dtype must be f32 or bf16, got %s", tg_dtype_name(compute));
         return NULL;
     }
-    linear_attr a = {.compute = compute};
+    if (out != TG_F32 && !(out == TG_BF16 && compute == TG_BF16)) {
+        tg_error(TG_ERR_DTYPE, "tg_linear_out: output must be f32, or bf16 with bf16 compute; got %s with %s compute",
+                 tg_dtype_name(out), tg_dtype_name(compute));
+        return NULL;
+    }
+    linear_attr a = {.compute = compute, .out = out};
     return tg_apply(&linear_op, in, bias ? 3 : 2, &a, sizeof a);
 }

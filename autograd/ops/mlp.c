@@ -41,8 +41,8 @@ static void prods_of(const mlp_in *m, tg_dtype dt, tg_linear_prod *p1, tg_linear
 {
     const int64_t D = tg_tensor_dim(m->w1, 1), H = tg_tensor_dim(m->w1, 0), O = tg_tensor_dim(m->w2, 0);
     const int64_t rows = D ? tg_tensor_numel(m->x) / D : 0;
-    *p1 = (tg_linear_prod){.rows = rows, .in = D, .out = H, .dt = dt, .y_dt = dt};  /* u in dt */
-    *p2 = (tg_linear_prod){.rows = rows, .in = H, .out = O, .dt = dt, .dx_dt = dt}; /* its gradient too */
+    *p1 = (tg_linear_prod){.rows = rows, .in = D, .out = H, .dt = dt, .y_dt = dt, .dy_dt = dt}; /* u in dt */
+    *p2 = (tg_linear_prod){.rows = rows, .in = H, .out = O, .dt = dt, .dx_dt = dt};              /* its gradient too */
 }
 
 /* ---- shape inference ---- */

@@ -42,13 +42,13 @@ void tg_reduce_to_shape(float *dst, const tg_shape *to, const float *src, const 
 /* ---- linear layers inside ops (linear.c) ---- */
 
 /* The products of a layer (rows, in) -> (rows, out) with operands in dt.
- * A fused op may keep the layer's output y and the gradient dy entering it
- * in bf16 (y_dt), or take the input gradient dx in bf16 (dx_dt); both need
- * bf16 products and default to f32. */
+ * With bf16 products the layer's output y (y_dt), the gradient dy entering
+ * it (dy_dt, inside a fused op) and the input gradient dx (dx_dt) may be
+ * bf16; each defaults to f32. */
 typedef struct tg_linear_prod {
     int64_t rows, in, out;
     tg_dtype dt; /* TG_F32 or TG_BF16 */
-    tg_dtype y_dt, dx_dt;
+    tg_dtype y_dt, dy_dt, dx_dt;
 } tg_linear_prod;
 
 /* *out = w (f32 or bf16) packed into op scratch as the B of the 2-D matmul
@@ -67,7 +67,7 @@ tg_status tg_ops_linear_fwd(tg_op_ctx *ctx, const tg_linear_prod *p, void *y, co
 /* The gradient entering the layer's products from dy (rows, out), or
  * dy ∘ gelu'(u) when u (rows, out) is given (the layer's output went
  * through GELU), in one pass that also makes dbias (+= unless fresh) when
- * given; dy and u in p->y_dt. *g is the products' operand: bf16 op scratch
+ * given; dy and u in p->dy_dt. *g is the products' operand: bf16 op scratch
  * with a bf16 p->dt; with f32, dy itself or (with u) g_f32, which must then
  * be given. g may be NULL when only dbias is wanted (no operand is made). */
 tg_status tg_ops_layer_grad(tg_op_ctx *ctx, const tg_linear_prod *p, const void *dy, const void *u, float *dbias,

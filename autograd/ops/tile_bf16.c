@@ -31,40 +31,61 @@ static inline __mmask16 lanes(int n)
 /* A bf16 pair as one 32-bit word, read or written through uint16 storage. */
 typedef uint32_t __attribute__((may_alias)) pair_word;
 
-/* 32 values from src (fewer when n < 32, zeros after) as bf16 in order. */
-TILE_TARGET static inline __m512i cvt32(const float *src, int n)
+/* A packer's source: f32 rows (rounded on the way) or bf16 rows (copied). */
+typedef struct src_rows {
+    const void *p;
+    bool bf16;
+} src_rows;
+
+/* Lanes [0, n) of 32 (n may be larger). */
+static inline __mmask32 lanes32(int n)
 {
-    const __m512 lo = _mm512_maskz_loadu_ps(lanes(n), src);
-    const __m512 hi = _mm512_maskz_loadu_ps(lanes(n > 16 ? n - 16 : 0), src + 16);
+    return n >= 32 ? (__mmask32)0xffffffffu : n <= 0 ? (__mmask32)0 : (__mmask32)((1u << n) - 1);
+}
+
+/* 32 values from element off of src (fewer when n < 32, zeros after) as
+ * bf16 in order. */
+TILE_TARGET static inline __m512i row32(src_rows src, int64_t off, int n)
+{
+    if (src.bf16) return _mm512_maskz_loadu_epi16(lanes32(n), (const uint16_t *)src.p + off);
+    const float *f = (const float *)src.p + off;
+    const __m512 lo = _mm512_maskz_loadu_ps(lanes(n), f);
+    const __m512 hi = _mm512_maskz_loadu_ps(lanes(n > 16 ? n - 16 : 0), f + 16);
     return (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
 }
 
-TILE_TARGET void tg_tile_pack_rows(uint16_t *dst, int64_t ldd, const float *src, int64_t lds, int rows, int cols)
+/* 16 values from element o0 (lanes m0) then 16 from o1 (lanes m1) as bf16. */
+TILE_TARGET static inline __m512i two16(src_rows src, int64_t o0, __mmask16 m0, int64_t o1, __mmask16 m1)
+{
+    if (src.bf16) {
+        const uint16_t *b = src.p;
+        const __m256i lo = _mm256_maskz_loadu_epi16(m0, b + o0), hi = _mm256_maskz_loadu_epi16(m1, b + o1);
+        return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+    }
+    const float *f = src.p;
+    return (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(m1, f + o1), _mm512_maskz_loadu_ps(m0, f + o0));
+}
+
+TILE_TARGET static void pack_rows(uint16_t *dst, int64_t ldd, src_rows src, int64_t lds, int rows, int cols)
 {
     for (int r = 0; r < rows; r++) {
         uint16_t *d = dst + r * ldd;
-        const float *s = src + r * lds;
-        for (int64_t c = 0; c < ldd; c += 32) {
-            const int64_t left = ldd - c;
-            const __mmask32 st = left >= 32 ? (__mmask32)0xffffffffu : (__mmask32)((1u << left) - 1);
-            _mm512_mask_storeu_epi16(d + c, st, cvt32(s + c, c < cols ? (int)(cols - c) : 0));
-        }
+        for (int64_t c = 0; c < ldd; c += 32)
+            _mm512_mask_storeu_epi16(d + c, lanes32((int)(ldd - c)), row32(src, r * lds + c, c < cols ? (int)(cols - c) : 0));
     }
 }
 
-TILE_TARGET void tg_tile_pack_pairs(uint16_t *dst, int64_t npad, const float *src, int64_t lds, int rows, int cols)
+TILE_TARGET static void pack_pairs(uint16_t *dst, int64_t npad, src_rows src, int64_t lds, int rows, int cols)
 {
     /* interleave 16 values of two rows: lane 2i from the first, 2i + 1 from the second */
     const __m512i mix = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
                                          21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
     for (int r = 0; r < rows; r += 2) {
         uint16_t *d = dst + (int64_t)(r / 2) * npad * 2;
-        const float *s0 = src + r * lds, *s1 = s0 + lds;
         const bool two = r + 1 < rows;
         for (int64_t c = 0; c < npad; c += 16) {
             const __mmask16 m = lanes(c < cols ? (int)(cols - c) : 0);
-            const __m512 v0 = _mm512_maskz_loadu_ps(m, s0 + c), v1 = _mm512_maskz_loadu_ps(two ? m : 0, s1 + c);
-            const __m512i both = (__m512i)_mm512_cvtne2ps_pbh(v1, v0);
+            const __m512i both = two16(src, r * lds + c, m, (r + 1) * lds + c, two ? m : 0);
             _mm512_storeu_si512(d + 2 * c, _mm512_permutexvar_epi16(mix, both));
         }
     }
@@ -97,7 +118,7 @@ TILE_TARGET static inline void transpose16(__m512i r[16])
     }
 }
 
-TILE_TARGET void tg_tile_pack_pairs_t(uint16_t *dst, int64_t npad, const float *src, int64_t lds, int rows, int cols)
+TILE_TARGET static void pack_pairs_t(uint16_t *dst, int64_t npad, src_rows src, int64_t lds, int rows, int cols)
 {
     const int kp = (cols + 1) / 2;
     pair_word *d = (pair_word *)dst;
@@ -107,11 +128,44 @@ TILE_TARGET void tg_tile_pack_pairs_t(uint16_t *dst, int64_t npad, const float *
         for (int k0 = 0; k0 < kp; k0 += 16) {
             __m512i v[16];
             for (int r = 0; r < 16; r++)
-                v[r] = r0 + r < rows ? cvt32(src + (r0 + r) * lds + 2 * k0, cols - 2 * k0) : _mm512_setzero_si512();
+                v[r] = r0 + r < rows ? row32(src, (r0 + r) * lds + 2 * k0, cols - 2 * k0) : _mm512_setzero_si512();
             transpose16(v);
             const int n = kp - k0 < 16 ? kp - k0 : 16;
             for (int t = 0; t < n; t++) _mm512_storeu_si512((void *)(d + (k0 + t) * npad + r0), v[t]);
         }
+}
+
+#define SRC_F32(p) ((src_rows){(p), false})
+#define SRC_BF16(p) ((src_rows){(p), true})
+
+void tg_tile_pack_rows(uint16_t *dst, int64_t ldd, const float *src, int64_t lds, int rows, int cols)
+{
+    pack_rows(dst, ldd, SRC_F32(src), lds, rows, cols);
+}
+
+void tg_tile_pack_rows_bf16(uint16_t *dst, int64_t ldd, const uint16_t *src, int64_t lds, int rows, int cols)
+{
+    pack_rows(dst, ldd, SRC_BF16(src), lds, rows, cols);
+}
+
+void tg_tile_pack_pairs(uint16_t *dst, int64_t npad, const float *src, int64_t lds, int rows, int cols)
+{
+    pack_pairs(dst, npad, SRC_F32(src), lds, rows, cols);
+}
+
+void tg_tile_pack_pairs_bf16(uint16_t *dst, int64_t npad, const uint16_t *src, int64_t lds, int rows, int cols)
+{
+    pack_pairs(dst, npad, SRC_BF16(src), lds, rows, cols);
+}
+
+void tg_tile_pack_pairs_t(uint16_t *dst, int64_t npad, const float *src, int64_t lds, int rows, int cols)
+{
+    pack_pairs_t(dst, npad, SRC_F32(src), lds, rows, cols);
+}
+
+void tg_tile_pack_pairs_t_bf16(uint16_t *dst, int64_t npad, const uint16_t *src, int64_t lds, int rows, int cols)
+{
+    pack_pairs_t(dst, npad, SRC_BF16(src), lds, rows, cols);
 }
 
 TILE_TARGET void tg_tile_unpack_pairs(float *dst, int64_t ldd, const uint16_t *src, int64_t npad, int rows, int cols)
@@ -212,6 +266,24 @@ void tg_tile_pack_pairs_t(uint16_t *dst, int64_t npad, const float *src, int64_t
 void tg_tile_unpack_pairs(float *dst, int64_t ldd, const uint16_t *src, int64_t npad, int rows, int cols)
 {
     (void)dst, (void)ldd, (void)src, (void)npad, (void)rows, (void)cols;
+    TILE_UNAVAILABLE;
+}
+
+void tg_tile_pack_rows_bf16(uint16_t *dst, int64_t ldd, const uint16_t *src, int64_t lds, int rows, int cols)
+{
+    (void)dst, (void)ldd, (void)src, (void)lds, (void)rows, (void)cols;
+    TILE_UNAVAILABLE;
+}
+
+void tg_tile_pack_pairs_bf16(uint16_t *dst, int64_t npad, const uint16_t *src, int64_t lds, int rows, int cols)
+{
+    (void)dst, (void)npad, (void)src, (void)lds, (void)rows, (void)cols;
+    TILE_UNAVAILABLE;
+}
+
+void tg_tile_pack_pairs_t_bf16(uint16_t *dst, int64_t npad, const uint16_t *src, int64_t lds, int rows, int cols)
+{
+    (void)dst, (void)npad, (void)src, (void)lds, (void)rows, (void)cols;
     TILE_UNAVAILABLE;
 }
 #endif

@@ -44,6 +44,11 @@ void tg_tile_pack_pairs(uint16_t *dst, int64_t npad, const float *src, int64_t l
  * columns); dst holds ceil(cols / 2) · npad · 2 values. */
 void tg_tile_pack_pairs_t(uint16_t *dst, int64_t npad, const float *src, int64_t lds, int rows, int cols);
 
+/* The same three packers from bf16 sources (values copied, not rounded). */
+void tg_tile_pack_rows_bf16(uint16_t *dst, int64_t ldd, const uint16_t *src, int64_t lds, int rows, int cols);
+void tg_tile_pack_pairs_bf16(uint16_t *dst, int64_t npad, const uint16_t *src, int64_t lds, int rows, int cols);
+void tg_tile_pack_pairs_t_bf16(uint16_t *dst, int64_t npad, const uint16_t *src, int64_t lds, int rows, int cols);
+
 /* Inverse of tg_tile_pack_pairs: dst (rows, cols), rows ldd apart, = the
  * f32 values of the pair-packed src (ceil(rows / 2) · npad · 2 values). */
 void tg_tile_unpack_pairs(float *dst, int64_t ldd, const uint16_t *src, int64_t npad, int rows, int cols);
