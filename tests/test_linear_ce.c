@@ -189,6 +189,31 @@ START_TEST(test_fresh_and_empty)
 }
 END_TEST
 
+/* The logits chunk and the other per-chunk buffers are given back when
+ * the forward ends: the arena keeps only what backward reads (dh, dw and
+ * the output), not the (chunk, V) logits. */
+START_TEST(test_chunk_scratch_given_back)
+{
+    enum { ROWS = 256, D = 16, V = 4096, CHUNK = 256 };
+    for (int run = 0; run < 2; run++) {
+        const tg_dtype dt = run ? TG_BF16 : TG_F32;
+        tg_tensor *h = leaf(TG_SHAPE(ROWS, D), 90, 1), *w = leaf(TG_SHAPE(V, D), 91, 0.3);
+        tg_tensor *t = tg_tensor_empty(TG_STEP, TG_SHAPE(ROWS), TG_S32);
+        for (int i = 0; i < ROWS; i++) tg_s32(t)[i] = (i * 37) % V;
+        tg_arena *arena = tg_ctx_arena(tg_ctx_current());
+        const size_t before = tg_arena_used(arena);
+        tg_tensor *loss = tg_linear_cross_entropy(h, w, t, NULL, dt, CHUNK);
+        ck_assert_msg(loss != NULL, "%s", tg_last_error());
+        const size_t kept = tg_arena_used(arena) - before, logits = (size_t)CHUNK * V * sizeof(float);
+        const size_t grads = (size_t)(ROWS + V) * D * sizeof(float); /* dh and dw */
+        ck_assert_msg(kept < grads + logits / 4, "%s forward kept %zu arena bytes (dh + dw %zu, logits %zu)",
+                      tg_dtype_name(dt), kept, grads, logits);
+        ck_assert_int_eq(tg_backward(loss), TG_OK);
+        tg_step_end();
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("linear_ce");
@@ -199,6 +224,7 @@ int main(void)
     tcase_add_loop_test(tc, test_bf16_compute, 0, N_CASES);
     tcase_add_test(tc, test_errors);
     tcase_add_test(tc, test_fresh_and_empty);
+    tcase_add_test(tc, test_chunk_scratch_given_back);
     suite_add_tcase(s, tc);
     return tg_run_suite(s) ? 1 : 0;
 }

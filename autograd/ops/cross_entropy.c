@@ -430,58 +430,70 @@ static const void *operand(const tg_tensor *t, tg_dtype dt)
     return tg_bf16(b);
 }
 
+/* The chunks of one forward: losses into *total and *denom and, when
+ * recording, dh and dw. Every buffer it takes is scratch the caller gives
+ * back afterwards (the logits chunk is the largest block of a step). */
+static tg_status lce_chunks(tg_op_ctx *ctx, lce_run *r, const tg_tensor *const *in, const lce_attr *a, tg_tensor *dh,
+                            tg_tensor *dw, double *total, double *denom)
+{
+    const tg_tensor *cw = class_w(in + 1, &a->ce), *tw = token_w(in + 1, &a->ce);
+    const bool rec = dh != NULL;
+    const size_t zn = (size_t)((r->chunk > 0 ? r->chunk : 1) * r->V);
+    r->h = operand(in[0], r->dt);
+    r->z = tg_op_scratch(ctx, sizeof(float) * zn);
+    r->dz = rec && r->dt == TG_F32 ? tg_op_scratch(ctx, sizeof(float) * zn) : NULL;
+    r->dzb = rec && r->dt == TG_BF16 ? tg_op_scratch(ctx, sizeof(uint16_t) * zn) : NULL;
+    r->ebuf = r->dzb ? tg_op_scratch(ctx, sizeof(float) * (size_t)(omp_get_max_threads() * r->V)) : NULL;
+    float *loss = tg_op_scratch(ctx, sizeof(float) * (size_t)(r->rows ? r->rows : 1)),
+          *lse = tg_op_scratch(ctx, sizeof(float) * (size_t)(r->rows ? r->rows : 1));
+    if (!r->h || !r->z || !loss || !lse || (rec && (!(r->dz || r->dzb) || (r->dzb && !r->ebuf)))) return TG_ERR_OOM;
+    const float *cwp = cw ? tg_f32(cw) : NULL, *twp = tw ? tg_f32(tw) : NULL;
+    const double wsum = class_weight_sum(cwp, r->V);
+    const int32_t *t = tg_s32(in[2]);
+    for (int64_t r0 = 0; r0 < r->rows; r0 += r->chunk) {
+        const int64_t n = r->rows - r0 < r->chunk ? r->rows - r0 : r->chunk;
+        TG_TRY(pack_w(ctx, r, in[1], n, rec));
+        TG_TRY(run_w(r, desc_z(r, n), n, r->z, row_ptr(r, r->h, r0, r->D), r->wz));
+        double den = 0.0;
+        const int32_t *tc = t + r0;
+        const float *twc = twp ? twp + r0 : NULL;
+        if (rec)
+            *total += ce_fused_kernel(loss + r0, lse + r0, &den, r->dz, r->dzb, r->ebuf, r->z, tc, cwp, twc, wsum,
+                                      a->ce.ignore_index, a->ce.smoothing, n, r->V);
+        else
+            *total += ce_fwd_kernel(loss + r0, lse + r0, &den, r->z, tc, cwp, twc, wsum, a->ce.ignore_index,
+                                    a->ce.smoothing, n, r->V);
+        *denom += den;
+        if (!rec) continue;
+        const void *g = r->dzb ? (const void *)r->dzb : (const void *)r->dz;
+        /* dh rows (n, D) = dz (n, V) · w (V, D);  dw (V, D) += dzᵀ (V, n) · h rows (n, D) */
+        TG_TRY(run_w(r, desc_dh(r, n), n, tg_f32(dh) + r0 * r->D, g, r->wd));
+        const tg_matmul_desc d = desc_dw(r, n, r0 > 0);
+        TG_TRY(tg_backend_matmul(tg_ctx_current(), &d, tg_f32(dw), g, row_ptr(r, r->h, r0, r->D), NULL));
+    }
+    return TG_OK;
+}
+
 static tg_status lce_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr,
                              tg_tensor *out)
 {
     (void)n_in;
     const lce_attr *a = attr;
-    const tg_tensor *cw = class_w(in + 1, &a->ce), *tw = token_w(in + 1, &a->ce);
     lce_run r = {.rows = tg_tensor_numel(in[2]), .D = tg_tensor_dim(in[1], 1), .V = tg_tensor_dim(in[1], 0),
-                 .dt = (tg_dtype)a->compute};
+                 .dt = (tg_dtype)a->compute, .w = tg_f32(in[1]), .packed_n = -1};
     TG_TRY(check_targets(in[2], r.V, a->ce.ignore_index));
     r.chunk = a->chunk_rows < r.rows ? a->chunk_rows : r.rows;
     const bool rec = tg_op_recording(ctx);
-    const size_t zn = (size_t)((r.chunk > 0 ? r.chunk : 1) * r.V);
-    r.h = operand(in[0], r.dt);
-    r.w = tg_f32(in[1]);
-    r.packed_n = -1;
-    r.z = tg_op_scratch(ctx, sizeof(float) * zn);
-    r.dz = rec && r.dt == TG_F32 ? tg_op_scratch(ctx, sizeof(float) * zn) : NULL;
-    r.dzb = rec && r.dt == TG_BF16 ? tg_op_scratch(ctx, sizeof(uint16_t) * zn) : NULL;
-    r.ebuf = r.dzb ? tg_op_scratch(ctx, sizeof(float) * (size_t)(omp_get_max_threads() * r.V)) : NULL;
-    float *loss = tg_op_scratch(ctx, sizeof(float) * (size_t)(r.rows ? r.rows : 1)),
-          *lse = tg_op_scratch(ctx, sizeof(float) * (size_t)(r.rows ? r.rows : 1));
     tg_tensor *dh = rec ? tg_tensor_empty(TG_STEP, *tg_tensor_shape(in[0]), TG_F32) : NULL; /* (..., D) */
-    tg_tensor *dw = !rec ? NULL /* (V, D), written by the first chunk's product */
+    tg_tensor *dw = !rec ? NULL /* (V, D), written by the chunks' products */
                          : r.rows ? tg_tensor_empty(TG_STEP, *tg_tensor_shape(in[1]), TG_F32)
                                   : tg_zeros(TG_STEP, *tg_tensor_shape(in[1]), TG_F32);
-    if (!r.h || !r.z || !loss || !lse || (rec && (!(r.dz || r.dzb) || (r.dzb && !r.ebuf) || !dh || !dw)))
-        return TG_ERR_OOM;
-    const float *cwp = cw ? tg_f32(cw) : NULL, *twp = tw ? tg_f32(tw) : NULL;
-    const double wsum = class_weight_sum(cwp, r.V);
-    const int32_t *t = tg_s32(in[2]);
+    if (rec && (!dh || !dw)) return TG_ERR_OOM;
     double total = 0.0, denom = 0.0;
-    for (int64_t r0 = 0; r0 < r.rows; r0 += r.chunk) {
-        const int64_t n = r.rows - r0 < r.chunk ? r.rows - r0 : r.chunk;
-        TG_TRY(pack_w(ctx, &r, in[1], n, rec));
-        TG_TRY(run_w(&r, desc_z(&r, n), n, r.z, row_ptr(&r, r.h, r0, r.D), r.wz));
-        double den = 0.0;
-        const int32_t *tc = t + r0;
-        const float *twc = twp ? twp + r0 : NULL;
-        if (rec)
-            total += ce_fused_kernel(loss + r0, lse + r0, &den, r.dz, r.dzb, r.ebuf, r.z, tc, cwp, twc, wsum,
-                                     a->ce.ignore_index, a->ce.smoothing, n, r.V);
-        else
-            total += ce_fwd_kernel(loss + r0, lse + r0, &den, r.z, tc, cwp, twc, wsum, a->ce.ignore_index,
-                                   a->ce.smoothing, n, r.V);
-        denom += den;
-        if (!rec) continue;
-        const void *g = r.dzb ? (const void *)r.dzb : (const void *)r.dz;
-        /* dh rows (n, D) = dz (n, V) · w (V, D);  dw (V, D) += dzᵀ (V, n) · h rows (n, D) */
-        TG_TRY(run_w(&r, desc_dh(&r, n), n, tg_f32(dh) + r0 * r.D, g, r.wd));
-        const tg_matmul_desc d = desc_dw(&r, n, r0 > 0);
-        TG_TRY(tg_backend_matmul(tg_ctx_current(), &d, tg_f32(dw), g, row_ptr(&r, r.h, r0, r.D), NULL));
-    }
+    const tg_mark mark = tg_mark_get(); /* the chunks' scratch is given back */
+    const tg_status st = lce_chunks(ctx, &r, in, a, dh, dw, &total, &denom);
+    tg_mark_rewind(mark);
+    TG_TRY(st);
     double scale = 1.0;
     if (a->ce.reduction == TG_REDUCE_MEAN) scale = denom != 0.0 ? 1.0 / denom : 0.0;
     tg_f32(out)[0] = (float)(total * scale);

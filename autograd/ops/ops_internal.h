@@ -2,6 +2,7 @@
 #ifndef TG_OPS_INTERNAL_H
 #define TG_OPS_INTERNAL_H
 
+#include "autograd/autograd.h"
 #include "autograd/op.h"
 #include "autograd/ops.h"
 #include "tensor/backend.h"
