@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "tensor/status.h"
 
@@ -23,11 +24,28 @@ struct tg_arena {
 
 static size_t align_up(size_t n) { return (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1); }
 
+/* Chunks this large are asked for transparent huge pages: a step streams
+ * through hundreds of MB of activations, and with 4 KiB pages the TLB
+ * covers only a few MB of them. */
+#define HUGE_PAGE ((size_t)2 << 20)
+
+static unsigned char *chunk_base(size_t size)
+{
+#ifdef MADV_HUGEPAGE
+    if (size >= 4 * HUGE_PAGE) {
+        unsigned char *p = aligned_alloc(HUGE_PAGE, (size + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE);
+        if (p) madvise(p, size, MADV_HUGEPAGE); /* advice only: 4 KiB pages if refused */
+        return p;
+    }
+#endif
+    return aligned_alloc(ARENA_ALIGN, size);
+}
+
 static chunk *chunk_new(size_t size)
 {
     chunk *c = malloc(sizeof *c);
     if (!c) return NULL;
-    c->base = aligned_alloc(ARENA_ALIGN, align_up(size));
+    c->base = chunk_base(align_up(size));
     if (!c->base) {
         free(c);
         return NULL;

@@ -106,6 +106,25 @@ START_TEST(test_arena_reset_reuses_memory)
 }
 END_TEST
 
+/* A large chunk starts on a 2 MiB boundary (asked for transparent huge
+ * pages on Linux), is usable throughout and survives resets. */
+START_TEST(test_arena_large_chunk)
+{
+    const size_t mb = (size_t)1 << 20;
+    tg_arena *a = tg_arena_create(12 * mb);
+    unsigned char *p = tg_arena_alloc(a, 12 * mb);
+    ck_assert_ptr_nonnull(p);
+#ifdef __linux__
+    ck_assert_uint_eq((uintptr_t)p % (2 * mb), 0);
+#endif
+    memset(p, 0x5a, 12 * mb);
+    ck_assert_uint_eq(p[12 * mb - 1], 0x5a);
+    tg_arena_reset(a);
+    ck_assert_ptr_eq(tg_arena_alloc(a, mb), p);
+    tg_arena_destroy(a);
+}
+END_TEST
+
 START_TEST(test_ctx_threads)
 {
     tg_ctx *c = tg_ctx_current();
@@ -136,6 +155,7 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_add_checked_fixture(tc, tg_test_setup, tg_test_teardown);
     tcase_add_test(tc, test_shape_and_create);
+    tcase_add_test(tc, test_arena_large_chunk);
     tcase_add_test(tc, test_arange_and_buffer);
     tcase_add_test(tc, test_bad_shapes);
     tcase_add_test(tc, test_bf16_conversion);
