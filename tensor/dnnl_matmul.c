@@ -281,20 +281,26 @@ static void widen_bf16(float *dst, const uint16_t *src, int64_t n)
     }
 }
 
+/* Offset of the e-th element (row-major order) of an n-dim array with
+ * these dims and strides. */
+static int64_t elem_offset(int n, const int64_t *dims, const int64_t *strides, int64_t e)
+{
+    int64_t off = 0;
+    for (int i = n - 1; i >= 0; i--) {
+        off += e % dims[i] * strides[i];
+        e /= dims[i];
+    }
+    return off;
+}
+
 /* C = (accumulate ? C : 0) + bias: the result of an empty contraction. */
 static void fill_empty(const mm_geom *g, float *c, const float *bias, bool acc)
 {
     int64_t total = 1;
     for (int i = 0; i < g->n; i++) total *= g->dims[OP_C][i];
     for (int64_t e = 0; e < total; e++) {
-        int64_t rem = e, off = 0, col = 0;
-        for (int i = g->n - 1; i >= 0; i--) {
-            int64_t idx = rem % g->dims[OP_C][i];
-            rem /= g->dims[OP_C][i];
-            off += idx * g->str[OP_C][i];
-            if (i == g->n - 1) col = idx;
-        }
-        c[off] = (acc ? c[off] : 0.0f) + (bias ? bias[col] : 0.0f);
+        const int64_t off = elem_offset(g->n, g->dims[OP_C], g->str[OP_C], e);
+        c[off] = (acc ? c[off] : 0.0f) + (bias ? bias[e % g->dims[OP_C][g->n - 1]] : 0.0f);
     }
 }
 
@@ -379,14 +385,8 @@ static tg_status via_f32_c(tg_ctx *ctx, const tg_matmul_desc *d, uint16_t *c, co
     float *tmp = malloc((size_t)(total > 0 ? total : 1) * sizeof(float));
     if (!tmp) return tg_error(TG_ERR_OOM, "tg_backend_matmul: no memory for an f32 C of %lld values", (long long)total);
     tg_status st = matmul(ctx, &f, tmp, a, b, bias, NULL);
-    for (int64_t e = 0; st == TG_OK && e < total; e++) {
-        int64_t rem = e, off = 0;
-        for (int i = d->ndim - 1; i >= 0; i--) {
-            off += rem % d->c_dims[i] * d->c_strides[i];
-            rem /= d->c_dims[i];
-        }
-        c[off] = tg_f32_to_bf16(tmp[e]);
-    }
+    for (int64_t e = 0; st == TG_OK && e < total; e++)
+        c[elem_offset(d->ndim, d->c_dims, d->c_strides, e)] = tg_f32_to_bf16(tmp[e]);
     free(tmp);
     return st;
 }
