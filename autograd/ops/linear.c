@@ -191,7 +191,8 @@ static inline void grad_row_bf16(float *acc, uint16_t *br, const uint16_t *row, 
         for (int64_t j = 0; j < cols; j++) acc[j] += tg_vf32(row[j]) * (ur ? tg_vgelu_grad(tg_vf32(ur[j])) : 1.0f);
     if (br)
 #pragma omp simd
-        for (int64_t j = 0; j < cols; j++) br[j] = ur ? tg_vbf16(tg_vf32(row[j]) * tg_vgelu_grad(tg_vf32(ur[j]))) : row[j];
+        for (int64_t j = 0; j < cols; j++)
+            br[j] = ur ? tg_vbf16(tg_vf32(row[j]) * tg_vgelu_grad(tg_vf32(ur[j]))) : row[j];
 }
 
 /* The gradient entering a layer's products, g = dy or, with u, dy ∘

@@ -70,8 +70,10 @@ TILE_TARGET static void pack_rows(uint16_t *dst, int64_t ldd, src_rows src, int6
 {
     for (int r = 0; r < rows; r++) {
         uint16_t *d = dst + r * ldd;
-        for (int64_t c = 0; c < ldd; c += 32)
-            _mm512_mask_storeu_epi16(d + c, lanes32((int)(ldd - c)), row32(src, r * lds + c, c < cols ? (int)(cols - c) : 0));
+        for (int64_t c = 0; c < ldd; c += 32) {
+            const __m512i v = row32(src, r * lds + c, c < cols ? (int)(cols - c) : 0);
+            _mm512_mask_storeu_epi16(d + c, lanes32((int)(ldd - c)), v);
+        }
     }
 }
 
