@@ -999,6 +999,7 @@ static tg_status attention_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_te
     }
     const float *lse = tg_f32(tg_op_saved(ctx, 0));
     g.p = g.keep ? (uint16_t *)tg_bf16(tg_op_saved(ctx, 1)) : NULL; /* forward kept P: it was recording */
+    g.keep = false; /* the wide score rows are the two-pass forward's: no workspace for them here */
     float *delta = tg_op_scratch(ctx, sizeof(float) * (size_t)(rows > 0 ? rows : 1)); /* (B, H, T) */
     int nt;
     float *ws = ws_alloc(ctx, &g, &nt);
