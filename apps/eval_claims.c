@@ -9,7 +9,7 @@
 #include "apps/cli.h"
 #include "models/claims/config.h"
 #include "models/claims/corpus.h"
-#include "models/claims/profile.h"
+#include "models/claims/provider_stats.h"
 #include "models/claims/trainer.h"
 #include "optim/checkpoint.h"
 #include "tensor/ctx.h"
@@ -52,7 +52,7 @@ int main(int argc, char **argv)
     cli_opt opts[] = {
         {"model", CLI_STRING, &model, 0, 0, "checkpoint written by train_claims, required"},
         {"data", CLI_STRING, &data, 0, 0, "claims to evaluate (JSONL), required"},
-        {"train", CLI_STRING, &train_path, 0, 0, "training claims: rare codes and provider profiles (required for --tabular models)"},
+        {"train", CLI_STRING, &train_path, 0, 0, "training claims: rare codes and provider statistics (required for --tabular models)"},
         {"codes", CLI_STRING, &codes_path, 0, 0, "code table (TSV)"},
         {"threads", CLI_INT, &threads, 0, 1024, "threads (0: default)"},
         {"strict", CLI_FLAG, &strict, 0, 0, "a malformed claim line is fatal"},
@@ -82,12 +82,12 @@ int main(int argc, char **argv)
     printf("%s: %ld lines read, %ld used, %ld rejected\n", data, ds.summary.lines_read, ds.summary.used,
            ds.summary.rejected);
     if (m.cfg.tabular && !train_path) {
-        fprintf(stderr, "eval_claims: %s reads provider profiles built from the training claims: pass --train\n", model);
+        fprintf(stderr, "eval_claims: %s reads provider statistics built from the training claims: pass --train\n", model);
         return 2;
     }
     claims_corpus c, ctr = {0};
     if (train_path && claims_dataset_load(train_path, &ro, &tr) != TG_OK) return fail("--train");
-    if (train_path && claims_profile_fill(&tr, &ds) != TG_OK) return fail("provider profiles"); /* as train_claims */
+    if (train_path && claims_provider_stats_fill(&tr, &ds) != TG_OK) return fail("provider statistics"); /* as train_claims */
     if (claims_corpus_build(&ds, NULL, 0, tok, &c) != TG_OK) return fail("tokenizing");
     if (train_path && claims_corpus_build(&tr, NULL, 0, tok, &ctr) != TG_OK) return fail("--train");
     uint8_t *is_code, *is_rare;

@@ -11,14 +11,14 @@
 #include <unistd.h>
 
 #include "apps/cli.h"
-#include "dist/dist.h"
+#include "parallel/parallel.h"
 #include "models/claims/config.h"
 #include "models/claims/corpus.h"
-#include "models/claims/dist_train.h"
-#include "models/claims/profile.h"
+#include "models/claims/parallel_train.h"
+#include "models/claims/provider_stats.h"
 #include "models/claims/report.h"
 #include "models/claims/trainer.h"
-#include "optim/rdp.h"
+#include "optim/dpsgd_accountant.h"
 #include "autograd/op.h"
 #include "tensor/ctx.h"
 
@@ -88,7 +88,7 @@ static void progress(void *user, const claims_progress *p)
 {
     const args *a = user;
     static const int width = 30;
-    if (tg_dist_rank() != 0) return; /* rank 0 reports for the job */
+    if (tg_parallel_rank() != 0) return; /* rank 0 reports for the job */
     bool tty = isatty(STDERR_FILENO);
     if (!a->quiet && (tty || p->step % 10 == 0 || p->step == p->steps)) {
         int fill = (int)(width * p->step / p->steps);
@@ -201,11 +201,11 @@ static int setup_options(args *a, cli_opt *o, int argc, char **argv)
 
 /* DP-SGD options: units, sampling rate, and sigma from the target epsilon
  * for the planned steps when asked. */
-static int build_dp(const args *a, const claims_dataset *train, claims_dp_opts *o, int32_t **unit)
+static int build_dp(const args *a, const claims_dataset *train, claims_dpsgd_opts *o, int32_t **unit)
 {
-    *o = (claims_dp_opts){.patient = !strcmp(a->dp_unit, "patient"), .clip = a->dp_clip, .sigma = a->dp_sigma,
+    *o = (claims_dpsgd_opts){.patient = !strcmp(a->dp_unit, "patient"), .clip = a->dp_clip, .sigma = a->dp_sigma,
                           .delta = a->dp_delta};
-    if (claims_dp_units(train, o->patient, unit, &o->n_units) != TG_OK) {
+    if (claims_dpsgd_units(train, o->patient, unit, &o->n_units) != TG_OK) {
         fprintf(stderr, "train_claims: %s\n", tg_last_error());
         return 1;
     }
@@ -283,9 +283,9 @@ static int build_opts(const args *a, const claims_dataset *train, int32_t vocab,
 static int fail(const char *what)
 {
     if (getenv("TG_PROFILE")) tg_profile_print(stderr);
-    if (tg_dist_size() > 1) {
-        fprintf(stderr, "train_claims (rank %d of %d): %s: %s\n", tg_dist_rank(), tg_dist_size(), what, tg_last_error());
-        tg_dist_abort(1); /* the other ranks would wait for this one forever */
+    if (tg_parallel_size() > 1) {
+        fprintf(stderr, "train_claims (rank %d of %d): %s: %s\n", tg_parallel_rank(), tg_parallel_size(), what, tg_last_error());
+        tg_parallel_abort(1); /* the other ranks would wait for this one forever */
     }
     fprintf(stderr, "train_claims: %s: %s\n", what, tg_last_error());
     return 1;
@@ -304,24 +304,24 @@ static int default_threads(long threads)
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0); /* progress stays in order when piped */
-    if (tg_dist_init(&argc, &argv) != TG_OK) return fail("starting MPI");
-    if (tg_dist_rank() != 0 && !freopen("/dev/null", "w", stdout)) return fail("stdout"); /* rank 0 reports */
+    if (tg_parallel_init(&argc, &argv) != TG_OK) return fail("starting MPI");
+    if (tg_parallel_rank() != 0 && !freopen("/dev/null", "w", stdout)) return fail("stdout"); /* rank 0 reports */
     args a;
     cli_opt opts[64];
     int rc = setup_options(&a, opts, argc, argv);
     if (rc) {
-        tg_dist_finalize();
+        tg_parallel_finalize();
         return rc == 1 ? 0 : rc;
     }
     tg_ctx_opts co = {.threads = default_threads(a.threads), .seed = (uint64_t)a.seed};
     tg_ctx *ctx = tg_ctx_create(&co);
     if (!ctx) return fail("context");
     printf("tensorgrad train_claims on %s, %d threads", tg_cpu_model(), tg_ctx_threads(ctx));
-    if (tg_dist_size() > 1) printf(" x %d ranks (global batch %ld micro-batches)", tg_dist_size(), a.accum);
+    if (tg_parallel_size() > 1) printf(" x %d ranks (global batch %ld micro-batches)", tg_parallel_size(), a.accum);
     printf("\n");
-    if (a.accum < tg_dist_size())
+    if (a.accum < tg_parallel_size())
         printf("warning: --accum %ld < %d ranks: %d ranks have no micro-batch to compute each step\n", a.accum,
-               tg_dist_size(), tg_dist_size() - (int)a.accum);
+               tg_parallel_size(), tg_parallel_size() - (int)a.accum);
 
     claims_codes *codes = NULL;
     if (claims_codes_load(a.codes, &codes) != TG_OK) return fail("--codes");
@@ -339,12 +339,12 @@ int main(int argc, char **argv)
         return fail("training the tokenizer");
     }
     /* every rank fits the same tokenizer from the same data; rank 0 saves it */
-    if (!a.resume && tg_dist_rank() == 0 && claims_tok_save(tok, tok_path) != TG_OK) return fail("saving the tokenizer");
+    if (!a.resume && tg_parallel_rank() == 0 && claims_tok_save(tok, tok_path) != TG_OK) return fail("saving the tokenizer");
     printf("tokenizer: %d ids (%d medical codes, %d merges)\n", claims_tok_vocab_size(tok), claims_tok_n_codes(tok),
            claims_tok_n_merges(tok));
 
     /* from the training claims, as eval_claims rebuilds them */
-    if (claims_profile_fill(&train, &valid) != TG_OK) return fail("provider profiles");
+    if (claims_provider_stats_fill(&train, &valid) != TG_OK) return fail("provider statistics");
     claims_corpus ctrain, cvalid;
     if (claims_corpus_build(&train, NULL, 0, tok, &ctrain) != TG_OK || claims_corpus_build(&valid, NULL, 0, tok, &cvalid) != TG_OK)
         return fail("tokenizing claims");
@@ -354,7 +354,7 @@ int main(int argc, char **argv)
     claims_train_opts t;
     if ((rc = build_opts(&a, &train, claims_tok_vocab_size(tok), &t))) return rc;
     t.tokenizer_name = "tokenizer.json";
-    claims_dp_opts dpo;
+    claims_dpsgd_opts dpo;
     int32_t *dp_unit = NULL;
     if (a.dp && (rc = build_dp(&a, &train, &dpo, &dp_unit))) return rc;
     if (a.dp) t.dp = &dpo;
@@ -376,7 +376,7 @@ int main(int argc, char **argv)
     char metrics[1100], report[1100];
     snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", a.out);
     snprintf(report, sizeof report, "%s/report.html", a.out);
-    if (tg_dist_rank() == 0 && claims_report_write(metrics, report, "tensorgrad claims training") != TG_OK)
+    if (tg_parallel_rank() == 0 && claims_report_write(metrics, report, "tensorgrad claims training") != TG_OK)
         return fail("report");
     printf("wrote %s/checkpoint.safetensors, %s, %s\n", a.out, metrics, report);
     if (getenv("TG_PROFILE")) tg_profile_print(stderr);
@@ -392,6 +392,6 @@ int main(int argc, char **argv)
     claims_dataset_free(&valid);
     claims_codes_free(codes);
     tg_ctx_destroy(ctx);
-    tg_dist_finalize();
+    tg_parallel_finalize();
     return stop_requested ? 130 : 0;
 }

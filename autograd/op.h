@@ -87,7 +87,7 @@ void *tg_op_scratch(tg_op_ctx *ctx, size_t bytes);
 /* Called during backward for each node whose output has a gradient, right
  * before the node's backward runs: dout is then complete and may be changed
  * in place. A non-OK return stops the backward with that status. Per-sample
- * gradient norms (autograd/psn.h) are computed here. */
+ * gradient norms (autograd/dpsgd_norms.h) are computed here. */
 typedef tg_status (*tg_node_grad_fn)(void *user, tg_op_ctx *node, tg_tensor *dout);
 
 /* Sets this thread's node hook (NULL: none); returns the previous one

@@ -89,7 +89,7 @@ tg_tensor *tg_gpt_hidden(const tg_gpt *m, const tg_tensor *idx, const tg_tensor 
         return NULL;
     }
     /* positions per row, so every row of the wpe lookup belongs to one
-     * sequence (per-sample gradients, autograd/psn.h) */
+     * sequence (per-sample gradients, autograd/dpsgd_norms.h) */
     const int64_t B = tg_tensor_dim(idx, 0);
     tg_tensor *pos = tg_tensor_empty(TG_STEP, TG_SHAPE(B, T), TG_S32);   /* (B, T) */
     if (!pos) return NULL;

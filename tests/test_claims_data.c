@@ -8,7 +8,7 @@
 #include "models/claims/corpus.h"
 #include "models/claims/dataset.h"
 #include "models/claims/gen.h"
-#include "models/claims/profile.h"
+#include "models/claims/provider_stats.h"
 #include "models/claims/scrub.h"
 #include "tests/tg_test.h"
 
@@ -427,8 +427,8 @@ START_TEST(test_provider_profile)
     claims_dataset ds;
     claims_read_opts ro = {.strict = true, .codes = t};
     ck_assert_msg(claims_dataset_load(path, &ro, &ds) == TG_OK, "%s", tg_last_error());
-    claims_provider_profile p;
-    ck_assert_int_eq(claims_profile_build(&ds, &p), TG_OK);
+    claims_provider_stats p;
+    ck_assert_int_eq(claims_provider_stats_build(&ds, &p), TG_OK);
     ck_assert_int_gt(p.n, 20);
     ck_assert(p.prior_high > 0.2 && p.prior_high < 0.8 && p.prior_top > 0.02 && p.prior_top < p.prior_high);
     for (int k = 0; k < p.n; k++) {
@@ -445,7 +445,7 @@ START_TEST(test_provider_profile)
     }
     double up = 0, ok = 0;
     long n_up = 0, n_ok = 0, n_em = 0;
-    claims_profile_apply(&p, &ds, true);
+    claims_provider_stats_apply(&p, &ds, true);
     for (size_t i = 0; i < ds.n; i++) {
         const claims_claim *c = &ds.claims[i];
         for (int j = 0; j < c->n_procedures; j++)
@@ -460,7 +460,7 @@ START_TEST(test_provider_profile)
     claims_claim *c = NULL; /* a claim with a visit: leave-one-out takes it out */
     for (size_t i = 0; !c; i++)
         if (ds.claims[i].em_level == 5) c = &ds.claims[i];
-    const claims_profile_entry *e = NULL;
+    const claims_provider_stats_entry *e = NULL;
     for (int k = 0; k < p.n; k++)
         if (!strcmp(p.e[k].provider_id, c->provider_id)) e = &p.e[k];
     ck_assert_int_eq(c->provider_em_visits, e->visits - 1);
@@ -468,10 +468,10 @@ START_TEST(test_provider_profile)
     ck_assert_float_eq_tol(c->provider_em_top, z < -4 ? -4 : z > 4 ? 4 : z, 1e-5);
     free(c->provider_id);
     c->provider_id = strdup("NOT-A-PROVIDER");
-    claims_profile_apply(&p, &ds, false);
+    claims_provider_stats_apply(&p, &ds, false);
     ck_assert_int_eq(c->provider_em_visits, 0);
     ck_assert_float_eq(c->provider_em_high, 0.0f);
-    claims_profile_free(&p);
+    claims_provider_stats_free(&p);
     claims_dataset_free(&ds);
     remove(path);
     claims_codes_free(t);

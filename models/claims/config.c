@@ -32,7 +32,7 @@ tg_status claims_config_from_json(const char *json, const char *what, claims_mod
     json_error_t err;
     json_t *o = json_loads(json, 0, &err);
     if (!o) return tg_error(TG_ERR_FORMAT, "%s: configuration is not valid JSON (%s)", what, err.text);
-    json_object_del(o, "dp"); /* DP-SGD settings: checked by the trainer (claims_dp_config_check) */
+    json_object_del(o, "dp"); /* DP-SGD settings: checked by the trainer (claims_dpsgd_config_check) */
     memset(m, 0, sizeof *m);
     memset(b, 0, sizeof *b);
     m->pool_heads = 1; /* absent in configurations written before pooling had several queries */

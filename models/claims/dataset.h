@@ -61,8 +61,8 @@ typedef struct claims_claim {
                                 dates, diagnoses and procedures (codes, units) */
     int em_level;            /* level 1-5 of the claim's office or emergency E/M
                                 visit code (992[018]x), the highest if several; 0: none */
-    /* Provider billing profile, filled by claims_profile_apply (profile.h): */
-    int provider_em_visits;  /* the provider's E/M visits in the profile */
+    /* Provider billing statistics, filled by claims_provider_stats_apply (provider_stats.h): */
+    int provider_em_visits;  /* the provider's E/M visits in the statistics */
     float provider_em_high;  /* z-score of how many of them are at level 4-5 */
     float provider_em_top;   /* ... at level 5 */
 } claims_claim;

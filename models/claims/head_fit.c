@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "autograd/autograd.h"
-#include "dist/dist.h"
+#include "parallel/parallel.h"
 #include "models/claims/metrics.h"
 #include "models/claims/trainer.h"
 #include "nn/modules.h"
@@ -36,7 +36,7 @@ static tg_status head_inputs(const claims_model *m, const claims_corpus *c, cons
     inputs_ctx in = {x, claims_model_head_width(&m->cfg)};
     memset(x, 0, sizeof *x * (size_t)(c->n * in.width));
     TG_TRY(claims_forward_corpus(m, c, bo, is_code, PLAN_SEED, false, copy_inputs, &in));
-    return tg_dist_allreduce_f32(x, (int64_t)c->n * in.width, TG_DIST_SUM);
+    return tg_parallel_allreduce_f32(x, (int64_t)c->n * in.width, TG_PARALLEL_SUM);
 }
 
 /* The denied claims of c and a seeded share `keep` of the approved ones, as

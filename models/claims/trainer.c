@@ -8,9 +8,9 @@
 #include <time.h>
 
 #include "autograd/autograd.h"
-#include "dist/dist.h"
+#include "parallel/parallel.h"
 #include "models/claims/config.h"
-#include "models/claims/dist_train.h"
+#include "models/claims/parallel_train.h"
 #include "optim/checkpoint.h"
 #include "optim/clip.h"
 #include "optim/optim.h"
@@ -148,10 +148,10 @@ static tg_status eval_reasons(const claims_corpus *c, const float *score, double
 static tg_status reduce_eval(eval_acc *a, int32_t n_docs)
 {
     int64_t c[6] = {a->tokens, a->correct, a->code, a->code_correct, a->rare, a->rare_correct};
-    TG_TRY(tg_dist_allreduce_i64(c, 6, TG_DIST_SUM));
-    TG_TRY(tg_dist_allreduce_f64(&a->lm_sum, 1, TG_DIST_SUM));
+    TG_TRY(tg_parallel_allreduce_i64(c, 6, TG_PARALLEL_SUM));
+    TG_TRY(tg_parallel_allreduce_f64(&a->lm_sum, 1, TG_PARALLEL_SUM));
     a->tokens = c[0], a->correct = c[1], a->code = c[2], a->code_correct = c[3], a->rare = c[4], a->rare_correct = c[5];
-    return tg_dist_allreduce_f32(a->score, n_docs, TG_DIST_SUM);
+    return tg_parallel_allreduce_f32(a->score, n_docs, TG_PARALLEL_SUM);
 }
 
 tg_status claims_forward_corpus(const claims_model *m, const claims_corpus *c, const claims_batch_opts *bo,
@@ -167,7 +167,7 @@ tg_status claims_forward_corpus(const claims_model *m, const claims_corpus *c, c
     tg_status st = labels ? TG_OK : tg_error(TG_ERR_OOM, "claims_forward_corpus: out of memory");
     bool prev = tg_grad_set_enabled(false);
     for (int32_t k = 0; st == TG_OK && k < plan.n_batches; k++) {
-        if (!claims_dist_owns(k)) continue; /* another rank runs it */
+        if (!claims_parallel_owns(k)) continue; /* another rank runs it */
         st = claims_batch_fill(&plan, k, (const int32_t *const *)c->tokens, CLAIMS_TOK_PAD, &b);
         for (int32_t d = 0; st == TG_OK && d < b.n_docs; d++) labels[d] = c->label[b.doc_index[d]];
         claims_forward f;
@@ -266,7 +266,7 @@ typedef struct run {
     const uint8_t *is_code, *is_rare;
     claims_model *m;
     tg_optim *opt;
-    tg_dist_reducer *reducer; /* gradient all-reduce across ranks */
+    tg_parallel_reducer *reducer; /* gradient all-reduce across ranks */
     tg_scaler scaler;
     tg_train_state state; /* step, epoch, batch cursor, rng */
     claims_plan plan;
@@ -275,8 +275,8 @@ typedef struct run {
     float **before;       /* weights before the step, on norm-logging steps */
     FILE *metrics;
     double threshold;
-    claims_dp *dp;          /* DP-SGD state when opts->dp */
-    claims_dp_stats dp_stats;
+    claims_dpsgd *dp;          /* DP-SGD state when opts->dp */
+    claims_dpsgd_stats dp_stats;
 } run;
 
 static tg_status open_plan(run *r)
@@ -348,37 +348,37 @@ static tg_status accumulate(run *r, step_stats *s)
 {
     double lm_denom = 0, dec_denom = 0, w[CLAIMS_MAX_ACCUM] = {0}, docs[CLAIMS_MAX_ACCUM] = {0};
     for (int k = 0; k < r->o->accum; k++) {
-        const bool mine = claims_dist_owns(k);
+        const bool mine = claims_parallel_owns(k);
         TG_TRY(next_batch(r, mine ? &r->mb[k] : NULL));
         if (!mine) continue;
         w[k] = claims_lm_weight(&r->mb[k], r->is_code, r->o->model.code_weight);
         docs[k] = r->mb[k].n_docs;
     }
-    TG_TRY(claims_dist_denominators(w, docs, r->o->accum, &lm_denom, &dec_denom));
+    TG_TRY(claims_parallel_denominators(w, docs, r->o->accum, &lm_denom, &dec_denom));
     tg_rng *rng = tg_ctx_rng(tg_ctx_current()), step_rng = *rng;
-    const int last = claims_dist_last_owned(r->o->accum);
+    const int last = claims_parallel_last_owned(r->o->accum);
     for (int k = 0; k <= last; k++) {
-        if (!claims_dist_owns(k)) continue;
-        *rng = claims_dist_micro_rng(step_rng, k);
-        if (k == last) TG_TRY(tg_dist_reducer_arm(r->reducer)); /* sum gradients while the last backward runs */
+        if (!claims_parallel_owns(k)) continue;
+        *rng = claims_parallel_micro_rng(step_rng, k);
+        if (k == last) TG_TRY(tg_parallel_reducer_arm(r->reducer)); /* sum gradients while the last backward runs */
         TG_TRY(micro_step(r, &r->mb[k], w[k], lm_denom, dec_denom, s));
-        if (k != last) TG_TRY(tg_dist_reducer_accumulate(r->reducer)); /* each micro-batch from zero */
+        if (k != last) TG_TRY(tg_parallel_reducer_accumulate(r->reducer)); /* each micro-batch from zero */
     }
-    *rng = claims_dist_step_rng_end(step_rng, r->o->accum);
-    TG_TRY(tg_dist_reducer_finish(r->reducer, TG_DIST_SUM));
+    *rng = claims_parallel_step_rng_end(step_rng, r->o->accum);
+    TG_TRY(tg_parallel_reducer_finish(r->reducer, TG_PARALLEL_SUM));
     double sums[4] = {s->loss, s->lm_loss, s->decision_loss, (double)s->tokens};
-    TG_TRY(tg_dist_allreduce_f64(sums, 4, TG_DIST_SUM));
+    TG_TRY(tg_parallel_allreduce_f64(sums, 4, TG_PARALLEL_SUM));
     s->loss = sums[0], s->lm_loss = sums[1], s->decision_loss = sums[2], s->tokens = (int64_t)sums[3];
     s->lm_loss /= lm_denom > 0 ? lm_denom : 1;
     s->decision_loss /= dec_denom;
     return TG_OK;
 }
 
-/* The step's noisy mean of clipped per-unit gradients (dp_train.h). */
+/* The step's noisy mean of clipped per-unit gradients (dpsgd_train.h). */
 static tg_status dp_gradients(run *r, step_stats *s)
 {
-    claims_dp_stats *d = &r->dp_stats;
-    TG_TRY(claims_dp_step(r->dp, r->m, r->train, r->is_code, &r->o->batch, r->o->seed, r->state.step, d));
+    claims_dpsgd_stats *d = &r->dp_stats;
+    TG_TRY(claims_dpsgd_step(r->dp, r->m, r->train, r->is_code, &r->o->batch, r->o->seed, r->state.step, d));
     s->loss = d->loss, s->lm_loss = d->lm_loss, s->decision_loss = d->decision_loss, s->tokens = d->tokens;
     return TG_OK;
 }
@@ -394,7 +394,7 @@ static tg_status train_step(run *r, bool keep_before, step_stats *s)
     tg_param_set *ps = r->m->gpt.params;
     if (r->o->bf16) {
         TG_TRY(tg_scaler_unscale(&r->scaler, ps));
-        TG_TRY(tg_dist_any(r->scaler.found_inf, &r->scaler.found_inf)); /* a skip on one rank skips on all */
+        TG_TRY(tg_parallel_any(r->scaler.found_inf, &r->scaler.found_inf)); /* a skip on one rank skips on all */
         s->skipped = !tg_scaler_should_step(&r->scaler);
         TG_TRY(tg_scaler_update(&r->scaler));
     }
@@ -402,7 +402,7 @@ static tg_status train_step(run *r, bool keep_before, step_stats *s)
     tg_status cst = r->o->clip > 0 && !r->dp ? tg_clip_grad_norm(ps, r->o->clip, &s->grad_norm) : tg_grad_global_norm(ps, &s->grad_norm);
     if (cst == TG_ERR_NUMERIC) s->skipped = true; /* inf/NaN gradient: skip rather than corrupt weights */
     else if (cst != TG_OK) return cst;
-    TG_TRY(tg_dist_any(s->skipped, &s->skipped));
+    TG_TRY(tg_parallel_any(s->skipped, &s->skipped));
     s->lr = tg_sched_lr(&r->o->sched, r->state.step + 1);
     if (keep_before) TG_TRY(snapshot(r));
     if (!s->skipped) TG_TRY(tg_optim_step(r->opt, s->lr));
@@ -421,7 +421,7 @@ static void write_step(run *r, const step_stats *s, double tokens_per_s)
     json_num(r->metrics, "tokens_per_s", tokens_per_s);
     fprintf(r->metrics, ",\"skipped\":%d,\"skipped_total\":%lld", s->skipped, (long long)r->scaler.skipped);
     if (r->o->bf16) json_num(r->metrics, "loss_scale", tg_scaler_scale(&r->scaler));
-    if (r->dp) claims_dp_write_json(r->metrics, r->dp, &r->dp_stats);
+    if (r->dp) claims_dpsgd_write_json(r->metrics, r->dp, &r->dp_stats);
     fprintf(r->metrics, ",\"epoch\":%lld}\n", (long long)r->state.epoch);
     fflush(r->metrics);
 }
@@ -471,12 +471,12 @@ static tg_status make_dir(const char *dir)
 
 static tg_status save_checkpoint(run *r, const char *name)
 {
-    if (tg_dist_rank() != 0) return TG_OK; /* rank 0 writes for the job */
+    if (tg_parallel_rank() != 0) return TG_OK; /* rank 0 writes for the job */
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", r->o->out_dir, name);
     r->state.rng = *tg_ctx_rng(tg_ctx_current());
     char *model = claims_config_to_json(&r->o->model, &r->o->batch, r->o->tokenizer_name, r->threshold);
-    char *config = model ? claims_dp_config_add(model, r->o->dp) : NULL;
+    char *config = model ? claims_dpsgd_config_add(model, r->o->dp) : NULL;
     free(model);
     if (!config) return TG_ERR_OOM;
     tg_status st = tg_checkpoint_save(path, r->m->gpt.params, r->opt, &r->scaler, &r->state, config);
@@ -496,8 +496,8 @@ static tg_status setup(run *r)
         return tg_error(TG_ERR_INVALID, "claims_train: the head refit is not differentially private; "
                         "use it without DP-SGD");
     if (o->dp) {
-        TG_TRY(claims_dp_check(o->dp, &o->model, &o->batch, o->bf16));
-        TG_TRY(claims_dp_create(o->dp, r->train, &r->dp));
+        TG_TRY(claims_dpsgd_check(o->dp, &o->model, &o->batch, o->bf16));
+        TG_TRY(claims_dpsgd_create(o->dp, r->train, &r->dp));
     }
     TG_TRY(claims_model_init(r->m, &o->model, o->seed));
     tg_param_set *ps = r->m->gpt.params;
@@ -517,20 +517,20 @@ static tg_status setup(run *r)
         claims_batch_opts bo;
         TG_TRY(tg_checkpoint_load(o->resume, ps, r->opt, &r->scaler, &r->state, &config));
         tg_status st = claims_config_from_json(config, o->resume, &mc, &bo, tok, sizeof tok, &r->threshold);
-        if (st == TG_OK) st = claims_dp_config_check(config, o->dp, o->resume);
+        if (st == TG_OK) st = claims_dpsgd_config_check(config, o->dp, o->resume);
         free(config);
         TG_TRY(st);
         *tg_ctx_rng(tg_ctx_current()) = r->state.rng;
     }
-    TG_TRY(claims_dist_sync(ps, r->opt, &r->scaler, &r->state, &r->threshold));
+    TG_TRY(claims_parallel_sync(ps, r->opt, &r->scaler, &r->state, &r->threshold));
     /* f64 buckets: the same weights for any number of ranks */
-    r->reducer = tg_dist_reducer_create(ps, claims_dist_bucket_bytes(tg_param_set_numel(ps)), true);
+    r->reducer = tg_parallel_reducer_create(ps, claims_parallel_bucket_bytes(tg_param_set_numel(ps)), true);
     if (!r->reducer) return TG_ERR_OOM;
     r->labels = malloc(sizeof *r->labels * (size_t)(r->train->n ? r->train->n : 1));
     if (!r->labels) return tg_error(TG_ERR_OOM, "claims_train: out of memory");
     char path[1024];
     snprintf(path, sizeof path, "%s/metrics.jsonl", o->out_dir);
-    r->metrics = fopen(tg_dist_rank() == 0 ? path : "/dev/null", o->resume ? "a" : "w"); /* rank 0 logs */
+    r->metrics = fopen(tg_parallel_rank() == 0 ? path : "/dev/null", o->resume ? "a" : "w"); /* rank 0 logs */
     if (!r->metrics) return tg_error(TG_ERR_IO, "claims_train: cannot write %s: %s", path, strerror(errno));
     return open_plan(r);
 }
@@ -550,7 +550,7 @@ static tg_status loop(run *r, claims_progress_fn progress, void *user, volatile 
     const double t_start = now_s();
     while (r->state.step < o->steps) {
         bool stop_now = stop && *stop;
-        TG_TRY(tg_dist_any(stop_now, &stop_now)); /* every rank stops at the same step */
+        TG_TRY(tg_parallel_any(stop_now, &stop_now)); /* every rank stops at the same step */
         if (stop_now) return save_checkpoint(r, "checkpoint.safetensors");
         const bool norms = o->norms_every > 0 && (r->state.step + 1) % o->norms_every == 0;
         step_stats s;
@@ -588,9 +588,9 @@ static void run_free(run *r)
     for (int k = 0; k < CLAIMS_MAX_ACCUM; k++) claims_batch_free(&r->mb[k]);
     claims_plan_free(&r->plan);
     free(r->labels);
-    tg_dist_reducer_destroy(r->reducer);
+    tg_parallel_reducer_destroy(r->reducer);
     tg_optim_destroy(r->opt);
-    claims_dp_free(r->dp);
+    claims_dpsgd_free(r->dp);
     if (r->metrics) fclose(r->metrics);
 }
 

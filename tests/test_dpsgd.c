@@ -1,17 +1,17 @@
 /* Differential privacy: the RDP accountant against published values and an
  * independent numeric integration, its monotonicity and the sigma search;
- * DP-SGD noise statistics and Poisson sampling (optim/dp.h). */
+ * DP-SGD noise statistics and Poisson sampling (optim/dpsgd.h). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "models/claims/corpus.h"
-#include "models/claims/dp_train.h"
+#include "models/claims/dpsgd_train.h"
 #include "models/claims/gen.h"
 #include "models/claims/report.h"
 #include "models/claims/trainer.h"
-#include "optim/dp.h"
-#include "optim/rdp.h"
+#include "optim/dpsgd.h"
+#include "optim/dpsgd_accountant.h"
 #include "tests/claims_fixture.h"
 #include "tests/tg_test.h"
 
@@ -108,7 +108,7 @@ START_TEST(test_noise_statistics)
     tg_tensor_set_requires_grad(a, true);
     tg_tensor_set_requires_grad(b, true);
     const double sigma = 1.3, clip = 0.7, denom = 4.0, sd = sigma * clip / denom;
-    ck_assert_int_eq(tg_dp_noise_average(ps, 9, 5, sigma, clip, denom), TG_OK);
+    ck_assert_int_eq(tg_dpsgd_noise_average(ps, 9, 5, sigma, clip, denom), TG_OK);
     const float *g = tg_f32(tg_tensor_grad(a));
     const int64_t n = 60000;
     double m = 0, v = 0, m4 = 0;
@@ -125,16 +125,16 @@ START_TEST(test_noise_statistics)
     /* the same (seed, step) adds the same noise; another step does not */
     float first = g[0], g12 = g[12];
     ck_assert_int_eq(tg_param_set_zero_grad(ps), TG_OK);
-    ck_assert_int_eq(tg_dp_noise_average(ps, 9, 5, sigma, clip, denom), TG_OK);
+    ck_assert_int_eq(tg_dpsgd_noise_average(ps, 9, 5, sigma, clip, denom), TG_OK);
     ck_assert(g[0] == first && g[12] == g12);
     ck_assert_int_eq(tg_param_set_zero_grad(ps), TG_OK);
-    ck_assert_int_eq(tg_dp_noise_average(ps, 9, 6, sigma, clip, denom), TG_OK);
+    ck_assert_int_eq(tg_dpsgd_noise_average(ps, 9, 6, sigma, clip, denom), TG_OK);
     ck_assert(g[0] != first);
     /* the gradient itself is averaged: sigma 0 divides by denom */
     tg_f32(tg_tensor_grad(b))[3] = 2.0f;
-    ck_assert_int_eq(tg_dp_noise_average(ps, 9, 6, 0.0, clip, denom), TG_OK);
+    ck_assert_int_eq(tg_dpsgd_noise_average(ps, 9, 6, 0.0, clip, denom), TG_OK);
     ck_assert(tg_f32(tg_tensor_grad(b))[3] == 0.5f);
-    tg_assert_error(tg_dp_noise_average(ps, 9, 6, 1.0, 0.0, denom), TG_ERR_INVALID, "clip > 0 (0)");
+    tg_assert_error(tg_dpsgd_noise_average(ps, 9, 6, 1.0, 0.0, denom), TG_ERR_INVALID, "clip > 0 (0)");
     tg_param_set_destroy(ps);
     tg_tensor_free(a);
     tg_tensor_free(b);
@@ -150,10 +150,10 @@ START_TEST(test_poisson_sampling)
     for (int t = 0; t < steps; t++) {
         int64_t k = 0;
         for (int u = 0; u < units; u++) {
-            bool in = tg_dp_sampled(21, t, u, q);
+            bool in = tg_dpsgd_sampled(21, t, u, q);
             k += in;
-            both += in && tg_dp_sampled(21, t + 1, u, q); /* independent across steps */
-            ck_assert(in == tg_dp_sampled(21, t, u, q));
+            both += in && tg_dpsgd_sampled(21, t + 1, u, q); /* independent across steps */
+            ck_assert(in == tg_dpsgd_sampled(21, t, u, q));
         }
         total += k;
         sum2 += (double)k * k;
@@ -165,9 +165,9 @@ START_TEST(test_poisson_sampling)
     ck_assert_msg(fabs((double)both - n * q * q) < 5 * sqrt(n * q * q), "%lld in two consecutive steps, expected %g",
                   (long long)both, n * q * q);
     int same = 0;
-    for (int u = 0; u < units; u++) same += tg_dp_sampled(21, 3, u, q) == tg_dp_sampled(22, 3, u, q);
+    for (int u = 0; u < units; u++) same += tg_dpsgd_sampled(21, 3, u, q) == tg_dpsgd_sampled(22, 3, u, q);
     ck_assert_int_lt(same, units); /* another seed, another batch */
-    for (int u = 0; u < 100; u++) ck_assert(tg_dp_sampled(21, 3, u, 1.0) && !tg_dp_sampled(21, 3, u, 0.0));
+    for (int u = 0; u < 100; u++) ck_assert(tg_dpsgd_sampled(21, 3, u, 1.0) && !tg_dpsgd_sampled(21, 3, u, 0.0));
 }
 END_TEST
 
@@ -179,7 +179,7 @@ static void data_setup(void) { claims_fixture_setup(&fx, 160, 4); }
 
 static void data_teardown(void) { claims_fixture_teardown(&fx); }
 
-static claims_train_opts dp_opts(const char *out, int64_t steps, const claims_dp_opts *dp)
+static claims_train_opts dp_opts(const char *out, int64_t steps, const claims_dpsgd_opts *dp)
 {
     claims_train_opts o = {0};
     o.model.gpt = (tg_gpt_config){.vocab = claims_tok_vocab_size(fx.tok), .dim = 16, .heads = 2, .hidden = 32,
@@ -200,7 +200,7 @@ static claims_train_opts dp_opts(const char *out, int64_t steps, const claims_dp
     return o;
 }
 
-static void dp_run(const char *sub, int64_t steps, const char *resume, const claims_dp_opts *dp)
+static void dp_run(const char *sub, int64_t steps, const char *resume, const claims_dpsgd_opts *dp)
 {
     char out[512];
     snprintf(out, sizeof out, "%s", tg_test_path(sub));
@@ -236,8 +236,8 @@ static bool same_weights(const char *x, const char *y)
 START_TEST(test_patient_units)
 {
     int32_t *unit, n_units, *claim_unit, n_claims;
-    ck_assert_int_eq(claims_dp_units(&fx.train_ds, true, &unit, &n_units), TG_OK);
-    ck_assert_int_eq(claims_dp_units(&fx.train_ds, false, &claim_unit, &n_claims), TG_OK);
+    ck_assert_int_eq(claims_dpsgd_units(&fx.train_ds, true, &unit, &n_units), TG_OK);
+    ck_assert_int_eq(claims_dpsgd_units(&fx.train_ds, false, &claim_unit, &n_claims), TG_OK);
     ck_assert_int_eq(n_claims, (int32_t)fx.train_ds.n);
     ck_assert_int_lt(n_units, n_claims); /* generated patients have several claims */
     for (size_t i = 0; i < fx.train_ds.n; i++) {
@@ -254,8 +254,8 @@ END_TEST
 START_TEST(test_dp_training_reproducible)
 {
     int32_t *unit, n_units;
-    ck_assert_int_eq(claims_dp_units(&fx.train_ds, true, &unit, &n_units), TG_OK);
-    claims_dp_opts dp = {.patient = true, .clip = 0.5, .sigma = 1.0, .rate = 8.0 / n_units, .delta = 1e-5,
+    ck_assert_int_eq(claims_dpsgd_units(&fx.train_ds, true, &unit, &n_units), TG_OK);
+    claims_dpsgd_opts dp = {.patient = true, .clip = 0.5, .sigma = 1.0, .rate = 8.0 / n_units, .delta = 1e-5,
                          .unit = unit, .n_units = n_units};
     dp_run("a", 6, NULL, &dp);
     dp_run("b", 6, NULL, &dp);
@@ -268,9 +268,9 @@ START_TEST(test_dp_training_reproducible)
     /* resuming with other DP settings, or without DP, would misreport epsilon */
     char out[512];
     snprintf(out, sizeof out, "%s", tg_test_path("e"));
-    claims_dp_opts other = dp;
+    claims_dpsgd_opts other = dp;
     other.sigma = 1.5;
-    const claims_dp_opts *resume_dp[] = {&other, NULL};
+    const claims_dpsgd_opts *resume_dp[] = {&other, NULL};
     const char *want[] = {"DP sigma is 1, this run's 1.5", "trained with DP-SGD and this run is without it"};
     for (int k = 0; k < 2; k++) {
         claims_train_opts o = dp_opts(out, 6, resume_dp[k]);
@@ -327,20 +327,20 @@ END_TEST
 START_TEST(test_dp_checks)
 {
     int32_t unit[1] = {0};
-    claims_dp_opts dp = {.clip = 1, .sigma = 1, .rate = 0.1, .delta = 1e-5, .unit = unit, .n_units = 1};
+    claims_dpsgd_opts dp = {.clip = 1, .sigma = 1, .rate = 0.1, .delta = 1e-5, .unit = unit, .n_units = 1};
     claims_train_opts o = dp_opts("x", 1, &dp);
-    tg_assert_error(claims_dp_check(&dp, &o.model, &o.batch, true), TG_ERR_INVALID, "drop --bf16");
+    tg_assert_error(claims_dpsgd_check(&dp, &o.model, &o.batch, true), TG_ERR_INVALID, "drop --bf16");
     o.batch.pos_repeat = 3;
-    tg_assert_error(claims_dp_check(&dp, &o.model, &o.batch, false), TG_ERR_INVALID, "balance 3");
+    tg_assert_error(claims_dpsgd_check(&dp, &o.model, &o.batch, false), TG_ERR_INVALID, "balance 3");
     o.batch.pos_repeat = 1;
     o.model.decision = CLAIMS_LOSS_WCE;
     o.model.class_weight[0] = 0.5, o.model.class_weight[1] = 5;
-    tg_assert_error(claims_dp_check(&dp, &o.model, &o.batch, false), TG_ERR_INVALID, "class-weighted");
+    tg_assert_error(claims_dpsgd_check(&dp, &o.model, &o.batch, false), TG_ERR_INVALID, "class-weighted");
     o.model.decision = CLAIMS_LOSS_COST;
     dp.rate = 1.5;
-    tg_assert_error(claims_dp_check(&dp, &o.model, &o.batch, false), TG_ERR_INVALID, "sample rate in (0, 1] (1.5)");
+    tg_assert_error(claims_dpsgd_check(&dp, &o.model, &o.batch, false), TG_ERR_INVALID, "sample rate in (0, 1] (1.5)");
     dp.rate = 0.1, dp.clip = 0;
-    tg_assert_error(claims_dp_check(&dp, &o.model, &o.batch, false), TG_ERR_INVALID, "clip > 0 (0)");
+    tg_assert_error(claims_dpsgd_check(&dp, &o.model, &o.batch, false), TG_ERR_INVALID, "clip > 0 (0)");
 }
 END_TEST
 

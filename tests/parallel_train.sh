@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Data-parallel training end to end: dist_train.sh BUILD_DIR.
+# Data-parallel training end to end: parallel_train.sh BUILD_DIR.
 # 10 steps of train_claims with a global batch of 4 micro-batches as one
 # process and as 2 MPI ranks must give the same weights (1e-6 relative per
 # tensor; the f64 gradient reduction makes them bit-identical in practice),
@@ -56,4 +56,4 @@ run "$tmp/dp2.log" "$here/run_mpi.sh" 2 "$build/train_claims" "${dp[@]}" --out "
 "$build/weights_diff" "$tmp/dp1/checkpoint.safetensors" "$tmp/dp2/checkpoint.safetensors" 1e-5
 diff <(grep '"step"' "$tmp/dp1/metrics.jsonl" | sed 's/"tokens_per_s":[^,]*,//') \
      <(grep '"step"' "$tmp/dp2/metrics.jsonl" | sed 's/"tokens_per_s":[^,]*,//')
-echo "dist_train: 1 process, 2 ranks and 2 ranks resumed by 1 process agree, with and without DP-SGD"
+echo "parallel_train: 1 process, 2 ranks and 2 ranks resumed by 1 process agree, with and without DP-SGD"

@@ -1,4 +1,4 @@
-/* tg_dist_*: collectives, broadcasts of parameters and optimizer state, and
+/* tg_parallel_*: collectives, broadcasts of parameters and optimizer state, and
  * the bucketed gradient reducer driven by the backward leaf hook.
  *
  * Every expectation is written for any number of ranks: ctest runs this
@@ -18,7 +18,7 @@ START_TEST(test_rank_and_size)
     ck_assert_int_ge(R, 0);
     ck_assert_int_lt(R, N);
     if (N == 1) ck_assert_int_eq(R, 0);
-    if (N > 1) ck_assert_str_eq(tg_dist_backend_name(), "mpi");
+    if (N > 1) ck_assert_str_eq(tg_parallel_backend_name(), "mpi");
 }
 END_TEST
 
@@ -27,20 +27,20 @@ START_TEST(test_allreduce_f32)
 {
     enum { n = 37 };
     const float S = (float)(N * (N + 1) / 2);
-    static const tg_dist_op ops[] = {TG_DIST_SUM, TG_DIST_MEAN, TG_DIST_MAX, TG_DIST_MIN};
+    static const tg_parallel_op ops[] = {TG_PARALLEL_SUM, TG_PARALLEL_MEAN, TG_PARALLEL_MAX, TG_PARALLEL_MIN};
     for (int k = 0; k < 4; k++) {
         float x[n];
         for (int i = 0; i < n; i++) x[i] = (float)(R + 1) * (float)i + 0.25f;
-        ck_assert_int_eq(tg_dist_allreduce_f32(x, n, ops[k]), TG_OK);
+        ck_assert_int_eq(tg_parallel_allreduce_f32(x, n, ops[k]), TG_OK);
         for (int i = 0; i < n; i++) {
-            float want = ops[k] == TG_DIST_SUM    ? S * (float)i + 0.25f * (float)N
-                         : ops[k] == TG_DIST_MEAN ? (S * (float)i + 0.25f * (float)N) / (float)N
-                         : ops[k] == TG_DIST_MAX  ? (float)N * (float)i + 0.25f
+            float want = ops[k] == TG_PARALLEL_SUM    ? S * (float)i + 0.25f * (float)N
+                         : ops[k] == TG_PARALLEL_MEAN ? (S * (float)i + 0.25f * (float)N) / (float)N
+                         : ops[k] == TG_PARALLEL_MAX  ? (float)N * (float)i + 0.25f
                                                   : (float)i + 0.25f;
             ck_assert_msg(fabsf(x[i] - want) <= 1e-6f * fabsf(want), "op %d element %d: %g, want %g", k, i, x[i], want);
         }
     }
-    ck_assert_int_eq(tg_dist_allreduce_f32(NULL, 0, TG_DIST_SUM), TG_OK);
+    ck_assert_int_eq(tg_parallel_allreduce_f32(NULL, 0, TG_PARALLEL_SUM), TG_OK);
 }
 END_TEST
 
@@ -48,24 +48,24 @@ START_TEST(test_allreduce_f64_i64)
 {
     double d[3] = {1.5 * (R + 1), -2.0, 1e300};
     int64_t c[2] = {(int64_t)R + 1, INT64_C(1) << 40};
-    ck_assert_int_eq(tg_dist_allreduce_f64(d, 2, TG_DIST_SUM), TG_OK);
-    ck_assert_int_eq(tg_dist_allreduce_i64(c, 2, TG_DIST_SUM), TG_OK);
+    ck_assert_int_eq(tg_parallel_allreduce_f64(d, 2, TG_PARALLEL_SUM), TG_OK);
+    ck_assert_int_eq(tg_parallel_allreduce_i64(c, 2, TG_PARALLEL_SUM), TG_OK);
     ck_assert(d[0] == 1.5 * N * (N + 1) / 2 && d[1] == -2.0 * N && d[2] == 1e300);
     ck_assert(c[0] == (int64_t)N * (N + 1) / 2 && c[1] == (INT64_C(1) << 40) * N);
     double m = R;
-    ck_assert_int_eq(tg_dist_allreduce_f64(&m, 1, TG_DIST_MAX), TG_OK);
+    ck_assert_int_eq(tg_parallel_allreduce_f64(&m, 1, TG_PARALLEL_MAX), TG_OK);
     ck_assert(m == N - 1);
-    tg_assert_error(tg_dist_allreduce_i64(c, 2, TG_DIST_MEAN), TG_ERR_INVALID, "MEAN of integers");
-    tg_assert_error(tg_dist_allreduce_f32(NULL, 3, TG_DIST_SUM), TG_ERR_INVALID, "tg_dist_allreduce_f32: 3 elements");
+    tg_assert_error(tg_parallel_allreduce_i64(c, 2, TG_PARALLEL_MEAN), TG_ERR_INVALID, "MEAN of integers");
+    tg_assert_error(tg_parallel_allreduce_f32(NULL, 3, TG_PARALLEL_SUM), TG_ERR_INVALID, "tg_parallel_allreduce_f32: 3 elements");
 }
 END_TEST
 
 START_TEST(test_any)
 {
     bool any = false;
-    ck_assert_int_eq(tg_dist_any(R == N - 1, &any), TG_OK);
+    ck_assert_int_eq(tg_parallel_any(R == N - 1, &any), TG_OK);
     ck_assert(any);
-    ck_assert_int_eq(tg_dist_any(false, &any), TG_OK);
+    ck_assert_int_eq(tg_parallel_any(false, &any), TG_OK);
     ck_assert(!any);
 }
 END_TEST
@@ -74,13 +74,13 @@ START_TEST(test_broadcast)
 {
     unsigned char buf[1001];
     for (int i = 0; i < 1001; i++) buf[i] = R == 0 ? (unsigned char)(i * 7) : 0;
-    ck_assert_int_eq(tg_dist_broadcast(buf, sizeof buf, 0), TG_OK);
+    ck_assert_int_eq(tg_parallel_broadcast(buf, sizeof buf, 0), TG_OK);
     for (int i = 0; i < 1001; i++) ck_assert_int_eq(buf[i], (unsigned char)(i * 7));
     int v = R == N - 1 ? 42 : R;
-    ck_assert_int_eq(tg_dist_broadcast(&v, sizeof v, N - 1), TG_OK);
+    ck_assert_int_eq(tg_parallel_broadcast(&v, sizeof v, N - 1), TG_OK);
     ck_assert_int_eq(v, 42);
-    tg_assert_error(tg_dist_broadcast(&v, sizeof v, N), TG_ERR_INVALID, "outside [0,");
-    ck_assert_int_eq(tg_dist_barrier(), TG_OK);
+    tg_assert_error(tg_parallel_broadcast(&v, sizeof v, N), TG_ERR_INVALID, "outside [0,");
+    ck_assert_int_eq(tg_parallel_barrier(), TG_OK);
 }
 END_TEST
 
@@ -174,18 +174,18 @@ START_TEST(test_reducer_during_backward)
     float **want = reference_grads();
     mlp m;
     mlp_init(&m);
-    tg_dist_reducer *red = tg_dist_reducer_create(m.ps, 64, false); /* about one bucket per parameter */
+    tg_parallel_reducer *red = tg_parallel_reducer_create(m.ps, 64, false); /* about one bucket per parameter */
     ck_assert_ptr_nonnull(red);
-    ck_assert_int_eq(tg_dist_reducer_get_stats(red).buckets, 6);
-    ck_assert_int_eq(tg_dist_reducer_arm(red), TG_OK);
-    tg_assert_error(tg_dist_reducer_arm(red), TG_ERR_STATE, "already armed");
+    ck_assert_int_eq(tg_parallel_reducer_get_stats(red).buckets, 6);
+    ck_assert_int_eq(tg_parallel_reducer_arm(red), TG_OK);
+    tg_assert_error(tg_parallel_reducer_arm(red), TG_ERR_STATE, "already armed");
     mlp_backward(&m, R);
-    ck_assert_int_eq(tg_dist_reducer_finish(red, TG_DIST_SUM), TG_OK);
-    tg_dist_reducer_stats s = tg_dist_reducer_get_stats(red);
+    ck_assert_int_eq(tg_parallel_reducer_finish(red, TG_PARALLEL_SUM), TG_OK);
+    tg_parallel_reducer_stats s = tg_parallel_reducer_get_stats(red);
     ck_assert_int_ge(s.started_in_backward, 4); /* b2, w2, b1, w1 before finish */
     ck_assert_int_eq(s.bytes, 4 * (5 + 24 + 17 * 8 + 17 + 4 * 17 + 4 + 6));
     check_against_reference(&m, want, 1.0f);
-    tg_dist_reducer_destroy(red);
+    tg_parallel_reducer_destroy(red);
     mlp_free(&m);
 }
 END_TEST
@@ -197,8 +197,8 @@ START_TEST(test_reducer_accumulate_mean)
     float **want = reference_grads();
     mlp m;
     mlp_init(&m);
-    tg_dist_reducer *red = tg_dist_reducer_create(m.ps, 0, true);
-    ck_assert_int_eq(tg_dist_reducer_get_stats(red).buckets, 1);
+    tg_parallel_reducer *red = tg_parallel_reducer_create(m.ps, 0, true);
+    ck_assert_int_eq(tg_parallel_reducer_get_stats(red).buckets, 1);
     for (int round = 0; round < 2; round++) {
         if (round == 1) tg_param_set_zero_grad(m.ps);
         /* round 0: every rank backwards its data twice (halves summed);
@@ -206,12 +206,12 @@ START_TEST(test_reducer_accumulate_mean)
         bool works = round == 0 || R == N - 1;
         if (works) {
             for (int k = 0; k < 2; k++) {
-                if (k == 1) ck_assert_int_eq(tg_dist_reducer_arm(red), TG_OK);
+                if (k == 1) ck_assert_int_eq(tg_parallel_reducer_arm(red), TG_OK);
                 mlp_backward(&m, round == 0 ? R : N - 1);
-                if (k == 0) ck_assert_int_eq(tg_dist_reducer_accumulate(red), TG_OK);
+                if (k == 0) ck_assert_int_eq(tg_parallel_reducer_accumulate(red), TG_OK);
             }
         }
-        ck_assert_int_eq(tg_dist_reducer_finish(red, TG_DIST_MEAN), TG_OK);
+        ck_assert_int_eq(tg_parallel_reducer_finish(red, TG_PARALLEL_MEAN), TG_OK);
         if (round == 0) {
             check_against_reference(&m, want, (float)N / 2.0f);
         } else {
@@ -226,7 +226,7 @@ START_TEST(test_reducer_accumulate_mean)
             }
         }
     }
-    tg_dist_reducer_destroy(red);
+    tg_parallel_reducer_destroy(red);
     mlp_free(&m);
 }
 END_TEST
@@ -237,10 +237,10 @@ START_TEST(test_allreduce_grads)
     mlp m;
     mlp_init(&m);
     mlp_backward(&m, R);
-    ck_assert_int_eq(tg_dist_allreduce_grads(m.ps, TG_DIST_SUM), TG_OK);
+    ck_assert_int_eq(tg_parallel_allreduce_grads(m.ps, TG_PARALLEL_SUM), TG_OK);
     check_against_reference(&m, want, 1.0f);
     mlp_free(&m);
-    tg_assert_error(tg_dist_allreduce_grads(NULL, TG_DIST_SUM), TG_ERR_INVALID, "NULL parameter set");
+    tg_assert_error(tg_parallel_allreduce_grads(NULL, TG_PARALLEL_SUM), TG_ERR_INVALID, "NULL parameter set");
 }
 END_TEST
 
@@ -292,22 +292,22 @@ START_TEST(test_broadcast_params_and_optim)
         ck_assert_int_eq(tg_optim_step(opt, 1e-2), TG_OK);
     }
     float w0 = tg_f32(m.w1)[0], v0 = tg_f32(tg_optim_state(opt, 2, 1))[0];
-    ck_assert_int_eq(tg_dist_broadcast(&w0, sizeof w0, 0), TG_OK);
-    ck_assert_int_eq(tg_dist_broadcast(&v0, sizeof v0, 0), TG_OK);
-    ck_assert_int_eq(tg_dist_broadcast_params(m.ps), TG_OK);
-    ck_assert_int_eq(tg_dist_broadcast_optim(opt), TG_OK);
+    ck_assert_int_eq(tg_parallel_broadcast(&w0, sizeof w0, 0), TG_OK);
+    ck_assert_int_eq(tg_parallel_broadcast(&v0, sizeof v0, 0), TG_OK);
+    ck_assert_int_eq(tg_parallel_broadcast_params(m.ps), TG_OK);
+    ck_assert_int_eq(tg_parallel_broadcast_optim(opt), TG_OK);
     ck_assert(tg_f32(m.w1)[0] == w0);
     ck_assert(tg_f32(tg_optim_state(opt, 2, 1))[0] == v0);
     ck_assert_int_eq(tg_optim_step_count(opt), 1);
     ck_assert_int_eq(tg_optim_param_steps(opt, 2), 1);
     /* every rank now holds the same bits: their max equals their min */
     float hi = tg_f32(m.b2)[3], lo = hi;
-    ck_assert_int_eq(tg_dist_allreduce_f32(&hi, 1, TG_DIST_MAX), TG_OK);
-    ck_assert_int_eq(tg_dist_allreduce_f32(&lo, 1, TG_DIST_MIN), TG_OK);
+    ck_assert_int_eq(tg_parallel_allreduce_f32(&hi, 1, TG_PARALLEL_MAX), TG_OK);
+    ck_assert_int_eq(tg_parallel_allreduce_f32(&lo, 1, TG_PARALLEL_MIN), TG_OK);
     ck_assert(hi == lo);
     tg_optim_destroy(opt);
     mlp_free(&m);
-    tg_assert_error(tg_dist_broadcast_params(NULL), TG_ERR_INVALID, "NULL parameter set");
+    tg_assert_error(tg_parallel_broadcast_params(NULL), TG_ERR_INVALID, "NULL parameter set");
 }
 END_TEST
 
@@ -315,32 +315,32 @@ END_TEST
 START_TEST(test_local_backend_env)
 {
     if (N > 1) return;
-    tg_dist_finalize();
+    tg_parallel_finalize();
     setenv("TG_DIST", "carrier-pigeon", 1);
-    tg_assert_error(tg_dist_init(NULL, NULL), TG_ERR_INVALID, "TG_DIST=carrier-pigeon");
+    tg_assert_error(tg_parallel_init(NULL, NULL), TG_ERR_INVALID, "TG_DIST=carrier-pigeon");
     setenv("TG_DIST", "mpi", 1);
-    tg_assert_error(tg_dist_init(NULL, NULL), TG_ERR_BACKEND, "TG_DIST=mpi but");
+    tg_assert_error(tg_parallel_init(NULL, NULL), TG_ERR_BACKEND, "TG_DIST=mpi but");
     setenv("TG_DIST", "local", 1);
-    ck_assert_int_eq(tg_dist_init(NULL, NULL), TG_OK);
+    ck_assert_int_eq(tg_parallel_init(NULL, NULL), TG_OK);
     unsetenv("TG_DIST");
-    ck_assert_str_eq(tg_dist_backend_name(), "local");
-    ck_assert_int_eq(tg_dist_size(), 1);
+    ck_assert_str_eq(tg_parallel_backend_name(), "local");
+    ck_assert_int_eq(tg_parallel_size(), 1);
     float x = 3.5f;
-    ck_assert_int_eq(tg_dist_allreduce_f32(&x, 1, TG_DIST_MEAN), TG_OK);
+    ck_assert_int_eq(tg_parallel_allreduce_f32(&x, 1, TG_PARALLEL_MEAN), TG_OK);
     ck_assert(x == 3.5f);
 }
 END_TEST
 
 int main(int argc, char **argv)
 {
-    if (tg_dist_init(&argc, &argv) != TG_OK) {
-        fprintf(stderr, "test_dist: %s\n", tg_last_error());
+    if (tg_parallel_init(&argc, &argv) != TG_OK) {
+        fprintf(stderr, "test_parallel: %s\n", tg_last_error());
         return 1;
     }
-    R = tg_dist_rank();
-    N = tg_dist_size();
-    Suite *s = suite_create("dist");
-    TCase *tc = tcase_create("dist");
+    R = tg_parallel_rank();
+    N = tg_parallel_size();
+    Suite *s = suite_create("parallel");
+    TCase *tc = tcase_create("parallel");
     tcase_add_checked_fixture(tc, tg_test_setup, tg_test_teardown);
     tcase_add_test(tc, test_rank_and_size);
     tcase_add_test(tc, test_allreduce_f32);
@@ -359,7 +359,7 @@ int main(int argc, char **argv)
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
-    if (failed && N > 1) tg_dist_abort(1); /* the other ranks may wait in a collective */
-    tg_dist_finalize();
+    if (failed && N > 1) tg_parallel_abort(1); /* the other ranks may wait in a collective */
+    tg_parallel_finalize();
     return failed ? 1 : 0;
 }

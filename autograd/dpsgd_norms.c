@@ -1,4 +1,4 @@
-#include "autograd/psn.h"
+#include "autograd/dpsgd_norms.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -15,8 +15,8 @@
  * Opacus and TF-Privacy: eps = rdp + log((a - 1) / a) - (log delta + log a) /
  * (a - 1), minimized over the orders. tg_rdp_epsilon_classic gives the
  * original eps = rdp + log(1 / delta) / (a - 1) for comparison. */
-#ifndef TG_OPTIM_RDP_H
-#define TG_OPTIM_RDP_H
+#ifndef TG_OPTIM_DPSGD_ACCOUNTANT_H
+#define TG_OPTIM_DPSGD_ACCOUNTANT_H
 
 #include <stdint.h>
 

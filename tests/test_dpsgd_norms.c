@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autograd/psn.h"
+#include "autograd/dpsgd_norms.h"
 #include "models/claims/model.h"
 #include "models/claims/tokenizer.h"
 #include "tests/tg_test.h"

@@ -7,11 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dist/dist_backend.h"
+#include "parallel/parallel_backend.h"
 
 #define CHUNK ((int64_t)1 << 30) /* elements per MPI call (counts are int) */
 
-static tg_dist_backend mpi_backend;
+static tg_parallel_backend mpi_backend;
 static bool mpi_started_here; /* we called MPI_Init, so we finalize */
 
 static tg_status mpi_fail(const char *call, int rc)
@@ -19,31 +19,31 @@ static tg_status mpi_fail(const char *call, int rc)
     char msg[MPI_MAX_ERROR_STRING];
     int len = 0;
     if (MPI_Error_string(rc, msg, &len) != MPI_SUCCESS) snprintf(msg, sizeof msg, "error %d", rc);
-    return tg_error(TG_ERR_BACKEND, "tg_dist: %s failed on rank %d: %s", call, mpi_backend.rank, msg);
+    return tg_error(TG_ERR_BACKEND, "tg_parallel: %s failed on rank %d: %s", call, mpi_backend.rank, msg);
 }
 
-static MPI_Datatype mpi_type(tg_dist_dtype dt)
+static MPI_Datatype mpi_type(tg_parallel_dtype dt)
 {
     switch (dt) {
-    case TG_DIST_F32: return MPI_FLOAT;
-    case TG_DIST_F64: return MPI_DOUBLE;
-    case TG_DIST_I64: return MPI_INT64_T;
+    case TG_PARALLEL_F32: return MPI_FLOAT;
+    case TG_PARALLEL_F64: return MPI_DOUBLE;
+    case TG_PARALLEL_I64: return MPI_INT64_T;
     default: return MPI_UINT8_T;
     }
 }
 
-static size_t type_size(tg_dist_dtype dt)
+static size_t type_size(tg_parallel_dtype dt)
 {
     static const size_t size[] = {4, 8, 8, 1};
     return size[dt];
 }
 
-static MPI_Op mpi_op(tg_dist_op op)
+static MPI_Op mpi_op(tg_parallel_op op)
 {
-    return op == TG_DIST_MAX ? MPI_MAX : op == TG_DIST_MIN ? MPI_MIN : MPI_SUM;
+    return op == TG_PARALLEL_MAX ? MPI_MAX : op == TG_PARALLEL_MIN ? MPI_MIN : MPI_SUM;
 }
 
-static tg_status mpi_allreduce(void *buf, int64_t n, tg_dist_dtype dt, tg_dist_op op)
+static tg_status mpi_allreduce(void *buf, int64_t n, tg_parallel_dtype dt, tg_parallel_op op)
 {
     for (int64_t i = 0; i < n; i += CHUNK) {
         int count = (int)(n - i < CHUNK ? n - i : CHUNK);
@@ -60,11 +60,11 @@ typedef struct mpi_req {
     MPI_Request r[];
 } mpi_req;
 
-static tg_status mpi_isum(void *buf, int64_t n, tg_dist_dtype dt, void **req)
+static tg_status mpi_isum(void *buf, int64_t n, tg_parallel_dtype dt, void **req)
 {
     int chunks = (int)((n + CHUNK - 1) / CHUNK);
     mpi_req *q = malloc(sizeof *q + sizeof(MPI_Request) * (size_t)(chunks ? chunks : 1));
-    if (!q) return tg_error(TG_ERR_OOM, "tg_dist: out of memory for a request");
+    if (!q) return tg_error(TG_ERR_OOM, "tg_parallel: out of memory for a request");
     q->n = 0;
     for (int64_t i = 0; i < n; i += CHUNK) {
         int count = (int)(n - i < CHUNK ? n - i : CHUNK);
@@ -105,7 +105,7 @@ static tg_status mpi_wait(void *req)
 static tg_status mpi_broadcast(void *buf, size_t bytes, int root)
 {
     if (root < 0 || root >= mpi_backend.size)
-        return tg_error(TG_ERR_INVALID, "tg_dist_broadcast: root %d outside [0, %d)", root, mpi_backend.size);
+        return tg_error(TG_ERR_INVALID, "tg_parallel_broadcast: root %d outside [0, %d)", root, mpi_backend.size);
     for (size_t i = 0; i < bytes; i += (size_t)CHUNK) {
         int count = (int)(bytes - i < (size_t)CHUNK ? bytes - i : (size_t)CHUNK);
         int rc = MPI_Bcast((char *)buf + i, count, MPI_BYTE, root, MPI_COMM_WORLD);
@@ -141,7 +141,7 @@ static bool launched_by_mpi(void)
     return false;
 }
 
-tg_status tg_dist_mpi_start(int *argc, char ***argv, const tg_dist_backend **out)
+tg_status tg_parallel_mpi_start(int *argc, char ***argv, const tg_parallel_backend **out)
 {
     *out = NULL;
     int initialized = 0;
@@ -156,7 +156,7 @@ tg_status tg_dist_mpi_start(int *argc, char ***argv, const tg_dist_backend **out
     /* Errors come back as codes, so a failed call reaches the caller's
      * error path instead of killing the job without a message. */
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-    mpi_backend = (tg_dist_backend){
+    mpi_backend = (tg_parallel_backend){
         .name = "mpi",
         .allreduce = mpi_allreduce,
         .isum = mpi_isum,

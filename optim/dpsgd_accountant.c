@@ -1,4 +1,4 @@
-#include "optim/rdp.h"
+#include "optim/dpsgd_accountant.h"
 
 #include <math.h>
 #include <stdbool.h>

@@ -1,58 +1,58 @@
-/* tg_dist_*: backend choice, typed collectives, parameter and optimizer
+/* tg_parallel_*: backend choice, typed collectives, parameter and optimizer
  * broadcast, and the bucketed gradient reducer driven by the tape's leaf
  * hook. */
-#include "dist/dist.h"
+#include "parallel/parallel.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "autograd/autograd.h"
-#include "dist/dist_backend.h"
+#include "parallel/parallel_backend.h"
 #include "tensor/tensor.h"
 
-static const tg_dist_backend *be = &tg_dist_local_backend;
+static const tg_parallel_backend *be = &tg_parallel_local_backend;
 static bool started;
 
-tg_status tg_dist_init(int *argc, char ***argv)
+tg_status tg_parallel_init(int *argc, char ***argv)
 {
     if (started) return TG_OK;
     const char *force = getenv("TG_DIST");
     if (force && strcmp(force, "local") && strcmp(force, "mpi"))
-        return tg_error(TG_ERR_INVALID, "tg_dist_init: TG_DIST=%s (expected local or mpi)", force);
-#ifdef TG_DIST_MPI
+        return tg_error(TG_ERR_INVALID, "tg_parallel_init: TG_DIST=%s (expected local or mpi)", force);
+#ifdef TG_PARALLEL_MPI
     if (!force || !strcmp(force, "mpi")) {
-        const tg_dist_backend *mpi = NULL;
-        TG_TRY(tg_dist_mpi_start(argc, argv, &mpi));
+        const tg_parallel_backend *mpi = NULL;
+        TG_TRY(tg_parallel_mpi_start(argc, argv, &mpi));
         if (mpi) be = mpi;
     }
 #else
     (void)argc, (void)argv;
 #endif
-    if (force && !strcmp(force, "mpi") && be == &tg_dist_local_backend)
-        return tg_error(TG_ERR_BACKEND, "tg_dist_init: TG_DIST=mpi but %s",
-                        tg_dist_mpi_built() ? "this process was not started by an MPI launcher (mpirun)"
+    if (force && !strcmp(force, "mpi") && be == &tg_parallel_local_backend)
+        return tg_error(TG_ERR_BACKEND, "tg_parallel_init: TG_DIST=mpi but %s",
+                        tg_parallel_mpi_built() ? "this process was not started by an MPI launcher (mpirun)"
                                             : "the library was built without MPI (TG_MPI=OFF)");
     started = true;
     return TG_OK;
 }
 
-void tg_dist_finalize(void)
+void tg_parallel_finalize(void)
 {
     be->finalize();
-    be = &tg_dist_local_backend;
+    be = &tg_parallel_local_backend;
     started = false;
 }
 
-void tg_dist_abort(int code) { be->abort(code); }
+void tg_parallel_abort(int code) { be->abort(code); }
 
-int tg_dist_rank(void) { return be->rank; }
-int tg_dist_size(void) { return be->size; }
-const char *tg_dist_backend_name(void) { return be->name; }
+int tg_parallel_rank(void) { return be->rank; }
+int tg_parallel_size(void) { return be->size; }
+const char *tg_parallel_backend_name(void) { return be->name; }
 
-bool tg_dist_mpi_built(void)
+bool tg_parallel_mpi_built(void)
 {
-#ifdef TG_DIST_MPI
+#ifdef TG_PARALLEL_MPI
     return true;
 #else
     return false;
@@ -65,50 +65,50 @@ static tg_status check_count(const char *fn, const void *buf, int64_t n)
     return TG_OK;
 }
 
-tg_status tg_dist_allreduce_f32(float *buf, int64_t n, tg_dist_op op)
+tg_status tg_parallel_allreduce_f32(float *buf, int64_t n, tg_parallel_op op)
 {
-    TG_TRY(check_count("tg_dist_allreduce_f32", buf, n));
-    TG_TRY(be->allreduce(buf, n, TG_DIST_F32, op));
-    if (op == TG_DIST_MEAN && be->size > 1)
+    TG_TRY(check_count("tg_parallel_allreduce_f32", buf, n));
+    TG_TRY(be->allreduce(buf, n, TG_PARALLEL_F32, op));
+    if (op == TG_PARALLEL_MEAN && be->size > 1)
         for (int64_t i = 0; i < n; i++) buf[i] /= (float)be->size;
     return TG_OK;
 }
 
-tg_status tg_dist_allreduce_f64(double *buf, int64_t n, tg_dist_op op)
+tg_status tg_parallel_allreduce_f64(double *buf, int64_t n, tg_parallel_op op)
 {
-    TG_TRY(check_count("tg_dist_allreduce_f64", buf, n));
-    TG_TRY(be->allreduce(buf, n, TG_DIST_F64, op));
-    if (op == TG_DIST_MEAN && be->size > 1)
+    TG_TRY(check_count("tg_parallel_allreduce_f64", buf, n));
+    TG_TRY(be->allreduce(buf, n, TG_PARALLEL_F64, op));
+    if (op == TG_PARALLEL_MEAN && be->size > 1)
         for (int64_t i = 0; i < n; i++) buf[i] /= (double)be->size;
     return TG_OK;
 }
 
-tg_status tg_dist_allreduce_i64(int64_t *buf, int64_t n, tg_dist_op op)
+tg_status tg_parallel_allreduce_i64(int64_t *buf, int64_t n, tg_parallel_op op)
 {
-    TG_TRY(check_count("tg_dist_allreduce_i64", buf, n));
-    if (op == TG_DIST_MEAN) return tg_error(TG_ERR_INVALID, "tg_dist_allreduce_i64: MEAN of integers");
-    return be->allreduce(buf, n, TG_DIST_I64, op);
+    TG_TRY(check_count("tg_parallel_allreduce_i64", buf, n));
+    if (op == TG_PARALLEL_MEAN) return tg_error(TG_ERR_INVALID, "tg_parallel_allreduce_i64: MEAN of integers");
+    return be->allreduce(buf, n, TG_PARALLEL_I64, op);
 }
 
-tg_status tg_dist_any(bool local, bool *any)
+tg_status tg_parallel_any(bool local, bool *any)
 {
     int64_t v = local;
-    TG_TRY(be->allreduce(&v, 1, TG_DIST_I64, TG_DIST_MAX));
+    TG_TRY(be->allreduce(&v, 1, TG_PARALLEL_I64, TG_PARALLEL_MAX));
     *any = v != 0;
     return TG_OK;
 }
 
-tg_status tg_dist_broadcast(void *buf, size_t bytes, int root)
+tg_status tg_parallel_broadcast(void *buf, size_t bytes, int root)
 {
-    if (bytes > 0 && !buf) return tg_error(TG_ERR_INVALID, "tg_dist_broadcast: NULL buffer of %zu bytes", bytes);
+    if (bytes > 0 && !buf) return tg_error(TG_ERR_INVALID, "tg_parallel_broadcast: NULL buffer of %zu bytes", bytes);
     return be->broadcast(buf, bytes, root);
 }
 
-tg_status tg_dist_barrier(void) { return be->barrier(); }
+tg_status tg_parallel_barrier(void) { return be->barrier(); }
 
-tg_status tg_dist_broadcast_params(tg_param_set *ps)
+tg_status tg_parallel_broadcast_params(tg_param_set *ps)
 {
-    if (!ps) return tg_error(TG_ERR_INVALID, "tg_dist_broadcast_params: NULL parameter set");
+    if (!ps) return tg_error(TG_ERR_INVALID, "tg_parallel_broadcast_params: NULL parameter set");
     for (int i = 0; i < tg_param_set_count(ps); i++) {
         tg_tensor *w = tg_param_set_value(ps, i);
         TG_TRY(be->broadcast(tg_tensor_data(w), tg_tensor_nbytes(w), 0));
@@ -116,13 +116,13 @@ tg_status tg_dist_broadcast_params(tg_param_set *ps)
     return TG_OK;
 }
 
-tg_status tg_dist_broadcast_optim(tg_optim *opt)
+tg_status tg_parallel_broadcast_optim(tg_optim *opt)
 {
-    if (!opt) return tg_error(TG_ERR_INVALID, "tg_dist_broadcast_optim: NULL optimizer");
+    if (!opt) return tg_error(TG_ERR_INVALID, "tg_parallel_broadcast_optim: NULL optimizer");
     tg_param_set *ps = tg_optim_params(opt);
     const int n = tg_param_set_count(ps), slots = tg_optim_num_states(opt);
     int64_t *steps = malloc(sizeof *steps * (size_t)(n + 1));
-    if (!steps) return tg_error(TG_ERR_OOM, "tg_dist_broadcast_optim: out of memory");
+    if (!steps) return tg_error(TG_ERR_OOM, "tg_parallel_broadcast_optim: out of memory");
     steps[n] = tg_optim_step_count(opt);
     for (int i = 0; i < n; i++) steps[i] = tg_optim_param_steps(opt, i);
     tg_status st = be->broadcast(steps, sizeof *steps * (size_t)(n + 1), 0);
@@ -154,10 +154,10 @@ typedef struct leaf_index {
     int param;
 } leaf_index;
 
-struct tg_dist_reducer {
+struct tg_parallel_reducer {
     tg_param_set *ps;
     bool f64;           /* buckets hold and send doubles */
-    bool fed;           /* tg_dist_reducer_accumulate ran this step */
+    bool fed;           /* tg_parallel_reducer_accumulate ran this step */
     int n_params, n_buckets;
     int *bucket_of;     /* parameter -> bucket */
     int64_t *offset;    /* parameter -> offset in its bucket's buf */
@@ -170,7 +170,7 @@ struct tg_dist_reducer {
     bool armed;
     tg_leaf_grad_fn prev_fn;
     void *prev_user;
-    tg_dist_reducer_stats stats;
+    tg_parallel_reducer_stats stats;
 };
 
 static int by_leaf(const void *a, const void *b)
@@ -179,7 +179,7 @@ static int by_leaf(const void *a, const void *b)
     return x->leaf == y->leaf ? 0 : (uintptr_t)x->leaf < (uintptr_t)y->leaf ? -1 : 1;
 }
 
-void tg_dist_reducer_destroy(tg_dist_reducer *r)
+void tg_parallel_reducer_destroy(tg_parallel_reducer *r)
 {
     if (!r) return;
     if (r->armed) tg_backward_set_leaf_hook(r->prev_fn, r->prev_user, NULL, NULL); /* an error cut the step short */
@@ -197,7 +197,7 @@ static int64_t bucket_len(const bucket *b) { return b->numel + b->first - b->las
 
 /* Packs parameters from the last to the first into buckets of about `cap`
  * bytes: backward finishes the last layers first. */
-static tg_status plan_buckets(tg_dist_reducer *r, size_t cap)
+static tg_status plan_buckets(tg_parallel_reducer *r, size_t cap)
 {
     const size_t elem = r->f64 ? sizeof(double) : sizeof(float);
     r->buckets = calloc((size_t)(r->n_params ? r->n_params : 1), sizeof *r->buckets);
@@ -219,13 +219,13 @@ static tg_status plan_buckets(tg_dist_reducer *r, size_t cap)
     return TG_OK;
 }
 
-tg_dist_reducer *tg_dist_reducer_create(tg_param_set *ps, size_t bucket_bytes, bool f64)
+tg_parallel_reducer *tg_parallel_reducer_create(tg_param_set *ps, size_t bucket_bytes, bool f64)
 {
     if (!ps) {
-        tg_error(TG_ERR_INVALID, "tg_dist_reducer_create: NULL parameter set");
+        tg_error(TG_ERR_INVALID, "tg_parallel_reducer_create: NULL parameter set");
         return NULL;
     }
-    tg_dist_reducer *r = calloc(1, sizeof *r);
+    tg_parallel_reducer *r = calloc(1, sizeof *r);
     const int n = tg_param_set_count(ps);
     const size_t n1 = (size_t)(n ? n : 1);
     if (r) {
@@ -240,8 +240,8 @@ tg_dist_reducer *tg_dist_reducer_create(tg_param_set *ps, size_t bucket_bytes, b
     }
     if (!r || !r->bucket_of || !r->offset || !r->final || !r->had_grad || !r->index ||
         plan_buckets(r, bucket_bytes ? bucket_bytes : (size_t)4 << 20) != TG_OK) {
-        tg_dist_reducer_destroy(r);
-        tg_error(TG_ERR_OOM, "tg_dist_reducer_create: out of memory for %d parameters", n);
+        tg_parallel_reducer_destroy(r);
+        tg_error(TG_ERR_OOM, "tg_parallel_reducer_create: out of memory for %d parameters", n);
         return NULL;
     }
     for (int i = 0; i < n; i++) r->index[i] = (leaf_index){tg_param_set_value(ps, i), i};
@@ -250,16 +250,16 @@ tg_dist_reducer *tg_dist_reducer_create(tg_param_set *ps, size_t bucket_bytes, b
 }
 
 /* The bucket's buffer, zero-filled on first use. */
-static tg_status bucket_buf(const tg_dist_reducer *r, bucket *b)
+static tg_status bucket_buf(const tg_parallel_reducer *r, bucket *b)
 {
     if (!b->buf && !(b->buf = calloc((size_t)bucket_len(b), r->f64 ? sizeof(double) : sizeof(float))))
-        return tg_error(TG_ERR_OOM, "tg_dist_reducer: out of memory for a bucket of %lld elements",
+        return tg_error(TG_ERR_OOM, "tg_parallel_reducer: out of memory for a bucket of %lld elements",
                         (long long)bucket_len(b));
     return TG_OK;
 }
 
 /* buf[off..] += g (n elements), in the bucket's precision. */
-static void add_into(const tg_dist_reducer *r, void *buf, int64_t off, const float *g, int64_t n)
+static void add_into(const tg_parallel_reducer *r, void *buf, int64_t off, const float *g, int64_t n)
 {
     if (r->f64) {
         double *d = (double *)buf + off;
@@ -270,21 +270,21 @@ static void add_into(const tg_dist_reducer *r, void *buf, int64_t off, const flo
     }
 }
 
-static void set_elem(const tg_dist_reducer *r, void *buf, int64_t i, double v)
+static void set_elem(const tg_parallel_reducer *r, void *buf, int64_t i, double v)
 {
     if (r->f64) ((double *)buf)[i] = v;
     else ((float *)buf)[i] = (float)v;
 }
 
-static double get_elem(const tg_dist_reducer *r, const void *buf, int64_t i)
+static double get_elem(const tg_parallel_reducer *r, const void *buf, int64_t i)
 {
     return r->f64 ? ((const double *)buf)[i] : (double)((const float *)buf)[i];
 }
 
-tg_status tg_dist_reducer_accumulate(tg_dist_reducer *r)
+tg_status tg_parallel_reducer_accumulate(tg_parallel_reducer *r)
 {
-    if (!r) return tg_error(TG_ERR_INVALID, "tg_dist_reducer_accumulate: NULL reducer");
-    if (r->armed) return tg_error(TG_ERR_STATE, "tg_dist_reducer_accumulate: armed (finish the step first)");
+    if (!r) return tg_error(TG_ERR_INVALID, "tg_parallel_reducer_accumulate: NULL reducer");
+    if (r->armed) return tg_error(TG_ERR_STATE, "tg_parallel_reducer_accumulate: armed (finish the step first)");
     for (int i = 0; i < r->n_params; i++) {
         tg_tensor *g = tg_param_set_grad(r->ps, i);
         if (!g) continue;
@@ -300,7 +300,7 @@ tg_status tg_dist_reducer_accumulate(tg_dist_reducer *r)
 
 /* Adds the bucket's gradients to what accumulate left in its buffer, sets
  * the has-gradient flags and starts the sum. */
-static tg_status start_bucket(tg_dist_reducer *r, bucket *b)
+static tg_status start_bucket(tg_parallel_reducer *r, bucket *b)
 {
     b->started = true;
     b->req = NULL;
@@ -312,11 +312,11 @@ static tg_status start_bucket(tg_dist_reducer *r, bucket *b)
         set_elem(r, b->buf, b->numel + b->first - i, g || r->had_grad[i] ? 1.0 : 0.0);
     }
     if (be->size == 1) return TG_OK;
-    return be->isum(b->buf, bucket_len(b), r->f64 ? TG_DIST_F64 : TG_DIST_F32, &b->req);
+    return be->isum(b->buf, bucket_len(b), r->f64 ? TG_PARALLEL_F64 : TG_PARALLEL_F32, &b->req);
 }
 
 /* Lets started transfers move on (MPI progresses inside MPI calls). */
-static tg_status progress(tg_dist_reducer *r)
+static tg_status progress(tg_parallel_reducer *r)
 {
     for (int k = 0; k < r->next; k++) {
         bucket *b = &r->buckets[k];
@@ -332,7 +332,7 @@ static tg_status hook_status = TG_OK; /* first error inside the hook, reported b
 
 static void on_leaf_final(void *user, tg_tensor *leaf)
 {
-    tg_dist_reducer *r = user;
+    tg_parallel_reducer *r = user;
     leaf_index key = {leaf, 0}, *hit = bsearch(&key, r->index, (size_t)r->n_params, sizeof key, by_leaf);
     if (!hit || r->final[hit->param] || hook_status != TG_OK) return;
     r->final[hit->param] = true;
@@ -344,7 +344,7 @@ static void on_leaf_final(void *user, tg_tensor *leaf)
     if (hook_status == TG_OK) hook_status = progress(r);
 }
 
-static void reset_round(tg_dist_reducer *r)
+static void reset_round(tg_parallel_reducer *r)
 {
     for (int k = 0; k < r->n_buckets; k++) {
         bucket *b = &r->buckets[k];
@@ -358,10 +358,10 @@ static void reset_round(tg_dist_reducer *r)
     hook_status = TG_OK;
 }
 
-tg_status tg_dist_reducer_arm(tg_dist_reducer *r)
+tg_status tg_parallel_reducer_arm(tg_parallel_reducer *r)
 {
-    if (!r) return tg_error(TG_ERR_INVALID, "tg_dist_reducer_arm: NULL reducer");
-    if (r->armed) return tg_error(TG_ERR_STATE, "tg_dist_reducer_arm: already armed (finish the step first)");
+    if (!r) return tg_error(TG_ERR_INVALID, "tg_parallel_reducer_arm: NULL reducer");
+    if (r->armed) return tg_error(TG_ERR_STATE, "tg_parallel_reducer_arm: already armed (finish the step first)");
     reset_round(r);
     tg_backward_set_leaf_hook(on_leaf_final, r, &r->prev_fn, &r->prev_user);
     r->armed = true;
@@ -370,15 +370,15 @@ tg_status tg_dist_reducer_arm(tg_dist_reducer *r)
 
 /* Writes a reduced bucket back into the gradients and zeroes the buffer for
  * the next step. */
-static tg_status unpack_bucket(tg_dist_reducer *r, bucket *b, tg_dist_op op)
+static tg_status unpack_bucket(tg_parallel_reducer *r, bucket *b, tg_parallel_op op)
 {
     if (!b->buf || (be->size == 1 && !r->fed)) return TG_OK; /* the gradients are the sums */
-    const double inv = op == TG_DIST_MEAN ? 1.0 / (double)be->size : 1.0;
+    const double inv = op == TG_PARALLEL_MEAN ? 1.0 / (double)be->size : 1.0;
     for (int i = b->first; i >= b->last; i--) {
         tg_tensor *w = tg_param_set_value(r->ps, i), *g = tg_param_set_grad(r->ps, i);
         if (get_elem(r, b->buf, b->numel + b->first - i) == 0.0) continue; /* no rank has a gradient */
         if (!g && !(g = tg_tensor_grad_or_zeros(w)))
-            return tg_error(TG_ERR_OOM, "tg_dist_reducer_finish: out of memory for the gradient of %s",
+            return tg_error(TG_ERR_OOM, "tg_parallel_reducer_finish: out of memory for the gradient of %s",
                             tg_param_set_name(r->ps, i));
         float *dst = tg_f32(g);
         const int64_t n = tg_tensor_numel(w), off = r->offset[i];
@@ -401,9 +401,9 @@ static double seconds(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-tg_status tg_dist_reducer_finish(tg_dist_reducer *r, tg_dist_op op)
+tg_status tg_parallel_reducer_finish(tg_parallel_reducer *r, tg_parallel_op op)
 {
-    if (!r) return tg_error(TG_ERR_INVALID, "tg_dist_reducer_finish: NULL reducer");
+    if (!r) return tg_error(TG_ERR_INVALID, "tg_parallel_reducer_finish: NULL reducer");
     if (r->armed) {
         tg_backward_set_leaf_hook(r->prev_fn, r->prev_user, NULL, NULL);
         r->armed = false;
@@ -427,16 +427,16 @@ tg_status tg_dist_reducer_finish(tg_dist_reducer *r, tg_dist_op op)
     return st;
 }
 
-tg_dist_reducer_stats tg_dist_reducer_get_stats(const tg_dist_reducer *r)
+tg_parallel_reducer_stats tg_parallel_reducer_get_stats(const tg_parallel_reducer *r)
 {
-    return r ? r->stats : (tg_dist_reducer_stats){0};
+    return r ? r->stats : (tg_parallel_reducer_stats){0};
 }
 
-tg_status tg_dist_allreduce_grads(tg_param_set *ps, tg_dist_op op)
+tg_status tg_parallel_allreduce_grads(tg_param_set *ps, tg_parallel_op op)
 {
-    tg_dist_reducer *r = tg_dist_reducer_create(ps, 0, false);
+    tg_parallel_reducer *r = tg_parallel_reducer_create(ps, 0, false);
     if (!r) return ps ? TG_ERR_OOM : TG_ERR_INVALID;
-    tg_status st = tg_dist_reducer_finish(r, op);
-    tg_dist_reducer_destroy(r);
+    tg_status st = tg_parallel_reducer_finish(r, op);
+    tg_parallel_reducer_destroy(r);
     return st;
 }

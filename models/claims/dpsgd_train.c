@@ -1,4 +1,4 @@
-#include "models/claims/dp_train.h"
+#include "models/claims/dpsgd_train.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -6,16 +6,16 @@
 #include <string.h>
 
 #include "autograd/autograd.h"
-#include "autograd/psn.h"
-#include "dist/dist.h"
-#include "models/claims/dist_train.h"
+#include "autograd/dpsgd_norms.h"
+#include "parallel/parallel.h"
+#include "models/claims/parallel_train.h"
 #include "models/claims/tokenizer.h"
-#include "optim/dp.h"
-#include "optim/rdp.h"
+#include "optim/dpsgd.h"
+#include "optim/dpsgd_accountant.h"
 #include "tensor/ctx.h"
 
-struct claims_dp {
-    claims_dp_opts o;
+struct claims_dpsgd {
+    claims_dpsgd_opts o;
     int32_t *off, *docs;  /* documents of unit u: docs[off[u] .. off[u + 1]) */
     double lm_scale;      /* mean counted targets per training document */
     claims_plan plan;     /* the step's micro-batches */
@@ -41,7 +41,7 @@ static int cmp_member(const void *a, const void *b)
     return c ? c : (x->i > y->i) - (x->i < y->i);
 }
 
-tg_status claims_dp_units(const claims_dataset *ds, bool patient, int32_t **unit, int32_t *n_units)
+tg_status claims_dpsgd_units(const claims_dataset *ds, bool patient, int32_t **unit, int32_t *n_units)
 {
     const size_t n = ds->n;
     *unit = malloc((n ? n : 1) * sizeof **unit);
@@ -49,7 +49,7 @@ tg_status claims_dp_units(const claims_dataset *ds, bool patient, int32_t **unit
     if (!*unit || (patient && !s)) {
         free(*unit);
         free(s);
-        return tg_error(TG_ERR_OOM, "claims_dp_units: out of memory for %zu claims", n);
+        return tg_error(TG_ERR_OOM, "claims_dpsgd_units: out of memory for %zu claims", n);
     }
     if (!patient) {
         for (size_t i = 0; i < n; i++) (*unit)[i] = (int32_t)i;
@@ -72,7 +72,7 @@ tg_status claims_dp_units(const claims_dataset *ds, bool patient, int32_t **unit
 
 /* ---- checks, setup ---- */
 
-tg_status claims_dp_check(const claims_dp_opts *o, const claims_model_config *m, const claims_batch_opts *b,
+tg_status claims_dpsgd_check(const claims_dpsgd_opts *o, const claims_model_config *m, const claims_batch_opts *b,
                           bool bf16)
 {
     if (!(o->clip > 0) || !isfinite(o->clip) || !(o->sigma >= 0) || !isfinite(o->sigma))
@@ -91,10 +91,10 @@ tg_status claims_dp_check(const claims_dp_opts *o, const claims_model_config *m,
     return TG_OK;
 }
 
-tg_status claims_dp_create(const claims_dp_opts *o, const claims_corpus *train, claims_dp **out)
+tg_status claims_dpsgd_create(const claims_dpsgd_opts *o, const claims_corpus *train, claims_dpsgd **out)
 {
-    claims_dp *dp = calloc(1, sizeof *dp);
-    if (!dp) return tg_error(TG_ERR_OOM, "claims_dp_create: out of memory");
+    claims_dpsgd *dp = calloc(1, sizeof *dp);
+    if (!dp) return tg_error(TG_ERR_OOM, "claims_dpsgd_create: out of memory");
     *out = dp;
     dp->o = *o;
     dp->off = calloc((size_t)o->n_units + 1, sizeof *dp->off);
@@ -103,18 +103,18 @@ tg_status claims_dp_create(const claims_dp_opts *o, const claims_corpus *train, 
     dp->labels = malloc((size_t)(train->n ? train->n : 1) * sizeof *dp->labels);
     dp->doc_unit = malloc((size_t)(train->n ? train->n : 1) * sizeof *dp->doc_unit);
     if (!dp->off || !dp->docs || !dp->sampled || !dp->labels || !dp->doc_unit)
-        return tg_error(TG_ERR_OOM, "claims_dp_create: out of memory");
+        return tg_error(TG_ERR_OOM, "claims_dpsgd_create: out of memory");
     int64_t targets = 0;
     for (int32_t i = 0; i < train->n; i++) {
         if (o->unit[i] < 0 || o->unit[i] >= o->n_units)
-            return tg_error(TG_ERR_INVALID, "claims_dp_create: claim %d has unit %d outside [0, %d)", i, o->unit[i],
+            return tg_error(TG_ERR_INVALID, "claims_dpsgd_create: claim %d has unit %d outside [0, %d)", i, o->unit[i],
                             o->n_units);
         dp->off[o->unit[i] + 1]++;
         targets += train->len[i] - 1;
     }
     for (int32_t u = 0; u < o->n_units; u++) dp->off[u + 1] += dp->off[u];
     int32_t *fill = calloc((size_t)o->n_units, sizeof *fill);
-    if (!fill) return tg_error(TG_ERR_OOM, "claims_dp_create: out of memory");
+    if (!fill) return tg_error(TG_ERR_OOM, "claims_dpsgd_create: out of memory");
     for (int32_t i = 0; i < train->n; i++) dp->docs[dp->off[o->unit[i]] + fill[o->unit[i]]++] = i;
     free(fill);
     dp->lm_scale = train->n ? (double)targets / train->n : 1.0;
@@ -122,7 +122,7 @@ tg_status claims_dp_create(const claims_dp_opts *o, const claims_corpus *train, 
     return TG_OK;
 }
 
-void claims_dp_free(claims_dp *dp)
+void claims_dpsgd_free(claims_dpsgd *dp)
 {
     if (!dp) return;
     free(dp->off);
@@ -146,14 +146,14 @@ static tg_status reserve(void **p, int64_t *cap, int64_t need, size_t elem)
     int64_t c = *cap ? *cap : 64;
     while (c < need) c *= 2;
     void *q = realloc(*p, (size_t)c * elem);
-    if (!q) return tg_error(TG_ERR_OOM, "claims_dp: out of memory");
+    if (!q) return tg_error(TG_ERR_OOM, "claims_dpsgd: out of memory");
     *p = q;
     *cap = c;
     return TG_OK;
 }
 
 /* Appends document d's windows to the plan (as the epoch planner cuts them). */
-static tg_status add_doc_windows(claims_dp *dp, const claims_corpus *c, int32_t d, const claims_batch_opts *bo,
+static tg_status add_doc_windows(claims_dpsgd *dp, const claims_corpus *c, int32_t d, const claims_batch_opts *bo,
                                  int32_t *pad)
 {
     claims_batch_opts one = *bo;
@@ -173,7 +173,7 @@ static tg_status add_doc_windows(claims_dp *dp, const claims_corpus *c, int32_t 
     return st;
 }
 
-static tg_status close_batch(claims_dp *dp, int32_t first_win, int32_t pad, int32_t n_docs)
+static tg_status close_batch(claims_dpsgd *dp, int32_t first_win, int32_t pad, int32_t n_docs)
 {
     TG_TRY(reserve((void **)&dp->plan.batches, &dp->batch_cap, dp->plan.n_batches + 1, sizeof *dp->plan.batches));
     dp->plan.batches[dp->plan.n_batches++] = (claims_plan_batch){first_win, dp->plan.n_windows - first_win, pad, n_docs};
@@ -182,7 +182,7 @@ static tg_status close_batch(claims_dp *dp, int32_t first_win, int32_t pad, int3
 
 /* Micro-batches of the sampled units: greedy in unit order under the token
  * budget (rows x padded length); a unit larger than the budget alone. */
-static tg_status pack(claims_dp *dp, const claims_corpus *c, const claims_batch_opts *bo, int32_t n_sampled)
+static tg_status pack(claims_dpsgd *dp, const claims_corpus *c, const claims_batch_opts *bo, int32_t n_sampled)
 {
     dp->plan.n_windows = dp->plan.n_batches = 0;
     int32_t first_win = 0, pad = 0, docs = 0;
@@ -210,8 +210,8 @@ static tg_status pack(claims_dp *dp, const claims_corpus *c, const claims_batch_
 
 /* ---- one micro-batch: clipped per-unit gradients ---- */
 
-static tg_status micro(claims_dp *dp, const claims_model *m, const claims_corpus *c, const uint8_t *is_code,
-                       claims_dp_stats *s)
+static tg_status micro(claims_dpsgd *dp, const claims_model *m, const claims_corpus *c, const uint8_t *is_code,
+                       claims_dpsgd_stats *s)
 {
     const claims_batch *b = &dp->b;
     const int64_t RT = (int64_t)b->rows * b->pad_len;
@@ -231,12 +231,12 @@ static tg_status micro(claims_dp *dp, const claims_model *m, const claims_corpus
     tg_param_set *ps = m->gpt.params;
     const int np = tg_param_set_count(ps);
     if (!dp->params) dp->params = malloc((size_t)np * sizeof *dp->params);
-    if (!dp->params) return tg_error(TG_ERR_OOM, "claims_dp: out of memory");
+    if (!dp->params) return tg_error(TG_ERR_OOM, "claims_dpsgd: out of memory");
     for (int i = 0; i < np; i++) dp->params[i] = tg_param_set_value(ps, i);
     tg_psn_space sp[2] = {{RT, dp->tok_unit}, {b->n_docs, dp->doc_unit}};
     tg_psn_opts po = {.n_samples = n_units, .spaces = sp, .n_spaces = RT == b->n_docs ? 1 : 2};
     double *w = malloc((size_t)n_units * sizeof *w);
-    if (!w) return tg_error(TG_ERR_OOM, "claims_dp: out of memory");
+    if (!w) return tg_error(TG_ERR_OOM, "claims_dpsgd: out of memory");
     tg_status st = tg_psn_norms(f.loss, dp->params, np, &po, w);
     for (int32_t u = 0; st == TG_OK && u < n_units; u++) {
         double norm = sqrt(w[u]);
@@ -253,19 +253,19 @@ static tg_status micro(claims_dp *dp, const claims_model *m, const claims_corpus
     return TG_OK;
 }
 
-tg_status claims_dp_step(claims_dp *dp, const claims_model *m, const claims_corpus *train, const uint8_t *is_code,
-                         const claims_batch_opts *bo, uint64_t seed, int64_t step, claims_dp_stats *s)
+tg_status claims_dpsgd_step(claims_dpsgd *dp, const claims_model *m, const claims_corpus *train, const uint8_t *is_code,
+                         const claims_batch_opts *bo, uint64_t seed, int64_t step, claims_dpsgd_stats *s)
 {
     memset(s, 0, sizeof *s);
     int32_t n = 0;
     for (int32_t u = 0; u < dp->o.n_units; u++)
-        if (tg_dp_sampled(seed, step, u, dp->o.rate)) dp->sampled[n++] = u;
+        if (tg_dpsgd_sampled(seed, step, u, dp->o.rate)) dp->sampled[n++] = u;
     TG_TRY(pack(dp, train, bo, n));
     tg_rng *rng = tg_ctx_rng(tg_ctx_current()), step_rng = *rng;
     double lm_weight = 0;
     for (int32_t k = 0; k < dp->plan.n_batches; k++) {
-        if (!claims_dist_owns(k)) continue;
-        *rng = claims_dist_micro_rng(step_rng, k);
+        if (!claims_parallel_owns(k)) continue;
+        *rng = claims_parallel_micro_rng(step_rng, k);
         TG_TRY(claims_batch_fill(&dp->plan, k, (const int32_t *const *)train->tokens, CLAIMS_TOK_PAD, &dp->b));
         tg_status st = micro(dp, m, train, is_code, s);
         lm_weight += claims_lm_weight(&dp->b, is_code, m->cfg.code_weight);
@@ -273,13 +273,13 @@ tg_status claims_dp_step(claims_dp *dp, const claims_model *m, const claims_corp
         tg_step_end();
         TG_TRY(st);
     }
-    *rng = claims_dist_step_rng_end(step_rng, dp->plan.n_batches);
+    *rng = claims_parallel_step_rng_end(step_rng, dp->plan.n_batches);
     tg_param_set *ps = m->gpt.params;
-    if (tg_dist_size() > 1) TG_TRY(tg_dist_allreduce_grads(ps, TG_DIST_SUM)); /* clipped sums, before the noise */
+    if (tg_parallel_size() > 1) TG_TRY(tg_parallel_allreduce_grads(ps, TG_PARALLEL_SUM)); /* clipped sums, before the noise */
     double sums[7] = {s->loss, s->lm_loss, s->decision_loss, lm_weight, (double)s->docs, (double)s->tokens,
                       (double)s->clipped};
-    TG_TRY(tg_dist_allreduce_f64(sums, 7, TG_DIST_SUM));
-    TG_TRY(tg_dp_noise_average(ps, seed, step, dp->o.sigma, dp->o.clip, dp->o.rate * dp->o.n_units));
+    TG_TRY(tg_parallel_allreduce_f64(sums, 7, TG_PARALLEL_SUM));
+    TG_TRY(tg_dpsgd_noise_average(ps, seed, step, dp->o.sigma, dp->o.clip, dp->o.rate * dp->o.n_units));
     s->units = n;
     s->docs = (int64_t)sums[4];
     s->tokens = (int64_t)sums[5];
@@ -291,7 +291,7 @@ tg_status claims_dp_step(claims_dp *dp, const claims_model *m, const claims_corp
     return dp->o.sigma > 0 ? tg_rdp_epsilon(dp->o.rate, dp->o.sigma, step + 1, dp->o.delta, &s->epsilon, NULL) : TG_OK;
 }
 
-void claims_dp_write_json(FILE *f, const claims_dp *dp, const claims_dp_stats *s)
+void claims_dpsgd_write_json(FILE *f, const claims_dpsgd *dp, const claims_dpsgd_stats *s)
 {
     if (isfinite(s->epsilon)) fprintf(f, ",\"epsilon\":%.6g", s->epsilon);
     else fprintf(f, ",\"epsilon\":null");
@@ -301,7 +301,7 @@ void claims_dp_write_json(FILE *f, const claims_dp *dp, const claims_dp_stats *s
             dp->o.patient ? "patient" : "claim", (long long)s->units, (long long)s->docs, (long long)s->clipped);
 }
 
-char *claims_dp_config_add(const char *config, const claims_dp_opts *dp)
+char *claims_dpsgd_config_add(const char *config, const claims_dpsgd_opts *dp)
 {
     json_t *o = json_loads(config, 0, NULL);
     if (o && dp)
@@ -310,11 +310,11 @@ char *claims_dp_config_add(const char *config, const claims_dp_opts *dp)
                                                dp->delta));
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
-    if (!s) tg_error(TG_ERR_OOM, "claims_dp_config_add: out of memory");
+    if (!s) tg_error(TG_ERR_OOM, "claims_dpsgd_config_add: out of memory");
     return s;
 }
 
-tg_status claims_dp_config_check(const char *config, const claims_dp_opts *dp, const char *what)
+tg_status claims_dpsgd_config_check(const char *config, const claims_dpsgd_opts *dp, const char *what)
 {
     json_t *o = json_loads(config, 0, NULL);
     if (!o) return tg_error(TG_ERR_FORMAT, "%s: configuration is not valid JSON", what);

@@ -2,7 +2,7 @@
 # Data-parallel scaling on one machine: claims-small trained for 30 steps of
 # a global batch of 2 x 8,192 tokens as 1 rank x 1 thread, 2 ranks x 1 thread
 # and 1 rank x 2 threads; prints the median tokens/s of steps 6-30 of each.
-# Usage: bench/dist_scaling.sh [BUILD_DIR]   (default: build)
+# Usage: bench/parallel_scaling.sh [BUILD_DIR]   (default: build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}

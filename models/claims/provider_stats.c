@@ -1,4 +1,4 @@
-#include "models/claims/profile.h"
+#include "models/claims/provider_stats.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -11,23 +11,23 @@ static int by_provider(const void *a, const void *b)
 }
 
 /* Appends an entry for provider id (copied). */
-static tg_status add_entry(claims_provider_profile *p, const char *id)
+static tg_status add_entry(claims_provider_stats *p, const char *id)
 {
-    claims_profile_entry *e = &p->e[p->n];
+    claims_provider_stats_entry *e = &p->e[p->n];
     memset(e, 0, sizeof *e);
-    if (!(e->provider_id = strdup(id))) return tg_error(TG_ERR_OOM, "claims_profile_build: out of memory");
+    if (!(e->provider_id = strdup(id))) return tg_error(TG_ERR_OOM, "claims_provider_stats_build: out of memory");
     p->n++;
     return TG_OK;
 }
 
-tg_status claims_profile_build(const claims_dataset *ds, claims_provider_profile *out)
+tg_status claims_provider_stats_build(const claims_dataset *ds, claims_provider_stats *out)
 {
     memset(out, 0, sizeof *out);
     const claims_claim **v = malloc(sizeof *v * (ds->n ? ds->n : 1));
     out->e = malloc(sizeof *out->e * (ds->n ? ds->n : 1));
     if (!v || !out->e) {
         free(v);
-        return tg_error(TG_ERR_OOM, "claims_profile_build: out of memory for %zu claims", ds->n);
+        return tg_error(TG_ERR_OOM, "claims_provider_stats_build: out of memory for %zu claims", ds->n);
     }
     size_t m = 0;
     for (size_t i = 0; i < ds->n; i++)
@@ -38,7 +38,7 @@ tg_status claims_profile_build(const claims_dataset *ds, claims_provider_profile
     for (size_t i = 0; st == TG_OK && i < m; i++) {
         if (i == 0 || strcmp(v[i]->provider_id, v[i - 1]->provider_id)) st = add_entry(out, v[i]->provider_id);
         if (st != TG_OK) break;
-        claims_profile_entry *e = &out->e[out->n - 1];
+        claims_provider_stats_entry *e = &out->e[out->n - 1];
         e->visits++, visits++;
         if (v[i]->em_level >= 4) e->high++, high++;
         if (v[i]->em_level == 5) e->top++, top++;
@@ -60,14 +60,14 @@ static float zscore(int k, int n, double p)
 
 static int find_entry(const void *key, const void *e)
 {
-    return strcmp(key, ((const claims_profile_entry *)e)->provider_id);
+    return strcmp(key, ((const claims_provider_stats_entry *)e)->provider_id);
 }
 
-void claims_profile_apply(const claims_provider_profile *p, claims_dataset *ds, bool leave_one_out)
+void claims_provider_stats_apply(const claims_provider_stats *p, claims_dataset *ds, bool leave_one_out)
 {
     for (size_t i = 0; i < ds->n; i++) {
         claims_claim *c = &ds->claims[i];
-        const claims_profile_entry *e = p->n ? bsearch(c->provider_id, p->e, (size_t)p->n, sizeof *p->e, find_entry) : NULL;
+        const claims_provider_stats_entry *e = p->n ? bsearch(c->provider_id, p->e, (size_t)p->n, sizeof *p->e, find_entry) : NULL;
         int visits = e ? e->visits : 0, high = e ? e->high : 0, top = e ? e->top : 0;
         if (e && leave_one_out && c->em_level > 0) {
             visits--;
@@ -80,7 +80,7 @@ void claims_profile_apply(const claims_provider_profile *p, claims_dataset *ds, 
     }
 }
 
-void claims_profile_free(claims_provider_profile *p)
+void claims_provider_stats_free(claims_provider_stats *p)
 {
     if (!p) return;
     for (int i = 0; i < p->n; i++) free(p->e[i].provider_id);
@@ -88,14 +88,14 @@ void claims_profile_free(claims_provider_profile *p)
     memset(p, 0, sizeof *p);
 }
 
-tg_status claims_profile_fill(claims_dataset *train, claims_dataset *other)
+tg_status claims_provider_stats_fill(claims_dataset *train, claims_dataset *other)
 {
-    claims_provider_profile p;
-    tg_status st = claims_profile_build(train, &p);
+    claims_provider_stats p;
+    tg_status st = claims_provider_stats_build(train, &p);
     if (st == TG_OK) {
-        claims_profile_apply(&p, train, true);
-        if (other) claims_profile_apply(&p, other, false);
+        claims_provider_stats_apply(&p, train, true);
+        if (other) claims_provider_stats_apply(&p, other, false);
     }
-    claims_profile_free(&p);
+    claims_provider_stats_free(&p);
     return st;
 }

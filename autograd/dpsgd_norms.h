@@ -1,5 +1,5 @@
 /* Per-sample gradient norms and per-sample weighted gradients, for DP-SGD
- * (optim/dp.h), without one backward per sample.
+ * (optim/dpsgd.h), without one backward per sample.
  *
  * A "sample" is a group of rows of the batch (in DP-SGD: a privacy unit, one
  * claim or all claims of a patient). Samples must not interact in the
@@ -24,8 +24,8 @@
  * tg_psn_backward_weighted then accumulates sum_i w_i g_i into the
  * parameters' gradients in one more backward: each parameter node's backward
  * sees its output gradient with sample i's rows scaled by w_i. */
-#ifndef TG_PSN_H
-#define TG_PSN_H
+#ifndef TG_DPSGD_NORMS_H
+#define TG_DPSGD_NORMS_H
 
 #include <stdint.h>
 
