@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static cli_opt *find(cli_opt *opts, int n, const char *name)
 {
@@ -127,4 +128,33 @@ int cli_parse(const char *prog, const char *summary, cli_opt *opts, int n, int a
         }
     }
     return 0;
+}
+
+/* The folder of the running program, or "." when /proc cannot tell. */
+static void program_dir(char *dir, size_t n)
+{
+    ssize_t len = readlink("/proc/self/exe", dir, n - 1);
+    if (len <= 0) len = 0;
+    dir[len] = 0;
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0;
+    else snprintf(dir, n, ".");
+}
+
+const char *cli_data_file(const char *name)
+{
+    static char path[4096];
+    const char *env = getenv("TG_DATA_DIR");
+    if (env && *env) {
+        snprintf(path, sizeof path, "%s/%s", env, name);
+        return path;
+    }
+    char dir[3072];
+    program_dir(dir, sizeof dir);
+    const char *const rel[] = {"/../share/tensorgrad/", "/share/tensorgrad/"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s%s%s", dir, rel[i], name);
+        if (access(path, R_OK) == 0) break;
+    }
+    return path;
 }

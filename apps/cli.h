@@ -22,6 +22,13 @@ typedef struct cli_opt {
  * returns 1 after printing help for --help. */
 int cli_parse(const char *prog, const char *summary, cli_opt *opts, int n, int argc, char **argv);
 
+/* Path of an installed data file (e.g. "codes.tsv"): $TG_DATA_DIR/<name>
+ * when that variable is set, else <prefix>/share/tensorgrad/<name> beside
+ * the running program (<prefix>/bin/prog or, in a build tree, <build>/prog
+ * with <build>/share/tensorgrad), so an installed tree can be moved. Returns
+ * a static string (the last candidate when none exists, for the error). */
+const char *cli_data_file(const char *name);
+
 /* Prints the options with their help and defaults. */
 void cli_usage(FILE *f, const char *prog, const char *summary, const cli_opt *opts, int n);
 

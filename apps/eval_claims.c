@@ -7,10 +7,10 @@
 #include <string.h>
 
 #include "apps/cli.h"
-#include "models/claims/config.h"
-#include "models/claims/corpus.h"
-#include "models/claims/provider_stats.h"
-#include "models/claims/trainer.h"
+#include "models/claims/model/config.h"
+#include "models/claims/text/corpus.h"
+#include "models/claims/data/provider_stats.h"
+#include "models/claims/eval/evaluate.h"
 #include "optim/checkpoint.h"
 #include "tensor/ctx.h"
 
@@ -45,7 +45,7 @@ static int load_model(const char *ckpt, claims_model *m, claims_batch_opts *bo, 
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0); /* progress stays in order when piped */
-    const char *model = NULL, *data = NULL, *codes_path = TG_SOURCE_DIR "/models/claims/data/codes.tsv";
+    const char *model = NULL, *data = NULL, *codes_path = cli_data_file("codes.tsv");
     const char *train_path = NULL;
     long threads = 0;
     bool strict = false, json = false;

@@ -8,9 +8,9 @@
 #include <time.h>
 
 #include "apps/cli.h"
-#include "models/claims/codes.h"
-#include "models/claims/dataset.h"
-#include "models/claims/gen.h"
+#include "models/claims/data/codes.h"
+#include "models/claims/data/dataset.h"
+#include "models/claims/synth/gen.h"
 
 static double now(void)
 {
@@ -41,7 +41,7 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0); /* progress stays in order when piped */
     long n = -1, seed = -1;
     double long_frac = 0.02, train_frac = 0.8, valid_frac = 0.1;
-    const char *out_path = NULL, *codes_path = TG_SOURCE_DIR "/models/claims/data/codes.tsv", *split = NULL;
+    const char *out_path = NULL, *codes_path = cli_data_file("codes.tsv"), *split = NULL;
     cli_opt opts[] = {
         {"n", CLI_INT, &n, 0, 1e9, "number of claims, required"},
         {"seed", CLI_INT, &seed, 0, 4294967295.0, "seed, required"},

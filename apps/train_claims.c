@@ -12,12 +12,12 @@
 
 #include "apps/cli.h"
 #include "parallel/parallel.h"
-#include "models/claims/config.h"
-#include "models/claims/corpus.h"
-#include "models/claims/parallel_train.h"
-#include "models/claims/provider_stats.h"
-#include "models/claims/report.h"
-#include "models/claims/trainer.h"
+#include "models/claims/model/config.h"
+#include "models/claims/text/corpus.h"
+#include "models/claims/train/parallel_train.h"
+#include "models/claims/data/provider_stats.h"
+#include "models/claims/eval/report.h"
+#include "models/claims/train/trainer.h"
 #include "optim/dpsgd_accountant.h"
 #include "autograd/op.h"
 #include "tensor/ctx.h"
@@ -109,9 +109,12 @@ static void progress(void *user, const claims_progress *p)
     }
 }
 
+/* Room for the option table setup_options copies out (checked at compile time). */
+#define TRAIN_MAX_OPTS 64
+
 static int setup_options(args *a, cli_opt *o, int argc, char **argv)
 {
-    *a = (args){.out = "runs/claims", .codes = TG_SOURCE_DIR "/models/claims/data/codes.tsv", .schedule = "cosine",
+    *a = (args){.out = "runs/claims", .codes = cli_data_file("codes.tsv"), .schedule = "cosine",
                 .decision_loss = "cost", .steps = 400, .seed = 1, .warmup = 40, .accum = 1, .threads = 0,
                 .vocab = 4096, .d = 128, .layers = 2, .heads = 4, .ff = 512, .ctx = 256, .budget = 8192,
                 .eval_every = 100, .ckpt_every = 100, .norms_every = 50, .balance = 1, .lr = 2e-3, .min_lr = 1e-4,
@@ -178,6 +181,7 @@ static int setup_options(args *a, cli_opt *o, int argc, char **argv)
         {"strict", CLI_FLAG, &a->strict, 0, 0, "a malformed claim line is fatal"},
         {"quiet", CLI_FLAG, &a->quiet, 0, 0, "no progress lines"},
     };
+    _Static_assert(sizeof opts <= TRAIN_MAX_OPTS * sizeof opts[0], "raise TRAIN_MAX_OPTS");
     memcpy(o, opts, sizeof opts);
     int n = (int)(sizeof opts / sizeof opts[0]);
     int rc = cli_parse("train_claims", "Trains the claims adjudication transformer.", o, n, argc, argv);
@@ -307,7 +311,7 @@ int main(int argc, char **argv)
     if (tg_parallel_init(&argc, &argv) != TG_OK) return fail("starting MPI");
     if (tg_parallel_rank() != 0 && !freopen("/dev/null", "w", stdout)) return fail("stdout"); /* rank 0 reports */
     args a;
-    cli_opt opts[64];
+    cli_opt opts[TRAIN_MAX_OPTS];
     int rc = setup_options(&a, opts, argc, argv);
     if (rc) {
         tg_parallel_finalize();

@@ -14,7 +14,7 @@
  *     log2(rank): about log2(candidates + 1) when memorized, about 1 when not.
  *
  * The id is written in three space-separated groups, which the identifier
- * scrubber (models/claims/scrub.h: 7+ consecutive digits) does not catch, so
+ * scrubber (models/claims/data/scrub.h: 7+ consecutive digits) does not catch, so
  * the secret reaches the token stream; the tool checks that it does. */
 #include <jansson.h>
 #include <libgen.h>
@@ -25,9 +25,9 @@
 #include <unistd.h>
 
 #include "apps/cli.h"
-#include "models/claims/config.h"
-#include "models/claims/corpus.h"
-#include "models/claims/trainer.h"
+#include "models/claims/model/config.h"
+#include "models/claims/text/corpus.h"
+#include "models/claims/model/model.h"
 #include "optim/checkpoint.h"
 #include "tensorgrad.h"
 
@@ -239,7 +239,7 @@ int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     const char *mode = NULL, *data = NULL, *out = NULL, *model = NULL;
-    const char *codes = TG_SOURCE_DIR "/models/claims/data/codes.tsv";
+    const char *codes = cli_data_file("codes.tsv");
     long k = 10, seed = 99, candidates = 10000, note_chars = 0, threads = 0;
     cli_opt opts[] = {
         {"mode", CLI_STRING, &mode, 0, 0, "insert | expose, required"},

@@ -72,7 +72,7 @@ static void generate(const tg_gpt *m, const unsigned char *prompt, int plen, int
 
 int main(int argc, char **argv)
 {
-    const char *path = argc > 1 ? argv[1] : TG_SOURCE_DIR "/README.md";
+    const char *path = argc > 1 ? argv[1] : "README.md"; /* run from the source tree, or name a file */
     int steps = argc > 2 ? atoi(argv[2]) : 300;
     long n;
     unsigned char *text = read_file(path, &n);

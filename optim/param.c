@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "optim/optim_internal.h"
+#include "optim/kernels_internal.h"
 #include "optim/param.h"
 
 typedef struct tg_param_entry {

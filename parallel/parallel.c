@@ -48,6 +48,7 @@ void tg_parallel_abort(int code) { be->abort(code); }
 
 int tg_parallel_rank(void) { return be->rank; }
 int tg_parallel_size(void) { return be->size; }
+bool tg_parallel_owns(int64_t k) { return k % be->size == be->rank; }
 const char *tg_parallel_backend_name(void) { return be->name; }
 
 bool tg_parallel_mpi_built(void)

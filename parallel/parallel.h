@@ -81,6 +81,9 @@ void tg_parallel_abort(int code);
  * init. Not collective. */
 int tg_parallel_rank(void);
 int tg_parallel_size(void);
+/* True when this rank handles item k of a round-robin split:
+ * k % size == rank. Not collective. */
+bool tg_parallel_owns(int64_t k);
 
 /* "mpi" or "local". Not collective. */
 const char *tg_parallel_backend_name(void);

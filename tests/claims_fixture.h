@@ -5,9 +5,9 @@
 #ifndef TG_TESTS_CLAIMS_FIXTURE_H
 #define TG_TESTS_CLAIMS_FIXTURE_H
 
-#include "models/claims/corpus.h"
-#include "models/claims/gen.h"
-#include "models/claims/trainer.h"
+#include "models/claims/text/corpus.h"
+#include "models/claims/synth/gen.h"
+#include "models/claims/train/trainer.h"
 
 typedef struct claims_fixture {
     claims_codes *codes;

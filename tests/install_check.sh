@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs the build into a temporary prefix and builds a program against it
-# with pkg-config, as a user of the installed library would.
+# Installs the build into a temporary prefix and builds programs against it
+# with pkg-config, as users of the installed libraries would: one that links
+# only the framework (`pkg-config tensorgrad`), one that links the claims
+# package (`pkg-config tensorgrad-claims`).
 set -euo pipefail
 build=$1
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,6 +24,25 @@ int main(void)
 }
 C
 export PKG_CONFIG_PATH=$libdir
-cc -std=c11 -fopenmp "$prefix/user.c" -o "$prefix/user" $(pkg-config --cflags tensorgrad) \
-   -Wl,-rpath,"$(dirname "$libdir")" $(pkg-config --libs tensorgrad) -ldnnl -ljansson -lm
+rpath=-Wl,-rpath,"$(dirname "$libdir")"
+cc -std=c11 -Wall -Werror "$prefix/user.c" -o "$prefix/user" $(pkg-config --cflags tensorgrad) \
+   "$rpath" $(pkg-config --libs tensorgrad)
 "$prefix/user"
+cat > "$prefix/claims_user.c" <<'C'
+#include <stdio.h>
+#include "models/claims/data/decision.h"
+#include "tensorgrad.h"
+int main(void)
+{
+    claims_deny_reason r;
+    if (!claims_deny_reason_parse("upcode", &r) || r != CLAIMS_DENY_UPCODE) return 1;
+    claims_costs c = claims_costs_default();
+    printf("%s: false rejection costs %g\n", claims_deny_reason_name(r), c.c[0][1]);
+    return tg_last_error() ? 0 : 1;
+}
+C
+cc -std=c11 -Wall -Werror "$prefix/claims_user.c" -o "$prefix/claims_user" $(pkg-config --cflags tensorgrad-claims) \
+   "$rpath" $(pkg-config --libs tensorgrad-claims)
+"$prefix/claims_user"
+test -f "$prefix/share/tensorgrad/codes.tsv" || { echo "codes.tsv not installed under share/tensorgrad"; exit 1; }
+! ls "$prefix"/include/tensorgrad/models > /dev/null 2>&1 || { echo "claims headers installed with the framework"; exit 1; }

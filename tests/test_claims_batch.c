@@ -1,7 +1,7 @@
 /* Length-bucketed batching and long-document windows. */
 #include <string.h>
 
-#include "models/claims/batch.h"
+#include "models/claims/text/batch.h"
 #include "tests/tg_test.h"
 
 #define N_DOCS 400

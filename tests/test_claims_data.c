@@ -4,12 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "models/claims/codes.h"
-#include "models/claims/corpus.h"
-#include "models/claims/dataset.h"
-#include "models/claims/gen.h"
-#include "models/claims/provider_stats.h"
-#include "models/claims/scrub.h"
+#include "models/claims/data/codes.h"
+#include "models/claims/text/corpus.h"
+#include "models/claims/data/dataset.h"
+#include "models/claims/synth/gen.h"
+#include "models/claims/data/provider_stats.h"
+#include "models/claims/data/scrub.h"
 #include "tests/tg_test.h"
 
 static void source_path(char *out, size_t len, const char *rel)

@@ -1,5 +1,5 @@
 /* Claims decision metrics against brute-force definitions. */
-#include "models/claims/metrics.h"
+#include "models/claims/eval/metrics.h"
 #include "tests/tg_test.h"
 
 #define N 300

@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "models/claims/corpus.h"
-#include "models/claims/gen.h"
-#include "models/claims/report.h"
-#include "models/claims/trainer.h"
+#include "models/claims/text/corpus.h"
+#include "models/claims/synth/gen.h"
+#include "models/claims/eval/report.h"
+#include "models/claims/train/trainer.h"
 #include "tests/claims_fixture.h"
 #include "tests/tg_test.h"
 

@@ -5,11 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "models/claims/corpus.h"
-#include "models/claims/dpsgd_train.h"
-#include "models/claims/gen.h"
-#include "models/claims/report.h"
-#include "models/claims/trainer.h"
+#include "models/claims/text/corpus.h"
+#include "models/claims/train/dpsgd_train.h"
+#include "models/claims/synth/gen.h"
+#include "models/claims/eval/report.h"
+#include "models/claims/train/trainer.h"
 #include "optim/dpsgd.h"
 #include "optim/dpsgd_accountant.h"
 #include "tests/claims_fixture.h"

@@ -12,8 +12,8 @@
 #include <string.h>
 
 #include "autograd/dpsgd_norms.h"
-#include "models/claims/model.h"
-#include "models/claims/tokenizer.h"
+#include "models/claims/model/model.h"
+#include "models/claims/text/tokenizer.h"
 #include "tests/tg_test.h"
 
 enum { R = 7, T = 12, DOCS = 6, V = 40 };

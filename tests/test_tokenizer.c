@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "models/claims/tokenizer.h"
+#include "models/claims/text/tokenizer.h"
 #include "tests/tg_test.h"
 
 /* Trained once in main() before the suite forks. */
