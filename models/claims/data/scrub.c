@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "models/claims/base/strbuf.h"
 #include "models/claims/data/codes.h"
 
 #define MAX_LITERALS 24
@@ -20,9 +21,7 @@ typedef struct literal {
 typedef struct scrubber {
     literal lit[MAX_LITERALS];
     int n_lit;
-    char *out;
-    size_t n, cap;
-    bool oom;
+    claims_strbuf out;
 } scrubber;
 
 static bool alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
@@ -30,22 +29,9 @@ static bool digit(char c) { return c >= '0' && c <= '9'; }
 static bool alnum(char c) { return alpha(c) || digit(c); }
 static bool upper(char c) { return c >= 'A' && c <= 'Z'; }
 
-static void emit(scrubber *s, const char *p, size_t k)
-{
-    if (s->oom) return;
-    if (s->n + k + 1 > s->cap) {
-        size_t cap = s->cap ? s->cap : 256;
-        while (cap < s->n + k + 1) cap *= 2;
-        char *q = realloc(s->out, cap);
-        if (!q) { s->oom = true; return; }
-        s->out = q;
-        s->cap = cap;
-    }
-    memcpy(s->out + s->n, p, k);
-    s->n += k;
-}
+static void emit(scrubber *s, const char *p, size_t k) { claims_sb_put(&s->out, p, k); }
 
-static void emit_str(scrubber *s, const char *p) { emit(s, p, strlen(p)); }
+static void emit_str(scrubber *s, const char *p) { claims_sb_puts(&s->out, p); }
 
 static void add_literal(scrubber *s, const char *text, const char *tag, bool nocase)
 {
@@ -324,7 +310,7 @@ char *claims_scrub_text(const char *text, size_t len, const claims_scrub_ids *id
     if (ids) add_ids(&s, ids);
     const char *end = text + len;
     emit(&s, "", 0);
-    for (const char *p = text; p < end && !s.oom;) {
+    for (const char *p = text; p < end && !s.out.oom;) {
         bool word_start = p == text || !alnum(p[-1]);
         size_t k = 0;
         const char *tag = NULL;
@@ -350,14 +336,13 @@ char *claims_scrub_text(const char *text, size_t len, const claims_scrub_ids *id
             emit(&s, p++, 1);
         }
     }
-    if (s.oom) {
-        free(s.out);
+    if (s.out.oom) {
+        claims_sb_free(&s.out);
         tg_error(TG_ERR_OOM, "claims_scrub_text: out of memory for %zu bytes", len);
         return NULL;
     }
-    s.out[s.n] = '\0';
-    if (out_len) *out_len = s.n;
-    return s.out;
+    if (out_len) *out_len = s.out.n;
+    return s.out.p;
 }
 
 tg_status claims_scrub_claim(claims_claim *c)

@@ -2,10 +2,10 @@
 
 #include <jansson.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "models/claims/base/strbuf.h"
 #include "tensor/rng.h"
 
 /* Injection rates per claim (tuned for ~5% denials overall, see gen report). */
@@ -22,39 +22,6 @@
 #define DAYS_SPAN 1095          /* service dates 2021-01-01 .. 2023-12-31 */
 #define MAX_DX 6
 #define MAX_PX 6
-
-/* ---- growable text ---- */
-
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-    bool oom;
-} sbuf;
-
-static void sb_reserve(sbuf *b, size_t extra)
-{
-    if (b->oom || b->n + extra + 1 <= b->cap) return;
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->n + extra + 1) cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) { b->oom = true; return; }
-    b->p = p;
-    b->cap = cap;
-}
-
-__attribute__((format(printf, 2, 3))) static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    sb_reserve(b, (size_t)k);
-    if (b->oom) return;
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->n, (size_t)k + 1, fmt, ap);
-    va_end(ap);
-    b->n += (size_t)k;
-}
 
 /* ---- random draws ---- */
 
@@ -287,7 +254,7 @@ typedef struct claim {
     const char *pos;
     bool prior_auth, pa_pending, upcoded, long_note;
     int doc_level; /* E/M complexity documented in the note, 0 when no visit */
-    sbuf note;
+    claims_strbuf note;
     char planted_buf[CLAIMS_MAX_PLANTED][160];
     int n_planted;
 } claim;
@@ -674,16 +641,16 @@ static void note_vitals(claim *c)
 {
     int sys = 104 + R(&c->r, 60), dia = 60 + R(&c->r, 36);
     double wt = c->age < 18 ? 4.0 + c->age * 3.6 + 4.0 * U(&c->r) : 52.0 + 60.0 * U(&c->r);
-    sb_printf(&c->note, "Vitals: BP %d/%d, HR %d, RR %d, Temp %.1f F, SpO2 %d%% on room air, weight %.1f kg.\n",
+    claims_sb_printf(&c->note, "Vitals: BP %d/%d, HR %d, RR %d, Temp %.1f F, SpO2 %d%% on room air, weight %.1f kg.\n",
               sys, dia, 56 + R(&c->r, 50), 12 + R(&c->r, 10), 97.0 + 0.1 * R(&c->r, 30), 91 + R(&c->r, 9), wt);
 }
 
 static void note_lab(claim *c)
 {
     int i = R(&c->r, (int)(sizeof LABS / sizeof LABS[0]));
-    sb_printf(&c->note, "Labs reviewed: ");
-    sb_printf(&c->note, LABS[i], LAB_LO[i] + (LAB_HI[i] - LAB_LO[i]) * U(&c->r));
-    sb_printf(&c->note, ", drawn %d days ago.\n", 2 + R(&c->r, 60));
+    claims_sb_printf(&c->note, "Labs reviewed: ");
+    claims_sb_printf(&c->note, LABS[i], LAB_LO[i] + (LAB_HI[i] - LAB_LO[i]) * U(&c->r));
+    claims_sb_printf(&c->note, ", drawn %d days ago.\n", 2 + R(&c->r, 60));
 }
 
 /* A prior visit summary, the bulk of long notes. */
@@ -691,10 +658,10 @@ static void note_interval(gen *g, claim *c, const member *m, const char *title, 
 {
     char date[32];
     fmt_date(c->day_from - 7 - R(&c->r, 1500), R(&c->r, 2) ? 0 : 2, date, sizeof date);
-    sb_printf(&c->note, "Interval history %s: %s reported %s. ", date, title[0] ? title : m->first,
+    claims_sb_printf(&c->note, "Interval history %s: %s reported %s. ", date, title[0] ? title : m->first,
               GROUP_TEXT[gt].symptoms[R(&c->r, 4)]);
-    if (title[0] && U(&c->r) < 0.3) sb_printf(&c->note, "(%s %s) ", title, m->last);
-    sb_printf(&c->note, "BP %d/%d, HR %d. Continued %s. Seen by Dr. %s; plan unchanged.\n", 104 + R(&c->r, 60),
+    if (title[0] && U(&c->r) < 0.3) claims_sb_printf(&c->note, "(%s %s) ", title, m->last);
+    claims_sb_printf(&c->note, "BP %d/%d, HR %d. Continued %s. Seen by Dr. %s; plan unchanged.\n", 104 + R(&c->r, 60),
               60 + R(&c->r, 36), 56 + R(&c->r, 50), GROUP_TEXT[gt].meds[R(&c->r, 4)],
               g->providers[R(&c->r, g->n_providers)].last);
     if (U(&c->r) < 0.4) note_lab(c);
@@ -705,7 +672,7 @@ static void write_note(gen *g, claim *c)
     const member *m = &g->members[c->m];
     const provider *pv = &g->providers[c->p];
     int gt = group_text(g, c->group);
-    sbuf *b = &c->note;
+    claims_strbuf *b = &c->note;
     bool kid = c->age < 18;
     const char *title = kid ? "" : m->sex == 'F' ? "Ms." : "Mr.";
     char dob[32], full[64], dos[32];
@@ -718,77 +685,77 @@ static void write_note(gen *g, claim *c)
 
     int style = R(&c->r, 3);
     if (style == 0) {
-        sb_printf(b, "PROGRESS NOTE\nPatient: %s    DOB: %s    Member ID: %s    MRN: %s\n", full, dob, m->id, m->mrn);
+        claims_sb_printf(b, "PROGRESS NOTE\nPatient: %s    DOB: %s    Member ID: %s    MRN: %s\n", full, dob, m->id, m->mrn);
         plant(c, full);
         plant(c, m->mrn);
     } else if (style == 1) {
         char upper[32];
         snprintf(upper, sizeof upper, "%s", m->last);
         for (char *s = upper; *s; s++) *s = (char)(*s >= 'a' && *s <= 'z' ? *s - 32 : *s);
-        sb_printf(b, "CLINIC NOTE\nNAME: %s, %s | Member #%s | Date of birth: %s\n", upper, m->first, m->id, dob);
+        claims_sb_printf(b, "CLINIC NOTE\nNAME: %s, %s | Member #%s | Date of birth: %s\n", upper, m->first, m->id, dob);
         plant(c, upper);
         plant(c, m->first);
     } else {
-        sb_printf(b, "Visit note for member %s.\n", m->id);
+        claims_sb_printf(b, "Visit note for member %s.\n", m->id);
     }
     plant(c, m->id);
     plant(c, dob);
-    sb_printf(b, "Date of service: %s. Rendering provider: Dr. %s, %s.\n", dos, pv->last, SPECS[pv->spec].name);
+    claims_sb_printf(b, "Date of service: %s. Rendering provider: Dr. %s, %s.\n", dos, pv->last, SPECS[pv->spec].name);
     bool contact_first = U(&c->r) < 0.6, emergency = U(&c->r) < 0.3;
     if (contact_first) {
-        sb_printf(b, "Contact phone %s; home address %s.\n", m->phone, m->address);
+        claims_sb_printf(b, "Contact phone %s; home address %s.\n", m->phone, m->address);
         plant(c, m->phone);
         plant(c, m->address);
     }
     const claims_code *d0 = c->dx[0];
-    sb_printf(b, "Chief complaint: %s.\n", GROUP_TEXT[gt].symptoms[R(&c->r, 4)]);
+    claims_sb_printf(b, "Chief complaint: %s.\n", GROUP_TEXT[gt].symptoms[R(&c->r, 4)]);
     const char *who = kid ? (m->sex == 'F' ? "girl" : "boy") : (m->sex == 'F' ? "woman" : "man");
-    if (kid) sb_printf(b, "History: %s is a %d-year-old %s", m->first, c->age, who);
-    else sb_printf(b, "History: %s %s is a %d-year-old %s", title, m->last, c->age, who);
+    if (kid) claims_sb_printf(b, "History: %s is a %d-year-old %s", m->first, c->age, who);
+    else claims_sb_printf(b, "History: %s %s is a %d-year-old %s", title, m->last, c->age, who);
     if (style == 2) {
-        sb_printf(b, " (DOB %s)", dob);
+        claims_sb_printf(b, " (DOB %s)", dob);
         plant(c, kid ? m->first : m->last);
     }
-    sb_printf(b, " with %s (%s) who presents with %s for %d %s.", d0->description, d0->code,
+    claims_sb_printf(b, " with %s (%s) who presents with %s for %d %s.", d0->description, d0->code,
               GROUP_TEXT[gt].symptoms[R(&c->r, 4)], 1 + R(&c->r, 10), R(&c->r, 2) ? "weeks" : "months");
     for (int i = 1; i < c->n_dx; i++)
-        sb_printf(b, " Also followed for %s (%s).", c->dx[i]->description, c->dx[i]->code);
-    sb_printf(b, "\nMedications: %s; %s.\n", GROUP_TEXT[gt].meds[R(&c->r, 4)], GROUP_TEXT[gt].meds[R(&c->r, 4)]);
+        claims_sb_printf(b, " Also followed for %s (%s).", c->dx[i]->description, c->dx[i]->code);
+    claims_sb_printf(b, "\nMedications: %s; %s.\n", GROUP_TEXT[gt].meds[R(&c->r, 4)], GROUP_TEXT[gt].meds[R(&c->r, 4)]);
     note_vitals(c);
     if (emergency) {
         char rel[64];
         snprintf(rel, sizeof rel, "%s %s", m->rel_first, U(&c->r) < 0.5 ? m->last : PICK(&c->r, LAST));
-        sb_printf(b, "Accompanied today by %s %s; emergency contact number %s.\n", m->rel_word, rel, m->phone2);
+        claims_sb_printf(b, "Accompanied today by %s %s; emergency contact number %s.\n", m->rel_word, rel, m->phone2);
         plant(c, rel);
         plant(c, m->phone2);
     }
     while (!b->oom && (double)b->n + 700.0 < target) {
         double u = U(&c->r);
         if (c->long_note && u < 0.7) note_interval(g, c, m, title, gt);
-        else if (u < 0.85) sb_printf(b, "%s\n", FILLER[R(&c->r, (int)(sizeof FILLER / sizeof FILLER[0]))]);
+        else if (u < 0.85) claims_sb_printf(b, "%s\n", FILLER[R(&c->r, (int)(sizeof FILLER / sizeof FILLER[0]))]);
         else note_lab(c);
     }
     if (!contact_first) {
-        sb_printf(b, "Demographics confirmed: phone %s, address %s.\n", m->phone, m->address);
+        claims_sb_printf(b, "Demographics confirmed: phone %s, address %s.\n", m->phone, m->address);
         plant(c, m->phone);
         plant(c, m->address);
     }
     static const char *status[] = {"stable", "improving", "not at goal", "newly diagnosed", "chronic, monitored"};
-    sb_printf(b, "Assessment:\n");
+    claims_sb_printf(b, "Assessment:\n");
     for (int i = 0; i < c->n_dx; i++)
-        sb_printf(b, "%d. %s (%s) - %s.\n", i + 1, c->dx[i]->description, c->dx[i]->code, PICK(&c->r, status));
-    sb_printf(b, "Plan and services:\n");
+        claims_sb_printf(b, "%d. %s (%s) - %s.\n", i + 1, c->dx[i]->description, c->dx[i]->code, PICK(&c->r, status));
+    claims_sb_printf(b, "Plan and services:\n");
     for (int i = 0; i < c->n_px; i++)
-        sb_printf(b, "- %s (%s %s) x%d\n", c->px[i]->description, proc_kind(c->px[i]), c->px[i]->code, c->units[i]);
+        claims_sb_printf(b, "- %s (%s %s) x%d\n", c->px[i]->description, proc_kind(c->px[i]), c->px[i]->code, c->units[i]);
     if (c->doc_level) {
         static const char *mdm[] = {"", "minimal", "straightforward", "low complexity", "moderate complexity", "high complexity"};
         static const int tmin[] = {0, 5, 10, 20, 30, 40};
-        sb_printf(b, "Medical decision making: %s. Total time on the date of the encounter %d minutes.\n",
+        claims_sb_printf(b, "Medical decision making: %s. Total time on the date of the encounter %d minutes.\n",
                   mdm[c->doc_level], tmin[c->doc_level] + R(&c->r, 10));
     }
-    if (c->prior_auth) sb_printf(b, "Prior authorization PA-%05d approved and on file.\n", R(&c->r, 100000));
-    else if (c->pa_pending) sb_printf(b, "Authorization request submitted; determination pending at time of service.\n");
-    sb_printf(b, "Electronically signed by Dr. %s on %s.", pv->last, dos);
+    if (c->prior_auth) claims_sb_printf(b, "Prior authorization PA-%05d approved and on file.\n", R(&c->r, 100000));
+    else if (c->pa_pending) claims_sb_printf(b, "Authorization request submitted; determination pending at time of service.\n");
+    claims_sb_printf(b, "Electronically signed by Dr. %s on %s.", pv->last, dos);
 }
 
 /* ---- driver ---- */
@@ -869,7 +836,7 @@ static tg_status emit_claim(gen *g, long i, FILE *out, claims_gen_fn fn, void *u
         }
     }
     free(line);
-    free(c->note.p);
+    claims_sb_free(&c->note);
     free(c);
     return s;
 }

@@ -1,44 +1,12 @@
 #include "models/claims/text/corpus.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "models/claims/base/strbuf.h"
 #include "models/claims/data/scrub.h"
-
-/* A growable string. */
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-} sbuf;
-
-static bool sb_put(sbuf *b, const char *s, size_t n)
-{
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = (b->n + n + 1) * 2;
-        char *p = realloc(b->p, cap);
-        if (!p) return false;
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-    return true;
-}
-
-static bool sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static bool sb_printf(sbuf *b, const char *fmt, ...)
-{
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    return n >= 0 && sb_put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
-}
 
 tg_status claims_render(const claims_claim *c, char **text, size_t *len)
 {
@@ -49,28 +17,28 @@ tg_status claims_render(const claims_claim *c, char **text, size_t *len)
 tg_status claims_render_parts(const claims_claim *c, char **text, size_t *len, size_t *header_len,
                               size_t *note_start)
 {
-    sbuf b = {0};
-    bool ok = sb_printf(&b, "claim | age %d sex %c | provider %s %s | pos %s | prior auth %s | dx", c->patient_age,
+    claims_strbuf b = {0};
+    bool ok = claims_sb_printf(&b, "claim | age %d sex %c | provider %s %s | pos %s | prior auth %s | dx", c->patient_age,
                         c->patient_sex, c->provider_specialty, c->provider_id, c->place_of_service,
                         c->prior_auth ? "yes" : "no");
-    for (int i = 0; ok && i < c->n_diagnoses; i++) ok = sb_printf(&b, " %s", c->diagnoses[i]);
-    ok = ok && sb_printf(&b, " | px");
+    for (int i = 0; ok && i < c->n_diagnoses; i++) ok = claims_sb_printf(&b, " %s", c->diagnoses[i]);
+    ok = ok && claims_sb_printf(&b, " | px");
     for (int i = 0; ok && i < c->n_procedures; i++) {
         const claims_procedure *pr = &c->procedures[i];
-        ok = sb_printf(&b, " %s x%d $%.2f", pr->code, pr->units, pr->billed_amount);
-        if (ok && pr->fee_ratio > 0) ok = sb_printf(&b, " fee x%.1f", pr->fee_ratio);
-        if (ok && pr->pa_required) ok = sb_printf(&b, " needs auth");
+        ok = claims_sb_printf(&b, " %s x%d $%.2f", pr->code, pr->units, pr->billed_amount);
+        if (ok && pr->fee_ratio > 0) ok = claims_sb_printf(&b, " fee x%.1f", pr->fee_ratio);
+        if (ok && pr->pa_required) ok = claims_sb_printf(&b, " needs auth");
     }
-    ok = ok && sb_printf(&b, " | history prior %d same day %d duplicate %s", c->history_prior,
+    ok = ok && claims_sb_printf(&b, " | history prior %d same day %d duplicate %s", c->history_prior,
                          c->history_same_day, c->history_duplicate ? "yes" : "no");
     *header_len = b.n;
-    ok = ok && sb_printf(&b, " | note: ");
+    ok = ok && claims_sb_printf(&b, " | note: ");
     *note_start = b.n;
     claims_scrub_ids ids = {.name = c->patient_name, .member_id = c->member_id, .dob = c->patient_dob};
     size_t note_len = 0;
     char *note = ok ? claims_scrub_text(c->note, c->note_len, &ids, &note_len) : NULL;
     tg_status st = note ? TG_OK : TG_ERR_OOM;
-    if (note) ok = sb_put(&b, note, note_len);
+    if (note) ok = claims_sb_put(&b, note, note_len);
     free(note);
     if (st != TG_OK || !ok) {
         free(b.p);
