@@ -29,7 +29,7 @@ for dt in fp32 bf16; do
     echo "training $dt ..." >&2
     # shellcheck disable=SC2086 # flag and "$@" are words on purpose
     "$build/train_claims" --config "$src/configs/claims_small.json" --train "$out/data/claims.train.jsonl" \
-        --valid "$out/data/claims.valid.jsonl" --out "$out/$dt" --steps 300 --budget 4096 --warmup 30 \
+        --valid "$out/data/claims.valid.jsonl" --out "$out/$dt" --steps 300 --token-budget 4096 --warmup 30 \
         --lr 5e-4 --lambda 1 --eval-every 0 --ckpt-every 0 --norms-every 0 --seed 3 --quiet $flag "$@" >"$out/$dt.log" 2>&1 ||
         { echo "$dt run failed:" >&2; tail -n 5 "$out/$dt.log" >&2; exit 1; }
 done

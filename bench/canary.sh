@@ -32,8 +32,8 @@ for s in valid test; do
 done
 "$B/gen_claims" --n "$UTIL_N" --seed 8 --long-frac 0 --out "$D/util_raw.jsonl" > /dev/null
 "$B/canary" --mode insert --data "$D/util_raw.jsonl" --out "$D/util.jsonl" --k 0 --note-chars "$NOTE_CHARS" > /dev/null
-COMMON="--train $D/train.jsonl --valid $D/valid.jsonl --steps $STEPS --warmup 20 --vocab 1024 --d 64 --layers 2
-  --heads 4 --ff 256 --ctx 128 --budget $BUDGET --lr 3e-3 --min-lr 3e-4 --decision-loss cost --lambda 1
+COMMON="--train $D/train.jsonl --valid $D/valid.jsonl --steps $STEPS --warmup 20 --vocab 1024 --dim 64 --layers 2
+  --heads 4 --ff 256 --ctx 128 --token-budget $BUDGET --lr 3e-3 --min-lr 3e-4 --decision-loss cost --lambda 1
   --eval-every 0 --ckpt-every 0 --norms-every 0 --seed 3 --quiet"
 # shellcheck disable=SC2086
 "$B/train_claims" $COMMON --out "$OUT/plain" | grep -E "^(train|done)"

@@ -18,8 +18,8 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 export OMP_NUM_THREADS=1
 "$build/gen_claims" --n 400 --seed 5 --out "$tmp/c.jsonl" --split "$tmp/c" --long-frac 0 --valid-frac 0.15 > /dev/null
-common=(--train "$tmp/c.train.jsonl" --valid "$tmp/c.valid.jsonl" --vocab 800 --d 32 --layers 2 --heads 2 --ff 64
-        --ctx 64 --budget 1024 --accum 4 --schedule constant --warmup 2 --dropout 0.1 --bf16
+common=(--train "$tmp/c.train.jsonl" --valid "$tmp/c.valid.jsonl" --vocab 800 --dim 32 --layers 2 --heads 2 --ff 64
+        --ctx 64 --token-budget 1024 --accum 4 --schedule constant --warmup 2 --dropout 0.1 --bf16
         --eval-every 5 --ckpt-every 5 --norms-every 0 --quiet)
 run() { # run OUT_LOG command...: keeps the log, shows it on failure
   local log=$1
@@ -48,8 +48,8 @@ run "$tmp/resume.log" "$build/train_claims" "${common[@]}" --steps 10 --out "$tm
   --resume "$tmp/half/checkpoint.safetensors"
 "$build/weights_diff" "$tmp/one/checkpoint.safetensors" "$tmp/half/checkpoint.safetensors" 1e-6
 # DP-SGD: f32 sums of the clipped gradients in another order, the same noise
-dp=(--train "$tmp/c.train.jsonl" --valid "$tmp/c.valid.jsonl" --vocab 800 --d 32 --layers 2 --heads 2 --ff 64
-    --ctx 64 --budget 1024 --schedule constant --warmup 2 --dropout 0.1 --eval-every 0 --ckpt-every 0
+dp=(--train "$tmp/c.train.jsonl" --valid "$tmp/c.valid.jsonl" --vocab 800 --dim 32 --layers 2 --heads 2 --ff 64
+    --ctx 64 --token-budget 1024 --schedule constant --warmup 2 --dropout 0.1 --eval-every 0 --ckpt-every 0
     --norms-every 0 --quiet --dp --dp-sigma 1.0 --dp-batch 16 --steps 4)
 run "$tmp/dp1.log" "$build/train_claims" "${dp[@]}" --out "$tmp/dp1"
 run "$tmp/dp2.log" "$here/run_mpi.sh" 2 "$build/train_claims" "${dp[@]}" --out "$tmp/dp2"
