@@ -5,7 +5,7 @@ set -euo pipefail
 # which --no-install-recommends leaves out. Open MPI: multi-process
 # data-parallel training (the build works without it).
 pkgs=(build-essential cmake pkg-config libdnnl-dev ocl-icd-opencl-dev opencl-c-headers
-      check libjansson-dev libomp-dev libopenmpi-dev openmpi-bin python3 binutils)
+      check libjansson-dev libomp-dev libopenmpi-dev openmpi-bin python3 binutils clang-format)
 [ "${TG_WITH_TORCH:-0}" = 1 ] && pkgs+=(python3-torch)
 missing=()
 for p in "${pkgs[@]}"; do
