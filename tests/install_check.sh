@@ -45,4 +45,9 @@ cc -std=c11 -Wall -Werror "$prefix/claims_user.c" -o "$prefix/claims_user" $(pkg
    "$rpath" $(pkg-config --libs tensorgrad-claims)
 "$prefix/claims_user"
 test -f "$prefix/share/tensorgrad/codes.tsv" || { echo "codes.tsv not installed under share/tensorgrad"; exit 1; }
+# The installed apps find their data under the prefix, also after the prefix moves.
+mv "$prefix" "$prefix.moved" && ln -s "$prefix.moved" "$prefix"
+trap 'rm -rf "$prefix" "$prefix.moved"' EXIT
+(cd / && env -u TG_DATA_DIR "$prefix.moved/bin/gen_claims" --n 20 --seed 3 --out "$prefix.moved/c.jsonl") > /dev/null
+test "$(wc -l < "$prefix.moved/c.jsonl")" -eq 20 || { echo "installed gen_claims wrote no claims"; exit 1; }
 ! ls "$prefix"/include/tensorgrad/models > /dev/null 2>&1 || { echo "claims headers installed with the framework"; exit 1; }
