@@ -24,5 +24,6 @@
 #include "tensor/safetensors.h"
 #include "tensor/status.h"
 #include "tensor/tensor.h"
+#include "tensor/version.h"
 
 #endif

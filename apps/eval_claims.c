@@ -87,7 +87,7 @@ int main(int argc, char **argv)
     }
     claims_corpus c, ctr = {0};
     if (train_path && claims_dataset_load(train_path, &ro, &tr) != TG_OK) return fail("--train");
-    if (train_path && claims_provider_stats_fill(&tr, &ds) != TG_OK) return fail("provider statistics"); /* as train_claims */
+    if (train_path && claims_provider_stats_fill(&tr, &ds, NULL) != TG_OK) return fail("provider statistics"); /* as train_claims */
     if (claims_corpus_build(&ds, NULL, 0, tok, &c) != TG_OK) return fail("tokenizing");
     if (train_path && claims_corpus_build(&tr, NULL, 0, tok, &ctr) != TG_OK) return fail("--train");
     uint8_t *is_code, *is_rare;

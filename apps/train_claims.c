@@ -12,6 +12,7 @@
 
 #include "apps/cli.h"
 #include "parallel/parallel.h"
+#include "models/claims/model/artifact.h"
 #include "models/claims/model/config.h"
 #include "models/claims/text/corpus.h"
 #include "models/claims/train/parallel_train.h"
@@ -348,7 +349,12 @@ int main(int argc, char **argv)
            claims_tok_n_merges(tok));
 
     /* from the training claims, as eval_claims rebuilds them */
-    if (claims_provider_stats_fill(&train, &valid) != TG_OK) return fail("provider statistics");
+    char *stats_json = NULL;
+    if (claims_provider_stats_fill(&train, &valid, &stats_json) != TG_OK) return fail("provider statistics");
+    /* what scoring needs besides the weights travels in every checkpoint */
+    char *artifact = claims_artifact_to_json(tok, stats_json, codes->hash);
+    free(stats_json);
+    if (!artifact) return fail("model artifact");
     claims_corpus ctrain, cvalid;
     if (claims_corpus_build(&train, NULL, 0, tok, &ctrain) != TG_OK || claims_corpus_build(&valid, NULL, 0, tok, &cvalid) != TG_OK)
         return fail("tokenizing claims");
@@ -358,6 +364,7 @@ int main(int argc, char **argv)
     claims_train_opts t;
     if ((rc = build_opts(&a, &train, claims_tok_vocab_size(tok), &t))) return rc;
     t.tokenizer_name = "tokenizer.json";
+    t.artifact_json = artifact;
     claims_dpsgd_opts dpo;
     int32_t *dp_unit = NULL;
     if (a.dp && (rc = build_dp(&a, &train, &dpo, &dp_unit))) return rc;
@@ -386,6 +393,7 @@ int main(int argc, char **argv)
     if (getenv("TG_PROFILE")) tg_profile_print(stderr);
 
     claims_model_free(&m);
+    free(artifact);
     free(dp_unit);
     free(is_code);
     free(is_rare);

@@ -443,6 +443,25 @@ START_TEST(test_provider_profile)
         ck_assert_int_eq(top, p.e[k].top);
         if (k) ck_assert_int_lt(strcmp(p.e[k - 1].provider_id, p.e[k].provider_id), 0);
     }
+    /* the artifact's copy: JSON round trip, bad entries named */
+    char *json = claims_provider_stats_to_json(&p);
+    claims_provider_stats q;
+    ck_assert_msg(claims_provider_stats_from_json(json, "stats", &q) == TG_OK, "%s", tg_last_error());
+    ck_assert_int_eq(q.n, p.n);
+    ck_assert(q.prior_high == p.prior_high && q.prior_top == p.prior_top);
+    for (int k = 0; k < p.n; k++) {
+        ck_assert_str_eq(q.e[k].provider_id, p.e[k].provider_id);
+        ck_assert(q.e[k].visits == p.e[k].visits && q.e[k].high == p.e[k].high && q.e[k].top == p.e[k].top);
+    }
+    claims_provider_stats_free(&q);
+    free(json);
+    const char *bad[] = {"[]", "{\"prior_high\":0.5,\"prior_top\":0.1,\"providers\":[[\"a\",1,2,0]]}",
+                         "{\"prior_high\":0.5,\"prior_top\":0.1,\"providers\":[[\"b\",1,0,0],[\"a\",1,0,0]]}",
+                         "{\"prior_high\":1.5,\"prior_top\":0.1,\"providers\":[]}"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_int_eq(claims_provider_stats_from_json(bad[i], "stats", &q), TG_ERR_FORMAT);
+        ck_assert_ptr_nonnull(strstr(tg_last_error(), "stats"));
+    }
     double up = 0, ok = 0;
     long n_up = 0, n_ok = 0, n_em = 0;
     claims_provider_stats_apply(&p, &ds, true);

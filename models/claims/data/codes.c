@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "models/claims/base/hashmap.h"
+
 /* ---- code formats ---- */
 
 
@@ -170,6 +172,21 @@ static tg_status load_rows(claims_codes *t, FILE *f, const char *path)
     return st;
 }
 
+/* A fingerprint of the table's contents (every field of every code, in
+ * file order), so a model can tell that it is scored with its own table. */
+static uint64_t table_hash(const claims_codes *t)
+{
+    uint64_t h = 1469598103934665603ull;
+    char row[512];
+    for (int i = 0; i < t->n; i++) {
+        const claims_code *c = &t->codes[i];
+        int n = snprintf(row, sizeof row, "%s|%d|%u|%c|%d|%d|%.17g|%d|%s\n", c->code, (int)c->kind, c->groups, c->sex,
+                         c->age_min, c->age_max, c->amount, c->prior_auth, c->description ? c->description : "");
+        h = claims_hash_bytes(row, n > 0 && (size_t)n < sizeof row ? (size_t)n : sizeof row - 1) ^ (h * 1099511628211ull);
+    }
+    return h;
+}
+
 tg_status claims_codes_load(const char *path, claims_codes **out)
 {
     *out = NULL;
@@ -192,6 +209,7 @@ tg_status claims_codes_load(const char *path, claims_codes **out)
                               t->codes[t->sorted[i]].code);
         int g = claims_codes_group(t, "general");
         t->general_mask = g >= 0 ? 1u << g : 0;
+        t->hash = table_hash(t);
     }
     if (st != TG_OK) {
         claims_codes_free(t);

@@ -34,6 +34,7 @@ typedef struct claims_codes {
     int n_groups;
     uint32_t general_mask; /* bit of the "general" group (supports any diagnosis), or 0 */
     int *sorted;           /* indices of codes sorted by code string, for lookup */
+    uint64_t hash;         /* fingerprint of the contents (a model artifact records it) */
 } claims_codes;
 
 /* Loads the TSV table at `path` into *out (owned; free with claims_codes_free).

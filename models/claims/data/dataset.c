@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "models/claims/data/decision.h"
+#include "models/claims/data/history.h"
 #include "tensor/rng.h"
 
 /* ---- validation of one line ---- */
@@ -16,6 +17,7 @@ typedef struct parse_ctx {
     char *why;
     size_t why_len;
     const claims_codes *codes;
+    bool labels_optional;
 } parse_ctx;
 
 __attribute__((format(printf, 2, 3))) static bool fail(parse_ctx *p, const char *fmt, ...)
@@ -226,28 +228,32 @@ static bool parse_reasons(parse_ctx *p, json_t *root, claims_claim *c)
 static bool parse_claim(parse_ctx *p, json_t *root, claims_claim *c)
 {
     const char *pos, *note, *decision;
-    json_t *pa, *fraud;
+    json_t *pa, *fraud = NULL;
     if (!dup_string(p, root, "", "claim_id", &c->claim_id) ||
         !dup_string(p, root, "", "member_id", &c->member_id) || !parse_patient(p, root, c) ||
         !get_date(p, root, "", "service_date_from", c->service_date_from) ||
         !get_date(p, root, "", "service_date_to", c->service_date_to) || !parse_codes(p, root, c) ||
         !get_string(p, root, "", "place_of_service", &pos) ||
         !(pa = field(p, root, "", "prior_auth", JSON_TRUE, "a boolean")) ||
-        !get_string(p, root, "", "note", &note) ||
-        !get_string(p, root, "", "decision", &decision) ||
-        !(fraud = field(p, root, "", "fraud", JSON_TRUE, "a boolean")))
+        !get_string(p, root, "", "note", &note))
         return false;
+    c->labeled = !p->labels_optional || json_object_get(root, "decision");
+    if (c->labeled && !get_string(p, root, "", "decision", &decision)) return false;
+    if ((c->labeled || json_object_get(root, "fraud")) && !(fraud = field(p, root, "", "fraud", JSON_TRUE, "a boolean")))
+        return false;
+    if (!c->labeled && json_object_get(root, "deny_reasons"))
+        return fail(p, "field 'deny_reasons' needs a 'decision'");
     if (strcmp(c->service_date_to, c->service_date_from) < 0)
         return fail(p, "service_date_to %s is before service_date_from %s", c->service_date_to,
                     c->service_date_from);
     if (strlen(pos) != 2 || pos[0] < '0' || pos[0] > '9' || pos[1] < '0' || pos[1] > '9')
         return fail(p, "field 'place_of_service' must be two digits, got \"%.10s\"", pos);
     memcpy(c->place_of_service, pos, 3);
-    if (strcmp(decision, "approve") && strcmp(decision, "deny"))
+    if (c->labeled && strcmp(decision, "approve") && strcmp(decision, "deny"))
         return fail(p, "field 'decision' must be \"approve\" or \"deny\", got \"%.20s\"", decision);
-    c->deny = decision[0] == 'd';
+    c->deny = c->labeled && decision[0] == 'd';
     c->prior_auth = json_is_true(pa);
-    c->fraud = json_is_true(fraud);
+    c->fraud = json_object_get(root, "fraud") && json_is_true(fraud);
     if (!parse_reasons(p, root, c)) return false;
     c->note_len = json_string_length(json_object_get(root, "note"));
     if (!(c->note = malloc(c->note_len + 1))) return fail(p, "out of memory");
@@ -258,7 +264,13 @@ static bool parse_claim(parse_ctx *p, json_t *root, claims_claim *c)
 bool claims_parse_line(const char *line, size_t len, const claims_codes *codes, claims_claim *out,
                        char *why, size_t why_len)
 {
-    parse_ctx p = {why, why_len, codes};
+    return claims_parse_claim(line, len, codes, false, out, why, why_len);
+}
+
+bool claims_parse_claim(const char *line, size_t len, const claims_codes *codes, bool labels_optional,
+                        claims_claim *out, char *why, size_t why_len)
+{
+    parse_ctx p = {why, why_len, codes, labels_optional};
     memset(out, 0, sizeof *out);
     out->limits.age_max = 150; /* neutral until a code says otherwise */
     json_error_t err;
@@ -312,7 +324,7 @@ tg_status claims_read_jsonl(const char *path, const claims_read_opts *opts, clai
         s.lines_read++;
         if (blank_line(line, (size_t)len)) { s.blank++; continue; }
         claims_claim c;
-        if (!claims_parse_line(line, (size_t)len, opts->codes, &c, why, sizeof why)) {
+        if (!claims_parse_claim(line, (size_t)len, opts->codes, opts->labels_optional, &c, why, sizeof why)) {
             s.rejected++;
             if (opts->on_reject) opts->on_reject(opts->reject_user, path, s.lines_read, why);
             if (opts->strict)
@@ -360,71 +372,13 @@ tg_status claims_dataset_load(const char *path, const claims_read_opts *opts, cl
 
 /* ---- history ---- */
 
-typedef struct hist_ref {
-    claims_claim *c;
-    size_t pos; /* file position */
-} hist_ref;
-
-static int cmp_pos(const hist_ref *a, const hist_ref *b) { return (a->pos > b->pos) - (a->pos < b->pos); }
-
-/* Orders by member, then file position. */
-static int by_member(const void *pa, const void *pb)
-{
-    const hist_ref *a = pa, *b = pb;
-    int c = strcmp(a->c->member_id, b->c->member_id);
-    return c ? c : cmp_pos(a, b);
-}
-
-static int member_day(const hist_ref *a, const hist_ref *b)
-{
-    int c = strcmp(a->c->member_id, b->c->member_id);
-    return c ? c : strcmp(a->c->service_date_from, b->c->service_date_from);
-}
-
-/* Orders by member, first service date, then file position. */
-static int by_member_day(const void *pa, const void *pb)
-{
-    int c = member_day(pa, pb);
-    return c ? c : cmp_pos(pa, pb);
-}
-
-/* Same member and first service date assumed: the rest of a duplicate. */
-static bool same_service(const claims_claim *a, const claims_claim *b)
-{
-    if (strcmp(a->provider_id, b->provider_id) || strcmp(a->service_date_to, b->service_date_to) ||
-        a->n_diagnoses != b->n_diagnoses || a->n_procedures != b->n_procedures)
-        return false;
-    for (int i = 0; i < a->n_diagnoses; i++)
-        if (strcmp(a->diagnoses[i], b->diagnoses[i])) return false;
-    for (int i = 0; i < a->n_procedures; i++)
-        if (strcmp(a->procedures[i].code, b->procedures[i].code) || a->procedures[i].units != b->procedures[i].units)
-            return false;
-    return true;
-}
-
 tg_status claims_dataset_history(claims_dataset *ds)
 {
-    size_t n = ds->n;
-    hist_ref *r = malloc((n ? n : 1) * sizeof *r);
-    if (!r) return tg_error(TG_ERR_OOM, "claims_dataset_history: out of memory for %zu claims", n);
-    for (size_t i = 0; i < n; i++) r[i] = (hist_ref){&ds->claims[i], i};
-    qsort(r, n, sizeof *r, by_member);
-    for (size_t i = 0; i < n; i++) {
-        bool same = i > 0 && !strcmp(r[i].c->member_id, r[i - 1].c->member_id);
-        r[i].c->history_prior = same ? r[i - 1].c->history_prior + 1 : 0;
-    }
-    qsort(r, n, sizeof *r, by_member_day);
-    for (size_t g = 0, e; g < n; g = e) { /* one member and day, in file order */
-        for (e = g + 1; e < n && !member_day(&r[g], &r[e]); e++) {}
-        for (size_t i = g; i < e; i++) {
-            claims_claim *x = r[i].c;
-            x->history_same_day = (int)(i - g);
-            x->history_duplicate = false;
-            for (size_t j = g; j < i && !x->history_duplicate; j++) x->history_duplicate = same_service(r[j].c, x);
-        }
-    }
-    free(r);
-    return TG_OK;
+    claims_history h = {0};
+    tg_status st = TG_OK;
+    for (size_t i = 0; st == TG_OK && i < ds->n; i++) st = claims_history_observe(&h, &ds->claims[i]);
+    claims_history_free(&h);
+    return st;
 }
 
 void claims_dataset_free(claims_dataset *ds)

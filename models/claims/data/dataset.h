@@ -12,66 +12,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "models/claims/data/claim.h"
 #include "models/claims/data/codes.h"
 #include "tensor/status.h"
-
-typedef struct claims_procedure {
-    char code[CLAIMS_CODE_LEN]; /* CPT or HCPCS */
-    int units;
-    double billed_amount; /* USD for all units */
-    /* Payer reference, filled when the reader has a code table: */
-    double fee_ratio;     /* billed / (fee-schedule amount x units); 0 when the code has no fee */
-    bool pa_required;     /* the code is on the prior-authorization list */
-} claims_procedure;
-
-/* The demographic limits of all a claim's codes (diagnoses and procedures)
- * from the payer's code table; neutral (0, 0, 0, 150) without a table. */
-typedef struct claims_code_limits {
-    int female_only, male_only; /* codes restricted to that sex */
-    int age_min;                /* the highest minimum age of any code */
-    int age_max;                /* the lowest maximum age of any code */
-} claims_code_limits;
-
-/* One claim; every pointer is owned by the claim (claims_claim_clear). */
-typedef struct claims_claim {
-    char *claim_id, *member_id;
-    char *patient_name;
-    char patient_dob[11]; /* YYYY-MM-DD */
-    int patient_age;      /* years at service_date_from */
-    char patient_sex;     /* 'M', 'F' or 'U' */
-    char *provider_id, *provider_specialty;
-    char service_date_from[11], service_date_to[11];
-    int n_diagnoses;
-    char (*diagnoses)[CLAIMS_CODE_LEN]; /* ICD-10-CM, dotted */
-    int n_procedures;
-    claims_procedure *procedures;
-    char place_of_service[3]; /* two-digit CMS place-of-service code */
-    bool prior_auth;
-    claims_code_limits limits; /* payer reference, see claims_code_limits */
-    char *note;
-    size_t note_len;
-    bool deny;  /* decision == "deny" */
-    bool fraud;
-    unsigned deny_reasons; /* optional: bit r for claims_deny_reason r (decision.h) */
-    /* Claims history, filled by claims_dataset_history from earlier lines of
-     * the same file (a claims system's history lookup): */
-    int history_prior;       /* earlier claims of this member */
-    int history_same_day;    /* ... of them on the same first service date */
-    bool history_duplicate;  /* an earlier claim has the same member, provider,
-                                dates, diagnoses and procedures (codes, units) */
-    int em_level;            /* level 1-5 of the claim's office or emergency E/M
-                                visit code (992[018]x), the highest if several; 0: none */
-    /* Provider billing statistics, filled by claims_provider_stats_apply (provider_stats.h): */
-    int provider_em_visits;  /* the provider's E/M visits in the statistics */
-    float provider_em_high;  /* z-score of how many of them are at level 4-5 */
-    float provider_em_top;   /* ... at level 5 */
-} claims_claim;
 
 /* Called once per rejected line: file path, 1-based line number, reason. */
 typedef void (*claims_reject_fn)(void *user, const char *path, long line, const char *reason);
 
 typedef struct claims_read_opts {
     bool strict;                 /* the first malformed line is an error */
+    bool labels_optional;        /* claims without "decision" (and "fraud") are read, unlabeled */
     const claims_codes *codes;   /* optional: also reject codes missing from this table */
     claims_reject_fn on_reject;  /* optional */
     void *reject_user;
@@ -88,6 +38,12 @@ typedef struct claims_read_summary {
  * left empty). Returns false and writes the reason into why[why_len]. */
 bool claims_parse_line(const char *line, size_t len, const claims_codes *codes, claims_claim *out,
                        char *why, size_t why_len);
+
+/* claims_parse_line that also takes claims without labels when
+ * labels_optional ("decision", "fraud" and "deny_reasons" absent; c->labeled
+ * false): the claims that arrive to be scored. */
+bool claims_parse_claim(const char *line, size_t len, const claims_codes *codes, bool labels_optional,
+                        claims_claim *out, char *why, size_t why_len);
 
 /* Frees what a claim owns and zeroes it; NULL is fine. */
 void claims_claim_clear(claims_claim *c);

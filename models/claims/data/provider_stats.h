@@ -31,10 +31,21 @@ tg_status claims_provider_stats_build(const claims_dataset *ds, claims_provider_
  * of its provider's counts (so training claims look like unseen ones). */
 void claims_provider_stats_apply(const claims_provider_stats *p, claims_dataset *ds, bool leave_one_out);
 
+/* The same for one claim (a scored claim arriving alone). */
+void claims_provider_stats_apply_claim(const claims_provider_stats *p, claims_claim *c, bool leave_one_out);
+
 void claims_provider_stats_free(claims_provider_stats *p);
 
+/* The statistics as compact JSON text (malloc'd; NULL with TG_ERR_OOM) and
+ * back (`what` names the source in errors: TG_ERR_FORMAT for a malformed,
+ * out-of-range or unsorted entry, naming it; TG_ERR_OOM). A model artifact
+ * carries them, so scoring needs no training file. */
+char *claims_provider_stats_to_json(const claims_provider_stats *p);
+tg_status claims_provider_stats_from_json(const char *json, const char *what, claims_provider_stats *out);
+
 /* The statistics of train applied to train (leave-one-out) and to other (may
- * be NULL), then dropped: what the claims apps do. TG_ERR_OOM only. */
-tg_status claims_provider_stats_fill(claims_dataset *train, claims_dataset *other);
+ * be NULL), then dropped: what the claims apps do; *json (json may be NULL)
+ * gets them as claims_provider_stats_to_json text. TG_ERR_OOM only. */
+tg_status claims_provider_stats_fill(claims_dataset *train, claims_dataset *other, char **json);
 
 #endif

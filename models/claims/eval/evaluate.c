@@ -94,6 +94,12 @@ static void eval_decisions(const claims_corpus *c, const claims_costs *costs, do
     out->decision_acc = claims_accuracy(&out->confusion);
     out->precision = claims_precision(&out->confusion);
     out->recall = claims_recall(&out->confusion);
+    claims_platt_fit(a->score, c->label, c->n, &out->calib_a, &out->calib_b);
+    out->ece = claims_ece(a->score, c->label, c->n, 10);
+    float *cal = malloc(sizeof *cal * (size_t)(c->n ? c->n : 1));
+    for (int32_t i = 0; cal && i < c->n; i++) cal[i] = (float)claims_platt_apply(out->calib_a, out->calib_b, a->score[i]);
+    out->ece_calibrated = cal ? claims_ece(cal, c->label, c->n, 10) : NAN;
+    free(cal);
 }
 
 static double ratio(int64_t a, int64_t b) { return b ? (double)a / (double)b : NAN; }
@@ -223,6 +229,8 @@ void claims_eval_write_json(FILE *f, int64_t step, const claims_eval *e)
     claims_json_num(f, "auc", e->auc);
     claims_json_num(f, "pr_auc", e->pr_auc);
     claims_json_num(f, "threshold", e->threshold);
+    claims_json_num(f, "ece", e->ece);
+    claims_json_num(f, "ece_calibrated", e->ece_calibrated);
     claims_json_num(f, "business_cost", e->business_cost);
     claims_json_num(f, "baseline_cost_always_approve", e->baseline_cost_always_approve);
     claims_json_num(f, "baseline_cost_always_deny", e->baseline_cost_always_deny);

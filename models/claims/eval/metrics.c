@@ -146,3 +146,52 @@ double claims_cost_always_deny(const int32_t *label, int64_t n, const claims_cos
     for (int64_t i = 0; i < n; i++) k += c->c[label[i] != 0][1];
     return k;
 }
+
+/* logit of a probability, clamped away from 0 and 1. */
+static double logit(double p)
+{
+    const double e = 1e-7;
+    p = p < e ? e : p > 1 - e ? 1 - e : p;
+    return log(p / (1 - p));
+}
+
+double claims_platt_apply(double a, double b, double p) { return 1.0 / (1.0 + exp(-(a * logit(p) + b))); }
+
+void claims_platt_fit(const float *score, const int32_t *label, int64_t n, double *a, double *b)
+{
+    *a = 1, *b = 0;
+    int64_t pos = 0;
+    for (int64_t i = 0; i < n; i++) pos += label[i] != 0;
+    if (pos == 0 || pos == n) return;
+    /* Platt's smoothed targets keep the fit finite on separable data. */
+    const double t1 = (pos + 1.0) / (pos + 2.0), t0 = 1.0 / (n - pos + 2.0);
+    for (int it = 0; it < 100; it++) { /* Newton steps on the log-loss in (a, b) */
+        double ga = 0, gb = 0, haa = 0, hab = 0, hbb = 0;
+        for (int64_t i = 0; i < n; i++) {
+            double x = logit(score[i]), q = 1.0 / (1.0 + exp(-(*a * x + *b)));
+            double d = q - (label[i] ? t1 : t0), w = q * (1 - q) + 1e-12;
+            ga += d * x, gb += d, haa += w * x * x, hab += w * x, hbb += w;
+        }
+        double det = haa * hbb - hab * hab;
+        if (!(fabs(det) > 1e-300)) break;
+        double da = (hbb * ga - hab * gb) / det, db = (haa * gb - hab * ga) / det;
+        *a -= da, *b -= db;
+        if (fabs(da) < 1e-10 && fabs(db) < 1e-10) break;
+    }
+}
+
+double claims_ece(const float *prob, const int32_t *label, int64_t n, int bins)
+{
+    double err = 0;
+    for (int k = 0; k < bins; k++) {
+        double sp = 0, sy = 0;
+        int64_t m = 0;
+        for (int64_t i = 0; i < n; i++) {
+            int bin = (int)(prob[i] * bins);
+            if ((bin < bins ? bin : bins - 1) != k) continue;
+            sp += prob[i], sy += label[i] != 0, m++;
+        }
+        if (m) err += fabs(sp - sy) / (double)n;
+    }
+    return n ? err : NAN;
+}

@@ -40,4 +40,13 @@ double claims_best_threshold(const float *score, const int32_t *label, int64_t n
 double claims_cost_always_approve(const int32_t *label, int64_t n, const claims_costs *c);
 double claims_cost_always_deny(const int32_t *label, int64_t n, const claims_costs *c);
 
+/* Platt scaling: p' = 1 / (1 + exp(-(a logit(p) + b))), (a, b) fitted by
+ * Newton's method on the log-loss with Platt's smoothed targets (identity
+ * a = 1, b = 0 when one class is absent). */
+void claims_platt_fit(const float *score, const int32_t *label, int64_t n, double *a, double *b);
+double claims_platt_apply(double a, double b, double p);
+
+/* Expected calibration error over `bins` equal-width probability bins. */
+double claims_ece(const float *prob, const int32_t *label, int64_t n, int bins);
+
 #endif

@@ -72,6 +72,8 @@ tg_status claims_config_from_json(const char *json, const char *what, claims_mod
         return tg_error(TG_ERR_FORMAT, "%s: configuration must be a JSON object", what);
     }
     json_object_del(o, "dp"); /* DP-SGD settings: checked by the trainer (claims_dpsgd_config_check) */
+    json_object_del(o, "artifact");    /* read by claims_artifact_from_config (artifact.h) */
+    json_object_del(o, "calibration"); /* read by claims_config_calibration */
     tg_status st = upgrade_names(o, what);
     if (st != TG_OK) {
         json_decref(o);
@@ -108,4 +110,25 @@ tg_status claims_config_from_json(const char *json, const char *what, claims_mod
     }
     json_decref(o);
     return st;
+}
+
+char *claims_config_set(const char *config, const char *key, const char *value_json)
+{
+    json_t *o = json_loads(config, 0, NULL), *v = json_loads(value_json, JSON_DECODE_ANY, NULL);
+    char *s = NULL;
+    if (json_is_object(o) && v && json_object_set(o, key, v) == 0) s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o), json_decref(v);
+    if (!s) tg_error(TG_ERR_INVALID, "claims_config_set: cannot set '%s' (configuration or value not JSON, or OOM)", key);
+    return s;
+}
+
+bool claims_config_calibration(const char *config, double *a, double *b)
+{
+    *a = 1, *b = 0;
+    json_t *o = json_loads(config, 0, NULL);
+    bool ok = o && !json_unpack(json_object_get(o, "calibration"), "{s:F,s:F}", "a", a, "b", b) && isfinite(*a) &&
+              isfinite(*b);
+    if (!ok) *a = 1, *b = 0;
+    json_decref(o);
+    return ok;
 }

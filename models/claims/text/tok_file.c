@@ -10,10 +10,10 @@
 
 #define FORMAT_NAME "tensorgrad-claims-bpe"
 
-tg_status claims_tok_save(const claims_tokenizer *tok, const char *path)
+/* The tokenizer as a JSON object (new reference), or NULL on OOM. */
+static json_t *build_json(const claims_tokenizer *tok)
 {
     json_t *root = json_object(), *specials = json_array(), *codes = json_array(), *pairs = json_array();
-    tg_status st = TG_OK;
     if (!root || !specials || !codes || !pairs) goto oom;
     for (int32_t i = 0; i < CLAIMS_TOK_N_SPECIAL; i++)
         if (json_array_append_new(specials, json_string(claims_tok_special_names[i]))) goto oom;
@@ -30,6 +30,27 @@ tg_status claims_tok_save(const claims_tokenizer *tok, const char *path)
         json_object_set(root, "special_tokens", specials) || json_object_set_new(root, "byte_tokens", bytes) ||
         json_object_set_new(root, "code_tokens", code_obj) || json_object_set_new(root, "merges", merge_obj))
         goto oom;
+    json_decref(specials), json_decref(codes), json_decref(pairs);
+    return root;
+oom:
+    json_decref(root), json_decref(specials), json_decref(codes), json_decref(pairs);
+    return NULL;
+}
+
+char *claims_tok_to_json(const claims_tokenizer *tok)
+{
+    json_t *root = build_json(tok);
+    char *s = root ? json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(root);
+    if (!s) tg_error(TG_ERR_OOM, "claims_tok_to_json: out of memory");
+    return s;
+}
+
+tg_status claims_tok_save(const claims_tokenizer *tok, const char *path)
+{
+    json_t *root = build_json(tok);
+    if (!root) return tg_error(TG_ERR_OOM, "claims_tok_save: out of memory building JSON for '%s'", path);
+    tg_status st = TG_OK;
     char tmp[4096];
     if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp) {
         st = tg_error(TG_ERR_IO, "claims_tok_save: path '%s' is too long", path);
@@ -49,11 +70,8 @@ tg_status claims_tok_save(const claims_tokenizer *tok, const char *path)
         st = tg_error(TG_ERR_IO, "claims_tok_save: writing '%s' failed: %s", path, strerror(errno));
         remove(tmp);
     }
-    goto done;
-oom:
-    st = tg_error(TG_ERR_OOM, "claims_tok_save: out of memory building JSON for '%s'", path);
 done:
-    json_decref(root), json_decref(specials), json_decref(codes), json_decref(pairs);
+    json_decref(root);
     return st;
 }
 
@@ -205,6 +223,15 @@ done:
     return st;
 }
 
+/* Validates a parsed root (borrowed) and builds the tokenizer; `what` names
+ * the source in errors. */
+static tg_status from_root(const char *what, json_t *root, claims_tokenizer **out)
+{
+    *out = NULL;
+    if (!json_is_object(root)) return tg_error(TG_ERR_FORMAT, "claims_tok_load: %s: top level must be an object", what);
+    return load_json(what, root, out);
+}
+
 tg_status claims_tok_load(const char *path, claims_tokenizer **out)
 {
     *out = NULL;
@@ -214,11 +241,22 @@ tg_status claims_tok_load(const char *path, claims_tokenizer **out)
     json_t *root = json_loadf(f, 0, &err);
     fclose(f);
     if (!root)
-        return tg_error(TG_ERR_FORMAT, "claims_tok_load: %s: bad JSON at line %d column %d: %s", path,
-                        err.line, err.column, err.text);
-    tg_status st = json_is_object(root)
-                       ? load_json(path, root, out)
-                       : tg_error(TG_ERR_FORMAT, "claims_tok_load: %s: top level must be an object", path);
+        return tg_error(TG_ERR_FORMAT, "claims_tok_load: %s: bad JSON at line %d column %d: %s", path, err.line,
+                        err.column, err.text);
+    tg_status st = from_root(path, root, out);
+    json_decref(root);
+    return st;
+}
+
+tg_status claims_tok_from_json(const char *json, const char *what, claims_tokenizer **out)
+{
+    *out = NULL;
+    json_error_t err;
+    json_t *root = json_loads(json, 0, &err);
+    if (!root)
+        return tg_error(TG_ERR_FORMAT, "claims_tok_load: %s: bad JSON at line %d column %d: %s", what, err.line,
+                        err.column, err.text);
+    tg_status st = from_root(what, root, out);
     json_decref(root);
     return st;
 }

@@ -135,6 +135,12 @@ tg_status claims_tok_save(const claims_tokenizer *tok, const char *path);
  * naming the file and the field. */
 tg_status claims_tok_load(const char *path, claims_tokenizer **out);
 
+/* The same format as one line of compact JSON text (malloc'd; NULL with
+ * TG_ERR_OOM), and back: what a model artifact embeds. `what` names the
+ * source in errors, which are those of claims_tok_load. */
+char *claims_tok_to_json(const claims_tokenizer *tok);
+tg_status claims_tok_from_json(const char *json, const char *what, claims_tokenizer **out);
+
 /* Encodes len bytes of text into a new malloc'd array *ids of *n_ids ids
  * (caller frees with free(); an empty text gives n_ids 0 and ids NULL).
  * opts may be NULL (SPELL policy, no cache, no stats). Errors: TG_ERR_INVALID

@@ -42,6 +42,7 @@ typedef struct run {
     float **before;       /* weights before the step, on norm-logging steps */
     FILE *metrics;
     double threshold;
+    double calib_a, calib_b; /* Platt calibration from the last evaluation (NaN: none yet) */
     claims_dpsgd *dp;          /* DP-SGD state when opts->dp */
     claims_dpsgd_stats dp_stats;
 } run;
@@ -236,6 +237,13 @@ static tg_status make_dir(const char *dir)
     return tg_error(TG_ERR_IO, "claims_train: cannot create %s: %s", dir, strerror(errno));
 }
 
+/* next, after freeing prev (both malloc'd text). */
+static char *replace(char *prev, char *next)
+{
+    free(prev);
+    return next;
+}
+
 static tg_status save_checkpoint(run *r, const char *name)
 {
     if (tg_parallel_rank() != 0) return TG_OK; /* rank 0 writes for the job */
@@ -245,6 +253,10 @@ static tg_status save_checkpoint(run *r, const char *name)
     char *model = claims_config_to_json(&r->o->model, &r->o->batch, r->o->tokenizer_name, r->threshold);
     char *config = model ? claims_dpsgd_config_add(model, r->o->dp) : NULL;
     free(model);
+    if (config && r->o->artifact_json) config = replace(config, claims_config_set(config, "artifact", r->o->artifact_json));
+    char calib[96];
+    snprintf(calib, sizeof calib, "{\"a\":%.17g,\"b\":%.17g}", r->calib_a, r->calib_b);
+    if (config && isfinite(r->calib_a) && isfinite(r->calib_b)) config = replace(config, claims_config_set(config, "calibration", calib));
     if (!config) return TG_ERR_OOM;
     tg_status st = tg_checkpoint_save(path, r->m->gpt.params, r->opt, &r->scaler, &r->state, config);
     free(config);
@@ -278,6 +290,7 @@ static tg_status setup(run *r)
     tg_ctx_rng(tg_ctx_current())->seed = o->seed;
     tg_ctx_rng(tg_ctx_current())->counter = 0;
     r->threshold = 0.5;
+    r->calib_a = r->calib_b = NAN;
     if (o->resume) {
         char *config = NULL, tok[16];
         claims_model_config mc;
@@ -285,6 +298,7 @@ static tg_status setup(run *r)
         TG_TRY(tg_checkpoint_load(o->resume, ps, r->opt, &r->scaler, &r->state, &config));
         tg_status st = claims_config_from_json(config, o->resume, &mc, &bo, tok, sizeof tok, &r->threshold);
         if (st == TG_OK) st = claims_dpsgd_config_check(config, o->dp, o->resume);
+        if (st == TG_OK && !claims_config_calibration(config, &r->calib_a, &r->calib_b)) r->calib_a = r->calib_b = NAN;
         free(config);
         TG_TRY(st);
         *tg_ctx_rng(tg_ctx_current()) = r->state.rng;
@@ -306,6 +320,7 @@ static tg_status evaluate(run *r, claims_eval *e)
 {
     TG_TRY(claims_evaluate(r->m, r->valid, &r->o->batch, r->is_code, r->is_rare, NAN, e));
     r->threshold = e->threshold;
+    r->calib_a = e->calib_a, r->calib_b = e->calib_b;
     claims_eval_write_json(r->metrics, r->state.step, e);
     return TG_OK;
 }

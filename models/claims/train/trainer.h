@@ -36,6 +36,7 @@ typedef struct claims_train_opts {
     const char *out_dir;   /* metrics.jsonl, checkpoints, report */
     const char *resume;    /* checkpoint path or NULL */
     const char *tokenizer_name; /* tokenizer file, relative to out_dir, stored in checkpoints */
+    const char *artifact_json;  /* model artifact (artifact.h) stored in checkpoints, or NULL */
     const claims_dpsgd_opts *dp;   /* DP-SGD (dpsgd_train.h) instead of accum/clip/bf16, or NULL */
     claims_head_fit_opts head_fit; /* refit of the decision head after the last step (head_fit.h); not with dp */
 } claims_train_opts;
