@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "apps/cli.h"
+#include "models/claims/model/artifact.h"
 #include "models/claims/model/config.h"
 #include "models/claims/text/corpus.h"
 #include "models/claims/data/provider_stats.h"
@@ -26,17 +27,22 @@ static void reject(void *user, const char *path, long line, const char *reason)
     if (++*count <= 20) fprintf(stderr, "%s:%ld: skipped: %s\n", path, line, reason);
 }
 
-/* The model and tokenizer a checkpoint was trained with. */
+/* The model and tokenizer a checkpoint was trained with (the tokenizer from
+ * its artifact, or from the file beside an older checkpoint). */
 static int load_model(const char *ckpt, claims_model *m, claims_batch_opts *bo, claims_tokenizer **tok, double *thr)
 {
-    char *config = NULL, tok_name[512], tok_path[1600], dir[1024];
+    char *config = NULL, tok_name[512], dir[1024];
     claims_model_config mc;
+    claims_artifact art;
     if (tg_checkpoint_read_config(ckpt, &config) != TG_OK) return fail("--model");
     if (claims_config_from_json(config, ckpt, &mc, bo, tok_name, sizeof tok_name, thr) != TG_OK) return fail("--model");
-    free(config);
     snprintf(dir, sizeof dir, "%s", ckpt);
-    snprintf(tok_path, sizeof tok_path, "%s/%s", dirname(dir), tok_name);
-    if (claims_tok_load(tok_path, tok) != TG_OK) return fail("tokenizer");
+    tg_status st = claims_artifact_from_config(config, ckpt, dirname(dir), &art);
+    free(config);
+    if (st != TG_OK) return fail("tokenizer");
+    *tok = art.tok;
+    art.tok = NULL;
+    claims_artifact_free(&art);
     if (claims_model_init(m, &mc, 0) != TG_OK) return fail("model");
     if (tg_checkpoint_load(ckpt, m->gpt.params, NULL, NULL, NULL, NULL) != TG_OK) return fail("--model");
     return 0;
@@ -71,7 +77,7 @@ int main(int argc, char **argv)
     if (claims_codes_load(codes_path, &codes) != TG_OK) return fail("--codes");
     claims_model m;
     claims_batch_opts bo;
-    claims_tokenizer *tok;
+    claims_tokenizer *tok = NULL;
     double thr;
     if (load_model(model, &m, &bo, &tok, &thr)) return 1;
 

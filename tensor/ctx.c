@@ -106,7 +106,11 @@ tg_ctx *tg_ctx_current(void)
     return current;
 }
 
-void tg_ctx_set_current(tg_ctx *ctx) { current = ctx; }
+void tg_ctx_set_current(tg_ctx *ctx)
+{
+    current = ctx;
+    if (ctx) omp_set_num_threads(ctx->threads); /* OpenMP's thread count is per thread */
+}
 
 int tg_ctx_threads(const tg_ctx *ctx) { return ctx->threads; }
 

@@ -40,7 +40,9 @@ void tg_ctx_destroy(tg_ctx *ctx);
  * oneDNN cannot create a CPU engine at all. */
 tg_ctx *tg_ctx_current(void);
 
-/* Makes ctx current on this thread (NULL: none). */
+/* Makes ctx current on this thread (NULL: none) and applies its thread
+ * count to this thread's parallel regions, so a context computes the same
+ * results whichever thread uses it. */
 void tg_ctx_set_current(tg_ctx *ctx);
 
 /* Threads used by kernels and oneDNN primitives. */

@@ -19,7 +19,7 @@ ALLOWED = {
     "apps": {"tensor", "autograd", "optim", "nn", "parallel", "models", "tensorgrad.h"},
 }
 # models/claims layers, lowest first.
-CLAIMS_LAYERS = ["base", "data", "synth", "text", "model", "eval", "train"]
+CLAIMS_LAYERS = ["base", "data", "synth", "text", "model", "eval", "train", "score"]
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
 

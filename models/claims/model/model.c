@@ -147,12 +147,13 @@ static tg_tensor *cut_grad(tg_tensor *x, double cut)
 
 /* Attention pooling of flat (R·T, D) per document with K queries -> (docs, K·D):
  * each query gathers its own evidence (a code, an amount, a note line). */
-static tg_tensor *pool_docs(const claims_model *m, const claims_batch *b, tg_tensor *flat)
+static tg_tensor *pool_docs(const claims_model *m, const claims_batch *b, tg_tensor *flat, tg_tensor **weights)
 {
     const int64_t RT = (int64_t)b->rows * b->pad_len, K = m->cfg.pool_heads, D = m->cfg.gpt.dim;
     tg_tensor *scores = tg_transpose(tg_nn_linear_forward(&m->pool, flat), 0, 1);         /* (K, RT) */
     tg_tensor *mask = tg_reshape(pooling_mask(b), TG_SHAPE(1, b->n_docs, RT));            /* (1, docs, RT) */
     tg_tensor *alpha = tg_softmax(tg_add(tg_reshape(scores, TG_SHAPE(K, 1, RT)), mask), NULL); /* (K, docs, RT) */
+    *weights = alpha;
     tg_tensor *pooled = tg_matmul(alpha, flat);                                           /* (K, docs, D) */
     return tg_reshape(tg_transpose(pooled, 0, 1), TG_SHAPE(b->n_docs, K * D));            /* (docs, K·D) */
 }
@@ -230,7 +231,8 @@ tg_status claims_model_forward(const claims_model *m, const claims_batch *b, con
         hp = tg_add(h, tg_mul(surprisal(b, lm, w), m->surprise));
     }
     tg_tensor *flat = tg_reshape(cut_grad(hp, m->cfg.decision_grad_cut), TG_SHAPE(R * T, m->cfg.gpt.dim)); /* (RT, D) */
-    const tg_tensor *parts[3] = {tg_embedding(flat, summary_positions(b)), pool_docs(m, b, flat),
+    tg_tensor *alpha = NULL;
+    const tg_tensor *parts[3] = {tg_embedding(flat, summary_positions(b)), pool_docs(m, b, flat, &alpha),
                                  m->cfg.tabular ? doc_features(b, features) : NULL};
     tg_tensor *feat = tg_concat(parts, m->cfg.tabular ? 3 : 2, 1);                     /* (docs, (1+K)D [+F]) */
     tg_tensor *dlogits = claims_model_head_logits(m, feat);                              /* (docs, 2) */
@@ -245,6 +247,7 @@ tg_status claims_model_forward(const claims_model *m, const claims_batch *b, con
     out->decision_loss = tg_detach(dec_mean);
     out->decision_logits = tg_detach(dlogits);
     out->head_input = tg_detach(feat);
+    out->pool_weights = tg_detach(alpha);
     out->lm_logits = keep_logits ? tg_detach(logits) : NULL;
     return out->loss ? TG_OK : TG_ERR_INVALID;
 }

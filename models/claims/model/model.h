@@ -78,6 +78,7 @@ typedef struct claims_forward {
     tg_tensor *lm_logits;       /* (rows, T, vocab), when keep_logits */
     tg_tensor *decision_logits; /* (n_docs, 2) */
     tg_tensor *head_input;      /* (n_docs, claims_model_head_width) */
+    tg_tensor *pool_weights;    /* (pool_heads, n_docs, rows * pad_len): where each pooling query looked */
 } claims_forward;
 
 /* Forward over a filled batch. labels[d] is the label of the batch's d-th

@@ -151,6 +151,7 @@ tg_status claims_batch_fill(const claims_plan *p, int32_t b, const int32_t *cons
     TG_TRY(reserve(&out->targets, cells));
     TG_TRY(reserve(&out->lengths, (size_t)pb->count));
     TG_TRY(reserve(&out->row_doc, (size_t)pb->count));
+    TG_TRY(reserve(&out->row_start, (size_t)pb->count));
     TG_TRY(reserve(&out->doc_index, (size_t)pb->n_docs));
     out->rows = pb->count;
     out->pad_len = pb->pad_len;
@@ -161,6 +162,7 @@ tg_status claims_batch_fill(const claims_plan *p, int32_t b, const int32_t *cons
         /* windows of one document are consecutive; a repeated document (pos_repeat) starts anew at start 0 */
         if (r == 0 || w->start == 0) out->doc_index[out->n_docs++] = w->doc;
         out->row_doc[r] = out->n_docs - 1;
+        out->row_start[r] = w->start;
         out->lengths[r] = w->len;
         const int32_t *t = doc_tokens[w->doc];
         int32_t *x = out->tokens + (size_t)r * pb->pad_len, *y = out->targets + (size_t)r * pb->pad_len;
@@ -181,6 +183,7 @@ void claims_batch_free(claims_batch *b)
     free(b->targets);
     free(b->lengths);
     free(b->row_doc);
+    free(b->row_start);
     free(b->doc_index);
     memset(b, 0, sizeof *b);
 }

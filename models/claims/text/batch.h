@@ -66,6 +66,7 @@ typedef struct claims_batch {
     int32_t *targets;     /* (rows, pad_len) */
     int32_t *lengths;     /* (rows) real window lengths */
     int32_t *row_doc;     /* (rows) index of the row's document within the batch */
+    int32_t *row_start;   /* (rows) position of the row's first token in its document */
     int32_t *doc_index;   /* (n_docs) dataset index of each document */
     int64_t n_targets;    /* targets that count */
 } claims_batch;
