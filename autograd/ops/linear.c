@@ -295,9 +295,11 @@ static tg_status linear_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tenso
 
 /* ---- descriptor and wrapper ---- */
 
+static const tg_op_linear_rows linear_rows = {.x = 0, .w = 1, .bias = 2};
+
 static const tg_op linear_op = {
     .name = "linear", .n_in = -1, .flags = TG_OP_FRESH_GRADS, .infer = linear_infer, .forward = linear_forward,
-    .backward = linear_backward,
+    .backward = linear_backward, .linear_rows = &linear_rows,
 };
 
 tg_status tg_register_linear_ops(void) { return tg_op_register(&linear_op); }
