@@ -330,7 +330,7 @@ static tg_status hooked_backward(psn *s, tg_tensor *loss, tg_node_grad_fn hook, 
     tg_node_grad_fn prev;
     void *prev_user;
     tg_backward_set_node_hook(hook, s, &prev, &prev_user);
-    tg_status st = tg_backward_ex(loss, NULL, retain);
+    tg_status st = tg_backward_with(loss, &(tg_backward_opts){.retain_graph = retain});
     tg_backward_set_node_hook(prev, prev_user, NULL, NULL);
     for (int k = 0; k < s->n_params; k++) s->ps[k].p->requires_grad = was[k];
     return st;
