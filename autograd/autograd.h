@@ -24,10 +24,16 @@ bool tg_grad_enabled(void);
  * or the loss does not require grad. */
 tg_status tg_backward(tg_tensor *loss);
 
-/* Backward from any output with an explicit seed gradient of its shape
- * (NULL seed allowed only for one-element outputs). retain_graph keeps the
- * graph for another backward. */
-tg_status tg_backward_ex(tg_tensor *out, const tg_tensor *seed, bool retain_graph);
+typedef struct tg_backward_opts {
+    /* The gradient of out to start from, of out's shape; NULL: 1, allowed
+     * only for one-element outputs. */
+    const tg_tensor *seed;
+    bool retain_graph; /* keep the graph for another backward */
+} tg_backward_opts;
+
+/* Backward from any output with options (NULL: tg_backward's defaults).
+ * Errors as tg_backward, plus TG_ERR_SHAPE for a seed of another shape. */
+tg_status tg_backward_with(tg_tensor *out, const tg_backward_opts *opts);
 
 /* Called during backward once a leaf's gradient is final: right after the
  * earliest tape node that reads the leaf has run (or was skipped), so no

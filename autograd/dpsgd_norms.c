@@ -114,10 +114,10 @@ static void add_contrib(psn *s, pstate *st, int i, const float *g, int64_t n)
 
 /* ---- linear: ghost norm or materialized per-sample gradient ---- */
 
-static tg_status linear_norms(psn *s, const struct tg_node *node, const tg_tensor *dout, const groups *gr,
-                              pstate *w, pstate *b)
+/* x (..., in) of an op that declares linear rows (tg_op_linear_rows). */
+static tg_status linear_norms(psn *s, const tg_tensor *x, const tg_tensor *dout, const groups *gr, pstate *w,
+                              pstate *b)
 {
-    const tg_tensor *x = node->in[0];
     if (tg_tensor_dtype(x) != TG_F32)
         return tg_error(TG_ERR_INVALID, "psn: linear input is %s; per-sample norms need f32",
                         tg_dtype_name(tg_tensor_dtype(x)));
@@ -209,8 +209,11 @@ static tg_status norms_hook(void *user, tg_op_ctx *node, tg_tensor *dout)
     if (!param_inputs(s, node, pin)) return TG_OK;
     int k;
     TG_TRY(space_of(s, node, dout, &k));
-    bool linear = !strcmp(node->op->name, "linear") && !pin[0];
-    if (linear) return linear_norms(s, node, dout, &s->g[k], pin[1], node->n_in == 3 ? pin[2] : NULL);
+    const tg_op_linear_rows *lr = node->op->linear_rows;
+    if (lr && !pin[lr->x]) { /* x is no parameter: the gradients of w and bias are sums over rows */
+        pstate *bias = lr->bias >= 0 && lr->bias < node->n_in ? pin[lr->bias] : NULL;
+        return linear_norms(s, node->in[lr->x], dout, &s->g[k], pin[lr->w], bias);
+    }
     return generic_norms(s, node, dout, &s->g[k], pin);
 }
 
@@ -327,7 +330,7 @@ static tg_status hooked_backward(psn *s, tg_tensor *loss, tg_node_grad_fn hook, 
     tg_node_grad_fn prev;
     void *prev_user;
     tg_backward_set_node_hook(hook, s, &prev, &prev_user);
-    tg_status st = tg_backward_ex(loss, NULL, retain);
+    tg_status st = tg_backward_with(loss, &(tg_backward_opts){.retain_graph = retain});
     tg_backward_set_node_hook(prev, prev_user, NULL, NULL);
     for (int k = 0; k < s->n_params; k++) s->ps[k].p->requires_grad = was[k];
     return st;

@@ -13,7 +13,8 @@
  * The squared norm of sample i's gradient is summed over parameters from the
  * nodes that read them, during one backward that computes no parameter
  * gradient:
- *   - linear weights read once: per sample, either the ghost norm
+ *   - weights read once by an op that declares linear rows (tg_linear; see
+ *     tg_op_linear_rows in autograd/op.h): per sample, either the ghost norm
  *     ||sum_t g_t a_tᵀ||² = sum_{t,s} (a_t·a_s)(g_t·g_s) from the two Gram
  *     matrices, or the materialized gᵀa, whichever costs less (n_i (in + out)
  *     vs in·out multiply-adds per row); biases from per-sample column sums;

@@ -149,7 +149,7 @@ static tg_status analytic_grads(check *c, float **grads)
             c->r[i] = 2.0 * tg_rng_uniform_at(c->o.seed, (uint64_t)i) - 1.0;
             tg_f32(seed)[i] = (float)c->r[i];
         }
-        if (st == TG_OK) st = tg_backward_ex(out, seed, false);
+        if (st == TG_OK) st = tg_backward_with(out, &(tg_backward_opts){.seed = seed});
     }
     for (int k = 0; st == TG_OK && k < c->n_in; k++) {
         if (!tg_tensor_requires_grad(c->in[k])) continue;

@@ -27,6 +27,16 @@ enum {
     TG_OP_FRESH_GRADS = 1u << 1,
 };
 
+/* What an op may declare about its own math so that generic machinery can
+ * take a shortcut instead of running its backward. Linear rows: the output
+ * is out (..., O) = x (..., I) · wᵀ + bias row for row, with w (O, I) and
+ * bias (O) inputs; per-sample gradient norms (autograd/dpsgd_norms.h) then
+ * get w's from Gram matrices of x and dout (the ghost norm). */
+typedef struct tg_op_linear_rows {
+    int x, w;  /* input indices of x and w */
+    int bias;  /* input index of the bias when the call has that many inputs; -1: none */
+} tg_op_linear_rows;
+
 typedef struct tg_op {
     const char *name;  /* unique; shown in errors and the profile table */
     int n_in;          /* inputs expected; -1 for any number >= 1 */
@@ -44,6 +54,9 @@ typedef struct tg_op {
      * gradient. NULL backward: the op is not differentiable. */
     tg_status (*backward)(tg_op_ctx *ctx, const tg_tensor *dout,
                           tg_tensor *const *din);
+    /* Optional (NULL: nothing declared): the op is linear in its rows, as
+     * tg_op_linear_rows says. */
+    const tg_op_linear_rows *linear_rows;
 } tg_op;
 
 /* Registers an op (the descriptor must outlive its use; it is not copied).

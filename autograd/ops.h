@@ -1,7 +1,13 @@
 /* Built-in differentiable ops. Each is a registered tg_op (see op.h) behind a
  * small typed wrapper. All return a TG_STEP tensor, or NULL with
  * tg_last_error() naming the function and the offending shapes/values.
- * Float ops compute in f32; where noted they also accept bf16 inputs. */
+ * Float ops compute in f32; where noted they also accept bf16 inputs.
+ *
+ * Options: an op with settings beyond its plain arguments has a struct
+ * tg_<op>_opts whose zero value means the defaults, and tg_<op>_with(the
+ * plain arguments..., const tg_<op>_opts *opts) with NULL for the defaults;
+ * the plain tg_<op>(...) is tg_<op>_with(..., NULL). For example
+ *   tg_linear_with(x, w, b, &(tg_linear_opts){.compute = TG_BF16}). */
 #ifndef TG_OPS_H
 #define TG_OPS_H
 
@@ -9,38 +15,49 @@
 
 #include "tensor/tensor.h"
 
+_Static_assert(TG_F32 == 0, "a zeroed dtype field of the options structs below means f32");
+
 /* ---- matmul.c ---- */
 
-/* (..., M, K) @ (..., K, N) -> (..., M, N); batch dims broadcast NumPy-style;
- * trans_a / trans_b use the transpose of the last two dims. f32 or bf16
- * inputs (both the same); the output is f32. */
+/* (..., M, K) @ (..., K, N) -> (..., M, N); batch dims broadcast NumPy-style.
+ * f32 or bf16 inputs (both the same); the output is f32. */
 tg_tensor *tg_matmul(const tg_tensor *a, const tg_tensor *b);
-tg_tensor *tg_matmul_ex(const tg_tensor *a, const tg_tensor *b, bool trans_a, bool trans_b);
+
+typedef struct tg_matmul_opts {
+    bool trans_a, trans_b; /* use the transpose of a's / b's last two dims */
+} tg_matmul_opts;
+tg_tensor *tg_matmul_with(const tg_tensor *a, const tg_tensor *b, const tg_matmul_opts *opts);
 
 /* ---- linear.c ---- */
 
 /* x (..., in) · w (out, in)ᵀ + bias (out) -> (..., out); bias may be NULL.
  * f32 or bf16 x and w (the same); bias and output f32. */
 tg_tensor *tg_linear(const tg_tensor *x, const tg_tensor *w, const tg_tensor *bias);
-/* tg_linear whose matmuls run in `compute` (TG_F32 or TG_BF16): with bf16,
- * f32 x and w are rounded to bf16 inside the op (mixed precision: f32 master
- * weights, bf16 operands, f32 accumulation, output and gradients); dy is
- * rounded to bf16 for the two gradient matmuls. Errors: TG_ERR_DTYPE. */
-tg_tensor *tg_linear_ex(const tg_tensor *x, const tg_tensor *w, const tg_tensor *bias, tg_dtype compute);
-/* tg_linear_ex with the output in `out`: TG_BF16 (needs bf16 compute) has
- * the matmul write y rounded to bf16, for a consumer that rounds its input
- * anyway (attention's packed qkv); the gradient arriving for y is f32 as
- * always. Errors: TG_ERR_DTYPE. */
-tg_tensor *tg_linear_out(const tg_tensor *x, const tg_tensor *w, const tg_tensor *bias, tg_dtype compute,
-                         tg_dtype out);
+
+typedef struct tg_linear_opts {
+    /* Dtype of the matmuls, TG_F32 or TG_BF16: with bf16, f32 x and w are
+     * rounded to bf16 inside the op (mixed precision: f32 master weights,
+     * bf16 operands, f32 accumulation, output and gradients); dy is rounded
+     * to bf16 for the two gradient matmuls. x may then also be bf16 with an
+     * f32 w. */
+    tg_dtype compute;
+    /* Dtype of y: TG_F32, or TG_BF16 (needs bf16 compute) to have the
+     * matmul write y rounded to bf16, for a consumer that rounds its input
+     * anyway (attention's packed qkv); the gradient arriving for y is f32
+     * as always. */
+    tg_dtype out;
+} tg_linear_opts;
+/* Errors as tg_linear, plus TG_ERR_DTYPE for a compute or out dtype other
+ * than the above. */
+tg_tensor *tg_linear_with(const tg_tensor *x, const tg_tensor *w, const tg_tensor *bias, const tg_linear_opts *opts);
 
 /* ---- mlp.c ---- */
 
 /* The transformer feed-forward layer as one op:
  *   y (..., O) = gelu_tanh(x · w1ᵀ + b1) · w2ᵀ + b2
  * with x (..., D), w1 (H, D), w2 (O, H); b1 (H) and b2 (O) may be NULL.
- * The values and gradients of tg_linear_ex, tg_gelu_ex, tg_linear_ex in
- * `compute` (f32 or bf16 products; x f32, or bf16 with bf16 compute), with
+ * The values and gradients of tg_linear_with, tg_gelu_with, tg_linear_with
+ * in `compute` (f32 or bf16 products; x f32, or bf16 with bf16 compute), with
  * GELU's input gradient never written in f32 between ops; with bf16
  * compute GELU's input and its gradient are kept in bf16 too (the unfused
  * ops keep them in f32), so results agree to bf16 rounding. Errors:
@@ -70,10 +87,13 @@ tg_tensor *tg_scale(const tg_tensor *x, double s);      /* s * x */
 tg_tensor *tg_add_scalar(const tg_tensor *x, double s); /* x + s */
 tg_tensor *tg_neg(const tg_tensor *x);
 tg_tensor *tg_gelu(const tg_tensor *x);      /* tanh approximation (GPT-2) */
-/* tg_gelu with the output in dtype out: TG_BF16 rounds it to bf16 (under
- * autocast, the next linear's matmul operand as is); the gradient still
- * reaches x in f32. Errors: TG_ERR_DTYPE for other dtypes. */
-tg_tensor *tg_gelu_ex(const tg_tensor *x, tg_dtype out);
+typedef struct tg_gelu_opts {
+    /* Dtype of the output: TG_F32, or TG_BF16 to round it to bf16 (under
+     * autocast, the next linear's matmul operand as is); the gradient still
+     * reaches x in f32. Another dtype: TG_ERR_DTYPE. */
+    tg_dtype out;
+} tg_gelu_opts;
+tg_tensor *tg_gelu_with(const tg_tensor *x, const tg_gelu_opts *opts);
 tg_tensor *tg_gelu_erf(const tg_tensor *x);  /* exact, with erf */
 tg_tensor *tg_relu(const tg_tensor *x);
 tg_tensor *tg_silu(const tg_tensor *x);
@@ -102,11 +122,20 @@ tg_tensor *tg_log_softmax(const tg_tensor *x, const tg_tensor *mask);
 tg_tensor *tg_layer_norm(const tg_tensor *x, const tg_tensor *w, const tg_tensor *b, double eps);
 /* x / sqrt(mean(x²) + eps) * w; w (D) may be NULL. */
 tg_tensor *tg_rms_norm(const tg_tensor *x, const tg_tensor *w, double eps);
-/* The two with the output's dtype: TG_BF16 writes the normalized values
- * rounded to bf16 (the operand of a bf16 matmul, with no f32 copy; the
- * statistics and backward stay f32). TG_ERR_DTYPE for another dtype. */
-tg_tensor *tg_layer_norm_ex(const tg_tensor *x, const tg_tensor *w, const tg_tensor *b, double eps, tg_dtype out);
-tg_tensor *tg_rms_norm_ex(const tg_tensor *x, const tg_tensor *w, double eps, tg_dtype out);
+
+/* The two with options. out is the output's dtype: TG_F32, or TG_BF16 to
+ * write the normalized values rounded to bf16 (the operand of a bf16
+ * matmul, with no f32 copy; the statistics and backward stay f32);
+ * TG_ERR_DTYPE for another dtype. */
+typedef struct tg_layer_norm_opts {
+    tg_dtype out;
+} tg_layer_norm_opts;
+typedef struct tg_rms_norm_opts {
+    tg_dtype out;
+} tg_rms_norm_opts;
+tg_tensor *tg_layer_norm_with(const tg_tensor *x, const tg_tensor *w, const tg_tensor *b, double eps,
+                              const tg_layer_norm_opts *opts);
+tg_tensor *tg_rms_norm_with(const tg_tensor *x, const tg_tensor *w, double eps, const tg_rms_norm_opts *opts);
 
 /* ---- embedding.c ---- */
 
@@ -186,7 +215,7 @@ tg_ce_opts tg_ce_defaults(void);
  * dtypes TG_ERR_DTYPE; mismatched shapes TG_ERR_SHAPE; smoothing outside
  * [0, 1) TG_ERR_INVALID. The weights get no gradient. opts may be NULL. */
 tg_tensor *tg_cross_entropy(const tg_tensor *logits, const tg_tensor *targets, const tg_ce_opts *opts);
-/* tg_cross_entropy(tg_linear_ex(h, w, NULL, compute), targets, opts) with
+/* tg_cross_entropy(tg_linear_with(h, w, NULL, &(tg_linear_opts){.compute = compute}), targets, opts) with
  * h (..., D) and w (V, D) f32, fused: the (..., V) logits are made
  * chunk_rows rows at a time (0: about 32 MiB of them) and neither they nor
  * their gradient ever exist whole. Only MEAN and SUM reductions (forward
@@ -233,14 +262,18 @@ tg_tensor *tg_attention(const tg_tensor *q, const tg_tensor *k, const tg_tensor 
  * TG_ERR_INVALID. */
 tg_tensor *tg_attention_qkv(const tg_tensor *qkv, int64_t heads, bool causal, const tg_tensor *lengths,
                             double scale);
-/* tg_attention / tg_attention_qkv with the dtype of the tile products:
- * TG_BF16 rounds q, k, v, the probabilities and the gradients entering the
- * products to bf16 (f32 accumulation, softmax and statistics in f32; the
- * output and gradients stay f32) on CPUs with AVX-512 BF16, and computes in
- * f32 elsewhere. Errors as there, plus TG_ERR_DTYPE for another compute. */
-tg_tensor *tg_attention_ex(const tg_tensor *q, const tg_tensor *k, const tg_tensor *v, bool causal,
-                           const tg_tensor *lengths, double scale, tg_dtype compute);
-tg_tensor *tg_attention_qkv_ex(const tg_tensor *qkv, int64_t heads, bool causal, const tg_tensor *lengths,
-                               double scale, tg_dtype compute);
+/* Options of both forms. */
+typedef struct tg_attention_opts {
+    /* Dtype of the tile products: TG_BF16 rounds q, k, v, the probabilities
+     * and the gradients entering the products to bf16 (f32 accumulation,
+     * softmax and statistics in f32; the output and gradients stay f32) on
+     * CPUs with AVX-512 BF16, and computes in f32 elsewhere. Another dtype
+     * than f32 or bf16: TG_ERR_DTYPE. */
+    tg_dtype compute;
+} tg_attention_opts;
+tg_tensor *tg_attention_with(const tg_tensor *q, const tg_tensor *k, const tg_tensor *v, bool causal,
+                             const tg_tensor *lengths, double scale, const tg_attention_opts *opts);
+tg_tensor *tg_attention_qkv_with(const tg_tensor *qkv, int64_t heads, bool causal, const tg_tensor *lengths,
+                                 double scale, const tg_attention_opts *opts);
 
 #endif

@@ -94,15 +94,15 @@ static tg_status check_backward_args(const tg_tensor *out, const tg_tensor *seed
                                       "needed a gradient, or it was computed in no-grad mode)");
     if (!seed && out->numel != 1)
         return tg_error(TG_ERR_SHAPE, "tg_backward: output %s is not a scalar; pass a seed "
-                                      "gradient to tg_backward_ex",
+                                      "gradient to tg_backward_with",
                         tg_shape_str(&out->shape, a, sizeof a));
     if (seed && !tg_shape_equal(&seed->shape, &out->shape))
-        return tg_error(TG_ERR_SHAPE, "tg_backward_ex: seed shape %s differs from output %s",
+        return tg_error(TG_ERR_SHAPE, "tg_backward: seed shape %s differs from output %s",
                         tg_shape_str(&seed->shape, a, sizeof a),
                         tg_shape_str(&out->shape, b, sizeof b));
     if (out->node && out->node->released)
         return tg_error(TG_ERR_STATE, "tg_backward: the graph was released by an earlier "
-                                      "backward; pass retain_graph to tg_backward_ex");
+                                      "backward; pass retain_graph to tg_backward_with");
     return TG_OK;
 }
 
@@ -216,8 +216,10 @@ static tg_status leaf_first_uses(const tape *t, size_t last, leaf_use **out, siz
     return TG_OK;
 }
 
-tg_status tg_backward_ex(tg_tensor *out, const tg_tensor *seed, bool retain_graph)
+tg_status tg_backward_with(tg_tensor *out, const tg_backward_opts *opts)
 {
+    const tg_backward_opts o = opts ? *opts : (tg_backward_opts){0};
+    const tg_tensor *seed = o.seed;
     TG_TRY(check_backward_args(out, seed));
     if (!out->node) return seed_grad(out, seed); /* a leaf: d out / d out = seed */
     tape *t = current_tape();
@@ -245,14 +247,14 @@ tg_status tg_backward_ex(tg_tensor *out, const tg_tensor *seed, bool retain_grap
             leaf_hook(leaf_hook_user, (tg_tensor *)uses[n_uses - 1].leaf);
     }
     free(uses);
-    if (!retain_graph) {
+    if (!o.retain_graph) {
         for (size_t i = 0; i < t->n; i++) t->nodes[i]->released = true;
         t->n = 0;
     }
     return TG_OK;
 }
 
-tg_status tg_backward(tg_tensor *loss) { return tg_backward_ex(loss, NULL, false); }
+tg_status tg_backward(tg_tensor *loss) { return tg_backward_with(loss, NULL); }
 
 void tg_zero_grad(tg_tensor *t)
 {

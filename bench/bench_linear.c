@@ -5,7 +5,7 @@
  *
  *   bench_linear [--threads N] [--iters N] [--bf16] [--profile]
  *
- * --bf16: tg_linear_ex with bf16 compute (f32 x and w rounded inside the
+ * --bf16: tg_linear_with with bf16 compute (f32 x and w rounded inside the
  * op, as under autocast) against bf16 × bf16 -> f32 matmuls in the other
  * two columns. --profile prints tensorgrad's per-op table at the end.
  */
@@ -67,8 +67,8 @@ static double bench_tg(shape3 s, int iters, int warmup)
     double t0 = 0;
     for (int it = 0; it < warmup + iters; it++) {
         if (it == warmup) t0 = now_s();
-        tg_tensor *y = tg_linear_ex(x, w, b, ab); /* (rows, out) */
-        if (!y || tg_backward_ex(y, seed, false) != TG_OK) {
+        tg_tensor *y = tg_linear_with(x, w, b, &(tg_linear_opts){.compute = ab}); /* (rows, out) */
+        if (!y || tg_backward_with(y, &(tg_backward_opts){.seed = seed}) != TG_OK) {
             fprintf(stderr, "bench_linear: %s\n", tg_last_error());
             exit(1);
         }
@@ -239,7 +239,7 @@ int main(int argc, char **argv)
     cli_opt opts[] = {
         {"threads", CLI_INT, &threads, 0, 1024, "threads (0: default)"},
         {"iters", CLI_INT, &iters, 1, 1 << 20, "timed iterations"},
-        {"bf16", CLI_FLAG, &bf16, 0, 0, "bf16 products (tg_linear_ex compute bf16; bf16 oneDNN matmuls)"},
+        {"bf16", CLI_FLAG, &bf16, 0, 0, "bf16 products (tg_linear_with compute bf16; bf16 oneDNN matmuls)"},
         {"profile", CLI_FLAG, &profile, 0, 0, "print the per-op profile table"},
     };
     int rc = cli_parse("bench_linear", "Times forward + backward of the ops against their peers.", opts, 4, argc, argv);

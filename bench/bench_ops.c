@@ -53,8 +53,14 @@ static tg_tensor *run_ln(tg_tensor **in) { return tg_layer_norm(in[0], in[1], in
 static tg_tensor *run_add(tg_tensor **in) { return tg_add(in[0], in[1]); }
 static tg_tensor *run_attn(tg_tensor **in) { return tg_attention(in[0], in[1], in[2], true, NULL, 0); }
 /* the claims-small block's attention: packed qkv, 4 heads of 64 */
-static tg_tensor *run_attn_qkv(tg_tensor **in) { return tg_attention_qkv_ex(in[0], 4, true, NULL, 0, TG_F32); }
-static tg_tensor *run_attn_qkv_bf16(tg_tensor **in) { return tg_attention_qkv_ex(in[0], 4, true, NULL, 0, TG_BF16); }
+static tg_tensor *run_attn_qkv(tg_tensor **in)
+{
+    return tg_attention_qkv_with(in[0], 4, true, NULL, 0, &(tg_attention_opts){.compute = TG_F32});
+}
+static tg_tensor *run_attn_qkv_bf16(tg_tensor **in)
+{
+    return tg_attention_qkv_with(in[0], 4, true, NULL, 0, &(tg_attention_opts){.compute = TG_BF16});
+}
 
 /* Times `iters` forward + backward calls after two warm-up calls. */
 static double time_case(const bench_case *c, tg_tensor **in, int iters)
@@ -66,7 +72,7 @@ static double time_case(const bench_case *c, tg_tensor **in, int iters)
         check(y, c->name);
         tg_tensor *seed = tg_ones(TG_STEP, *tg_tensor_shape(y), TG_F32);
         check(seed, "seed");
-        if (tg_backward_ex(y, seed, false) != TG_OK) check(NULL, c->name);
+        if (tg_backward_with(y, &(tg_backward_opts){.seed = seed}) != TG_OK) check(NULL, c->name);
         tg_step_end();
     }
     return (now_s() - t0) / iters;

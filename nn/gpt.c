@@ -104,7 +104,7 @@ tg_tensor *tg_gpt_hidden(const tg_gpt *m, const tg_tensor *idx, const tg_tensor 
 tg_tensor *tg_gpt_logits(const tg_gpt *m, const tg_tensor *hidden)
 {
     const tg_tensor *w = m->cfg.tied ? m->wte.weight : m->lm_head.weight;
-    return tg_linear_ex(hidden, w, NULL, tg_nn_autocast());
+    return tg_linear_with(hidden, w, NULL, &(tg_linear_opts){.compute = tg_nn_autocast()});
 }
 
 tg_tensor *tg_gpt_loss(const tg_gpt *m, const tg_tensor *idx, const tg_tensor *targets,

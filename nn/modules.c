@@ -50,7 +50,7 @@ tg_dtype tg_nn_autocast(void) { return autocast; }
 
 tg_tensor *tg_nn_linear_forward(const tg_nn_linear *m, const tg_tensor *x)
 {
-    return tg_linear_ex(x, m->weight, m->bias, autocast);
+    return tg_linear_with(x, m->weight, m->bias, &(tg_linear_opts){.compute = autocast});
 }
 
 tg_status tg_nn_linear_params(tg_nn_linear *m, tg_param_set *ps, const char *prefix)
@@ -113,14 +113,13 @@ tg_status tg_nn_norm_init(tg_nn_norm *m, int64_t dim, bool rms, double eps)
     return TG_OK;
 }
 
-tg_tensor *tg_nn_norm_forward(const tg_nn_norm *m, const tg_tensor *x)
-{
-    return tg_nn_norm_forward_ex(m, x, TG_F32);
-}
+tg_tensor *tg_nn_norm_forward(const tg_nn_norm *m, const tg_tensor *x) { return tg_nn_norm_forward_with(m, x, NULL); }
 
-tg_tensor *tg_nn_norm_forward_ex(const tg_nn_norm *m, const tg_tensor *x, tg_dtype out)
+tg_tensor *tg_nn_norm_forward_with(const tg_nn_norm *m, const tg_tensor *x, const tg_nn_norm_opts *opts)
 {
-    return m->rms ? tg_rms_norm_ex(x, m->weight, m->eps, out) : tg_layer_norm_ex(x, m->weight, m->bias, m->eps, out);
+    const tg_dtype out = opts ? opts->out : TG_F32;
+    if (m->rms) return tg_rms_norm_with(x, m->weight, m->eps, &(tg_rms_norm_opts){.out = out});
+    return tg_layer_norm_with(x, m->weight, m->bias, m->eps, &(tg_layer_norm_opts){.out = out});
 }
 
 tg_status tg_nn_norm_params(tg_nn_norm *m, tg_param_set *ps, const char *prefix)
@@ -167,8 +166,10 @@ tg_tensor *tg_nn_mha_forward(const tg_nn_mha *m, const tg_tensor *x, bool causal
         return NULL;
     }
     /* under bf16 autocast qkv comes out in bf16: attention's bf16 products round it anyway */
-    tg_tensor *qkv = tg_linear_out(x, m->qkv.weight, m->qkv.bias, autocast, autocast); /* (B, T, 3D) */
-    tg_tensor *y = tg_attention_qkv_ex(qkv, m->heads, causal, lengths, 0.0, autocast); /* (B, T, D) */
+    const tg_linear_opts qo = {.compute = autocast, .out = autocast};
+    tg_tensor *qkv = tg_linear_with(x, m->qkv.weight, m->qkv.bias, &qo); /* (B, T, 3D) */
+    const tg_attention_opts ao = {.compute = autocast};
+    tg_tensor *y = tg_attention_qkv_with(qkv, m->heads, causal, lengths, 0.0, &ao); /* (B, T, D) */
     return tg_nn_linear_forward(&m->proj, y);
 }
 
@@ -206,7 +207,8 @@ tg_tensor *tg_nn_ffn_forward(const tg_nn_ffn *m, const tg_tensor *x)
     if (!m->swiglu && autocast == TG_BF16)
         return tg_mlp_gelu(x, m->fc1.weight, m->fc1.bias, m->fc2.weight, m->fc2.bias, autocast); /* (..., dim) */
     tg_tensor *h = tg_nn_linear_forward(&m->fc1, x);                    /* (..., hidden) */
-    h = m->swiglu ? tg_mul(tg_silu(h), tg_nn_linear_forward(&m->gate, x)) : tg_gelu_ex(h, autocast);
+    h = m->swiglu ? tg_mul(tg_silu(h), tg_nn_linear_forward(&m->gate, x))
+                  : tg_gelu_with(h, &(tg_gelu_opts){.out = autocast});
     return tg_nn_linear_forward(&m->fc2, h);                             /* (..., dim) */
 }
 
@@ -247,9 +249,10 @@ tg_tensor *tg_nn_block_forward(const tg_nn_block *m, const tg_tensor *x, bool ca
                                const tg_tensor *lengths, bool train)
 {
     /* under bf16 autocast the norms hand the projections their operands in bf16 */
-    tg_tensor *a = tg_nn_mha_forward(&m->attn, tg_nn_norm_forward_ex(&m->ln1, x, autocast), causal, lengths);
+    const tg_nn_norm_opts no = {.out = autocast};
+    tg_tensor *a = tg_nn_mha_forward(&m->attn, tg_nn_norm_forward_with(&m->ln1, x, &no), causal, lengths);
     tg_tensor *h = tg_add(x, tg_nn_dropout(a, m->dropout, train));     /* (B, T, D) */
-    tg_tensor *f = tg_nn_ffn_forward(&m->mlp, tg_nn_norm_forward_ex(&m->ln2, h, autocast));
+    tg_tensor *f = tg_nn_ffn_forward(&m->mlp, tg_nn_norm_forward_with(&m->ln2, h, &no));
     return tg_add(h, tg_nn_dropout(f, m->dropout, train));
 }
 

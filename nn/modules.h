@@ -67,8 +67,11 @@ typedef struct tg_nn_norm {
 
 tg_status tg_nn_norm_init(tg_nn_norm *m, int64_t dim, bool rms, double eps);
 tg_tensor *tg_nn_norm_forward(const tg_nn_norm *m, const tg_tensor *x);
-/* The same with the output dtype of tg_layer_norm_ex (bf16: a bf16 matmul's operand). */
-tg_tensor *tg_nn_norm_forward_ex(const tg_nn_norm *m, const tg_tensor *x, tg_dtype out);
+/* The same with options (NULL: f32 output). */
+typedef struct tg_nn_norm_opts {
+    tg_dtype out; /* output dtype as in tg_layer_norm_opts (bf16: a bf16 matmul's operand) */
+} tg_nn_norm_opts;
+tg_tensor *tg_nn_norm_forward_with(const tg_nn_norm *m, const tg_tensor *x, const tg_nn_norm_opts *opts);
 tg_status tg_nn_norm_params(tg_nn_norm *m, tg_param_set *ps, const char *prefix);
 void tg_nn_norm_free(tg_nn_norm *m);
 

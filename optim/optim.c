@@ -126,8 +126,6 @@ tg_status tg_optim_step_clipped(tg_optim *opt, double lr, double max_norm, doubl
     return step_scaled(opt, lr, coef < 1.0 ? (float)coef : 1.0f);
 }
 
-tg_optim_kind tg_optim_get_kind(const tg_optim *opt) { return opt ? opt->kind : TG_OPTIM_SGD; }
-
 tg_param_set *tg_optim_params(const tg_optim *opt) { return opt ? opt->params : NULL; }
 
 int64_t tg_optim_step_count(const tg_optim *opt) { return opt ? opt->steps : 0; }

@@ -70,8 +70,6 @@ tg_status tg_optim_step(tg_optim *opt, double lr);
  * TG_ERR_INVALID for a bad max_norm, else as tg_optim_step. */
 tg_status tg_optim_step_clipped(tg_optim *opt, double lr, double max_norm, double *norm);
 
-/* Which optimizer this is (TG_OPTIM_SGD for NULL). */
-tg_optim_kind tg_optim_get_kind(const tg_optim *opt);
 /* The parameter set the optimizer was created with. */
 tg_param_set *tg_optim_params(const tg_optim *opt);
 

@@ -129,12 +129,6 @@ tg_rng *tg_ctx_rng(tg_ctx *ctx) { return &ctx->rng; }
 
 tg_cache_stats tg_ctx_cache_stats(const tg_ctx *ctx) { return ctx->stats; }
 
-void tg_ctx_cache_clear(tg_ctx *ctx)
-{
-    cache_free(ctx);
-    memset(&ctx->stats, 0, sizeof ctx->stats);
-}
-
 void *tg_ctx_ext(const tg_ctx *ctx) { return ctx->ext; }
 
 void tg_ctx_set_ext(tg_ctx *ctx, void *ext, void (*destroy)(void *ext))
@@ -144,8 +138,6 @@ void tg_ctx_set_ext(tg_ctx *ctx, void *ext, void (*destroy)(void *ext))
 }
 
 dnnl_engine_t tg_ctx_engine(const tg_ctx *ctx) { return ctx->engine; }
-
-dnnl_stream_t tg_ctx_stream(const tg_ctx *ctx) { return ctx->stream; }
 
 static uint64_t fnv1a(const unsigned char *p, size_t n)
 {

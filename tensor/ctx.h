@@ -56,10 +56,8 @@ tg_arena *tg_ctx_arena(tg_ctx *ctx);
 /* The context's RNG stream (dropout seeds are drawn from it). */
 tg_rng *tg_ctx_rng(tg_ctx *ctx);
 
-/* Primitive-cache counters since creation or the last tg_ctx_cache_clear. */
+/* Primitive-cache counters since the context was created. */
 tg_cache_stats tg_ctx_cache_stats(const tg_ctx *ctx);
-/* Drops every cached primitive and zeroes the counters. */
-void tg_ctx_cache_clear(tg_ctx *ctx);
 
 /* One slot for a higher layer's per-context state (autograd keeps its tape
  * here). `destroy` runs when the context is destroyed. */

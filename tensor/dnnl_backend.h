@@ -34,7 +34,6 @@ tg_status tg_ctx_prim_get(tg_ctx *ctx, const void *key, size_t key_len,
 tg_status tg_prim_run(tg_ctx *ctx, tg_prim *p, void *const *handles);
 
 dnnl_engine_t tg_ctx_engine(const tg_ctx *ctx);
-dnnl_stream_t tg_ctx_stream(const tg_ctx *ctx);
 
 /* Converts a oneDNN status into a tg error naming `what`. */
 tg_status tg_dnnl_check(dnnl_status_t s, const char *what);

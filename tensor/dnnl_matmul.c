@@ -495,8 +495,9 @@ static tg_status build_pack(tg_ctx *ctx, const void *keyp, tg_prim *out)
 }
 
 /* The key of d's matmul with a packed B (checked: 2-D, no empty dims), in
- * the dtype the matmuls will run in on this CPU. */
-static tg_status packed_key(tg_ctx *ctx, const tg_matmul_desc *d, mm_key *k)
+ * the dtype the matmuls will run in on this CPU; *b_span (when not NULL)
+ * gets the elements B spans. */
+static tg_status packed_key(tg_ctx *ctx, const tg_matmul_desc *d, mm_key *k, int64_t *b_span)
 {
     mm_geom g;
     bool reduces;
@@ -505,6 +506,7 @@ static tg_status packed_key(tg_ctx *ctx, const tg_matmul_desc *d, mm_key *k)
         return tg_error(TG_ERR_INVALID, "tg_backend_matmul_pack_b: needs a 2-D matmul with no empty dim");
     const bool wide = d->ab_dtype == TG_BF16 && !bf16_supported(ctx); /* runs in f32, C too (via_f32_c) */
     make_key(k, &g, wide ? TG_F32 : d->ab_dtype, wide ? TG_F32 : d->c_dtype, d->bias, d->accumulate, true);
+    if (b_span) *b_span = span(&g, OP_B);
     return TG_OK;
 }
 
@@ -512,7 +514,7 @@ tg_status tg_backend_matmul_packed_bytes(tg_ctx *ctx, const tg_matmul_desc *d, s
 {
     mm_key k;
     tg_prim *mm;
-    TG_TRY(packed_key(ctx, d, &k));
+    TG_TRY(packed_key(ctx, d, &k, NULL));
     TG_TRY(tg_ctx_prim_get(ctx, &k, sizeof k, build, &mm));
     *bytes = dnnl_memory_desc_get_size(dnnl_primitive_desc_query_md(mm->pd, dnnl_query_weights_md, 0));
     return TG_OK;
@@ -527,12 +529,25 @@ tg_status tg_backend_matmul_pack_b(tg_ctx *ctx, const tg_matmul_desc *d, void *d
     pack_key k;
     memset(&k, 0, sizeof k);
     k.tag = PACK_TAG;
+    int64_t n = 0;
+    TG_TRY(packed_key(ctx, d, &k.mm, &n));
+    /* Without a bf16 matmul the packed B is f32 (packed_key), but a bf16
+     * product still reads B rounded to bf16: an f32 source is rounded here,
+     * as the reorder to a bf16 B rounds it on CPUs that have one. */
+    uint16_t *rounded = NULL;
+    if (d->ab_dtype == TG_BF16 && src_dtype == TG_F32 && k.mm.dtype == (int32_t)dnnl_f32) {
+        if (!(rounded = malloc(sizeof(uint16_t) * (size_t)n)))
+            return tg_error(TG_ERR_OOM, "tg_backend_matmul_pack_b: no memory to round %lld values of B", (long long)n);
+        tg_f32_to_bf16_n(rounded, b, n);
+        b = rounded, src_dtype = TG_BF16;
+    }
     k.src_dtype = (int32_t)dnnl_dt(src_dtype);
-    TG_TRY(packed_key(ctx, d, &k.mm));
     tg_prim *p;
-    TG_TRY(tg_ctx_prim_get(ctx, &k, sizeof k, build_pack, &p));
     void *h[2] = {(void *)b, dst};
-    return tg_prim_run(ctx, p, h);
+    tg_status st = tg_ctx_prim_get(ctx, &k, sizeof k, build_pack, &p);
+    if (st == TG_OK) st = tg_prim_run(ctx, p, h);
+    free(rounded);
+    return st;
 }
 
 void tg_matmul_view(int64_t *dims, int64_t *strides, int nb, const int64_t *batch, int64_t rows,

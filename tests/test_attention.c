@@ -148,9 +148,9 @@ static float *run_with_reference(const attn_case *c, const uint64_t seeds[4], tg
               *v = randn_leaf(case_shape(c), seeds[2]);
     tg_tensor *dout = tg_randn(TG_STEP, case_shape(c), TG_F32, seeds[3], 0.0, 1.0);
     tg_tensor *len = case_lengths(c);
-    tg_tensor *out = tg_attention_ex(q, k, v, c->causal, len, c->scale, compute);
+    tg_tensor *out = tg_attention_with(q, k, v, c->causal, len, c->scale, &(tg_attention_opts){.compute = compute});
     ck_assert_msg(out != NULL, "%s: %s", what, tg_last_error());
-    ck_assert_int_eq(tg_backward_ex(out, dout, false), TG_OK);
+    ck_assert_int_eq(tg_backward_with(out, &(tg_backward_opts){.seed = dout}), TG_OK);
     const int64_t n = tg_tensor_numel(q);
     float *ref = malloc(sizeof(float) * 4 * (size_t)n);
     ck_assert_ptr_nonnull(ref);
@@ -217,7 +217,8 @@ START_TEST(test_fixtures)
         char what[96];
         snprintf(what, sizeof what, "%s: out", name);
         tg_assert_close(out, tg_fixture_tensor(json_object_get(cs, "output")), 1e-5, 1e-4, what);
-        ck_assert_int_eq(tg_backward_ex(out, tg_fixture_tensor(json_object_get(cs, "seed")), false), TG_OK);
+        const tg_backward_opts bo = {.seed = tg_fixture_tensor(json_object_get(cs, "seed"))};
+        ck_assert_int_eq(tg_backward_with(out, &bo), TG_OK);
         static const char *gn[3] = {"dq", "dk", "dv"};
         for (int i = 0; i < 3; i++) {
             snprintf(what, sizeof what, "%s: %s", name, gn[i]);
@@ -280,15 +281,17 @@ static void check_bf16_inputs(const attn_case *c, tg_dtype compute, bool packed,
     tg_tensor *len = case_lengths(c), *o[2];
     for (int k = 0; k < 2; k++) {
         tg_tensor **in = k ? in32 : in16;
-        o[k] = packed ? tg_attention_qkv_ex(in[0], c->H, c->causal, len, 0, compute)
-                      : tg_attention_ex(in[0], in[1], in[2], c->causal, len, 0, compute);
+        o[k] = packed ? tg_attention_qkv_with(in[0], c->H, c->causal, len, 0, &(tg_attention_opts){.compute = compute})
+                      : tg_attention_with(in[0], in[1], in[2], c->causal, len, 0,
+                                          &(tg_attention_opts){.compute = compute});
         ck_assert_msg(o[k], "%s", tg_last_error());
     }
     ck_assert_int_eq(tg_tensor_dtype(o[0]), TG_F32);
     tg_assert_close(o[0], o[1], 0, 0, "bf16 inputs: out");
     tg_tensor *dy = tg_randn(TG_STEP, *tg_tensor_shape(o[0]), TG_F32, seed + 9, 0, 1);
-    ck_assert_int_eq(tg_backward_ex(o[0], dy, true), TG_OK); /* o[1] shares the tape */
-    ck_assert_int_eq(tg_backward_ex(o[1], dy, false), TG_OK);
+    /* o[1] shares the tape */
+    ck_assert_int_eq(tg_backward_with(o[0], &(tg_backward_opts){.seed = dy, .retain_graph = true}), TG_OK);
+    ck_assert_int_eq(tg_backward_with(o[1], &(tg_backward_opts){.seed = dy}), TG_OK);
     for (int i = 0; i < n; i++) {
         ck_assert_int_eq(tg_tensor_dtype(tg_tensor_grad(in16[i])), TG_F32);
         tg_assert_close(tg_tensor_grad(in16[i]), tg_tensor_grad(in32[i]), 0, 0, "bf16 inputs: grad");
@@ -321,7 +324,8 @@ START_TEST(test_threads_agree)
         tg_tensor *in[3];
         for (int i = 0; i < 3; i++) in[i] = randn_leaf(case_shape(c), 60 + (uint64_t)i);
         tg_tensor *out = tg_attention(in[0], in[1], in[2], c->causal, case_lengths(c), 0);
-        ck_assert_int_eq(tg_backward_ex(out, tg_randn(TG_STEP, case_shape(c), TG_F32, 64, 0, 1), false), TG_OK);
+        tg_tensor *dy = tg_randn(TG_STEP, case_shape(c), TG_F32, 64, 0, 1);
+        ck_assert_int_eq(tg_backward_with(out, &(tg_backward_opts){.seed = dy}), TG_OK);
         grads[run][0] = out;
         for (int i = 0; i < 3; i++) grads[run][i + 1] = tg_tensor_grad(in[i]);
     }
@@ -372,8 +376,8 @@ START_TEST(test_packed_matches_split)
     ck_assert_msg(packed && split, "case %d: %s", _i, tg_last_error());
     ck_assert(tg_shape_equal(tg_tensor_shape(packed), &so));
     tg_assert_close(packed, split, 1e-6, 1e-5, "packed out");
-    ck_assert_int_eq(tg_backward_ex(packed, seed, true), TG_OK);
-    ck_assert_int_eq(tg_backward_ex(split, seed, false), TG_OK);
+    ck_assert_int_eq(tg_backward_with(packed, &(tg_backward_opts){.seed = seed, .retain_graph = true}), TG_OK);
+    ck_assert_int_eq(tg_backward_with(split, &(tg_backward_opts){.seed = seed}), TG_OK);
     tg_assert_close(tg_tensor_grad(a), tg_tensor_grad(b), 1e-6, 1e-5, "packed dqkv");
 }
 END_TEST
@@ -561,9 +565,9 @@ START_TEST(test_bf16_no_grad_same_output)
         const attn_case *c = &cs[i];
         tg_tensor *qkv = randn_leaf(TG_SHAPE(c->B, c->T, 3 * c->H * c->D), 1300 + (uint64_t)i);
         tg_tensor *len = case_lengths(c);
-        tg_tensor *y = tg_attention_qkv_ex(qkv, c->H, c->causal, len, 0, TG_BF16);
+        tg_tensor *y = tg_attention_qkv_with(qkv, c->H, c->causal, len, 0, &(tg_attention_opts){.compute = TG_BF16});
         bool prev = tg_grad_set_enabled(false);
-        tg_tensor *y0 = tg_attention_qkv_ex(qkv, c->H, c->causal, len, 0, TG_BF16);
+        tg_tensor *y0 = tg_attention_qkv_with(qkv, c->H, c->causal, len, 0, &(tg_attention_opts){.compute = TG_BF16});
         tg_grad_set_enabled(prev);
         ck_assert_ptr_nonnull(y);
         ck_assert_ptr_nonnull(y0);
@@ -578,7 +582,7 @@ START_TEST(test_bf16_compute_rounds)
 {
     const attn_case c = {1, 2, 80, 24, true, 0, {0}, 0};
     tg_tensor *qkv = randn_leaf(TG_SHAPE(c.B, c.T, 3 * c.H * c.D), 1200);
-    tg_tensor *y16 = tg_attention_qkv_ex(qkv, c.H, c.causal, NULL, 0, TG_BF16);
+    tg_tensor *y16 = tg_attention_qkv_with(qkv, c.H, c.causal, NULL, 0, &(tg_attention_opts){.compute = TG_BF16});
     tg_tensor *y32 = tg_attention_qkv(qkv, c.H, c.causal, NULL, 0);
     ck_assert_ptr_nonnull(y16);
     const double e = rel_l2(tg_f32(y16), tg_f32(y32), tg_tensor_numel(y32));
@@ -586,7 +590,8 @@ START_TEST(test_bf16_compute_rounds)
         ck_assert_msg(e > 1e-4 && e < 1e-2, "bf16 vs f32 products differ by %.3g", e);
     else
         ck_assert_msg(e == 0, "without bf16 products the f32 path runs, got a difference %.3g", e);
-    expect_error(tg_attention_qkv_ex(qkv, c.H, true, NULL, 0, TG_S32), "compute dtype must be f32 or bf16");
+    expect_error(tg_attention_qkv_with(qkv, c.H, true, NULL, 0, &(tg_attention_opts){.compute = TG_S32}),
+                 "compute dtype must be f32 or bf16");
 }
 END_TEST
 
@@ -607,7 +612,8 @@ START_TEST(test_empty_sequence)
     tg_tensor *out = tg_attention(q, k, v, c.causal, case_lengths(&c), 0);
     ck_assert_msg(out != NULL, "%s", tg_last_error());
     ck_assert_int_eq(tg_tensor_numel(out), 0);
-    ck_assert_int_eq(tg_backward_ex(out, tg_zeros(TG_STEP, case_shape(&c), TG_F32), false), TG_OK);
+    tg_tensor *dy = tg_zeros(TG_STEP, case_shape(&c), TG_F32);
+    ck_assert_int_eq(tg_backward_with(out, &(tg_backward_opts){.seed = dy}), TG_OK);
 }
 END_TEST
 
@@ -658,7 +664,7 @@ START_TEST(test_long_sequence_memory)
     const size_t before = tg_arena_used(arena);
     tg_tensor *out = tg_attention(q, k, v, true, NULL, 0);
     ck_assert_ptr_nonnull(out);
-    ck_assert_int_eq(tg_backward_ex(out, seed, false), TG_OK);
+    ck_assert_int_eq(tg_backward_with(out, &(tg_backward_opts){.seed = seed}), TG_OK);
     const size_t grown = tg_arena_used(arena) - before;
     /* out, its grad and dq, dk, dv are 5 MiB; a T×T f32 matrix would be 64 MiB */
     const size_t tensors = 5 * (size_t)(T * D) * sizeof(float);
@@ -696,17 +702,18 @@ static tg_tensor *fresh_grad_run(const attn_case *c, tg_dtype compute, bool pack
     tg_tensor_set_requires_grad(x, true);
     tg_tensor *qkv = tg_scale(x, 1.0), *y; /* an intermediate: its gradient comes fresh */
     if (packed) {
-        y = tg_attention_qkv_ex(qkv, c->H, c->causal, case_lengths(c), c->scale, compute);
+        y = tg_attention_qkv_with(qkv, c->H, c->causal, case_lengths(c), c->scale,
+                                  &(tg_attention_opts){.compute = compute});
     } else {
         tg_tensor *h = tg_permute(tg_reshape(qkv, TG_SHAPE(c->B, c->T, 3, c->H, c->D)), (int[]){2, 0, 3, 1, 4});
         tg_tensor *q = tg_reshape(tg_slice(h, 0, 0, 1), case_shape(c));
         tg_tensor *k = tg_reshape(tg_slice(h, 0, 1, 2), case_shape(c));
         tg_tensor *v = tg_reshape(tg_slice(h, 0, 2, 3), case_shape(c));
-        y = tg_attention_ex(q, k, v, c->causal, case_lengths(c), c->scale, compute);
+        y = tg_attention_with(q, k, v, c->causal, case_lengths(c), c->scale, &(tg_attention_opts){.compute = compute});
     }
     ck_assert_msg(y != NULL, "%s", tg_last_error());
     tg_tensor *seed = tg_randn(TG_STEP, *tg_tensor_shape(y), TG_F32, 1301, 0, 1);
-    ck_assert_int_eq(tg_backward_ex(y, seed, false), TG_OK);
+    ck_assert_int_eq(tg_backward_with(y, &(tg_backward_opts){.seed = seed}), TG_OK);
     return tg_tensor_grad(x);
 }
 

@@ -45,7 +45,7 @@ START_TEST(test_backward_errors)
     tg_assert_error(tg_backward(tg_sum(c, NULL, 0, false)), TG_ERR_STATE, "does not require grad");
     tg_tensor *seed = tg_ones(TG_STEP, TG_SHAPE(3), TG_F32);
     tg_tensor *y2 = tg_mul(x, x);
-    tg_assert_error(tg_backward_ex(y2, seed, false), TG_ERR_SHAPE, "seed shape (3)");
+    tg_assert_error(tg_backward_with(y2, &(tg_backward_opts){.seed = seed}), TG_ERR_SHAPE, "seed shape (3)");
     tg_tensor_free(x);
 }
 END_TEST
@@ -55,8 +55,8 @@ START_TEST(test_retain_graph_and_seed)
     tg_tensor *x = param(TG_SHAPE(4), 3);
     tg_tensor *y = tg_scale(x, 3.0);
     tg_tensor *seed = tg_full(TG_STEP, TG_SHAPE(4), TG_F32, 2.0);
-    ck_assert_int_eq(tg_backward_ex(y, seed, true), TG_OK);
-    ck_assert_int_eq(tg_backward_ex(y, seed, false), TG_OK);
+    ck_assert_int_eq(tg_backward_with(y, &(tg_backward_opts){.seed = seed, .retain_graph = true}), TG_OK);
+    ck_assert_int_eq(tg_backward_with(y, &(tg_backward_opts){.seed = seed}), TG_OK);
     for (int i = 0; i < 4; i++) ck_assert_float_eq_tol(tg_f32(tg_tensor_grad(x))[i], 12.0f, 1e-6);
     tg_tensor_free(x);
 }
@@ -237,7 +237,7 @@ static void fresh_graph(tg_tensor **grads, tg_tensor *const *w, bool keep)
      * backward hands it that gradient fresh */
     tg_tensor *h = tg_layer_norm(tg_scale(x, 1.5), w[0], w[1], 1e-5); /* (5, 3, 16) */
     tg_tensor *f = tg_gelu(tg_linear(h, w[2], w[3]));           /* (5, 3, 24) */
-    tg_tensor *g = tg_linear_ex(f, w[4], NULL, TG_BF16);        /* (5, 3, 16) */
+    tg_tensor *g = tg_linear_with(f, w[4], NULL, &(tg_linear_opts){.compute = TG_BF16}); /* (5, 3, 16) */
     tg_tensor *y = tg_add(tg_add(tg_mul(g, tg_sub(x, r)), tg_div(h, tg_add_scalar(tg_exp(r), 1.0))), r2);
     ck_assert_int_eq(tg_backward(tg_sum(tg_mul(y, y), NULL, 0, false)), TG_OK);
     for (int i = 0; i < 2; i++) {

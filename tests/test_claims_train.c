@@ -41,7 +41,7 @@ static claims_train_opts tiny_opts(const char *out, int64_t steps)
     return o;
 }
 
-static void run_ex(const char *sub, int64_t steps, const char *resume, bool bf16, claims_eval *last)
+static void run_as(const char *sub, int64_t steps, const char *resume, bool bf16, claims_eval *last)
 {
     char out[512];
     snprintf(out, sizeof out, "%s", tg_test_path(sub));
@@ -59,7 +59,7 @@ static void run_ex(const char *sub, int64_t steps, const char *resume, bool bf16
 
 static void run(const char *sub, int64_t steps, const char *resume, claims_eval *last)
 {
-    run_ex(sub, steps, resume, false, last);
+    run_as(sub, steps, resume, false, last);
 }
 
 START_TEST(test_validation_loss_falls_and_report)
@@ -169,8 +169,8 @@ END_TEST
 START_TEST(test_bf16_training_tracks_f32)
 {
     claims_eval f32, bf16;
-    run_ex("f32", 10, NULL, false, &f32);
-    run_ex("bf16", 10, NULL, true, &bf16);
+    run_as("f32", 10, NULL, false, &f32);
+    run_as("bf16", 10, NULL, true, &bf16);
     ck_assert_msg(fabs(bf16.val_lm_loss - f32.val_lm_loss) <= 0.02 * f32.val_lm_loss, "val loss f32 %.4f bf16 %.4f",
                   f32.val_lm_loss, bf16.val_lm_loss);
     size_t len;

@@ -65,7 +65,8 @@ START_TEST(test_ce_cases)
 
     tg_tensor *loss = ce_fn(in, n_in, &u);
     tg_assert_close(loss, tg_fixture_tensor(json_object_get(c, "output")), 1e-5, 1e-5, name);
-    ck_assert_int_eq(tg_backward_ex(loss, tg_fixture_tensor(json_object_get(c, "seed")), false), TG_OK);
+    const tg_backward_opts bo = {.seed = tg_fixture_tensor(json_object_get(c, "seed"))};
+    ck_assert_int_eq(tg_backward_with(loss, &bo), TG_OK);
     tg_assert_close(tg_tensor_grad(in[0]), tg_fixture_tensor(json_array_get(json_object_get(c, "grads"), 0)),
                     1e-6, 1e-4, name);
     tg_assert_gradcheck(ce_fn, in, n_in, &u, NULL, name);

@@ -37,7 +37,8 @@ START_TEST(test_embedding_fixture)
         tg_tensor_set_requires_grad(table, true);
         tg_tensor *y = tg_embedding(table, idx);
         tg_assert_close(y, tg_fixture_tensor(json_object_get(c, "output")), 0, 0, name);
-        ck_assert_int_eq(tg_backward_ex(y, tg_fixture_tensor(json_object_get(c, "dout")), false), TG_OK);
+        const tg_backward_opts bo = {.seed = tg_fixture_tensor(json_object_get(c, "dout"))};
+        ck_assert_int_eq(tg_backward_with(y, &bo), TG_OK);
         tg_assert_close(tg_tensor_grad(table), tg_fixture_tensor(json_array_get(json_object_get(c, "grads"), 0)),
                         1e-6, 1e-5, name);
         n++;
@@ -100,7 +101,7 @@ START_TEST(test_embedding_backward_large)
     for (int t = 0; t < 2; t++) {
         ck_assert_int_eq(tg_ctx_set_threads(ctx, t + 1), TG_OK);
         tg_zero_grad(table);
-        ck_assert_int_eq(tg_backward_ex(tg_embedding(table, idx), dout, false), TG_OK);
+        ck_assert_int_eq(tg_backward_with(tg_embedding(table, idx), &(tg_backward_opts){.seed = dout}), TG_OK);
         by_threads[t] = tg_f32(tg_tensor_clone(TG_STEP, tg_tensor_grad(table)));
     }
     for (int64_t i = 0; i < V * D; i++)

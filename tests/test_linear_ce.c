@@ -58,7 +58,7 @@ START_TEST(test_matches_unfused)
     ck_assert_msg(fused && ref, "case %d: %s", _i, tg_last_error());
     tg_assert_close(fused, ref, 1e-6, 1e-5, "loss");
     /* a dout other than 1 reaches both gradients */
-    ck_assert_int_eq(tg_backward_ex(tg_scale(fused, 1.7), NULL, true), TG_OK);
+    ck_assert_int_eq(tg_backward_with(tg_scale(fused, 1.7), &(tg_backward_opts){.retain_graph = true}), TG_OK);
     ck_assert_int_eq(tg_backward(tg_scale(ref, 1.7)), TG_OK);
     tg_assert_close(tg_tensor_grad(h), tg_tensor_grad(h2), 1e-6, 1e-4, "dh");
     tg_assert_close(tg_tensor_grad(w), tg_tensor_grad(w2), 1e-6, 1e-4, "dw");
@@ -119,7 +119,7 @@ START_TEST(test_bf16_compute)
     tg_grad_set_enabled(was);
     ck_assert_msg(l16_eval != NULL, "%s", tg_last_error());
     ck_assert_float_eq(tg_item(l16_eval), tg_item(l16));
-    ck_assert_int_eq(tg_backward_ex(l16, NULL, true), TG_OK);
+    ck_assert_int_eq(tg_backward_with(l16, &(tg_backward_opts){.retain_graph = true}), TG_OK);
     ck_assert_int_eq(tg_backward(l32), TG_OK);
     const double eh = rel_l2(tg_tensor_grad(h), tg_tensor_grad(h2)), ew = rel_l2(tg_tensor_grad(w), tg_tensor_grad(w2));
     ck_assert_msg(eh < 2e-2 && ew < 2e-2, "case %d: bf16 dh, dw relative L2 errors %.3g, %.3g", _i, eh, ew);

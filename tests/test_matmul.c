@@ -54,7 +54,7 @@ static tg_tensor *matmul_fn(tg_tensor *const *in, int n, void *user)
 {
     (void)n;
     const trans_flags *t = user;
-    return tg_matmul_ex(in[0], in[1], t->a, t->b);
+    return tg_matmul_with(in[0], in[1], &(tg_matmul_opts){.trans_a = t->a, .trans_b = t->b});
 }
 
 static tg_tensor *linear_fn(tg_tensor *const *in, int n, void *user)
@@ -76,7 +76,7 @@ static void assert_fails(const tg_tensor *t, const char *needle)
 START_TEST(test_matmul_forward)
 {
     mm_case k = load_case(matmul_cases[_i]);
-    tg_tensor *y = tg_matmul_ex(k.in[0], k.in[1], k.trans_a, k.trans_b);
+    tg_tensor *y = tg_matmul_with(k.in[0], k.in[1], &(tg_matmul_opts){.trans_a = k.trans_a, .trans_b = k.trans_b});
     tg_assert_close(y, k.want, 1e-5, 1e-5, matmul_cases[_i]);
 }
 END_TEST
@@ -112,11 +112,12 @@ START_TEST(test_matmul_bf16)
     mm_case k = load_case(matmul_cases[_i]);
     tg_tensor *a16 = tg_tensor_to(TG_STEP, k.in[0], TG_BF16);
     tg_tensor *b16 = tg_tensor_to(TG_STEP, k.in[1], TG_BF16);
-    tg_tensor *y16 = tg_matmul_ex(a16, b16, k.trans_a, k.trans_b);
+    const tg_matmul_opts tr = {.trans_a = k.trans_a, .trans_b = k.trans_b};
+    tg_tensor *y16 = tg_matmul_with(a16, b16, &tr);
     ck_assert_msg(y16 != NULL, "%s", tg_last_error());
     ck_assert_int_eq(tg_tensor_dtype(y16), TG_F32);
     tg_tensor *ar = tg_tensor_to(TG_STEP, a16, TG_F32), *br = tg_tensor_to(TG_STEP, b16, TG_F32);
-    tg_assert_close(y16, tg_matmul_ex(ar, br, k.trans_a, k.trans_b), 1e-4, 1e-4, "bf16 vs rounded f32");
+    tg_assert_close(y16, tg_matmul_with(ar, br, &tr), 1e-4, 1e-4, "bf16 vs rounded f32");
     tg_assert_close(y16, k.want, 0.1, 0.02, "bf16 vs f32 reference");
 }
 END_TEST
@@ -160,7 +161,7 @@ START_TEST(test_matmul_errors)
 {
     tg_tensor *a = tg_ones(TG_STEP, TG_SHAPE(2, 3), TG_F32), *b = tg_ones(TG_STEP, TG_SHAPE(4, 5), TG_F32);
     assert_fails(tg_matmul(a, b), "tg_matmul: inner dims differ: a (2, 3) gives K = 3, b (4, 5) gives K = 4");
-    assert_fails(tg_matmul_ex(a, b, true, false), "K = 2");
+    assert_fails(tg_matmul_with(a, b, &(tg_matmul_opts){.trans_a = true}), "K = 2");
 
     tg_tensor *a3 = tg_ones(TG_STEP, TG_SHAPE(2, 3, 4), TG_F32), *b3 = tg_ones(TG_STEP, TG_SHAPE(3, 4, 5), TG_F32);
     assert_fails(tg_matmul(a3, b3), "batch dims of a (2, 3, 4) and b (3, 4, 5) do not broadcast (2 vs 3)");
@@ -214,7 +215,7 @@ START_TEST(test_linear_bf16)
 }
 END_TEST
 
-/* tg_linear_out in bf16: the output is the f32 output rounded (within one
+/* tg_linear_with bf16 output: the output is the f32 output rounded (within one
  * bf16 step: the kernel may sum in another order) and the gradients are
  * those of the f32-output op, which sees the same f32 gradient; refused
  * with f32 compute. */
@@ -227,7 +228,7 @@ START_TEST(test_linear_bf16_out)
         p[1] = tg_randn(TG_STEP, TG_SHAPE(40, 24), TG_F32, 62, 0, 0.3);
         p[2] = tg_randn(TG_STEP, TG_SHAPE(40), TG_F32, 63, 0, 0.5);
         for (int i = 0; i < 3; i++) tg_tensor_set_requires_grad(p[i], true);
-        y[k] = tg_linear_out(p[0], p[1], p[2], TG_BF16, k ? TG_F32 : TG_BF16);
+        y[k] = tg_linear_with(p[0], p[1], p[2], &(tg_linear_opts){.compute = TG_BF16, .out = k ? TG_F32 : TG_BF16});
         ck_assert_msg(y[k], "%s", tg_last_error());
     }
     ck_assert_int_eq(tg_tensor_dtype(y[0]), TG_BF16);
@@ -237,10 +238,11 @@ START_TEST(test_linear_bf16_out)
         ck_assert_msg(fabsf(got - w) <= fabsf(w) / 128, "y[%lld] = %g, f32 output %g", (long long)i, got, w);
     }
     tg_tensor *dy = tg_randn(TG_STEP, TG_SHAPE(3, 7, 40), TG_F32, 64, 0, 1);
-    for (int k = 0; k < 2; k++) ck_assert_int_eq(tg_backward_ex(y[k], dy, k == 0), TG_OK); /* one tape */
+    for (int k = 0; k < 2; k++) /* one tape */
+        ck_assert_int_eq(tg_backward_with(y[k], &(tg_backward_opts){.seed = dy, .retain_graph = k == 0}), TG_OK);
     static const char *names[3] = {"dx", "dw", "db"};
     for (int i = 0; i < 3; i++) tg_assert_close(tg_tensor_grad(p16[i]), tg_tensor_grad(p32[i]), 0, 0, names[i]);
-    ck_assert_ptr_null(tg_linear_out(p32[0], p32[1], p32[2], TG_F32, TG_BF16));
+    ck_assert_ptr_null(tg_linear_with(p32[0], p32[1], p32[2], &(tg_linear_opts){.compute = TG_F32, .out = TG_BF16}));
     tg_assert_error(TG_ERR_DTYPE, TG_ERR_DTYPE, "output must be f32, or bf16 with bf16 compute; got bf16 with f32");
 }
 END_TEST
@@ -263,7 +265,8 @@ START_TEST(test_linear_bias_grad_blocks)
         tg_tensor *b = tg_zeros(TG_PERSIST, TG_SHAPE(OUT), TG_F32);
         tg_tensor_set_requires_grad(b, true);
         for (int pass = 1; pass <= 2; pass++) {
-            ck_assert_int_eq(tg_backward_ex(tg_linear_ex(x, w, b, dt), seed, false), TG_OK);
+            tg_tensor *y = tg_linear_with(x, w, b, &(tg_linear_opts){.compute = dt});
+            ck_assert_int_eq(tg_backward_with(y, &(tg_backward_opts){.seed = seed}), TG_OK);
             for (int64_t j = 0; j < OUT; j++)
                 ck_assert_double_eq_tol(tg_f32(tg_tensor_grad(b))[j], pass * want[j], 1e-4 * (1 + fabs(want[j])));
         }
@@ -293,7 +296,7 @@ END_TEST
 static void train_step(tg_tensor *x, tg_tensor *w1, tg_tensor *b1, tg_tensor *m, tg_tensor *w2)
 {
     tg_tensor *h = tg_linear(x, w1, b1);    /* (4, 6, 16) */
-    tg_tensor *g = tg_matmul_ex(h, m, false, true); /* (4, 6, 16) @ (16, 16)ᵀ */
+    tg_tensor *g = tg_matmul_with(h, m, &(tg_matmul_opts){.trans_b = true}); /* (4, 6, 16) @ (16, 16)ᵀ */
     tg_tensor *y = tg_linear(g, w2, NULL);  /* (4, 6, 3) */
     ck_assert_int_eq(tg_backward(tg_sum(y, NULL, 0, false)), TG_OK);
     tg_step_end();

@@ -35,7 +35,7 @@ START_TEST(test_linear_bf16_compute)
     tg_tensor *x = leaf(sx, 1), *w = leaf(sw, 2), *b = leaf(TG_SHAPE(20), 3);
     tg_tensor *x2 = leaf(sx, 1), *w2 = leaf(sw, 2), *b2 = leaf(TG_SHAPE(20), 3);
     tg_tensor *seed = tg_randn(TG_STEP, TG_SHAPE(3, 37, 20), TG_F32, 4, 0, 1);
-    tg_tensor *y16 = tg_linear_ex(x, w, b, TG_BF16);
+    tg_tensor *y16 = tg_linear_with(x, w, b, &(tg_linear_opts){.compute = TG_BF16});
     tg_tensor *y32 = tg_linear(x2, w2, b2);
     ck_assert_msg(y16 && y32, "%s", tg_last_error());
     /* the forward equals the matmul of explicitly rounded operands */
@@ -43,12 +43,12 @@ START_TEST(test_linear_bf16_compute)
     tg_assert_close(y16, yc, 1e-5, 1e-5, "bf16 compute vs casts");
     ck_assert(rel_l2(y16, y32) > 1e-5); /* it did round */
     ck_assert(rel_l2(y16, y32) < 1e-2);
-    ck_assert_int_eq(tg_backward_ex(y16, seed, true), TG_OK);
-    ck_assert_int_eq(tg_backward_ex(y32, seed, false), TG_OK);
+    ck_assert_int_eq(tg_backward_with(y16, &(tg_backward_opts){.seed = seed, .retain_graph = true}), TG_OK);
+    ck_assert_int_eq(tg_backward_with(y32, &(tg_backward_opts){.seed = seed}), TG_OK);
     ck_assert_double_lt(rel_l2(tg_tensor_grad(x), tg_tensor_grad(x2)), 1e-2);
     ck_assert_double_lt(rel_l2(tg_tensor_grad(w), tg_tensor_grad(w2)), 1e-2);
     tg_assert_close(tg_tensor_grad(b), tg_tensor_grad(b2), 1e-6, 1e-6, "dbias stays f32");
-    ck_assert_ptr_null(tg_linear_ex(x, w, b, TG_S32));
+    ck_assert_ptr_null(tg_linear_with(x, w, b, &(tg_linear_opts){.compute = TG_S32}));
 }
 END_TEST
 
@@ -61,22 +61,23 @@ START_TEST(test_gelu_bf16_into_linear)
     tg_tensor *x = leaf(sx, 5), *w = leaf(sw, 6), *b = leaf(TG_SHAPE(24), 7);
     tg_tensor *x2 = leaf(sx, 5), *w2 = leaf(sw, 6), *b2 = leaf(TG_SHAPE(24), 7);
     tg_tensor *seed = tg_randn(TG_STEP, TG_SHAPE(2, 19, 24), TG_F32, 8, 0, 1);
-    tg_tensor *g16 = tg_gelu_ex(x, TG_BF16), *g32 = tg_gelu(x2);
+    tg_tensor *g16 = tg_gelu_with(x, &(tg_gelu_opts){.out = TG_BF16}), *g32 = tg_gelu(x2);
     ck_assert_msg(g16 && g32, "%s", tg_last_error());
     ck_assert_int_eq(tg_tensor_dtype(g16), TG_BF16);
     tg_assert_close(tg_tensor_to(TG_STEP, g16, TG_F32), tg_tensor_to(TG_STEP, tg_cast(g32, TG_BF16), TG_F32), 0, 0,
                     "gelu bf16 output");
-    tg_tensor *y16 = tg_linear_ex(g16, w, b, TG_BF16);
-    tg_tensor *y32 = tg_linear_ex(tg_cast(tg_cast(g32, TG_BF16), TG_F32), w2, b2, TG_BF16);
+    tg_tensor *y16 = tg_linear_with(g16, w, b, &(tg_linear_opts){.compute = TG_BF16});
+    tg_tensor *y32 =
+        tg_linear_with(tg_cast(tg_cast(g32, TG_BF16), TG_F32), w2, b2, &(tg_linear_opts){.compute = TG_BF16});
     ck_assert_msg(y16 && y32, "%s", tg_last_error());
     tg_assert_close(y16, y32, 0, 0, "linear on bf16 x");
-    ck_assert_int_eq(tg_backward_ex(y16, seed, true), TG_OK);
-    ck_assert_int_eq(tg_backward_ex(y32, seed, false), TG_OK);
+    ck_assert_int_eq(tg_backward_with(y16, &(tg_backward_opts){.seed = seed, .retain_graph = true}), TG_OK);
+    ck_assert_int_eq(tg_backward_with(y32, &(tg_backward_opts){.seed = seed}), TG_OK);
     tg_assert_close(tg_tensor_grad(w), tg_tensor_grad(w2), 0, 0, "dw");
     tg_assert_close(tg_tensor_grad(b), tg_tensor_grad(b2), 0, 0, "dbias");
     /* the f32 chain's cast passes the gradient straight through */
     tg_assert_close(tg_tensor_grad(x), tg_tensor_grad(x2), 1e-6, 1e-5, "dx through gelu");
-    ck_assert_ptr_null(tg_gelu_ex(x, TG_S32));
+    ck_assert_ptr_null(tg_gelu_with(x, &(tg_gelu_opts){.out = TG_S32}));
     ck_assert_ptr_null(tg_linear(g16, w, b)); /* bf16 x with f32 w needs compute bf16 */
     ck_assert_ptr_nonnull(strstr(tg_last_error(), "one dtype"));
 }

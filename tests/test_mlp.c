@@ -1,5 +1,5 @@
 /* The fused feed-forward op tg_mlp_gelu: the same values and gradients as
- * tg_linear_ex + tg_gelu_ex + tg_linear_ex in f32, and in bf16 to within
+ * tg_linear_with + tg_gelu_with + tg_linear_with in f32, and in bf16 to within
  * the rounding of its bf16 intermediates (GELU's input and its gradient,
  * which the unfused ops keep in f32), a gradcheck of every input, biases
  * optional, gradients written whole when they come fresh, accumulation
@@ -32,8 +32,9 @@ static void make_inputs(tg_tensor **in, uint64_t seed)
 
 static tg_tensor *unfused(tg_tensor *const *in, bool biases, tg_dtype dt)
 {
-    tg_tensor *h = tg_gelu_ex(tg_linear_ex(in[0], in[1], biases ? in[2] : NULL, dt), dt);
-    return tg_linear_ex(h, in[3], biases ? in[4] : NULL, dt);
+    const tg_linear_opts lo = {.compute = dt};
+    tg_tensor *h = tg_gelu_with(tg_linear_with(in[0], in[1], biases ? in[2] : NULL, &lo), &(tg_gelu_opts){.out = dt});
+    return tg_linear_with(h, in[3], biases ? in[4] : NULL, &lo);
 }
 
 static tg_tensor *fused(tg_tensor *const *in, bool biases, tg_dtype dt)
@@ -53,8 +54,8 @@ static void compare_f32(bool biases)
     ck_assert_msg(ya && yb, "%s", tg_last_error());
     tg_assert_close(ya, yb, tol, tol, "output");
     tg_tensor *seed = tg_randn(TG_STEP, *tg_tensor_shape(ya), TG_F32, 20, 0, 1);
-    ck_assert_int_eq(tg_backward_ex(ya, seed, true), TG_OK);
-    ck_assert_int_eq(tg_backward_ex(yb, seed, false), TG_OK);
+    ck_assert_int_eq(tg_backward_with(ya, &(tg_backward_opts){.seed = seed, .retain_graph = true}), TG_OK);
+    ck_assert_int_eq(tg_backward_with(yb, &(tg_backward_opts){.seed = seed}), TG_OK);
     const char *names[5] = {"dx", "dw1", "db1", "dw2", "db2"};
     for (int i = 0; i < 5; i++) {
         const bool has = biases || (i != 2 && i != 4);
@@ -96,7 +97,8 @@ START_TEST(test_matches_unfused_bf16)
         make_inputs(r, 10);
         tg_tensor *y[3] = {fused(a, biases, TG_BF16), unfused(b, biases, TG_BF16), unfused(r, biases, TG_F32)};
         tg_tensor *seed = tg_randn(TG_STEP, *tg_tensor_shape(y[0]), TG_F32, 20, 0, 1);
-        for (int i = 0; i < 3; i++) ck_assert_int_eq(tg_backward_ex(y[i], seed, true), TG_OK);
+        for (int i = 0; i < 3; i++)
+            ck_assert_int_eq(tg_backward_with(y[i], &(tg_backward_opts){.seed = seed, .retain_graph = true}), TG_OK);
         const char *names[6] = {"y", "dx", "dw1", "db1", "dw2", "db2"};
         for (int i = 0; i < 6; i++) {
             if (!biases && (i == 3 || i == 5)) continue;
@@ -139,8 +141,9 @@ START_TEST(test_bias_grads_only)
             tg_tensor_set_requires_grad(b[constant[i]], false);
         }
         tg_tensor *seed = tg_randn(TG_STEP, TG_SHAPE(2, 5, O), TG_F32, 81, 0, 1);
-        ck_assert_int_eq(tg_backward_ex(fused(a, true, dt), seed, true), TG_OK);
-        ck_assert_int_eq(tg_backward_ex(unfused(b, true, dt), seed, false), TG_OK);
+        const tg_backward_opts keep = {.seed = seed, .retain_graph = true};
+        ck_assert_int_eq(tg_backward_with(fused(a, true, dt), &keep), TG_OK);
+        ck_assert_int_eq(tg_backward_with(unfused(b, true, dt), &(tg_backward_opts){.seed = seed}), TG_OK);
         const double tol = dt == TG_BF16 ? 0 : 1e-5;
         if (dt == TG_BF16) /* db1 went through the bf16 intermediates */
             ck_assert_double_le(scaled_err(tg_tensor_grad(a[2]), tg_tensor_grad(b[2])), BF16_TOL);

@@ -53,7 +53,8 @@ START_TEST(test_norm_cases)
     }
     tg_tensor *y = norm_fn(in, n_in, &u);
     tg_assert_close(y, tg_fixture_tensor(json_object_get(c, "output")), 1e-5, 1e-4, name);
-    ck_assert_int_eq(tg_backward_ex(y, tg_fixture_tensor(json_object_get(c, "seed")), false), TG_OK);
+    const tg_backward_opts bo = {.seed = tg_fixture_tensor(json_object_get(c, "seed"))};
+    ck_assert_int_eq(tg_backward_with(y, &bo), TG_OK);
     for (int i = 0; i < n_in; i++) {
         char what[96];
         snprintf(what, sizeof what, "%s d%s", name, i == 0 ? "x" : i == 1 && u.has_w ? "w" : "b");
@@ -99,7 +100,7 @@ START_TEST(test_param_grads_parallel)
         tg_ctx_set_threads(tg_ctx_current(), run ? 1 : 2);
         tg_zero_grad(w);
         tg_zero_grad(b);
-        ck_assert_int_eq(tg_backward_ex(tg_layer_norm(x, w, b, 1e-5), dy, false), TG_OK);
+        ck_assert_int_eq(tg_backward_with(tg_layer_norm(x, w, b, 1e-5), &(tg_backward_opts){.seed = dy}), TG_OK);
         memcpy(dw_runs[run], tg_f32(tg_tensor_grad(w)), sizeof dw_runs[run]);
         memcpy(db_runs[run], tg_f32(tg_tensor_grad(b)), sizeof db_runs[run]);
     }
@@ -167,16 +168,19 @@ START_TEST(test_norm_bf16_output)
         tg_tensor_set_requires_grad(x32, true);
         tg_tensor_set_requires_grad(x16, true);
         tg_tensor *y32 = rms ? tg_rms_norm(x32, w, 1e-5) : tg_layer_norm(x32, w, b, 1e-5);
-        tg_tensor *y16 = rms ? tg_rms_norm_ex(x16, w, 1e-5, TG_BF16) : tg_layer_norm_ex(x16, w, b, 1e-5, TG_BF16);
+        tg_tensor *y16 = rms ? tg_rms_norm_with(x16, w, 1e-5, &(tg_rms_norm_opts){.out = TG_BF16})
+                             : tg_layer_norm_with(x16, w, b, 1e-5, &(tg_layer_norm_opts){.out = TG_BF16});
         ck_assert_int_eq(tg_tensor_dtype(y16), TG_BF16);
         for (int64_t i = 0; i < tg_tensor_numel(y32); i++)
             ck_assert_uint_eq(tg_bf16(y16)[i], tg_f32_to_bf16(tg_f32(y32)[i]));
         tg_tensor *seed = tg_randn(TG_STEP, TG_SHAPE(5, 37), TG_F32, 54, 0, 1);
-        ck_assert_int_eq(tg_backward_ex(y32, seed, true), TG_OK); /* one tape for both */
-        ck_assert_int_eq(tg_backward_ex(y16, seed, false), TG_OK);
+        /* one tape for both */
+        ck_assert_int_eq(tg_backward_with(y32, &(tg_backward_opts){.seed = seed, .retain_graph = true}), TG_OK);
+        ck_assert_int_eq(tg_backward_with(y16, &(tg_backward_opts){.seed = seed}), TG_OK);
         tg_assert_close(tg_tensor_grad(x16), tg_tensor_grad(x32), 0, 0, "dx with a bf16 output");
     }
-    assert_fails(tg_layer_norm_ex(tg_zeros(TG_STEP, TG_SHAPE(2, 5), TG_F32), NULL, NULL, 1e-5, TG_S32),
+    assert_fails(tg_layer_norm_with(tg_zeros(TG_STEP, TG_SHAPE(2, 5), TG_F32), NULL, NULL, 1e-5,
+                                    &(tg_layer_norm_opts){.out = TG_S32}),
                  "layer_norm: output dtype must be f32 or bf16, got s32");
 }
 END_TEST

@@ -59,7 +59,8 @@ START_TEST(test_softmax_cases)
 
     tg_tensor *y = log ? tg_log_softmax(in[0], in[1]) : tg_softmax(in[0], in[1]);
     tg_assert_close(y, tg_fixture_tensor(json_object_get(c, "output")), 1e-6, 1e-5, name);
-    ck_assert_int_eq(tg_backward_ex(y, tg_fixture_tensor(json_object_get(c, "seed")), false), TG_OK);
+    const tg_backward_opts bo = {.seed = tg_fixture_tensor(json_object_get(c, "seed"))};
+    ck_assert_int_eq(tg_backward_with(y, &bo), TG_OK);
     tg_assert_close(tg_tensor_grad(in[0]), tg_fixture_tensor(json_array_get(json_object_get(c, "grads"), 0)),
                     1e-6, 1e-5, name);
 
@@ -89,7 +90,7 @@ START_TEST(test_fully_masked_rows_no_nan)
         for (int i = 0; i < 6; i++) ck_assert_float_eq(tg_f32(y)[i], 0.0f);
         tg_tensor *seed = tg_full(TG_STEP, TG_SHAPE(3, 3), TG_F32, 0.5);
         tg_f32(seed)[8] = 2.0f;
-        ck_assert_int_eq(tg_backward_ex(y, seed, false), TG_OK);
+        ck_assert_int_eq(tg_backward_with(y, &(tg_backward_opts){.seed = seed}), TG_OK);
         const float *dx = tg_f32(tg_tensor_grad(x));
         for (int i = 0; i < 9; i++) ck_assert_msg(isfinite(dx[i]), "log %d: dx[%d] = %g", log, i, dx[i]);
         for (int i = 0; i < 6; i++) ck_assert_float_eq(dx[i], 0.0f);

@@ -1075,18 +1075,19 @@ static tg_status check_compute(tg_dtype compute, const char *fn)
 tg_tensor *tg_attention(const tg_tensor *q, const tg_tensor *k, const tg_tensor *v, bool causal,
                         const tg_tensor *lengths, double scale)
 {
-    return tg_attention_ex(q, k, v, causal, lengths, scale, TG_F32);
+    return tg_attention_with(q, k, v, causal, lengths, scale, NULL);
 }
 
-tg_tensor *tg_attention_ex(const tg_tensor *q, const tg_tensor *k, const tg_tensor *v, bool causal,
-                           const tg_tensor *lengths, double scale, tg_dtype compute)
+tg_tensor *tg_attention_with(const tg_tensor *q, const tg_tensor *k, const tg_tensor *v, bool causal,
+                             const tg_tensor *lengths, double scale, const tg_attention_opts *opts)
 {
     if (!q || !k || !v) return NULL;
     if (!isfinite(scale)) {
         tg_error(TG_ERR_INVALID, "tg_attention: scale must be finite, got %g", scale);
         return NULL;
     }
-    if (check_compute(compute, "tg_attention_ex")) return NULL;
+    const tg_dtype compute = opts ? opts->compute : TG_F32;
+    if (check_compute(compute, "tg_attention")) return NULL;
     attn_attr a = {.causal = causal, .bf16 = compute == TG_BF16};
     /* Dh is checked by infer; a bad rank leaves the default unused. */
     const int64_t D = tg_tensor_ndim(q) == 4 ? tg_tensor_dim(q, 3) : 1;
@@ -1098,11 +1099,11 @@ tg_tensor *tg_attention_ex(const tg_tensor *q, const tg_tensor *k, const tg_tens
 tg_tensor *tg_attention_qkv(const tg_tensor *qkv, int64_t heads, bool causal, const tg_tensor *lengths,
                             double scale)
 {
-    return tg_attention_qkv_ex(qkv, heads, causal, lengths, scale, TG_F32);
+    return tg_attention_qkv_with(qkv, heads, causal, lengths, scale, NULL);
 }
 
-tg_tensor *tg_attention_qkv_ex(const tg_tensor *qkv, int64_t heads, bool causal, const tg_tensor *lengths,
-                               double scale, tg_dtype compute)
+tg_tensor *tg_attention_qkv_with(const tg_tensor *qkv, int64_t heads, bool causal, const tg_tensor *lengths,
+                                 double scale, const tg_attention_opts *opts)
 {
     if (!qkv) return NULL;
     if (heads < 1 || !isfinite(scale)) {
@@ -1110,7 +1111,8 @@ tg_tensor *tg_attention_qkv_ex(const tg_tensor *qkv, int64_t heads, bool causal,
                  (long long)heads, scale);
         return NULL;
     }
-    if (check_compute(compute, "tg_attention_qkv_ex")) return NULL;
+    const tg_dtype compute = opts ? opts->compute : TG_F32;
+    if (check_compute(compute, "tg_attention_qkv")) return NULL;
     attn_attr a = {.causal = causal, .bf16 = compute == TG_BF16, .heads = heads};
     /* the shape is checked by infer; a bad rank leaves the default unused */
     const int64_t C = tg_tensor_ndim(qkv) == 3 ? tg_tensor_dim(qkv, 2) : 0, D = C / (3 * heads);

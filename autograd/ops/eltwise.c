@@ -21,7 +21,7 @@ typedef struct eltwise_kind {
 
 typedef struct eltwise_attr {
     float alpha;
-    bool bf16_out; /* GELU only: the output rounded to bf16 (tg_gelu_ex) */
+    bool bf16_out; /* GELU only: the output rounded to bf16 (tg_gelu_opts) */
 } eltwise_attr;
 
 
@@ -200,12 +200,13 @@ static tg_tensor *unary(int kind, const tg_tensor *x, double alpha)
 tg_tensor *tg_scale(const tg_tensor *x, double s) { return unary(SCALE, x, s); }
 tg_tensor *tg_add_scalar(const tg_tensor *x, double s) { return unary(ADD_SCALAR, x, s); }
 tg_tensor *tg_neg(const tg_tensor *x) { return unary(NEG, x, 0); }
-tg_tensor *tg_gelu(const tg_tensor *x) { return unary(GELU, x, 0); }
+tg_tensor *tg_gelu(const tg_tensor *x) { return tg_gelu_with(x, NULL); }
 
-tg_tensor *tg_gelu_ex(const tg_tensor *x, tg_dtype out)
+tg_tensor *tg_gelu_with(const tg_tensor *x, const tg_gelu_opts *opts)
 {
+    const tg_dtype out = opts ? opts->out : TG_F32;
     if (out != TG_F32 && out != TG_BF16) {
-        tg_error(TG_ERR_DTYPE, "tg_gelu_ex: output dtype must be f32 or bf16, got %s", tg_dtype_name(out));
+        tg_error(TG_ERR_DTYPE, "tg_gelu: output dtype must be f32 or bf16, got %s", tg_dtype_name(out));
         return NULL;
     }
     eltwise_attr a = {.bf16_out = out == TG_BF16};

@@ -5,7 +5,7 @@
  * Mixed precision (attr compute = bf16 with f32 x and w): the op rounds x to
  * bf16 itself and keeps that copy for backward, so no cast nodes, no f32
  * gradient copies, and the gradients land in f32 directly. x may also come
- * in bf16 already (from tg_gelu_ex) with an f32 w. w is rounded straight
+ * in bf16 already (from tg_gelu_with) with an f32 w. w is rounded straight
  * into the blocked layout of each bf16 product that reads it (wᵀ forward,
  * w for dx), which oneDNN would otherwise repack inside every call. */
 #include <string.h>
@@ -295,37 +295,34 @@ static tg_status linear_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tenso
 
 /* ---- descriptor and wrapper ---- */
 
+static const tg_op_linear_rows linear_rows = {.x = 0, .w = 1, .bias = 2};
+
 static const tg_op linear_op = {
     .name = "linear", .n_in = -1, .flags = TG_OP_FRESH_GRADS, .infer = linear_infer, .forward = linear_forward,
-    .backward = linear_backward,
+    .backward = linear_backward, .linear_rows = &linear_rows,
 };
 
 tg_status tg_register_linear_ops(void) { return tg_op_register(&linear_op); }
 
 tg_tensor *tg_linear(const tg_tensor *x, const tg_tensor *w, const tg_tensor *bias)
 {
-    return tg_linear_ex(x, w, bias, TG_F32);
+    return tg_linear_with(x, w, bias, NULL);
 }
 
-tg_tensor *tg_linear_ex(const tg_tensor *x, const tg_tensor *w, const tg_tensor *bias, tg_dtype compute)
-{
-    return tg_linear_out(x, w, bias, compute, TG_F32);
-}
-
-tg_tensor *tg_linear_out(const tg_tensor *x, const tg_tensor *w, const tg_tensor *bias, tg_dtype compute,
-                         tg_dtype out)
+tg_tensor *tg_linear_with(const tg_tensor *x, const tg_tensor *w, const tg_tensor *bias, const tg_linear_opts *opts)
 {
     const tg_tensor *in[3] = {x, w, bias};
     if (!x || !w) return NULL; /* an earlier call failed; keep its message */
-    if (compute != TG_F32 && compute != TG_BF16) {
-        tg_error(TG_ERR_DTYPE, "tg_linear_ex: compute dtype must be f32 or bf16, got %s", tg_dtype_name(compute));
+    const tg_linear_opts o = opts ? *opts : (tg_linear_opts){0};
+    if (o.compute != TG_F32 && o.compute != TG_BF16) {
+        tg_error(TG_ERR_DTYPE, "tg_linear: compute dtype must be f32 or bf16, got %s", tg_dtype_name(o.compute));
         return NULL;
     }
-    if (out != TG_F32 && !(out == TG_BF16 && compute == TG_BF16)) {
-        tg_error(TG_ERR_DTYPE, "tg_linear_out: output must be f32, or bf16 with bf16 compute; got %s with %s compute",
-                 tg_dtype_name(out), tg_dtype_name(compute));
+    if (o.out != TG_F32 && !(o.out == TG_BF16 && o.compute == TG_BF16)) {
+        tg_error(TG_ERR_DTYPE, "tg_linear: output must be f32, or bf16 with bf16 compute; got %s with %s compute",
+                 tg_dtype_name(o.out), tg_dtype_name(o.compute));
         return NULL;
     }
-    linear_attr a = {.compute = compute, .out = out};
+    linear_attr a = {.compute = o.compute, .out = o.out};
     return tg_apply(&linear_op, in, bias ? 3 : 2, &a, sizeof a);
 }

@@ -184,11 +184,12 @@ static const tg_op matmul_op = {
 
 tg_status tg_register_matmul_ops(void) { return tg_op_register(&matmul_op); }
 
-tg_tensor *tg_matmul_ex(const tg_tensor *a, const tg_tensor *b, bool trans_a, bool trans_b)
+tg_tensor *tg_matmul_with(const tg_tensor *a, const tg_tensor *b, const tg_matmul_opts *opts)
 {
     const tg_tensor *in[2] = {a, b};
-    matmul_attr at = {.trans_a = trans_a, .trans_b = trans_b};
+    const tg_matmul_opts o = opts ? *opts : (tg_matmul_opts){0};
+    matmul_attr at = {.trans_a = o.trans_a, .trans_b = o.trans_b};
     return tg_apply(&matmul_op, in, 2, &at, sizeof at);
 }
 
-tg_tensor *tg_matmul(const tg_tensor *a, const tg_tensor *b) { return tg_matmul_ex(a, b, false, false); }
+tg_tensor *tg_matmul(const tg_tensor *a, const tg_tensor *b) { return tg_matmul_with(a, b, NULL); }

@@ -256,20 +256,21 @@ static tg_tensor *norm_apply(const tg_op *op, const tg_tensor *x, const tg_tenso
 
 tg_tensor *tg_layer_norm(const tg_tensor *x, const tg_tensor *w, const tg_tensor *b, double eps)
 {
-    return norm_apply(&layer_norm_op, x, w, b, eps, false, TG_F32);
+    return tg_layer_norm_with(x, w, b, eps, NULL);
 }
 
 tg_tensor *tg_rms_norm(const tg_tensor *x, const tg_tensor *w, double eps)
 {
-    return norm_apply(&rms_norm_op, x, w, NULL, eps, true, TG_F32);
+    return tg_rms_norm_with(x, w, eps, NULL);
 }
 
-tg_tensor *tg_layer_norm_ex(const tg_tensor *x, const tg_tensor *w, const tg_tensor *b, double eps, tg_dtype out)
+tg_tensor *tg_layer_norm_with(const tg_tensor *x, const tg_tensor *w, const tg_tensor *b, double eps,
+                              const tg_layer_norm_opts *opts)
 {
-    return norm_apply(&layer_norm_op, x, w, b, eps, false, out);
+    return norm_apply(&layer_norm_op, x, w, b, eps, false, opts ? opts->out : TG_F32);
 }
 
-tg_tensor *tg_rms_norm_ex(const tg_tensor *x, const tg_tensor *w, double eps, tg_dtype out)
+tg_tensor *tg_rms_norm_with(const tg_tensor *x, const tg_tensor *w, double eps, const tg_rms_norm_opts *opts)
 {
-    return norm_apply(&rms_norm_op, x, w, NULL, eps, true, out);
+    return norm_apply(&rms_norm_op, x, w, NULL, eps, true, opts ? opts->out : TG_F32);
 }
