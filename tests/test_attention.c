@@ -1,10 +1,11 @@
-/* autograd/ops/attention.c: fused scaled-dot-product attention against a
- * naive double-precision reference (forward and gradients), PyTorch fixtures,
+/* autograd/ops/attention*.c: fused scaled-dot-product attention against the
+ * library's plain O(T²) reference (attention_ref.c: forward and gradients,
+ * summed in double), PyTorch fixtures,
  * gradchecks, causality, bf16 inputs, thread-count agreement, input errors,
  * O(T) memory at T = 4096, and the packed-qkv form against split heads.
  * The bf16 tile products (autograd/ops/tile_bf16.c) against a double
  * product of the rounded operands, and attention with bf16 products
- * against the f32 reference within bf16 tolerance. */
+ * against the reference within bf16 tolerance. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,83 +50,22 @@ static tg_tensor *case_lengths(const attn_case *c)
     return c->n_len ? tg_from_buffer(TG_STEP, TG_SHAPE(c->B), TG_S32, c->len) : NULL;
 }
 
-static double eff_scale(const attn_case *c) { return c->scale != 0 ? c->scale : 1.0 / sqrt((double)c->D); }
+/* ---- the reference: tg_attention_ref_forward / _backward (attention_ref.c) ---- */
 
-/* ---- naive reference: full softmax with masks, in double ---- */
-
-static bool visible(const attn_case *c, const int32_t *len, int64_t b, int64_t i, int64_t j)
+/* out, then dq, dk, dv when dout is given, of the reference for case c on
+ * q, k, v (4 · numel floats; the caller frees). */
+static float *reference(const attn_case *c, const int32_t *len, const float *q, const float *k, const float *v,
+                        const float *dout)
 {
-    if (c->causal && j > i) return false;
-    return !len || j < len[b];
-}
-
-/* Probabilities row i of head (b, h) into p (T); returns false when every
- * key is masked (the row is all zeros). */
-static bool ref_probs(double *p, const attn_case *c, const int32_t *len, const float *q, const float *k,
-                      int64_t b, int64_t head, int64_t i)
-{
-    const int64_t T = c->T, D = c->D;
-    double mx = -INFINITY;
-    for (int64_t j = 0; j < T; j++) {
-        p[j] = -INFINITY;
-        if (!visible(c, len, b, i, j)) continue;
-        double s = 0;
-        for (int64_t d = 0; d < D; d++) s += (double)q[head + i * D + d] * k[head + j * D + d];
-        p[j] = s * eff_scale(c);
-        if (p[j] > mx) mx = p[j];
-    }
-    if (mx == -INFINITY) {
-        for (int64_t j = 0; j < T; j++) p[j] = 0;
-        return false;
-    }
-    double sum = 0;
-    for (int64_t j = 0; j < T; j++) sum += p[j] = exp(p[j] - mx);
-    for (int64_t j = 0; j < T; j++) p[j] /= sum;
-    return true;
-}
-
-/* out (B, H, T, D) and, when dout is given, dq, dk, dv from the textbook
- * softmax backward. */
-static void ref_attention(float *out, float *dq, float *dk, float *dv, const attn_case *c, const int32_t *len,
-                          const float *q, const float *k, const float *v, const float *dout)
-{
-    const int64_t T = c->T, D = c->D, n = c->B * c->H * T * D;
-    double *p = malloc(sizeof(double) * (size_t)T), *dp = malloc(sizeof(double) * (size_t)T);
-    if (dout) {
-        memset(dq, 0, sizeof(float) * (size_t)n);
-        memset(dk, 0, sizeof(float) * (size_t)n);
-        memset(dv, 0, sizeof(float) * (size_t)n);
-    }
-    for (int64_t b = 0; b < c->B; b++)
-        for (int64_t h = 0; h < c->H; h++) {
-            const int64_t head = (b * c->H + h) * T * D;
-            for (int64_t i = 0; i < T; i++) {
-                bool any = ref_probs(p, c, len, q, k, b, head, i);
-                for (int64_t d = 0; d < D; d++) {
-                    double acc = 0;
-                    for (int64_t j = 0; j < T; j++) acc += p[j] * v[head + j * D + d];
-                    out[head + i * D + d] = (float)acc;
-                }
-                if (!dout || !any) continue;
-                const float *go = dout + head + i * D;
-                double dot = 0;
-                for (int64_t j = 0; j < T; j++) {
-                    dp[j] = 0;
-                    for (int64_t d = 0; d < D; d++) dp[j] += (double)go[d] * v[head + j * D + d];
-                    dot += p[j] * dp[j];
-                }
-                for (int64_t j = 0; j < T; j++) {
-                    const double ds = p[j] * (dp[j] - dot) * eff_scale(c);
-                    for (int64_t d = 0; d < D; d++) {
-                        dv[head + j * D + d] += (float)(p[j] * go[d]);
-                        dq[head + i * D + d] += (float)(ds * k[head + j * D + d]);
-                        dk[head + j * D + d] += (float)(ds * q[head + i * D + d]);
-                    }
-                }
-            }
-        }
-    free(p);
-    free(dp);
+    const tg_attention_ref_args a = {c->B, c->H, c->T, c->D, c->causal, len, c->scale};
+    const size_t n = (size_t)(c->B * c->H * c->T * c->D);
+    float *ref = calloc(4 * n, sizeof(float)), *att = malloc(sizeof(float) * (size_t)(c->B * c->H * c->T * c->T + 1));
+    ck_assert_ptr_nonnull(ref);
+    ck_assert_ptr_nonnull(att);
+    tg_attention_ref_forward(ref, att, q, k, v, &a);
+    if (dout) tg_attention_ref_backward(ref + n, ref + 2 * n, ref + 3 * n, dout, att, q, k, v, &a);
+    free(att);
+    return ref;
 }
 
 static tg_tensor *randn_leaf(tg_shape s, uint64_t seed)
@@ -151,11 +91,7 @@ static float *run_with_reference(const attn_case *c, const uint64_t seeds[4], tg
     tg_tensor *out = tg_attention_with(q, k, v, c->causal, len, c->scale, &(tg_attention_opts){.compute = compute});
     ck_assert_msg(out != NULL, "%s: %s", what, tg_last_error());
     ck_assert_int_eq(tg_backward_with(out, &(tg_backward_opts){.seed = dout}), TG_OK);
-    const int64_t n = tg_tensor_numel(q);
-    float *ref = malloc(sizeof(float) * 4 * (size_t)n);
-    ck_assert_ptr_nonnull(ref);
-    ref_attention(ref, ref + n, ref + 2 * n, ref + 3 * n, c, len ? tg_s32(len) : NULL, tg_f32(q), tg_f32(k),
-                  tg_f32(v), tg_f32(dout));
+    float *ref = reference(c, len ? tg_s32(len) : NULL, tg_f32(q), tg_f32(k), tg_f32(v), tg_f32(dout));
     got[0] = out, got[1] = tg_tensor_grad(q), got[2] = tg_tensor_grad(k), got[3] = tg_tensor_grad(v);
     return ref;
 }
@@ -344,9 +280,9 @@ START_TEST(test_no_grad_forward)
     ck_assert_ptr_nonnull(out);
     ck_assert(!tg_tensor_requires_grad(out));
     ck_assert_uint_eq(tg_tape_size(), 0);
-    float ref[36];
-    ref_attention(ref, NULL, NULL, NULL, &c, c.len, tg_f32(q), tg_f32(k), tg_f32(v), NULL);
+    float *ref = reference(&c, c.len, tg_f32(q), tg_f32(k), tg_f32(v), NULL);
     tg_assert_close_buf(out, ref, 36, 1e-5, 1e-4, "no-grad out");
+    free(ref);
 }
 END_TEST
 
@@ -670,18 +606,10 @@ START_TEST(test_long_sequence_memory)
     const size_t tensors = 5 * (size_t)(T * D) * sizeof(float);
     ck_assert_msg(grown < tensors + (16u << 20), "attention used %zu arena bytes beyond inputs", grown);
 
-    /* spot-check a few rows against the reference on the same numbers */
-    const int64_t rows[] = {0, 1, 63, 64, 2047, 4095};
-    double *p = malloc(sizeof(double) * (size_t)T);
-    for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
-        ref_probs(p, &c, NULL, tg_f32(q), tg_f32(k), 0, 0, rows[r]);
-        for (int64_t d = 0; d < D; d++) {
-            double acc = 0;
-            for (int64_t j = 0; j < T; j++) acc += p[j] * tg_f32(v)[j * D + d];
-            ck_assert_double_eq_tol(tg_f32(out)[rows[r] * D + d], acc, 1e-4);
-        }
-    }
-    free(p);
+    /* the output against the reference on the same numbers */
+    float *ref = reference(&c, NULL, tg_f32(q), tg_f32(k), tg_f32(v), NULL);
+    tg_assert_close_buf(out, ref, T * D, 1e-4, 0, "T = 4096 out");
+    free(ref);
     int64_t bad = 0;
     for (int i = 0; i < 3; i++) {
         const float *g = tg_f32(tg_tensor_grad((tg_tensor *[]){q, k, v}[i]));
