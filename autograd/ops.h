@@ -245,13 +245,15 @@ tg_tensor *tg_bce_logits(const tg_tensor *logits, const tg_tensor *targets, cons
  * weigh more than cheap ones (a false approval). */
 tg_tensor *tg_cost_matrix_loss(const tg_tensor *logits, const tg_tensor *targets, const tg_tensor *cost);
 
-/* ---- attention.c ---- */
+/* ---- attention.c (and attention_*.c) ---- */
 
 /* Scaled dot-product attention, flash-style: q, k, v (B, H, T, Dh) f32 (or
  * bf16) -> (B, H, T, Dh) f32. causal masks keys after the query; lengths
  * (B) s32 or NULL masks keys at positions >= lengths[b] (queries there
  * still attend to the valid keys; a sequence of length 0 gives zeros).
- * scale 0 means 1/sqrt(Dh). Neither pass materializes the T×T matrix. */
+ * scale 0 means 1/sqrt(Dh). Neither pass materializes the T×T matrix.
+ * The exact definition, forward and backward, is tg_attention_ref_forward
+ * and tg_attention_ref_backward below (attention_ref.c). */
 tg_tensor *tg_attention(const tg_tensor *q, const tg_tensor *k, const tg_tensor *v, bool causal,
                         const tg_tensor *lengths, double scale);
 /* tg_attention on a packed qkv (B, T, 3·heads·Dh) (q, k, v one after the
@@ -275,5 +277,25 @@ tg_tensor *tg_attention_with(const tg_tensor *q, const tg_tensor *k, const tg_te
                              const tg_tensor *lengths, double scale, const tg_attention_opts *opts);
 tg_tensor *tg_attention_qkv_with(const tg_tensor *qkv, int64_t heads, bool causal, const tg_tensor *lengths,
                                  double scale, const tg_attention_opts *opts);
+
+/* ---- attention_ref.c ---- */
+
+/* The reference of tg_attention: the naive O(T²) loops on plain row-major
+ * f32 arrays, in double inside, readable top to bottom (no autograd, no
+ * threads). Shapes: q, k, v, out and their gradients (B, H, T, D); att
+ * (B, H, T, T), the probabilities forward writes and backward reads. */
+typedef struct tg_attention_ref_args {
+    int64_t B, H, T, D;
+    bool causal;            /* as tg_attention's arguments */
+    const int32_t *lengths; /* (B) or NULL */
+    double scale;           /* 0: 1/sqrt(D) */
+} tg_attention_ref_args;
+/* out = softmax(scale · q kᵀ, masked) v; att = the softmax. */
+void tg_attention_ref_forward(float *out, float *att, const float *q, const float *k, const float *v,
+                              const tg_attention_ref_args *a);
+/* Adds (+=) the gradients of q, k, v for the output gradient dout into dq,
+ * dk, dv, given the att of the forward on the same q, k, v. */
+void tg_attention_ref_backward(float *dq, float *dk, float *dv, const float *dout, const float *att, const float *q,
+                               const float *k, const float *v, const tg_attention_ref_args *a);
 
 #endif

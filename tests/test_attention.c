@@ -1,10 +1,14 @@
-/* autograd/ops/attention.c: fused scaled-dot-product attention against a
- * naive double-precision reference (forward and gradients), PyTorch fixtures,
+/* autograd/ops/attention*.c: fused scaled-dot-product attention against the
+ * library's plain O(T²) reference (attention_ref.c: forward and gradients,
+ * summed in double), PyTorch fixtures,
  * gradchecks, causality, bf16 inputs, thread-count agreement, input errors,
  * O(T) memory at T = 4096, and the packed-qkv form against split heads.
  * The bf16 tile products (autograd/ops/tile_bf16.c) against a double
  * product of the rounded operands, and attention with bf16 products
- * against the f32 reference within bf16 tolerance. */
+ * against the reference within bf16 tolerance: those need a CPU with
+ * AVX-512 BF16 and run as the entry test_attention_bf16 (skipped
+ * elsewhere); test_attention_f32_fallback checks that other CPUs run the
+ * f32 tiles for them (skipped where the CPU has the bf16 ones). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,83 +53,22 @@ static tg_tensor *case_lengths(const attn_case *c)
     return c->n_len ? tg_from_buffer(TG_STEP, TG_SHAPE(c->B), TG_S32, c->len) : NULL;
 }
 
-static double eff_scale(const attn_case *c) { return c->scale != 0 ? c->scale : 1.0 / sqrt((double)c->D); }
+/* ---- the reference: tg_attention_ref_forward / _backward (attention_ref.c) ---- */
 
-/* ---- naive reference: full softmax with masks, in double ---- */
-
-static bool visible(const attn_case *c, const int32_t *len, int64_t b, int64_t i, int64_t j)
+/* out, then dq, dk, dv when dout is given, of the reference for case c on
+ * q, k, v (4 · numel floats; the caller frees). */
+static float *reference(const attn_case *c, const int32_t *len, const float *q, const float *k, const float *v,
+                        const float *dout)
 {
-    if (c->causal && j > i) return false;
-    return !len || j < len[b];
-}
-
-/* Probabilities row i of head (b, h) into p (T); returns false when every
- * key is masked (the row is all zeros). */
-static bool ref_probs(double *p, const attn_case *c, const int32_t *len, const float *q, const float *k,
-                      int64_t b, int64_t head, int64_t i)
-{
-    const int64_t T = c->T, D = c->D;
-    double mx = -INFINITY;
-    for (int64_t j = 0; j < T; j++) {
-        p[j] = -INFINITY;
-        if (!visible(c, len, b, i, j)) continue;
-        double s = 0;
-        for (int64_t d = 0; d < D; d++) s += (double)q[head + i * D + d] * k[head + j * D + d];
-        p[j] = s * eff_scale(c);
-        if (p[j] > mx) mx = p[j];
-    }
-    if (mx == -INFINITY) {
-        for (int64_t j = 0; j < T; j++) p[j] = 0;
-        return false;
-    }
-    double sum = 0;
-    for (int64_t j = 0; j < T; j++) sum += p[j] = exp(p[j] - mx);
-    for (int64_t j = 0; j < T; j++) p[j] /= sum;
-    return true;
-}
-
-/* out (B, H, T, D) and, when dout is given, dq, dk, dv from the textbook
- * softmax backward. */
-static void ref_attention(float *out, float *dq, float *dk, float *dv, const attn_case *c, const int32_t *len,
-                          const float *q, const float *k, const float *v, const float *dout)
-{
-    const int64_t T = c->T, D = c->D, n = c->B * c->H * T * D;
-    double *p = malloc(sizeof(double) * (size_t)T), *dp = malloc(sizeof(double) * (size_t)T);
-    if (dout) {
-        memset(dq, 0, sizeof(float) * (size_t)n);
-        memset(dk, 0, sizeof(float) * (size_t)n);
-        memset(dv, 0, sizeof(float) * (size_t)n);
-    }
-    for (int64_t b = 0; b < c->B; b++)
-        for (int64_t h = 0; h < c->H; h++) {
-            const int64_t head = (b * c->H + h) * T * D;
-            for (int64_t i = 0; i < T; i++) {
-                bool any = ref_probs(p, c, len, q, k, b, head, i);
-                for (int64_t d = 0; d < D; d++) {
-                    double acc = 0;
-                    for (int64_t j = 0; j < T; j++) acc += p[j] * v[head + j * D + d];
-                    out[head + i * D + d] = (float)acc;
-                }
-                if (!dout || !any) continue;
-                const float *go = dout + head + i * D;
-                double dot = 0;
-                for (int64_t j = 0; j < T; j++) {
-                    dp[j] = 0;
-                    for (int64_t d = 0; d < D; d++) dp[j] += (double)go[d] * v[head + j * D + d];
-                    dot += p[j] * dp[j];
-                }
-                for (int64_t j = 0; j < T; j++) {
-                    const double ds = p[j] * (dp[j] - dot) * eff_scale(c);
-                    for (int64_t d = 0; d < D; d++) {
-                        dv[head + j * D + d] += (float)(p[j] * go[d]);
-                        dq[head + i * D + d] += (float)(ds * k[head + j * D + d]);
-                        dk[head + j * D + d] += (float)(ds * q[head + i * D + d]);
-                    }
-                }
-            }
-        }
-    free(p);
-    free(dp);
+    const tg_attention_ref_args a = {c->B, c->H, c->T, c->D, c->causal, len, c->scale};
+    const size_t n = (size_t)(c->B * c->H * c->T * c->D);
+    float *ref = calloc(4 * n, sizeof(float)), *att = malloc(sizeof(float) * (size_t)(c->B * c->H * c->T * c->T + 1));
+    ck_assert_ptr_nonnull(ref);
+    ck_assert_ptr_nonnull(att);
+    tg_attention_ref_forward(ref, att, q, k, v, &a);
+    if (dout) tg_attention_ref_backward(ref + n, ref + 2 * n, ref + 3 * n, dout, att, q, k, v, &a);
+    free(att);
+    return ref;
 }
 
 static tg_tensor *randn_leaf(tg_shape s, uint64_t seed)
@@ -151,11 +94,7 @@ static float *run_with_reference(const attn_case *c, const uint64_t seeds[4], tg
     tg_tensor *out = tg_attention_with(q, k, v, c->causal, len, c->scale, &(tg_attention_opts){.compute = compute});
     ck_assert_msg(out != NULL, "%s: %s", what, tg_last_error());
     ck_assert_int_eq(tg_backward_with(out, &(tg_backward_opts){.seed = dout}), TG_OK);
-    const int64_t n = tg_tensor_numel(q);
-    float *ref = malloc(sizeof(float) * 4 * (size_t)n);
-    ck_assert_ptr_nonnull(ref);
-    ref_attention(ref, ref + n, ref + 2 * n, ref + 3 * n, c, len ? tg_s32(len) : NULL, tg_f32(q), tg_f32(k),
-                  tg_f32(v), tg_f32(dout));
+    float *ref = reference(c, len ? tg_s32(len) : NULL, tg_f32(q), tg_f32(k), tg_f32(v), tg_f32(dout));
     got[0] = out, got[1] = tg_tensor_grad(q), got[2] = tg_tensor_grad(k), got[3] = tg_tensor_grad(v);
     return ref;
 }
@@ -299,12 +238,20 @@ static void check_bf16_inputs(const attn_case *c, tg_dtype compute, bool packed,
     tg_step_end();
 }
 
-START_TEST(test_bf16_inputs)
+/* check_bf16_inputs for both sequences, split and packed, with products
+ * in compute. */
+static void check_bf16_inputs_all(tg_dtype compute)
 {
     static const attn_case cs[2] = {{2, 2, 40, 16, true, 2, {40, 23}, 0}, {2, 3, 100, 32, true, 2, {100, 37}, 0}};
+    const int bf16 = compute == TG_BF16 ? 2 : 0;
     for (int i = 0; i < 8; i++)
-        check_bf16_inputs(&cs[i & 1], i & 2 ? TG_BF16 : TG_F32, i & 4, 40 + 10 * (uint64_t)i);
+        if ((i & 2) == bf16) check_bf16_inputs(&cs[i & 1], compute, i & 4, 40 + 10 * (uint64_t)i);
 }
+
+START_TEST(test_bf16_inputs) { check_bf16_inputs_all(TG_F32); }
+END_TEST
+
+START_TEST(test_bf16_inputs_bf16_products) { check_bf16_inputs_all(TG_BF16); }
 END_TEST
 
 /* One thread runs the one-pass per-head backward; two threads on few heads
@@ -344,9 +291,9 @@ START_TEST(test_no_grad_forward)
     ck_assert_ptr_nonnull(out);
     ck_assert(!tg_tensor_requires_grad(out));
     ck_assert_uint_eq(tg_tape_size(), 0);
-    float ref[36];
-    ref_attention(ref, NULL, NULL, NULL, &c, c.len, tg_f32(q), tg_f32(k), tg_f32(v), NULL);
+    float *ref = reference(&c, c.len, tg_f32(q), tg_f32(k), tg_f32(v), NULL);
     tg_assert_close_buf(out, ref, 36, 1e-5, 1e-4, "no-grad out");
+    free(ref);
 }
 END_TEST
 
@@ -409,6 +356,11 @@ START_TEST(test_packed_errors)
     tg_tensor *x = tg_randn(TG_STEP, TG_SHAPE(1, 4, 10), TG_F32, 1, 0, 1);
     expect_error(tg_attention_qkv(x, 2, true, NULL, 0), "qkv must be (B, T, 3·2·Dh)");
     expect_error(tg_attention_qkv(x, 0, true, NULL, 0), "need heads >= 1");
+    const tg_attention_opts s32 = {.compute = TG_S32};
+    tg_tensor *q = tg_zeros(TG_STEP, TG_SHAPE(1, 1, 4, 2), TG_F32), *qkv = tg_zeros(TG_STEP, TG_SHAPE(1, 4, 6), TG_F32);
+    expect_error(tg_attention_qkv_with(qkv, 1, true, NULL, 0, &s32),
+                 "tg_attention_qkv: compute dtype must be f32 or bf16");
+    expect_error(tg_attention_with(q, q, q, true, NULL, 0, &s32), "tg_attention: compute dtype must be f32 or bf16");
 }
 END_TEST
 
@@ -439,7 +391,6 @@ static const int tile_shapes[][3] = {{1, 1, 1}, {4, 16, 2}, {5, 7, 3}, {64, 64, 
 
 START_TEST(test_tile_products)
 {
-    if (!tg_tile_bf16_available()) return; /* nothing to test: attention keeps f32 products */
     const int m = tile_shapes[_i][0], n = tile_shapes[_i][1], K = tile_shapes[_i][2];
     const int kp = (K + 1) / 2, npad = (n + 15) / 16 * 16, mpad = (m + 15) / 16 * 16;
     float *A = malloc(sizeof(float) * (size_t)(m * K)), *At = malloc(sizeof(float) * (size_t)(m * K));
@@ -576,8 +527,8 @@ START_TEST(test_bf16_no_grad_same_output)
 }
 END_TEST
 
-/* The bf16 products really round: on a CPU that has them the output moves
- * off the f32 one by about bf16's precision; elsewhere it is the f32 one. */
+/* The bf16 products really round: the output moves off the f32 one by
+ * about bf16's precision. */
 START_TEST(test_bf16_compute_rounds)
 {
     const attn_case c = {1, 2, 80, 24, true, 0, {0}, 0};
@@ -586,12 +537,7 @@ START_TEST(test_bf16_compute_rounds)
     tg_tensor *y32 = tg_attention_qkv(qkv, c.H, c.causal, NULL, 0);
     ck_assert_ptr_nonnull(y16);
     const double e = rel_l2(tg_f32(y16), tg_f32(y32), tg_tensor_numel(y32));
-    if (tg_tile_bf16_available())
-        ck_assert_msg(e > 1e-4 && e < 1e-2, "bf16 vs f32 products differ by %.3g", e);
-    else
-        ck_assert_msg(e == 0, "without bf16 products the f32 path runs, got a difference %.3g", e);
-    expect_error(tg_attention_qkv_with(qkv, c.H, true, NULL, 0, &(tg_attention_opts){.compute = TG_S32}),
-                 "compute dtype must be f32 or bf16");
+    ck_assert_msg(e > 1e-4 && e < 1e-2, "bf16 vs f32 products differ by %.3g", e);
 }
 END_TEST
 
@@ -670,18 +616,10 @@ START_TEST(test_long_sequence_memory)
     const size_t tensors = 5 * (size_t)(T * D) * sizeof(float);
     ck_assert_msg(grown < tensors + (16u << 20), "attention used %zu arena bytes beyond inputs", grown);
 
-    /* spot-check a few rows against the reference on the same numbers */
-    const int64_t rows[] = {0, 1, 63, 64, 2047, 4095};
-    double *p = malloc(sizeof(double) * (size_t)T);
-    for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
-        ref_probs(p, &c, NULL, tg_f32(q), tg_f32(k), 0, 0, rows[r]);
-        for (int64_t d = 0; d < D; d++) {
-            double acc = 0;
-            for (int64_t j = 0; j < T; j++) acc += p[j] * tg_f32(v)[j * D + d];
-            ck_assert_double_eq_tol(tg_f32(out)[rows[r] * D + d], acc, 1e-4);
-        }
-    }
-    free(p);
+    /* the output against the reference on the same numbers */
+    float *ref = reference(&c, NULL, tg_f32(q), tg_f32(k), tg_f32(v), NULL);
+    tg_assert_close_buf(out, ref, T * D, 1e-4, 0, "T = 4096 out");
+    free(ref);
     int64_t bad = 0;
     for (int i = 0; i < 3; i++) {
         const float *g = tg_f32(tg_tensor_grad((tg_tensor *[]){q, k, v}[i]));
@@ -691,56 +629,87 @@ START_TEST(test_long_sequence_memory)
 }
 END_TEST
 
+/* Attention of case c on a packed qkv (B, T, 3·H·Dh) in compute: packed,
+ * or split into q, k, v (B, H, T, Dh) first. */
+static tg_tensor *attend(const tg_tensor *qkv, const attn_case *c, tg_dtype compute, bool packed)
+{
+    const tg_attention_opts o = {.compute = compute};
+    if (packed) return tg_attention_qkv_with(qkv, c->H, c->causal, case_lengths(c), c->scale, &o);
+    tg_tensor *h = tg_permute(tg_reshape(qkv, TG_SHAPE(c->B, c->T, 3, c->H, c->D)), (int[]){2, 0, 3, 1, 4});
+    tg_tensor *q = tg_reshape(tg_slice(h, 0, 0, 1), case_shape(c));
+    tg_tensor *k = tg_reshape(tg_slice(h, 0, 1, 2), case_shape(c));
+    tg_tensor *v = tg_reshape(tg_slice(h, 0, 2, 3), case_shape(c));
+    return tg_attention_with(q, k, v, c->causal, case_lengths(c), c->scale, &o);
+}
+
+/* The gradient of qkv (drawn from seed 1300) after attend and a backward
+ * from an output gradient drawn from seed 1301; *out gets the output when
+ * out is not NULL. */
+static tg_tensor *grad_run(const attn_case *c, tg_dtype compute, bool packed, tg_tensor **out)
+{
+    tg_tensor *x = randn_leaf(TG_SHAPE(c->B, c->T, 3 * c->H * c->D), 1300);
+    tg_tensor *y = attend(tg_scale(x, 1.0), c, compute, packed); /* an intermediate: its gradient comes fresh */
+    ck_assert_msg(y != NULL, "%s", tg_last_error());
+    tg_tensor *seed = tg_randn(TG_STEP, *tg_tensor_shape(y), TG_F32, 1301, 0, 1);
+    ck_assert_int_eq(tg_backward_with(y, &(tg_backward_opts){.seed = seed}), TG_OK);
+    if (out) *out = y;
+    return tg_tensor_grad(x);
+}
+
 /* Gradients handed to attention fresh (unzeroed) are written whole: after
  * a step whose arena was filled with NaN, the input's gradient equals the
  * clean run's, for the split and per-head backward, f32 and bf16 tiles,
  * packed and separate q, k, v, with keys past the lengths nobody sees. */
-static tg_tensor *fresh_grad_run(const attn_case *c, tg_dtype compute, bool packed)
-{
-    const tg_shape s = TG_SHAPE(c->B, c->T, 3 * c->H * c->D);
-    tg_tensor *x = tg_randn(TG_STEP, s, TG_F32, 1300, 0, 1);
-    tg_tensor_set_requires_grad(x, true);
-    tg_tensor *qkv = tg_scale(x, 1.0), *y; /* an intermediate: its gradient comes fresh */
-    if (packed) {
-        y = tg_attention_qkv_with(qkv, c->H, c->causal, case_lengths(c), c->scale,
-                                  &(tg_attention_opts){.compute = compute});
-    } else {
-        tg_tensor *h = tg_permute(tg_reshape(qkv, TG_SHAPE(c->B, c->T, 3, c->H, c->D)), (int[]){2, 0, 3, 1, 4});
-        tg_tensor *q = tg_reshape(tg_slice(h, 0, 0, 1), case_shape(c));
-        tg_tensor *k = tg_reshape(tg_slice(h, 0, 1, 2), case_shape(c));
-        tg_tensor *v = tg_reshape(tg_slice(h, 0, 2, 3), case_shape(c));
-        y = tg_attention_with(q, k, v, c->causal, case_lengths(c), c->scale, &(tg_attention_opts){.compute = compute});
-    }
-    ck_assert_msg(y != NULL, "%s", tg_last_error());
-    tg_tensor *seed = tg_randn(TG_STEP, *tg_tensor_shape(y), TG_F32, 1301, 0, 1);
-    ck_assert_int_eq(tg_backward_with(y, &(tg_backward_opts){.seed = seed}), TG_OK);
-    return tg_tensor_grad(x);
-}
-
-START_TEST(test_fresh_grads_written)
+static void check_fresh_grads(const attn_case *c, tg_dtype compute)
 {
     ck_assert_int_eq(tg_ctx_set_threads(tg_ctx_current(), 2), TG_OK);
-    for (int run = 0; run < 4; run++) {
-        const tg_dtype compute = run & 1 ? TG_BF16 : TG_F32;
-        const bool packed = run & 2;
-        tg_tensor *clean = tg_tensor_clone(TG_PERSIST, fresh_grad_run(&thread_cases[_i], compute, packed));
+    for (int packed = 0; packed < 2; packed++) {
+        tg_tensor *clean = tg_tensor_clone(TG_PERSIST, grad_run(c, compute, packed, NULL));
         tg_step_end();
         ck_assert_ptr_nonnull(tg_full(TG_STEP, TG_SHAPE(1 << 20), TG_F32, NAN));
         tg_step_end();
-        tg_tensor *poisoned = fresh_grad_run(&thread_cases[_i], compute, packed);
+        tg_tensor *poisoned = grad_run(c, compute, packed, NULL);
         tg_assert_close(poisoned, clean, 0, 0, "gradient after a poisoned arena");
         tg_tensor_free(clean);
         tg_step_end();
     }
 }
+
+START_TEST(test_fresh_grads_written) { check_fresh_grads(&thread_cases[_i], TG_F32); }
 END_TEST
 
-int main(void)
+START_TEST(test_fresh_grads_written_bf16) { check_fresh_grads(&thread_cases[_i], TG_BF16); }
+END_TEST
+
+/* Where the CPU has no bf16 tile products, compute bf16 runs the f32
+ * tiles: output and gradient are the f32 ones to the bit, split and packed,
+ * through the split and the per-head backward. */
+START_TEST(test_bf16_compute_falls_back)
+{
+    for (int packed = 0; packed < 2; packed++) {
+        tg_tensor *y32, *y16;
+        tg_tensor *g32 = grad_run(&thread_cases[_i], TG_F32, packed, &y32);
+        tg_tensor *g16 = grad_run(&thread_cases[_i], TG_BF16, packed, &y16);
+        tg_assert_close(y16, y32, 0, 0, "compute bf16 on the f32 tiles: out");
+        tg_assert_close(g16, g32, 0, 0, "compute bf16 on the f32 tiles: gradient");
+    }
+}
+END_TEST
+
+int main(int argc, char **argv)
 {
     Suite *s = suite_create("attention");
     TCase *tc = tcase_create("attention");
-    tcase_add_checked_fixture(tc, tg_test_setup, tg_test_teardown);
-    tcase_set_timeout(tc, 300);
+    const bool tiles = tg_tile_bf16_available();
+    TCase *tb = tg_tcase_create_needing("bf16", tiles, "the bf16 tile products need a CPU with AVX-512 BF16, which "
+                                                       "this one lacks (compute bf16 runs the f32 tiles here)");
+    TCase *tf = tg_tcase_create_needing("f32_fallback", !tiles, "this CPU has the bf16 tile products, so compute "
+                                                                "bf16 never falls back to the f32 tiles");
+    for (TCase **t = (TCase *[]){tc, tb, tf, NULL}; *t; t++) {
+        tcase_add_checked_fixture(*t, tg_test_setup, tg_test_teardown);
+        tcase_set_timeout(*t, 300);
+        suite_add_tcase(s, *t);
+    }
     tcase_add_loop_test(tc, test_matches_reference, 0, N_CASES);
     tcase_add_loop_test(tc, test_gradcheck, 0, N_GRADCHECK);
     tcase_add_test(tc, test_fixtures);
@@ -748,18 +717,22 @@ int main(void)
     tcase_add_test(tc, test_bf16_inputs);
     tcase_add_loop_test(tc, test_threads_agree, 0, 2);
     tcase_add_test(tc, test_no_grad_forward);
-    tcase_add_test(tc, test_bf16_no_grad_same_output);
     tcase_add_test(tc, test_empty_sequence);
     tcase_add_test(tc, test_errors);
     tcase_add_test(tc, test_long_sequence_memory);
     tcase_add_loop_test(tc, test_packed_matches_split, 0, N_CASES);
     tcase_add_test(tc, test_packed_gradcheck);
     tcase_add_test(tc, test_packed_errors);
-    tcase_add_loop_test(tc, test_tile_products, 0, (int)(sizeof tile_shapes / sizeof tile_shapes[0]));
-    tcase_add_loop_test(tc, test_bf16_compute_matches_reference, 0, N_CASES);
-    tcase_add_loop_test(tc, test_bf16_compute_threads, 0, 2);
-    tcase_add_test(tc, test_bf16_compute_rounds);
     tcase_add_loop_test(tc, test_fresh_grads_written, 0, 2);
-    suite_add_tcase(s, tc);
-    return tg_run_suite(s) ? 1 : 0;
+    /* bf16 tile products (AVX-512 BF16 only) */
+    tcase_add_loop_test(tb, test_tile_products, 0, (int)(sizeof tile_shapes / sizeof tile_shapes[0]));
+    tcase_add_test(tb, test_bf16_inputs_bf16_products);
+    tcase_add_test(tb, test_bf16_no_grad_same_output);
+    tcase_add_loop_test(tb, test_bf16_compute_matches_reference, 0, N_CASES);
+    tcase_add_loop_test(tb, test_bf16_compute_threads, 0, 2);
+    tcase_add_test(tb, test_bf16_compute_rounds);
+    tcase_add_loop_test(tb, test_fresh_grads_written_bf16, 0, 2);
+    /* compute bf16 on CPUs without them */
+    tcase_add_loop_test(tf, test_bf16_compute_falls_back, 0, 2);
+    return tg_test_main(s, argc, argv);
 }

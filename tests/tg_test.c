@@ -109,6 +109,59 @@ int tg_run_suite(Suite *s)
     return failed;
 }
 
+/* The cases made by tg_tcase_create_needing. */
+enum { MAX_NEEDING = 8 };
+typedef struct needing_case {
+    const char *name, *why;
+    bool have;
+} needing_case;
+static needing_case needing[MAX_NEEDING];
+static int n_needing;
+
+#define NEEDING_TAG "tg_needing" /* the tag that keeps these cases out of a plain run */
+
+TCase *tg_tcase_create_needing(const char *name, bool have, const char *why)
+{
+    if (n_needing == MAX_NEEDING) {
+        fprintf(stderr, "tg_tcase_create_needing: more than %d such cases\n", MAX_NEEDING);
+        abort();
+    }
+    needing[n_needing++] = (needing_case){name, why, have};
+    TCase *tc = tcase_create(name);
+    tcase_set_tags(tc, NEEDING_TAG);
+    return tc;
+}
+
+int tg_test_main(Suite *s, int argc, char **argv)
+{
+    const char *prog = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+    SRunner *sr = srunner_create(s);
+    int status = 0;
+    if (argc < 2) {
+        for (int i = 0; i < n_needing; i++)
+            printf("case %s runs as its own entry: %s %s (ctest -R %s_%s)\n", needing[i].name, prog, needing[i].name,
+                   prog, needing[i].name);
+        fflush(stdout); /* before Check forks: a child would print buffered lines again */
+        srunner_run_tagged(sr, NULL, NULL, NULL, NEEDING_TAG, CK_NORMAL);
+        status = srunner_ntests_failed(sr) ? 1 : 0;
+    } else {
+        int i = 0;
+        while (i < n_needing && strcmp(needing[i].name, argv[1])) i++;
+        if (i == n_needing) {
+            fprintf(stderr, "%s: no case '%s' made by tg_tcase_create_needing\n", prog, argv[1]);
+            status = 1;
+        } else if (!needing[i].have) {
+            printf("SKIPPED %s_%s: %s\n", prog, needing[i].name, needing[i].why);
+            status = 77;
+        } else {
+            srunner_run(sr, NULL, needing[i].name, CK_NORMAL);
+            status = srunner_ntests_failed(sr) ? 1 : 0;
+        }
+    }
+    srunner_free(sr);
+    return status;
+}
+
 static char scratch[64];
 
 void tg_test_scratch_setup(void)

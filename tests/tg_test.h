@@ -65,4 +65,20 @@ void tg_test_fail_writes_after(size_t bytes);
 /* Runs a suite with CK_NORMAL output; returns the number of failures. */
 int tg_run_suite(Suite *s);
 
+/* ---- cases that need what a machine may lack ---- */
+
+/* A test case (tcase_create(name)) whose tests mean something only where
+ * `have` holds, decided at run time (a CPU feature probed when the suite
+ * starts, never a compile-time flag). It is its own ctest entry,
+ * <program>_<name>, which CMakeLists.txt finds by this call with the name
+ * as a string literal on the same line. Add it to the suite as usual. */
+TCase *tg_tcase_create_needing(const char *name, bool have, const char *why);
+
+/* main() of a suite with such cases. Without arguments it runs every case
+ * but them, and names the entries they run in; with a case's name it runs
+ * only that case, or, where its need is not met, prints "SKIPPED <entry>:
+ * <why>" and returns 77 (what ctest counts as skipped). Returns 0 when
+ * every test passed, else 1. */
+int tg_test_main(Suite *s, int argc, char **argv);
+
 #endif
