@@ -1,6 +1,6 @@
 /* eval_claims: evaluates a trained claims checkpoint on any JSONL split with
  * the decision threshold chosen on validation during training, and writes
- * the split's HTML report. */
+ * the split's HTML report. With --json, stdout holds only the JSON line. */
 #include <libgen.h>
 #include <math.h>
 #include <stdio.h>
@@ -27,6 +27,7 @@ static void reject(void *user, const char *path, long line, const char *reason)
 {
     long *count = user;
     if (++*count <= 20) fprintf(stderr, "%s:%ld: skipped: %s\n", path, line, reason);
+    else if (*count == 21) fprintf(stderr, "%s: more malformed lines (counted, not printed)\n", path);
 }
 
 /* The model and tokenizer a checkpoint was trained with. */
@@ -94,7 +95,7 @@ int main(int argc, char **argv)
         {"codes", CLI_STRING, &codes_path, 0, 0, "code table (TSV)"},
         {"threads", CLI_INT, &threads, 0, 1024, "threads (0: default)"},
         {"strict", CLI_FLAG, &strict, 0, 0, "a malformed claim line is fatal"},
-        {"json", CLI_FLAG, &json, 0, 0, "print the evaluation as one JSON line"},
+        {"json", CLI_FLAG, &json, 0, 0, "print the evaluation as one JSON line, alone on stdout (status to stderr)"},
         {"report", CLI_STRING, &report, 0, 0, "HTML report of the split (default: report_<data stem>.html beside --model)"},
         {"no-report", CLI_FLAG, &no_report, 0, 0, "write no HTML report"},
     };
@@ -116,12 +117,18 @@ int main(int argc, char **argv)
     double thr;
     if (load_model(model, &m, &bo, &tok, &thr)) return 1;
 
+    FILE *status = json ? stderr : stdout; /* --json: stdout is for the JSON line alone */
     long rejected = 0;
     claims_read_opts ro = {.strict = strict, .codes = codes, .on_reject = reject, .reject_user = &rejected};
     claims_dataset ds = {0}, tr = {0};
     if (claims_dataset_load(data, &ro, &ds) != TG_OK) return fail("--data");
-    printf("%s: %ld lines read, %ld used, %ld rejected\n", data, ds.summary.lines_read, ds.summary.used,
-           ds.summary.rejected);
+    fprintf(status, "%s: %ld lines read, %ld used, %ld rejected\n", data, ds.summary.lines_read, ds.summary.used,
+            ds.summary.rejected);
+    if (ds.n == 0) {
+        fprintf(stderr, "eval_claims: %s holds no usable claim (%ld lines read, %ld rejected, %ld blank)\n", data,
+                ds.summary.lines_read, ds.summary.rejected, ds.summary.blank);
+        return 1;
+    }
     if (m.cfg.tabular && !train_path) {
         fprintf(stderr, "eval_claims: %s reads provider statistics built from the training claims: pass --train\n", model);
         return 2;
@@ -160,7 +167,7 @@ int main(int argc, char **argv)
         if (report) snprintf(report_path, sizeof report_path, "%s", report);
         else default_report_path(model, data, report_path, sizeof report_path);
         if (write_report(report_path, model, data, &ds, &m, &e, &sc, started, t0)) return 1;
-        printf("report: %s\n", report_path);
+        fprintf(status, "report: %s\n", report_path);
     }
     claims_eval_scores_free(&sc);
     free(is_code);
