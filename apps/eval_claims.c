@@ -1,16 +1,19 @@
 /* eval_claims: evaluates a trained claims checkpoint on any JSONL split with
- * the decision threshold chosen on validation during training. */
+ * the decision threshold chosen on validation during training, and writes
+ * the split's HTML report. With --json, stdout holds only the JSON line. */
 #include <libgen.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "apps/cli.h"
 #include "models/claims/model/artifact.h"
 #include "models/claims/model/config.h"
 #include "models/claims/text/corpus.h"
 #include "models/claims/data/provider_stats.h"
+#include "models/claims/eval/eval_report.h"
 #include "models/claims/eval/evaluate.h"
 #include "optim/checkpoint.h"
 #include "tensor/ctx.h"
@@ -25,6 +28,7 @@ static void reject(void *user, const char *path, long line, const char *reason)
 {
     long *count = user;
     if (++*count <= 20) fprintf(stderr, "%s:%ld: skipped: %s\n", path, line, reason);
+    else if (*count == 21) fprintf(stderr, "%s: more malformed lines (counted, not printed)\n", path);
 }
 
 /* The model and tokenizer a checkpoint was trained with (the tokenizer from
@@ -48,13 +52,48 @@ static int load_model(const char *ckpt, claims_model *m, claims_batch_opts *bo, 
     return 0;
 }
 
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* report_<data file name without its extension>.html beside the checkpoint. */
+static void default_report_path(const char *model, const char *data, char *out, size_t len)
+{
+    char dir[1024], name[512];
+    snprintf(dir, sizeof dir, "%s", model);
+    snprintf(name, sizeof name, "%s", data);
+    char *stem = basename(name), *dot = strrchr(stem, '.');
+    if (dot && dot != stem) *dot = '\0';
+    snprintf(out, len, "%s/report_%s.html", dirname(dir), stem);
+}
+
+/* The split's HTML report, with the run configuration from the checkpoint. */
+static int write_report(const char *path, const char *model, const char *data, const claims_dataset *ds,
+                        const claims_model *m, const claims_eval *e, const claims_eval_scores *sc, time_t started,
+                        double t0)
+{
+    char *config = NULL;
+    if (tg_checkpoint_read_config(model, &config) != TG_OK) return fail("--model");
+    claims_eval_report r = {.model_path = model, .data_path = data, .eval = e, .scores = sc, .costs = m->cfg.costs,
+                            .config_json = config, .read = ds->summary, .started = started,
+                            .duration_s = now_s() - t0};
+    tg_status st = claims_eval_report_write(path, &r);
+    free(config);
+    return st == TG_OK ? 0 : fail("--report");
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0); /* progress stays in order when piped */
+    const double t0 = now_s();
+    const time_t started = time(NULL);
     const char *model = NULL, *data = NULL, *codes_path = cli_data_file("codes.tsv");
-    const char *train_path = NULL;
+    const char *train_path = NULL, *report = NULL;
     long threads = 0;
-    bool strict = false, json = false;
+    bool strict = false, json = false, no_report = false;
     cli_opt opts[] = {
         {"model", CLI_STRING, &model, 0, 0, "checkpoint written by train_claims, required"},
         {"data", CLI_STRING, &data, 0, 0, "claims to evaluate (JSONL), required"},
@@ -62,9 +101,12 @@ int main(int argc, char **argv)
         {"codes", CLI_STRING, &codes_path, 0, 0, "code table (TSV)"},
         {"threads", CLI_INT, &threads, 0, 1024, "threads (0: default)"},
         {"strict", CLI_FLAG, &strict, 0, 0, "a malformed claim line is fatal"},
-        {"json", CLI_FLAG, &json, 0, 0, "print the evaluation as one JSON line"},
+        {"json", CLI_FLAG, &json, 0, 0, "print the evaluation as one JSON line, alone on stdout (status to stderr)"},
+        {"report", CLI_STRING, &report, 0, 0, "HTML report of the split (default: report_<data stem>.html beside --model)"},
+        {"no-report", CLI_FLAG, &no_report, 0, 0, "write no HTML report"},
     };
-    int rc = cli_parse("eval_claims", "Evaluates a claims checkpoint.", opts, (int)(sizeof opts / sizeof *opts), argc, argv);
+    int rc = cli_parse("eval_claims", "Evaluates a claims checkpoint on a JSONL split and writes its HTML report.",
+                       opts, (int)(sizeof opts / sizeof *opts), argc, argv);
     if (rc) return rc == 1 ? 0 : rc;
     if (!model || !data) {
         fprintf(stderr, "eval_claims: --model and --data are required (see --help)\n");
@@ -81,12 +123,18 @@ int main(int argc, char **argv)
     double thr;
     if (load_model(model, &m, &bo, &tok, &thr)) return 1;
 
+    FILE *status = json ? stderr : stdout; /* --json: stdout is for the JSON line alone */
     long rejected = 0;
     claims_read_opts ro = {.strict = strict, .codes = codes, .on_reject = reject, .reject_user = &rejected};
     claims_dataset ds = {0}, tr = {0};
     if (claims_dataset_load(data, &ro, &ds) != TG_OK) return fail("--data");
-    printf("%s: %ld lines read, %ld used, %ld rejected\n", data, ds.summary.lines_read, ds.summary.used,
-           ds.summary.rejected);
+    fprintf(status, "%s: %ld lines read, %ld used, %ld rejected\n", data, ds.summary.lines_read, ds.summary.used,
+            ds.summary.rejected);
+    if (ds.n == 0) {
+        fprintf(stderr, "eval_claims: %s holds no usable claim (%ld lines read, %ld rejected, %ld blank)\n", data,
+                ds.summary.lines_read, ds.summary.rejected, ds.summary.blank);
+        return 1;
+    }
     if (m.cfg.tabular && !train_path) {
         fprintf(stderr, "eval_claims: %s reads provider statistics built from the training claims: pass --train\n", model);
         return 2;
@@ -99,7 +147,8 @@ int main(int argc, char **argv)
     uint8_t *is_code, *is_rare;
     if (claims_code_masks(tok, train_path ? &ctr : &c, &is_code, &is_rare) != TG_OK) return fail("code masks");
     claims_eval e;
-    if (claims_evaluate(&m, &c, &bo, is_code, is_rare, thr, &e) != TG_OK) return fail("evaluation");
+    claims_eval_scores sc;
+    if (claims_evaluate_scores(&m, &c, &bo, is_code, is_rare, thr, &e, &sc) != TG_OK) return fail("evaluation");
     if (json) {
         claims_eval_write_json(stdout, 0, &e);
     } else {
@@ -119,6 +168,14 @@ int main(int argc, char **argv)
                        claims_deny_reason_name((claims_deny_reason)r), (long long)e.reason_n[r], e.reason_recall[r],
                        e.reason_auc[r]);
     }
+    if (!no_report) {
+        char report_path[1600];
+        if (report) snprintf(report_path, sizeof report_path, "%s", report);
+        else default_report_path(model, data, report_path, sizeof report_path);
+        if (write_report(report_path, model, data, &ds, &m, &e, &sc, started, t0)) return 1;
+        fprintf(status, "report: %s\n", report_path);
+    }
+    claims_eval_scores_free(&sc);
     free(is_code);
     free(is_rare);
     claims_corpus_free(&c);

@@ -3,9 +3,10 @@
 set -euo pipefail
 # oneDNN's CMake config looks for OpenCL (ocl-icd-opencl-dev, opencl-c-headers),
 # which --no-install-recommends leaves out. Open MPI: multi-process
-# data-parallel training (the build works without it).
+# data-parallel training (the build works without it). Chromium: the test that
+# renders the HTML reports headless.
 pkgs=(build-essential cmake pkg-config libdnnl-dev ocl-icd-opencl-dev opencl-c-headers
-      check libjansson-dev libomp-dev libopenmpi-dev openmpi-bin python3 binutils clang-format)
+      check libjansson-dev libomp-dev libopenmpi-dev openmpi-bin python3 binutils clang-format chromium)
 [ "${TG_WITH_TORCH:-0}" = 1 ] && pkgs+=(python3-torch)
 missing=()
 for p in "${pkgs[@]}"; do

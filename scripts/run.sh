@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job: installs missing packages, builds tensorgrad, generates a
 # synthetic claims dataset split by patient, trains the claims model,
-# evaluates it on the held-out test split and writes the report.
-# Output: runs/data/ (claims), runs/claims/ (checkpoint, metrics, report).
+# evaluates it on the held-out test split and writes the reports.
+# Output: runs/data/ (claims), runs/claims/ (checkpoint, metrics, reports).
 # Extra arguments go to train_claims (e.g. ./scripts/run.sh --steps 100).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,4 +20,4 @@ build/train_claims --train runs/data/claims.train.jsonl --valid runs/data/claims
 echo "== evaluating on the test split =="
 build/eval_claims --model runs/claims/checkpoint.safetensors --data runs/data/claims.test.jsonl \
   --train runs/data/claims.train.jsonl
-echo "report: runs/claims/report.html"
+echo "reports: runs/claims/report.html (training), runs/claims/report_claims.test.html (test split)"

@@ -185,10 +185,26 @@ static tg_status eval_batch(void *user, const claims_batch *b, const claims_forw
     return TG_OK;
 }
 
-tg_status claims_evaluate(const claims_model *m, const claims_corpus *c, const claims_batch_opts *bo,
-                          const uint8_t *is_code, const uint8_t *is_rare, double threshold, claims_eval *out)
+/* Hands score to *keep (which owns it from here, also on error) with
+ * copies of the labels and reasons. */
+static tg_status keep_scores(const claims_corpus *c, float *score, claims_eval_scores *keep)
+{
+    size_t n = (size_t)(c->n ? c->n : 1);
+    *keep = (claims_eval_scores){.n = c->n, .score = score, .label = malloc(sizeof(int32_t) * n),
+                                 .reasons = malloc(sizeof(uint32_t) * n)};
+    if (!keep->label || !keep->reasons) return tg_error(TG_ERR_OOM, "claims_evaluate_scores: out of memory");
+    memcpy(keep->label, c->label, sizeof(int32_t) * (size_t)c->n);
+    if (c->reasons) memcpy(keep->reasons, c->reasons, sizeof(uint32_t) * (size_t)c->n);
+    else memset(keep->reasons, 0, sizeof(uint32_t) * n);
+    return TG_OK;
+}
+
+tg_status claims_evaluate_scores(const claims_model *m, const claims_corpus *c, const claims_batch_opts *bo,
+                                 const uint8_t *is_code, const uint8_t *is_rare, double threshold, claims_eval *out,
+                                 claims_eval_scores *scores)
 {
     memset(out, 0, sizeof *out);
+    if (scores) *scores = (claims_eval_scores){0};
     eval_acc a = {.score = calloc((size_t)(c->n ? c->n : 1), sizeof(float))};
     if (!a.score) return tg_error(TG_ERR_OOM, "claims_evaluate: out of memory");
     eval_batch_ctx ctx = {is_code, is_rare, &a};
@@ -206,8 +222,24 @@ tg_status claims_evaluate(const claims_model *m, const claims_corpus *c, const c
         eval_decisions(c, &m->cfg.costs, threshold, &a, out);
         st = eval_reasons(c, a.score, out->threshold, out);
     }
+    if (st == TG_OK && scores) return keep_scores(c, a.score, scores); /* scores owns a.score now */
     free(a.score);
     return st;
+}
+
+tg_status claims_evaluate(const claims_model *m, const claims_corpus *c, const claims_batch_opts *bo,
+                          const uint8_t *is_code, const uint8_t *is_rare, double threshold, claims_eval *out)
+{
+    return claims_evaluate_scores(m, c, bo, is_code, is_rare, threshold, out, NULL);
+}
+
+void claims_eval_scores_free(claims_eval_scores *s)
+{
+    if (!s) return;
+    free(s->score);
+    free(s->label);
+    free(s->reasons);
+    *s = (claims_eval_scores){0};
 }
 
 void claims_json_num(FILE *f, const char *key, double v)

@@ -50,6 +50,22 @@ tg_status claims_forward_corpus(const claims_model *m, const claims_corpus *c, c
 tg_status claims_evaluate(const claims_model *m, const claims_corpus *c, const claims_batch_opts *bo,
                           const uint8_t *is_code, const uint8_t *is_rare, double threshold, claims_eval *out);
 
+/* Every claim of an evaluation, in corpus order, for curves and reports. */
+typedef struct claims_eval_scores {
+    int32_t n;
+    float *score;      /* P(deny) of the model, before calibration */
+    int32_t *label;    /* 1 = deny */
+    uint32_t *reasons; /* deny-reason bit masks (1 << claims_deny_reason), 0 when unknown */
+} claims_eval_scores;
+
+/* claims_evaluate that also keeps each claim's score, label and reasons in
+ * *scores (owned by it, freed with claims_eval_scores_free, also after an
+ * error). */
+tg_status claims_evaluate_scores(const claims_model *m, const claims_corpus *c, const claims_batch_opts *bo,
+                                 const uint8_t *is_code, const uint8_t *is_rare, double threshold, claims_eval *out,
+                                 claims_eval_scores *scores);
+void claims_eval_scores_free(claims_eval_scores *s);
+
 /* Writes an evaluation as one JSON object line ({"eval_step": step, ...}). */
 void claims_eval_write_json(FILE *f, int64_t step, const claims_eval *e);
 

@@ -5,62 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *palette[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"};
-
-/* ---- SVG charts ---- */
-
-static double tr(double v, bool log_y) { return log_y ? (v > 0 ? log10(v) : NAN) : v; }
-
-static void bounds(const claims_series *s, int ns, bool log_y, double *x0, double *x1, double *y0, double *y1)
-{
-    *x0 = *y0 = INFINITY;
-    *x1 = *y1 = -INFINITY;
-    for (int k = 0; k < ns; k++)
-        for (int i = 0; i < s[k].n; i++) {
-            double y = tr(s[k].y[i], log_y);
-            if (isnan(y) || isinf(y)) continue;
-            *x0 = fmin(*x0, s[k].x[i]);
-            *x1 = fmax(*x1, s[k].x[i]);
-            *y0 = fmin(*y0, y);
-            *y1 = fmax(*y1, y);
-        }
-    if (*x0 > *x1) *x0 = 0, *x1 = 1;
-    if (*y0 > *y1) *y0 = 0, *y1 = 1;
-    if (*x1 == *x0) *x1 = *x0 + 1;
-    if (*y1 == *y0) *y1 = *y0 + (fabs(*y0) > 0 ? fabs(*y0) * 0.1 : 1);
-}
-
-void claims_svg_chart(FILE *f, const char *title, const char *xlabel, const claims_series *s, int n_series,
-                      bool log_y, int width, int height)
-{
-    const int ml = 60, mr = 150, mt = 30, mb = 40;
-    const int pw = width - ml - mr, ph = height - mt - mb;
-    double x0, x1, y0, y1;
-    bounds(s, n_series, log_y, &x0, &x1, &y0, &y1);
-    fprintf(f, "<svg xmlns='http://www.w3.org/2000/svg' width='%d' height='%d' font-family='sans-serif' font-size='11'>\n",
-            width, height);
-    fprintf(f, "<text x='%d' y='18' font-size='14' font-weight='bold'>%s%s</text>\n", ml, title, log_y ? " (log scale)" : "");
-    fprintf(f, "<rect x='%d' y='%d' width='%d' height='%d' fill='none' stroke='#888'/>\n", ml, mt, pw, ph);
-    for (int t = 0; t <= 4; t++) {
-        double fy = y0 + (y1 - y0) * t / 4, fx = x0 + (x1 - x0) * t / 4;
-        int py = mt + ph - (int)(ph * t / 4), px = ml + (int)(pw * t / 4);
-        fprintf(f, "<line x1='%d' y1='%d' x2='%d' y2='%d' stroke='#eee'/>\n", ml, py, ml + pw, py);
-        fprintf(f, "<text x='%d' y='%d' text-anchor='end'>%.4g</text>\n", ml - 4, py + 4, log_y ? pow(10, fy) : fy);
-        fprintf(f, "<text x='%d' y='%d' text-anchor='middle'>%.4g</text>\n", px, mt + ph + 14, fx);
-    }
-    fprintf(f, "<text x='%d' y='%d' text-anchor='middle'>%s</text>\n", ml + pw / 2, height - 6, xlabel);
-    for (int k = 0; k < n_series; k++) {
-        const char *color = palette[k % 6];
-        fprintf(f, "<polyline fill='none' stroke='%s' stroke-width='1.5' points='", color);
-        for (int i = 0; i < s[k].n; i++) {
-            double y = tr(s[k].y[i], log_y);
-            if (isnan(y) || isinf(y)) continue;
-            fprintf(f, "%.1f,%.1f ", ml + pw * (s[k].x[i] - x0) / (x1 - x0), mt + ph - ph * (y - y0) / (y1 - y0));
-        }
-        fprintf(f, "'/>\n<text x='%d' y='%d' fill='%s'>%s</text>\n", ml + pw + 8, mt + 14 + 16 * k, color, s[k].name);
-    }
-    fprintf(f, "</svg>\n");
-}
+#include "models/claims/eval/chart.h"
 
 /* ---- metrics.jsonl ---- */
 
@@ -143,7 +88,21 @@ static tg_status read_metrics(const char *path, run_data *d)
 
 /* ---- HTML ---- */
 
-static claims_series series(const column *c, const char *name) { return (claims_series){name, c->x, c->y, c->n}; }
+static claims_series series(const column *c, const char *name, bool markers)
+{
+    return (claims_series){.name = name, .x = c->x, .y = c->y, .n = c->n, .markers = markers};
+}
+
+/* A chart over the run's steps (the same x axis in every chart);
+ * evaluations are drawn with a dot per point. */
+static void step_chart(FILE *f, const run_data *d, const char *title, const claims_series *s, int n, bool log_y,
+                       int height, const char *note)
+{
+    const column *loss = &d->step[0];
+    claims_chart c = {.title = title, .xlabel = "step", .note = note, .width = 760, .height = height, .log_y = log_y};
+    if (loss->n > 1) c.fix_x = true, c.x0 = 0, c.x1 = loss->x[loss->n - 1];
+    claims_chart_svg(f, &c, s, n);
+}
 
 static void confusion_table(FILE *f, json_t *e)
 {
@@ -170,7 +129,7 @@ static void summary_table(FILE *f, json_t *e)
 }
 
 /* DP-SGD figures of the last step and epsilon over the steps. */
-static void privacy_section(FILE *f, run_data *d)
+static void privacy_section(FILE *f, const run_data *d)
 {
     json_t *o = d->last_dp, *e = json_object_get(o, "epsilon");
     fprintf(f, "<h2>Privacy (DP-SGD)</h2>\n<table border='1' cellpadding='4'>\n");
@@ -183,27 +142,44 @@ static void privacy_section(FILE *f, run_data *d)
         fprintf(f, "<tr><td>%s</td><td>%.4g</td></tr>\n", names[k], json_number_value(json_object_get(o, keys[k])));
     fprintf(f, "<tr><td>privacy unit</td><td>%s</td></tr>\n</table>\n",
             json_string_value(json_object_get(o, "dp_unit")) ? json_string_value(json_object_get(o, "dp_unit")) : "?");
-    claims_series eps = series(&d->step[7], "epsilon");
-    claims_svg_chart(f, "Privacy budget spent (epsilon at the run's delta)", "step", &eps, 1, false, 720, 220);
+    claims_series eps = series(&d->step[7], "epsilon", false);
+    step_chart(f, d, "Privacy budget spent (epsilon at the run's delta)", &eps, 1, false, 220, NULL);
 }
 
-static void write_html(FILE *f, run_data *d, const char *title)
+/* Business cost on validation: the model against approving everything, on
+ * their scale; denying everything costs far more and is given as a number. */
+static void cost_chart(FILE *f, const run_data *d)
 {
-    fprintf(f, "<!DOCTYPE html><html><head><meta charset='utf-8'><title>%s</title></head><body>\n<h1>%s</h1>\n", title, title);
-    claims_series loss[] = {series(&d->step[0], "loss"), series(&d->step[1], "lm_loss"),
-                            series(&d->step[2], "decision_loss"), series(&d->eval[0], "val_lm_loss")};
-    claims_svg_chart(f, "Loss", "step", loss, 4, true, 720, 300);
-    claims_series lr = series(&d->step[3], "lr");
-    claims_svg_chart(f, "Learning rate", "step", &lr, 1, false, 720, 220);
-    claims_series gn = series(&d->step[4], "grad_norm");
-    claims_svg_chart(f, "Gradient norm (before clipping)", "step", &gn, 1, true, 720, 220);
-    claims_series acc[] = {series(&d->eval[1], "token_acc"), series(&d->eval[2], "code_token_acc"),
-                           series(&d->eval[3], "rare_code_token_acc"), series(&d->eval[4], "decision_acc"),
-                           series(&d->eval[7], "auc"), series(&d->eval[8], "pr_auc")};
-    claims_svg_chart(f, "Validation metrics", "step", acc, 6, false, 720, 300);
-    claims_series cost[] = {series(&d->eval[9], "model"), series(&d->eval[10], "always approve"),
-                            series(&d->eval[11], "always deny")};
-    claims_svg_chart(f, "Business cost on validation (lower is better)", "step", cost, 3, false, 720, 260);
+    const column *deny = &d->eval[11];
+    char note[96] = "", num[32];
+    if (deny->n) {
+        claims_format_num(deny->y[deny->n - 1], 6, num, sizeof num);
+        snprintf(note, sizeof note, "always deny: %s\n(off the scale)", num);
+    }
+    claims_series cost[] = {series(&d->eval[9], "model", true), series(&d->eval[10], "always approve", true)};
+    cost[1].dashed = true;
+    step_chart(f, d, "Business cost on validation (lower is better)", cost, 2, false, 260, deny->n ? note : NULL);
+}
+
+static void write_html(FILE *f, const run_data *d, const char *title)
+{
+    fprintf(f, "<!DOCTYPE html><html><head><meta charset='utf-8'><title>");
+    claims_html_escape(f, title);
+    fprintf(f, "</title></head><body>\n<h1>");
+    claims_html_escape(f, title);
+    fprintf(f, "</h1>\n");
+    claims_series loss[] = {series(&d->step[0], "loss", false), series(&d->step[1], "lm_loss", false),
+                            series(&d->step[2], "decision_loss", false), series(&d->eval[0], "val_lm_loss", true)};
+    step_chart(f, d, "Loss", loss, 4, true, 300, NULL);
+    claims_series lr = series(&d->step[3], "lr", false);
+    step_chart(f, d, "Learning rate", &lr, 1, false, 220, NULL);
+    claims_series gn = series(&d->step[4], "grad_norm", false);
+    step_chart(f, d, "Gradient norm (before clipping)", &gn, 1, true, 220, NULL);
+    claims_series acc[] = {series(&d->eval[1], "token_acc", true),   series(&d->eval[2], "code_token_acc", true),
+                           series(&d->eval[3], "rare_code_token_acc", true), series(&d->eval[4], "decision_acc", true),
+                           series(&d->eval[7], "auc", true),         series(&d->eval[8], "pr_auc", true)};
+    step_chart(f, d, "Validation metrics", acc, 6, false, 300, NULL);
+    cost_chart(f, d);
     if (d->last_eval) {
         summary_table(f, d->last_eval);
         confusion_table(f, d->last_eval);
