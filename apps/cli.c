@@ -21,12 +21,14 @@ static int set_number(const char *where, cli_opt *o, const char *text)
     double v = strtod(text, &end);
     bool integral = o->type != CLI_INT || v == floor(v);
     if (errno || end == text || *end || !isfinite(v) || !integral || v < o->min || v > o->max) {
-        fprintf(stderr, "%s: expected %s in [%g, %g], got '%s'\n", where, o->type == CLI_INT ? "an integer" : "a number",
-                o->min, o->max, text);
+        fprintf(stderr, "%s: expected %s in [%g, %g], got '%s'\n", where,
+                o->type == CLI_INT ? "an integer" : "a number", o->min, o->max, text);
         return 2;
     }
-    if (o->type == CLI_INT) *(long *)o->value = (long)v;
-    else *(double *)o->value = v;
+    if (o->type == CLI_INT)
+        *(long *)o->value = (long)v;
+    else
+        *(double *)o->value = v;
     return 0;
 }
 
@@ -42,7 +44,8 @@ static int apply_json(const char *path, cli_opt *opts, int n)
     const char *key;
     json_t *v;
     int rc = 0;
-    json_object_foreach(root, key, v) {
+    json_object_foreach(root, key, v)
+    {
         char where[512];
         snprintf(where, sizeof where, "config %s: key '%s'", path, key);
         cli_opt *o = find(opts, n, key);
@@ -50,11 +53,15 @@ static int apply_json(const char *path, cli_opt *opts, int n)
             fprintf(stderr, "%s: unknown option\n", where);
             rc = 2;
         } else if (o->type == CLI_FLAG) {
-            if (!json_is_boolean(v)) fprintf(stderr, "%s: expected true or false\n", where), rc = 2;
-            else *(bool *)o->value = json_is_true(v);
+            if (!json_is_boolean(v))
+                fprintf(stderr, "%s: expected true or false\n", where), rc = 2;
+            else
+                *(bool *)o->value = json_is_true(v);
         } else if (o->type == CLI_STRING) {
-            if (!json_is_string(v)) fprintf(stderr, "%s: expected a string\n", where), rc = 2;
-            else *(const char **)o->value = strdup(json_string_value(v)); /* lives for the run */
+            if (!json_is_string(v))
+                fprintf(stderr, "%s: expected a string\n", where), rc = 2;
+            else
+                *(const char **)o->value = strdup(json_string_value(v)); /* lives for the run */
         } else if (!json_is_number(v)) {
             fprintf(stderr, "%s: expected a number\n", where);
             rc = 2;
@@ -81,8 +88,7 @@ void cli_usage(FILE *f, const char *prog, const char *summary, const cli_opt *op
             snprintf(def, sizeof def, " (default %s)", *(const char **)o->value);
         fprintf(f, "  --%-16s %s%s\n", o->name, o->help, def);
     }
-    fprintf(f, "  --%-16s %s\n  --%-16s %s\n", "config FILE", "JSON object of the options above", "help",
-            "this text");
+    fprintf(f, "  --%-16s %s\n  --%-16s %s\n", "config FILE", "JSON object of the options above", "help", "this text");
 }
 
 int cli_parse(const char *prog, const char *summary, cli_opt *opts, int n, int argc, char **argv)
@@ -137,8 +143,10 @@ static void program_dir(char *dir, size_t n)
     if (len <= 0) len = 0;
     dir[len] = 0;
     char *slash = strrchr(dir, '/');
-    if (slash) *slash = 0;
-    else snprintf(dir, n, ".");
+    if (slash)
+        *slash = 0;
+    else
+        snprintf(dir, n, ".");
 }
 
 const char *cli_data_file(const char *name)

@@ -10,10 +10,10 @@
 typedef enum cli_type { CLI_INT, CLI_DOUBLE, CLI_STRING, CLI_FLAG } cli_type;
 
 typedef struct cli_opt {
-    const char *name;  /* flag without "--"; also the config key */
+    const char *name; /* flag without "--"; also the config key */
     cli_type type;
-    void *value;       /* long *, double *, const char **, bool * */
-    double min, max;   /* inclusive range for numbers */
+    void *value;     /* long *, double *, const char **, bool * */
+    double min, max; /* inclusive range for numbers */
     const char *help;
 } cli_opt;
 

@@ -27,8 +27,10 @@ static int fail(const char *what)
 static void reject(void *user, const char *path, long line, const char *reason)
 {
     long *count = user;
-    if (++*count <= 20) fprintf(stderr, "%s:%ld: skipped: %s\n", path, line, reason);
-    else if (*count == 21) fprintf(stderr, "%s: more malformed lines (counted, not printed)\n", path);
+    if (++*count <= 20)
+        fprintf(stderr, "%s:%ld: skipped: %s\n", path, line, reason);
+    else if (*count == 21)
+        fprintf(stderr, "%s: more malformed lines (counted, not printed)\n", path);
 }
 
 /* The model and tokenizer a checkpoint was trained with (the tokenizer from
@@ -77,8 +79,14 @@ static int write_report(const char *path, const char *model, const char *data, c
 {
     char *config = NULL;
     if (tg_checkpoint_read_config(model, &config) != TG_OK) return fail("--model");
-    claims_eval_report r = {.model_path = model, .data_path = data, .eval = e, .scores = sc, .costs = m->cfg.costs,
-                            .config_json = config, .read = ds->summary, .started = started,
+    claims_eval_report r = {.model_path = model,
+                            .data_path = data,
+                            .eval = e,
+                            .scores = sc,
+                            .costs = m->cfg.costs,
+                            .config_json = config,
+                            .read = ds->summary,
+                            .started = started,
                             .duration_s = now_s() - t0};
     tg_status st = claims_eval_report_write(path, &r);
     free(config);
@@ -97,12 +105,14 @@ int main(int argc, char **argv)
     cli_opt opts[] = {
         {"model", CLI_STRING, &model, 0, 0, "checkpoint written by train_claims, required"},
         {"data", CLI_STRING, &data, 0, 0, "claims to evaluate (JSONL), required"},
-        {"train", CLI_STRING, &train_path, 0, 0, "training claims: rare codes and provider statistics (required for --tabular models)"},
+        {"train", CLI_STRING, &train_path, 0, 0,
+         "training claims: rare codes and provider statistics (required for --tabular models)"},
         {"codes", CLI_STRING, &codes_path, 0, 0, "code table (TSV)"},
         {"threads", CLI_INT, &threads, 0, 1024, "threads (0: default)"},
         {"strict", CLI_FLAG, &strict, 0, 0, "a malformed claim line is fatal"},
         {"json", CLI_FLAG, &json, 0, 0, "print the evaluation as one JSON line, alone on stdout (status to stderr)"},
-        {"report", CLI_STRING, &report, 0, 0, "HTML report of the split (default: report_<data stem>.html beside --model)"},
+        {"report", CLI_STRING, &report, 0, 0,
+         "HTML report of the split (default: report_<data stem>.html beside --model)"},
         {"no-report", CLI_FLAG, &no_report, 0, 0, "write no HTML report"},
     };
     int rc = cli_parse("eval_claims", "Evaluates a claims checkpoint on a JSONL split and writes its HTML report.",
@@ -136,12 +146,14 @@ int main(int argc, char **argv)
         return 1;
     }
     if (m.cfg.tabular && !train_path) {
-        fprintf(stderr, "eval_claims: %s reads provider statistics built from the training claims: pass --train\n", model);
+        fprintf(stderr, "eval_claims: %s reads provider statistics built from the training claims: pass --train\n",
+                model);
         return 2;
     }
     claims_corpus c, ctr = {0};
     if (train_path && claims_dataset_load(train_path, &ro, &tr) != TG_OK) return fail("--train");
-    if (train_path && claims_provider_stats_fill(&tr, &ds, NULL) != TG_OK) return fail("provider statistics"); /* as train_claims */
+    if (train_path && claims_provider_stats_fill(&tr, &ds, NULL) != TG_OK)
+        return fail("provider statistics"); /* as train_claims */
     if (claims_corpus_build(&ds, NULL, 0, tok, &c) != TG_OK) return fail("tokenizing");
     if (train_path && claims_corpus_build(&tr, NULL, 0, tok, &ctr) != TG_OK) return fail("--train");
     uint8_t *is_code, *is_rare;
@@ -156,8 +168,8 @@ int main(int argc, char **argv)
                (long long)e.code_tokens, (long long)e.rare_code_tokens);
         printf("lm loss %.4f  token acc %.4f  code token acc %.4f  rare code token acc %.4f\n", e.val_lm_loss,
                e.token_acc, e.code_token_acc, e.rare_code_token_acc);
-        printf("decision: auc %.4f  pr_auc %.4f  accuracy %.4f  precision %.4f  recall %.4f  (threshold %.4f)\n",
-               e.auc, e.pr_auc, e.decision_acc, e.precision, e.recall, e.threshold);
+        printf("decision: auc %.4f  pr_auc %.4f  accuracy %.4f  precision %.4f  recall %.4f  (threshold %.4f)\n", e.auc,
+               e.pr_auc, e.decision_acc, e.precision, e.recall, e.threshold);
         printf("confusion: tn %lld fp %lld fn %lld tp %lld\n", (long long)e.confusion.tn, (long long)e.confusion.fp,
                (long long)e.confusion.fn, (long long)e.confusion.tp);
         printf("business cost %.0f  (always approve %.0f, always deny %.0f)\n", e.business_cost,
@@ -170,8 +182,10 @@ int main(int argc, char **argv)
     }
     if (!no_report) {
         char report_path[1600];
-        if (report) snprintf(report_path, sizeof report_path, "%s", report);
-        else default_report_path(model, data, report_path, sizeof report_path);
+        if (report)
+            snprintf(report_path, sizeof report_path, "%s", report);
+        else
+            default_report_path(model, data, report_path, sizeof report_path);
         if (write_report(report_path, model, data, &ds, &m, &e, &sc, started, t0)) return 1;
         fprintf(status, "report: %s\n", report_path);
     }

@@ -28,7 +28,8 @@ static int fail(const char *what)
 static void report(const claims_gen_stats *st, const char *path, double dt)
 {
     double n = st->n ? (double)st->n : 1.0;
-    fprintf(stderr, "gen_claims: %ld claims to %s in %.2f s (%.0f claims/s); deny %.2f%%, fraud %.2f%%, long notes %ld\n",
+    fprintf(stderr,
+            "gen_claims: %ld claims to %s in %.2f s (%.0f claims/s); deny %.2f%%, fraud %.2f%%, long notes %ld\n",
             st->n, path, dt, (double)st->n / (dt > 0 ? dt : 1e-9), 100.0 * st->denied / n, 100.0 * st->fraud / n,
             st->long_notes);
     for (int r = 0; r < CLAIMS_N_DENY_REASONS; r++)
@@ -78,8 +79,8 @@ int main(int argc, char **argv)
         claims_read_opts ro = {.strict = true, .codes = codes};
         claims_split_fracs f = {.train = train_frac, .valid = valid_frac};
         if (claims_split_file(out_path, split, (uint64_t)seed, f, &ro, NULL, counts) != TG_OK) return fail("--split");
-        fprintf(stderr, "gen_claims: split by patient into %s.{train,valid,test}.jsonl: %ld / %ld / %ld claims\n", split,
-                counts[0], counts[1], counts[2]);
+        fprintf(stderr, "gen_claims: split by patient into %s.{train,valid,test}.jsonl: %ld / %ld / %ld claims\n",
+                split, counts[0], counts[1], counts[2]);
     }
     claims_codes_free(codes);
     return 0;

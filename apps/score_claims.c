@@ -72,8 +72,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "score_claims: --output: cannot write '%s'\n", out_path);
         return 1;
     }
-    claims_scorer_opts so = {.codes_path = codes, .threads = (int)threads, .review_cost = review_cost,
-                             .evidence = (int)evidence};
+    claims_scorer_opts so = {
+        .codes_path = codes, .threads = (int)threads, .review_cost = review_cost, .evidence = (int)evidence};
     claims_scorer *s;
     if (claims_scorer_open(model, &so, &s) != TG_OK) return fail("--model");
     fprintf(stderr, "score_claims: model %s\n", claims_scorer_model_id(s));

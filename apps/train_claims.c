@@ -54,15 +54,18 @@ typedef struct args {
     long steps, seed, warmup, accum, threads, vocab, d, layers, heads, ff, ctx, budget, eval_every, ckpt_every,
         norms_every, balance, head_hidden, pool_heads, dp_batch, head_epochs;
     double dp_clip, dp_sigma, dp_epsilon, dp_delta, dp_rate;
-    double lr, min_lr, clip, weight_decay, dropout, lambda, cost_fr, cost_fa, code_weight, focal_gamma, grad_cut, head_fit_lr, head_fit_neg;
+    double lr, min_lr, clip, weight_decay, dropout, lambda, cost_fr, cost_fa, code_weight, focal_gamma, grad_cut,
+        head_fit_lr, head_fit_neg;
     bool bf16, strict, class_weights, quiet, surprisal, tabular, dp;
 } args;
 
 static void reject(void *user, const char *path, long line, const char *reason)
 {
     long *count = user;
-    if (++*count <= 20) fprintf(stderr, "%s:%ld: skipped: %s\n", path, line, reason);
-    else if (*count == 21) fprintf(stderr, "%s: more malformed lines (counted, not printed)\n", path);
+    if (++*count <= 20)
+        fprintf(stderr, "%s:%ld: skipped: %s\n", path, line, reason);
+    else if (*count == 21)
+        fprintf(stderr, "%s: more malformed lines (counted, not printed)\n", path);
 }
 
 static int load(const char *path, const args *a, const claims_codes *codes, claims_dataset *ds)
@@ -76,8 +79,8 @@ static int load(const char *path, const args *a, const claims_codes *codes, clai
     const claims_read_summary *s = &ds->summary;
     long deny = 0;
     for (size_t i = 0; i < ds->n; i++) deny += ds->claims[i].deny;
-    printf("%s: %ld lines read, %ld used, %ld rejected, %ld blank; %ld denials (%.1f%%)\n", path, s->lines_read, s->used,
-           s->rejected, s->blank, deny, ds->n ? 100.0 * (double)deny / (double)ds->n : 0.0);
+    printf("%s: %ld lines read, %ld used, %ld rejected, %ld blank; %ld denials (%.1f%%)\n", path, s->lines_read,
+           s->used, s->rejected, s->blank, deny, ds->n ? 100.0 * (double)deny / (double)ds->n : 0.0);
     if (ds->n == 0) {
         fprintf(stderr, "train_claims: %s holds no usable claim\n", path);
         return 1;
@@ -102,8 +105,9 @@ static void progress(void *user, const claims_progress *p)
                 p->head_fit->start_auc, p->head_fit->best_auc, p->head_fit->best_epoch, (int)a->head_epochs);
     if (p->eval) {
         const claims_eval *e = p->eval;
-        fprintf(stderr, "%seval @%lld: val_lm_loss %.4f token_acc %.3f code_acc %.3f rare_code_acc %.3f | auc %.3f "
-                        "pr_auc %.3f recall %.3f precision %.3f | cost %.0f (always approve %.0f, always deny %.0f)\n",
+        fprintf(stderr,
+                "%seval @%lld: val_lm_loss %.4f token_acc %.3f code_acc %.3f rare_code_acc %.3f | auc %.3f "
+                "pr_auc %.3f recall %.3f precision %.3f | cost %.0f (always approve %.0f, always deny %.0f)\n",
                 tty ? "\n" : "", (long long)p->step, e->val_lm_loss, e->token_acc, e->code_token_acc,
                 e->rare_code_token_acc, e->auc, e->pr_auc, e->recall, e->precision, e->business_cost,
                 e->baseline_cost_always_approve, e->baseline_cost_always_deny);
@@ -115,12 +119,41 @@ static void progress(void *user, const claims_progress *p)
 
 static int setup_options(args *a, cli_opt *o, int argc, char **argv)
 {
-    *a = (args){.out = "runs/claims", .codes = cli_data_file("codes.tsv"), .schedule = "cosine",
-                .decision_loss = "cost", .steps = 400, .seed = 1, .warmup = 40, .accum = 1, .threads = 0,
-                .vocab = 4096, .d = 128, .layers = 2, .heads = 4, .ff = 512, .ctx = 256, .budget = 8192,
-                .eval_every = 100, .ckpt_every = 100, .norms_every = 50, .balance = 1, .lr = 2e-3, .min_lr = 1e-4,
-                .clip = 1.0, .weight_decay = 0.1, .dropout = 0.0, .lambda = 1.0, .cost_fr = 5, .cost_fa = 1,
-                .code_weight = 1.0, .focal_gamma = 2.0, .pool_heads = 1, .head_fit_lr = 1e-3, .head_fit_neg = 1.0, .dp_unit = "patient", .dp_clip = 1.0,
+    *a = (args){.out = "runs/claims",
+                .codes = cli_data_file("codes.tsv"),
+                .schedule = "cosine",
+                .decision_loss = "cost",
+                .steps = 400,
+                .seed = 1,
+                .warmup = 40,
+                .accum = 1,
+                .threads = 0,
+                .vocab = 4096,
+                .d = 128,
+                .layers = 2,
+                .heads = 4,
+                .ff = 512,
+                .ctx = 256,
+                .budget = 8192,
+                .eval_every = 100,
+                .ckpt_every = 100,
+                .norms_every = 50,
+                .balance = 1,
+                .lr = 2e-3,
+                .min_lr = 1e-4,
+                .clip = 1.0,
+                .weight_decay = 0.1,
+                .dropout = 0.0,
+                .lambda = 1.0,
+                .cost_fr = 5,
+                .cost_fa = 1,
+                .code_weight = 1.0,
+                .focal_gamma = 2.0,
+                .pool_heads = 1,
+                .head_fit_lr = 1e-3,
+                .head_fit_neg = 1.0,
+                .dp_unit = "patient",
+                .dp_clip = 1.0,
                 .dp_delta = 1e-5};
     cli_opt opts[] = {
         {"train", CLI_STRING, &a->train, 0, 0, "training claims (JSONL), required"},
@@ -137,7 +170,8 @@ static int setup_options(args *a, cli_opt *o, int argc, char **argv)
         {"schedule", CLI_STRING, &a->schedule, 0, 0, "noam | cosine | step | constant"},
         {"clip", CLI_DOUBLE, &a->clip, 0, 1e9, "global gradient-norm clip (0: off)"},
         {"weight-decay", CLI_DOUBLE, &a->weight_decay, 0, 10, "AdamW decoupled weight decay"},
-        {"accum", CLI_INT, &a->accum, 1, CLAIMS_MAX_ACCUM, "micro-batches per optimizer step: the global batch, shared by the ranks"},
+        {"accum", CLI_INT, &a->accum, 1, CLAIMS_MAX_ACCUM,
+         "micro-batches per optimizer step: the global batch, shared by the ranks"},
         {"bf16", CLI_FLAG, &a->bf16, 0, 0, "bf16 matmuls with dynamic loss scaling"},
         {"threads", CLI_INT, &a->threads, 0, 1024, "threads (0: OMP_NUM_THREADS or all cores)"},
         {"vocab", CLI_INT, &a->vocab, 300, 1 << 20, "tokenizer vocabulary size when training one"},
@@ -171,14 +205,18 @@ static int setup_options(args *a, cli_opt *o, int argc, char **argv)
         {"eval-every", CLI_INT, &a->eval_every, 0, 1e9, "evaluate every K steps (0: only at the end)"},
         {"ckpt-every", CLI_INT, &a->ckpt_every, 0, 1e9, "checkpoint every M steps (0: only at the end)"},
         {"norms-every", CLI_INT, &a->norms_every, 0, 1e9, "log per-layer gradient/update norms every K steps"},
-        {"dp", CLI_FLAG, &a->dp, 0, 0, "DP-SGD: Poisson-sampled units, per-unit clipping, Gaussian noise, epsilon reported (replaces --accum and --clip)"},
+        {"dp", CLI_FLAG, &a->dp, 0, 0,
+         "DP-SGD: Poisson-sampled units, per-unit clipping, Gaussian noise, epsilon reported (replaces --accum and "
+         "--clip)"},
         {"dp-unit", CLI_STRING, &a->dp_unit, 0, 0, "DP privacy unit: patient (all claims of a member) | claim"},
         {"dp-clip", CLI_DOUBLE, &a->dp_clip, 1e-9, 1e9, "DP per-unit gradient norm bound C"},
         {"dp-sigma", CLI_DOUBLE, &a->dp_sigma, 0, 1e4, "DP noise multiplier, noise std sigma*C (0: from --dp-epsilon)"},
-        {"dp-epsilon", CLI_DOUBLE, &a->dp_epsilon, 0, 1e4, "DP target epsilon after --steps, sigma computed for it (0: give --dp-sigma)"},
+        {"dp-epsilon", CLI_DOUBLE, &a->dp_epsilon, 0, 1e4,
+         "DP target epsilon after --steps, sigma computed for it (0: give --dp-sigma)"},
         {"dp-delta", CLI_DOUBLE, &a->dp_delta, 1e-300, 0.5, "DP delta"},
         {"dp-rate", CLI_DOUBLE, &a->dp_rate, 0, 1, "DP sampling probability q of a unit per step (0: from --dp-batch)"},
-        {"dp-batch", CLI_INT, &a->dp_batch, 0, 1e9, "DP expected units per step, q = batch / units (0: 64 unless --dp-rate)"},
+        {"dp-batch", CLI_INT, &a->dp_batch, 0, 1e9,
+         "DP expected units per step, q = batch / units (0: 64 unless --dp-rate)"},
         {"strict", CLI_FLAG, &a->strict, 0, 0, "a malformed claim line is fatal"},
         {"quiet", CLI_FLAG, &a->quiet, 0, 0, "no progress lines"},
     };
@@ -192,9 +230,12 @@ static int setup_options(args *a, cli_opt *o, int argc, char **argv)
         return 2;
     }
     const char *bad = NULL;
-    if (a->dp && strcmp(a->dp_unit, "patient") && strcmp(a->dp_unit, "claim")) bad = "--dp-unit must be patient or claim";
-    else if (a->dp && (a->dp_sigma > 0) == (a->dp_epsilon > 0)) bad = "--dp needs exactly one of --dp-sigma and --dp-epsilon";
-    else if (a->dp && a->dp_rate > 0 && a->dp_batch > 0) bad = "give --dp-rate or --dp-batch, not both";
+    if (a->dp && strcmp(a->dp_unit, "patient") && strcmp(a->dp_unit, "claim"))
+        bad = "--dp-unit must be patient or claim";
+    else if (a->dp && (a->dp_sigma > 0) == (a->dp_epsilon > 0))
+        bad = "--dp needs exactly one of --dp-sigma and --dp-epsilon";
+    else if (a->dp && a->dp_rate > 0 && a->dp_batch > 0)
+        bad = "give --dp-rate or --dp-batch, not both";
     else if (!a->dp && (a->dp_sigma > 0 || a->dp_epsilon > 0 || a->dp_rate > 0 || a->dp_batch > 0))
         bad = "--dp-* options need --dp";
     if (bad) {
@@ -208,8 +249,8 @@ static int setup_options(args *a, cli_opt *o, int argc, char **argv)
  * for the planned steps when asked. */
 static int build_dp(const args *a, const claims_dataset *train, claims_dpsgd_opts *o, int32_t **unit)
 {
-    *o = (claims_dpsgd_opts){.patient = !strcmp(a->dp_unit, "patient"), .clip = a->dp_clip, .sigma = a->dp_sigma,
-                          .delta = a->dp_delta};
+    *o = (claims_dpsgd_opts){
+        .patient = !strcmp(a->dp_unit, "patient"), .clip = a->dp_clip, .sigma = a->dp_sigma, .delta = a->dp_delta};
     if (claims_dpsgd_units(train, o->patient, unit, &o->n_units) != TG_OK) {
         fprintf(stderr, "train_claims: %s\n", tg_last_error());
         return 1;
@@ -217,7 +258,8 @@ static int build_dp(const args *a, const claims_dataset *train, claims_dpsgd_opt
     o->unit = *unit;
     o->rate = a->dp_rate > 0 ? a->dp_rate : (double)(a->dp_batch > 0 ? a->dp_batch : 64) / o->n_units;
     if (o->rate > 1) {
-        fprintf(stderr, "train_claims: --dp-batch %ld exceeds the %d units (%s)\n", a->dp_batch, o->n_units, a->dp_unit);
+        fprintf(stderr, "train_claims: --dp-batch %ld exceeds the %d units (%s)\n", a->dp_batch, o->n_units,
+                a->dp_unit);
         return 2;
     }
     if (a->dp_epsilon > 0 && tg_rdp_sigma_for_epsilon(o->rate, a->steps, o->delta, a->dp_epsilon, &o->sigma) != TG_OK) {
@@ -227,8 +269,8 @@ static int build_dp(const args *a, const claims_dataset *train, claims_dpsgd_opt
     double eps = INFINITY;
     if (o->sigma > 0) tg_rdp_epsilon(o->rate, o->sigma, a->steps, o->delta, &eps, NULL);
     printf("DP-SGD: unit %s (%d units), sample rate %.5g (%.1f units/step expected), clip %g, sigma %.4g, delta %g: "
-           "epsilon %.3g after %ld steps (RDP accountant)\n", a->dp_unit, o->n_units, o->rate, o->rate * o->n_units,
-           o->clip, o->sigma, o->delta, eps, a->steps);
+           "epsilon %.3g after %ld steps (RDP accountant)\n",
+           a->dp_unit, o->n_units, o->rate, o->rate * o->n_units, o->clip, o->sigma, o->delta, eps, a->steps);
     return 0;
 }
 
@@ -237,8 +279,14 @@ static int build_opts(const args *a, const claims_dataset *train, int32_t vocab,
 {
     claims_model_config *m = &t->model;
     *t = (claims_train_opts){0};
-    m->gpt = (tg_gpt_config){.vocab = vocab, .dim = a->d, .heads = a->heads, .hidden = a->ff, .max_seq = a->ctx,
-                             .n_layers = (int)a->layers, .dropout = a->dropout, .tied = true};
+    m->gpt = (tg_gpt_config){.vocab = vocab,
+                             .dim = a->d,
+                             .heads = a->heads,
+                             .hidden = a->ff,
+                             .max_seq = a->ctx,
+                             .n_layers = (int)a->layers,
+                             .dropout = a->dropout,
+                             .tied = true};
     m->lambda = a->lambda;
     m->costs = (claims_costs){.c = {{0, a->cost_fr}, {a->cost_fa, 0}}};
     m->focal_gamma = a->focal_gamma;
@@ -248,8 +296,10 @@ static int build_opts(const args *a, const claims_dataset *train, int32_t vocab,
     m->tabular = a->tabular;
     m->pool_heads = (int)a->pool_heads;
     m->decision_grad_cut = a->grad_cut;
-    t->head_fit = (claims_head_fit_opts){.epochs = (int)a->head_epochs, .lr = a->head_fit_lr,
-                                         .weight_decay = a->weight_decay, .neg_keep = a->head_fit_neg,
+    t->head_fit = (claims_head_fit_opts){.epochs = (int)a->head_epochs,
+                                         .lr = a->head_fit_lr,
+                                         .weight_decay = a->weight_decay,
+                                         .neg_keep = a->head_fit_neg,
                                          .seed = a->seed};
     m->class_weight[0] = m->class_weight[1] = 1.0;
     if (a->class_weights) { /* inverse frequency, normalized to mean 1 over claims */
@@ -268,8 +318,14 @@ static int build_opts(const args *a, const claims_dataset *train, int32_t vocab,
         fprintf(stderr, "train_claims: --schedule: %s\n", tg_last_error());
         return 2;
     }
-    t->sched = (tg_sched){.kind = kind, .lr = a->lr, .warmup = a->warmup, .total_steps = a->steps, .min_lr = a->min_lr,
-                          .d_model = a->d, .gamma = 0.5, .every = a->steps / 3 > 0 ? a->steps / 3 : 1};
+    t->sched = (tg_sched){.kind = kind,
+                          .lr = a->lr,
+                          .warmup = a->warmup,
+                          .total_steps = a->steps,
+                          .min_lr = a->min_lr,
+                          .d_model = a->d,
+                          .gamma = 0.5,
+                          .every = a->steps / 3 > 0 ? a->steps / 3 : 1};
     t->batch = (claims_batch_opts){.ctx = (int)a->ctx, .token_budget = a->budget, .pos_repeat = (int)a->balance};
     t->steps = a->steps;
     t->accum = (int)a->accum;
@@ -289,7 +345,8 @@ static int fail(const char *what)
 {
     if (getenv("TG_PROFILE")) tg_profile_print(stderr);
     if (tg_parallel_size() > 1) {
-        fprintf(stderr, "train_claims (rank %d of %d): %s: %s\n", tg_parallel_rank(), tg_parallel_size(), what, tg_last_error());
+        fprintf(stderr, "train_claims (rank %d of %d): %s: %s\n", tg_parallel_rank(), tg_parallel_size(), what,
+                tg_last_error());
         tg_parallel_abort(1); /* the other ranks would wait for this one forever */
     }
     fprintf(stderr, "train_claims: %s: %s\n", what, tg_last_error());
@@ -344,7 +401,8 @@ int main(int argc, char **argv)
         return fail("training the tokenizer");
     }
     /* every rank fits the same tokenizer from the same data; rank 0 saves it */
-    if (!a.resume && tg_parallel_rank() == 0 && claims_tok_save(tok, tok_path) != TG_OK) return fail("saving the tokenizer");
+    if (!a.resume && tg_parallel_rank() == 0 && claims_tok_save(tok, tok_path) != TG_OK)
+        return fail("saving the tokenizer");
     printf("tokenizer: %d ids (%d medical codes, %d merges)\n", claims_tok_vocab_size(tok), claims_tok_n_codes(tok),
            claims_tok_n_merges(tok));
 
@@ -356,7 +414,8 @@ int main(int argc, char **argv)
     free(stats_json);
     if (!artifact) return fail("model artifact");
     claims_corpus ctrain, cvalid;
-    if (claims_corpus_build(&train, NULL, 0, tok, &ctrain) != TG_OK || claims_corpus_build(&valid, NULL, 0, tok, &cvalid) != TG_OK)
+    if (claims_corpus_build(&train, NULL, 0, tok, &ctrain) != TG_OK ||
+        claims_corpus_build(&valid, NULL, 0, tok, &cvalid) != TG_OK)
         return fail("tokenizing claims");
     uint8_t *is_code, *is_rare;
     if (claims_code_masks(tok, &ctrain, &is_code, &is_rare) != TG_OK) return fail("code masks");
@@ -370,7 +429,8 @@ int main(int argc, char **argv)
     if (a.dp && (rc = build_dp(&a, &train, &dpo, &dp_unit))) return rc;
     if (a.dp) t.dp = &dpo;
     claims_plan plan;
-    if (claims_plan_epoch(ctrain.len, ctrain.label, ctrain.n, &t.batch, t.seed, 0, &plan) != TG_OK) return fail("batching");
+    if (claims_plan_epoch(ctrain.len, ctrain.label, ctrain.n, &t.batch, t.seed, 0, &plan) != TG_OK)
+        return fail("batching");
     printf("train: %d claims, %lld tokens, %d batches/epoch, padding waste %.1f%%; valid: %d claims\n", ctrain.n,
            (long long)ctrain.total_tokens, plan.n_batches, 100 * claims_plan_padding_waste(&plan), cvalid.n);
     claims_plan_free(&plan);
@@ -381,8 +441,10 @@ int main(int argc, char **argv)
     double threshold;
     tg_status st = claims_train(&t, &ctrain, &cvalid, is_code, is_rare, progress, &a, &stop_requested, &m, &threshold);
     if (st != TG_OK) return fail("training");
-    if (stop_requested) printf("stopped by signal; checkpoint written, continue with --resume\n");
-    else printf("done: %lld steps; decision threshold %.4f (chosen on validation)\n", (long long)t.steps, threshold);
+    if (stop_requested)
+        printf("stopped by signal; checkpoint written, continue with --resume\n");
+    else
+        printf("done: %lld steps; decision threshold %.4f (chosen on validation)\n", (long long)t.steps, threshold);
 
     char metrics[1100], report[1100];
     snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", a.out);

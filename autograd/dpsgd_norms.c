@@ -25,9 +25,9 @@ typedef struct psn {
     const tg_psn_opts *o;
     pstate *ps;
     int n_params;
-    groups *g;      /* per space */
-    double *sq;     /* norms pass: per-sample squared norms */
-    const double *weight; /* weighted pass: per-sample weights */
+    groups *g;                 /* per space */
+    double *sq;                /* norms pass: per-sample squared norms */
+    const double *weight;      /* weighted pass: per-sample weights */
     float *bufa, *bufg, *bufc; /* gathered rows and products */
     size_t cap_a, cap_g, cap_c;
 } psn;
@@ -61,9 +61,10 @@ static tg_status space_of(const psn *s, const struct tg_node *node, const tg_ten
     for (*k = 0; *k < s->o->n_spaces; (*k)++)
         if (s->o->spaces[*k].rows == rows) return TG_OK;
     char b[96];
-    return tg_error(TG_ERR_INVALID, "psn: op %s reads a parameter but its output %s has %lld leading rows, "
-                    "which no row space describes (a cast or reduction before the op?)", node->op->name,
-                    tg_shape_str(tg_tensor_shape(dout), b, sizeof b), (long long)rows);
+    return tg_error(TG_ERR_INVALID,
+                    "psn: op %s reads a parameter but its output %s has %lld leading rows, "
+                    "which no row space describes (a cast or reduction before the op?)",
+                    node->op->name, tg_shape_str(tg_tensor_shape(dout), b, sizeof b), (long long)rows);
 }
 
 /* c (M, N) = a (M, K) · b (K, N), operands read transposed when ta / tb. */
@@ -115,8 +116,7 @@ static void add_contrib(psn *s, pstate *st, int i, const float *g, int64_t n)
 /* ---- linear: ghost norm or materialized per-sample gradient ---- */
 
 /* x (..., in) of an op that declares linear rows (tg_op_linear_rows). */
-static tg_status linear_norms(psn *s, const tg_tensor *x, const tg_tensor *dout, const groups *gr, pstate *w,
-                              pstate *b)
+static tg_status linear_norms(psn *s, const tg_tensor *x, const tg_tensor *dout, const groups *gr, pstate *w, pstate *b)
 {
     if (tg_tensor_dtype(x) != TG_F32)
         return tg_error(TG_ERR_INVALID, "psn: linear input is %s; per-sample norms need f32",
@@ -138,8 +138,8 @@ static tg_status linear_norms(psn *s, const tg_tensor *x, const tg_tensor *dout,
         if (!w) continue;
         TG_TRY(grow(&s->bufa, &s->cap_a, (size_t)(n * in)));
         gather(s->bufa, xa, rows, n0, n, in);
-        bool ghost = w->readers == 1 && (s->o->linear == TG_PSN_GHOST ||
-                                         (s->o->linear == TG_PSN_AUTO && n * (in + out) < in * out));
+        bool ghost = w->readers == 1 &&
+                     (s->o->linear == TG_PSN_GHOST || (s->o->linear == TG_PSN_AUTO && n * (in + out) < in * out));
         if (ghost) { /* sum over (t, s) of (a_t·a_s)(g_t·g_s) */
             TG_TRY(grow(&s->bufc, &s->cap_c, (size_t)(2 * n * n)));
             float *ga = s->bufc, *gg = s->bufc + n * n;
@@ -161,8 +161,7 @@ static tg_status linear_norms(psn *s, const tg_tensor *x, const tg_tensor *dout,
 
 /* ---- any other op: its backward on one sample's rows ---- */
 
-static tg_status generic_norms(psn *s, struct tg_node *node, const tg_tensor *dout, const groups *gr,
-                               pstate **pin)
+static tg_status generic_norms(psn *s, struct tg_node *node, const tg_tensor *dout, const groups *gr, pstate **pin)
 {
     const int64_t cols = tg_tensor_numel(dout) / (lead_rows(dout) ? lead_rows(dout) : 1);
     for (int i = 0; i < s->o->n_samples; i++) {

@@ -38,15 +38,15 @@ typedef struct tg_psn_space {
 } tg_psn_space;
 
 typedef enum tg_psn_linear {
-    TG_PSN_AUTO = 0,        /* the cheaper of ghost norm and materialization per sample */
-    TG_PSN_GHOST,           /* Gram-matrix ghost norm for single-reader linear weights */
-    TG_PSN_MATERIALIZE      /* per-sample gᵀa always */
+    TG_PSN_AUTO = 0,   /* the cheaper of ghost norm and materialization per sample */
+    TG_PSN_GHOST,      /* Gram-matrix ghost norm for single-reader linear weights */
+    TG_PSN_MATERIALIZE /* per-sample gᵀa always */
 } tg_psn_linear;
 
 typedef struct tg_psn_opts {
     int n_samples;
     const tg_psn_space *spaces;
-    int n_spaces;           /* spaces must have distinct row counts */
+    int n_spaces; /* spaces must have distinct row counts */
     tg_psn_linear linear;
 } tg_psn_opts;
 

@@ -13,7 +13,7 @@ typedef struct check {
     int n_in;
     void *user;
     tg_gradcheck_opts o;
-    double *r;      /* projection, one weight per output element */
+    double *r; /* projection, one weight per output element */
     int64_t n_out;
     tg_gradcheck_report rep;
     double worst_ratio;
@@ -78,8 +78,10 @@ static tg_status numeric_grad(check *c, tg_tensor *x, int64_t index, const float
             p[index] = (float)(p[index] + h);
         }
         st = eval_loss(c, side == 0 ? &lp : &lm);
-        if (dir) memcpy(p, saved, sizeof *saved * (size_t)n);
-        else p[index] = saved[0];
+        if (dir)
+            memcpy(p, saved, sizeof *saved * (size_t)n);
+        else
+            p[index] = saved[0];
     }
     free(saved);
     *out = (lp - lm) / (2 * c->o.eps);
@@ -92,7 +94,8 @@ static tg_status check_elements(check *c, int k, const float *g)
     int64_t n = tg_tensor_numel(x);
     int64_t count = n <= c->o.max_elems ? n : c->o.max_elems;
     for (int64_t j = 0; j < count; j++) {
-        int64_t idx = n <= c->o.max_elems ? j : (int64_t)(tg_rng_bits(c->o.seed + 7, (uint64_t)(k * 1000003 + j)) % (uint64_t)n);
+        int64_t idx =
+            n <= c->o.max_elems ? j : (int64_t)(tg_rng_bits(c->o.seed + 7, (uint64_t)(k * 1000003 + j)) % (uint64_t)n);
         double num = 0;
         TG_TRY(numeric_grad(c, x, idx, NULL, &num));
         compare(c, k, idx, g[idx], num);
@@ -138,8 +141,10 @@ static tg_status analytic_grads(check *c, float **grads)
     tg_tensor *out = c->fn(c->in, c->n_in, c->user);
     tg_grad_set_enabled(prev);
     tg_status st = TG_OK;
-    if (!out) st = TG_ERR_INVALID;
-    else if (tg_tensor_dtype(out) != TG_F32) st = tg_error(TG_ERR_DTYPE, "tg_gradcheck: output must be f32");
+    if (!out)
+        st = TG_ERR_INVALID;
+    else if (tg_tensor_dtype(out) != TG_F32)
+        st = tg_error(TG_ERR_DTYPE, "tg_gradcheck: output must be f32");
     if (st == TG_OK) {
         c->n_out = tg_tensor_numel(out);
         c->r = malloc(sizeof *c->r * (size_t)(c->n_out ? c->n_out : 1));
@@ -155,8 +160,10 @@ static tg_status analytic_grads(check *c, float **grads)
         if (!tg_tensor_requires_grad(c->in[k])) continue;
         int64_t n = tg_tensor_numel(c->in[k]);
         grads[k] = calloc((size_t)(n ? n : 1), sizeof **grads);
-        if (!grads[k]) st = tg_error(TG_ERR_OOM, "tg_gradcheck: out of memory");
-        else if (tg_tensor_grad(c->in[k])) memcpy(grads[k], tg_f32(tg_tensor_grad(c->in[k])), sizeof **grads * (size_t)n);
+        if (!grads[k])
+            st = tg_error(TG_ERR_OOM, "tg_gradcheck: out of memory");
+        else if (tg_tensor_grad(c->in[k]))
+            memcpy(grads[k], tg_f32(tg_tensor_grad(c->in[k])), sizeof **grads * (size_t)n);
     }
     tg_mark_rewind(m);
     return st;
@@ -170,13 +177,14 @@ static void describe(check *c)
                  r->worst_input, (long long)r->worst_index, r->worst_analytic, r->worst_numeric,
                  fabs(r->worst_analytic - r->worst_numeric), (long long)r->checked);
     else
-        snprintf(r->msg, sizeof r->msg, "input %d random direction: analytic %.8g numeric %.8g (abs err %.3g, %lld checks)",
-                 r->worst_input, r->worst_analytic, r->worst_numeric,
-                 fabs(r->worst_analytic - r->worst_numeric), (long long)r->checked);
+        snprintf(r->msg, sizeof r->msg,
+                 "input %d random direction: analytic %.8g numeric %.8g (abs err %.3g, %lld checks)", r->worst_input,
+                 r->worst_analytic, r->worst_numeric, fabs(r->worst_analytic - r->worst_numeric),
+                 (long long)r->checked);
 }
 
-tg_status tg_gradcheck(tg_gradcheck_fn fn, tg_tensor *const *in, int n_in, void *user,
-                       const tg_gradcheck_opts *opts, tg_gradcheck_report *rep)
+tg_status tg_gradcheck(tg_gradcheck_fn fn, tg_tensor *const *in, int n_in, void *user, const tg_gradcheck_opts *opts,
+                       tg_gradcheck_report *rep)
 {
     check c = {.fn = fn, .in = in, .n_in = n_in, .user = user};
     c.o = opts ? *opts : (tg_gradcheck_opts){0};

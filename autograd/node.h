@@ -9,7 +9,7 @@
 
 struct tg_node {
     const tg_op *op;
-    int op_id;          /* registry index, for profiling */
+    int op_id; /* registry index, for profiling */
     int n_in;
     const tg_tensor **in;
     tg_tensor *out;
@@ -17,9 +17,9 @@ struct tg_node {
     const tg_tensor *saved[TG_MAX_SAVED];
     int n_saved;
     bool recording;
-    bool released;      /* a backward without retain_graph ran over it */
-    unsigned fresh;     /* during backward: bit i set when din[i] is fresh (tg_op_grad_fresh) */
-    size_t index;       /* position on the tape */
+    bool released;  /* a backward without retain_graph ran over it */
+    unsigned fresh; /* during backward: bit i set when din[i] is fresh (tg_op_grad_fresh) */
+    size_t index;   /* position on the tape */
 };
 
 /* Appends a node to the current context's tape. */

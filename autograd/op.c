@@ -75,8 +75,7 @@ static tg_tensor *alloc_output(const tg_op *op, const tg_tensor *in0, tg_shape s
     return tg_tensor_empty(TG_STEP, shape, dt);
 }
 
-tg_tensor *tg_apply(const tg_op *op, const tg_tensor *const *in, int n_in, const void *attr,
-                    size_t attr_size)
+tg_tensor *tg_apply(const tg_op *op, const tg_tensor *const *in, int n_in, const void *attr, size_t attr_size)
 {
     for (int i = 0; i < n_in; i++)
         if (!in[i]) return NULL; /* an earlier call failed; keep its message */
@@ -213,8 +212,7 @@ void tg_profile_print(FILE *f)
     for (int k = 0; k < n_ops; k++) {
         const op_stats *s = &stats[order[k]];
         if (!s->fwd_calls && !s->bwd_calls) continue;
-        fprintf(f, "%-22s %9lld %11.3f %9lld %11.3f %5.1f%%\n", registry[order[k]]->name,
-                s->fwd_calls, s->fwd_ns / 1e6, s->bwd_calls, s->bwd_ns / 1e6,
-                total ? 100.0 * (double)(s->fwd_ns + s->bwd_ns) / (double)total : 0.0);
+        fprintf(f, "%-22s %9lld %11.3f %9lld %11.3f %5.1f%%\n", registry[order[k]]->name, s->fwd_calls, s->fwd_ns / 1e6,
+                s->bwd_calls, s->bwd_ns / 1e6, total ? 100.0 * (double)(s->fwd_ns + s->bwd_ns) / (double)total : 0.0);
     }
 }

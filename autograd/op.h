@@ -33,27 +33,25 @@ enum {
  * bias (O) inputs; per-sample gradient norms (autograd/dpsgd_norms.h) then
  * get w's from Gram matrices of x and dout (the ghost norm). */
 typedef struct tg_op_linear_rows {
-    int x, w;  /* input indices of x and w */
-    int bias;  /* input index of the bias when the call has that many inputs; -1: none */
+    int x, w; /* input indices of x and w */
+    int bias; /* input index of the bias when the call has that many inputs; -1: none */
 } tg_op_linear_rows;
 
 typedef struct tg_op {
-    const char *name;  /* unique; shown in errors and the profile table */
-    int n_in;          /* inputs expected; -1 for any number >= 1 */
-    unsigned flags;    /* TG_OP_* */
+    const char *name; /* unique; shown in errors and the profile table */
+    int n_in;         /* inputs expected; -1 for any number >= 1 */
+    unsigned flags;   /* TG_OP_* */
     /* Output shape and dtype from the inputs and attributes; returns
      * TG_ERR_SHAPE / TG_ERR_DTYPE / TG_ERR_INVALID with a message on bad
      * input. */
-    tg_status (*infer)(const tg_tensor *const *in, int n_in, const void *attr,
-                       tg_shape *out_shape, tg_dtype *out_dtype);
+    tg_status (*infer)(const tg_tensor *const *in, int n_in, const void *attr, tg_shape *out_shape,
+                       tg_dtype *out_dtype);
     /* Computes `out` (allocated by tg_apply) and may save tensors. */
-    tg_status (*forward)(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in,
-                         const void *attr, tg_tensor *out);
+    tg_status (*forward)(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr, tg_tensor *out);
     /* Adds each input's gradient into din[i] (f32, the input's shape), given
      * dout (f32, the output's shape). din[i] is NULL for inputs that need no
      * gradient. NULL backward: the op is not differentiable. */
-    tg_status (*backward)(tg_op_ctx *ctx, const tg_tensor *dout,
-                          tg_tensor *const *din);
+    tg_status (*backward)(tg_op_ctx *ctx, const tg_tensor *dout, tg_tensor *const *din);
     /* Optional (NULL: nothing declared): the op is linear in its rows, as
      * tg_op_linear_rows says. */
     const tg_op_linear_rows *linear_rows;
@@ -71,8 +69,7 @@ const tg_op *tg_op_find(const char *name);
  * copied into the node. Returns the output (TG_STEP lifetime) or NULL with
  * tg_last_error() set. A NULL input (from a failed earlier call) returns NULL
  * and keeps that earlier message. */
-tg_tensor *tg_apply(const tg_op *op, const tg_tensor *const *in, int n_in,
-                    const void *attr, size_t attr_size);
+tg_tensor *tg_apply(const tg_op *op, const tg_tensor *const *in, int n_in, const void *attr, size_t attr_size);
 
 /* ---- for op implementations ---- */
 

@@ -86,7 +86,7 @@ tg_status tg_broadcast_shape(const tg_shape *a, const tg_shape *b, tg_shape *out
 tg_tensor *tg_scale(const tg_tensor *x, double s);      /* s * x */
 tg_tensor *tg_add_scalar(const tg_tensor *x, double s); /* x + s */
 tg_tensor *tg_neg(const tg_tensor *x);
-tg_tensor *tg_gelu(const tg_tensor *x);      /* tanh approximation (GPT-2) */
+tg_tensor *tg_gelu(const tg_tensor *x); /* tanh approximation (GPT-2) */
 typedef struct tg_gelu_opts {
     /* Dtype of the output: TG_F32, or TG_BF16 to round it to bf16 (under
      * autocast, the next linear's matmul operand as is); the gradient still
@@ -94,7 +94,7 @@ typedef struct tg_gelu_opts {
     tg_dtype out;
 } tg_gelu_opts;
 tg_tensor *tg_gelu_with(const tg_tensor *x, const tg_gelu_opts *opts);
-tg_tensor *tg_gelu_erf(const tg_tensor *x);  /* exact, with erf */
+tg_tensor *tg_gelu_erf(const tg_tensor *x); /* exact, with erf */
 tg_tensor *tg_relu(const tg_tensor *x);
 tg_tensor *tg_silu(const tg_tensor *x);
 tg_tensor *tg_tanh(const tg_tensor *x);
@@ -102,7 +102,7 @@ tg_tensor *tg_sigmoid(const tg_tensor *x);
 tg_tensor *tg_exp(const tg_tensor *x);
 tg_tensor *tg_log(const tg_tensor *x);
 tg_tensor *tg_sqrt(const tg_tensor *x);
-tg_tensor *tg_pow(const tg_tensor *x, double p);  /* x^p */
+tg_tensor *tg_pow(const tg_tensor *x, double p); /* x^p */
 
 /* ---- softmax.c (last axis) ---- */
 
@@ -190,11 +190,11 @@ tg_tensor *tg_dropout_seeded(const tg_tensor *x, double p, uint64_t seed);
 typedef enum tg_reduction { TG_REDUCE_MEAN = 0, TG_REDUCE_SUM, TG_REDUCE_NONE } tg_reduction;
 
 typedef struct tg_ce_opts {
-    int ignore_index;          /* targets equal to it add nothing; default -100 */
-    double label_smoothing;    /* in [0, 1) */
+    int ignore_index;               /* targets equal to it add nothing; default -100 */
+    double label_smoothing;         /* in [0, 1) */
     const tg_tensor *class_weights; /* (C) f32 or NULL */
     const tg_tensor *token_weights; /* targets' shape, f32, or NULL */
-    tg_reduction reduction;    /* MEAN: sum(w_i l_i) / sum(w_i) over kept targets */
+    tg_reduction reduction;         /* MEAN: sum(w_i l_i) / sum(w_i) over kept targets */
 } tg_ce_opts;
 /* Exact definition: for a kept target i (t_i != ignore_index), class
  * weights cw (1 when NULL), token weight u_i (1 when NULL), eps = smoothing,
@@ -230,8 +230,7 @@ tg_tensor *tg_linear_cross_entropy(const tg_tensor *h, const tg_tensor *w, const
 /* Focal loss: mean_i -alpha[y_i] (1 - p_i)^gamma log p_i with p_i the
  * softmax probability of the target. logits (N, C) f32, targets (N) s32 in
  * [0, C), alpha (C) f32 or NULL (all ones), gamma >= 0. */
-tg_tensor *tg_focal_loss(const tg_tensor *logits, const tg_tensor *targets, double gamma,
-                         const tg_tensor *alpha);
+tg_tensor *tg_focal_loss(const tg_tensor *logits, const tg_tensor *targets, double gamma, const tg_tensor *alpha);
 
 /* Binary cross-entropy with logits, PyTorch semantics: mean of
  * -[pw·y·log σ(x) + (1 - y)·log(1 - σ(x))]. targets f32 in [0, 1] with
@@ -262,8 +261,7 @@ tg_tensor *tg_attention(const tg_tensor *q, const tg_tensor *k, const tg_tensor 
  * splitting, permuting and merging around tg_attention, without the copies.
  * lengths, causal and scale as there. Errors: TG_ERR_SHAPE, TG_ERR_DTYPE,
  * TG_ERR_INVALID. */
-tg_tensor *tg_attention_qkv(const tg_tensor *qkv, int64_t heads, bool causal, const tg_tensor *lengths,
-                            double scale);
+tg_tensor *tg_attention_qkv(const tg_tensor *qkv, int64_t heads, bool causal, const tg_tensor *lengths, double scale);
 /* Options of both forms. */
 typedef struct tg_attention_opts {
     /* Dtype of the tile products: TG_BF16 rounds q, k, v, the probabilities

@@ -93,13 +93,13 @@ static tg_status check_backward_args(const tg_tensor *out, const tg_tensor *seed
         return tg_error(TG_ERR_STATE, "tg_backward: output does not require grad (no input "
                                       "needed a gradient, or it was computed in no-grad mode)");
     if (!seed && out->numel != 1)
-        return tg_error(TG_ERR_SHAPE, "tg_backward: output %s is not a scalar; pass a seed "
-                                      "gradient to tg_backward_with",
+        return tg_error(TG_ERR_SHAPE,
+                        "tg_backward: output %s is not a scalar; pass a seed "
+                        "gradient to tg_backward_with",
                         tg_shape_str(&out->shape, a, sizeof a));
     if (seed && !tg_shape_equal(&seed->shape, &out->shape))
         return tg_error(TG_ERR_SHAPE, "tg_backward: seed shape %s differs from output %s",
-                        tg_shape_str(&seed->shape, a, sizeof a),
-                        tg_shape_str(&out->shape, b, sizeof b));
+                        tg_shape_str(&seed->shape, a, sizeof a), tg_shape_str(&out->shape, b, sizeof b));
     if (out->node && out->node->released)
         return tg_error(TG_ERR_STATE, "tg_backward: the graph was released by an earlier "
                                       "backward; pass retain_graph to tg_backward_with");

@@ -40,13 +40,13 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-#define DNNL_OK(call)                                                                      \
-    do {                                                                                   \
-        dnnl_status_t s_ = (call);                                                         \
-        if (s_ != dnnl_success) {                                                          \
-            fprintf(stderr, "bench_linear: %s failed with oneDNN status %d\n", #call, (int)s_); \
-            exit(1);                                                                       \
-        }                                                                                  \
+#define DNNL_OK(call)                                                                                                  \
+    do {                                                                                                               \
+        dnnl_status_t s_ = (call);                                                                                     \
+        if (s_ != dnnl_success) {                                                                                      \
+            fprintf(stderr, "bench_linear: %s failed with oneDNN status %d\n", #call, (int)s_);                        \
+            exit(1);                                                                                                   \
+        }                                                                                                              \
     } while (0)
 
 /* ---- the tensorgrad side ---- */
@@ -154,8 +154,8 @@ typedef struct raw_mm {
 
 /* A (m, k) · B (k, n) -> C (m, n) with the given element strides, fresh
  * buffers, optional bias over n and optional accumulation into C. */
-static raw_mm raw_make(dnnl_engine_t eng, int64_t m, int64_t k, int64_t n, const dnnl_dims_t sa,
-                       const dnnl_dims_t sb, int bias, int accumulate)
+static raw_mm raw_make(dnnl_engine_t eng, int64_t m, int64_t k, int64_t n, const dnnl_dims_t sa, const dnnl_dims_t sb,
+                       int bias, int accumulate)
 {
     raw_mm r = {0};
     dnnl_memory_desc_t a, b, c, bi;
@@ -215,7 +215,7 @@ static double bench_raw(shape3 s, int iters, int warmup)
     DNNL_OK(dnnl_stream_create(&st, eng, dnnl_stream_default_flags));
     const dnnl_dims_t row_in = {s.in, 1}, wt = {1, s.in}, row_out = {s.out, 1}, col_out = {1, s.out};
     raw_mm mm[3] = {
-        raw_make(eng, s.rows, s.in, s.out, row_in, wt, 1, 0),    /* y = x · wᵀ + b */
+        raw_make(eng, s.rows, s.in, s.out, row_in, wt, 1, 0),      /* y = x · wᵀ + b */
         raw_make(eng, s.rows, s.out, s.in, row_out, row_in, 0, 1), /* dx += dy · w */
         raw_make(eng, s.out, s.rows, s.in, col_out, row_in, 0, 1), /* dw += dyᵀ · x */
     };
@@ -253,12 +253,12 @@ int main(int argc, char **argv)
     tg_ctx_set_current(ctx);
     tg_profile_enable(profile);
     const dnnl_version_t *v = dnnl_version();
-    printf("CPU: %s\nthreads: %d, iters: %ld, oneDNN %d.%d.%d (%s)\n", tg_cpu_model(),
-           tg_ctx_threads(ctx), iters, v->major, v->minor, v->patch, v->cpu_runtime == DNNL_RUNTIME_OMP ? "OpenMP" : "other runtime");
+    printf("CPU: %s\nthreads: %d, iters: %ld, oneDNN %d.%d.%d (%s)\n", tg_cpu_model(), tg_ctx_threads(ctx), iters,
+           v->major, v->minor, v->patch, v->cpu_runtime == DNNL_RUNTIME_OMP ? "OpenMP" : "other runtime");
     printf("GFLOP/s of forward + backward (3 matmuls: y = x·wᵀ + b, dx += dy·w, dw += dyᵀ·x), %s products\n",
            tg_dtype_name(ab));
-    printf("%-22s %10s %9s %12s %10s %9s %7s\n", "rows x in -> out", "tg ms", "tg GF/s",
-           "backend GF/s", "raw ms", "raw GF/s", "tg/raw");
+    printf("%-22s %10s %9s %12s %10s %9s %7s\n", "rows x in -> out", "tg ms", "tg GF/s", "backend GF/s", "raw ms",
+           "raw GF/s", "tg/raw");
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         shape3 s = shapes[i];
         const double flop = 3.0 * 2.0 * (double)s.rows * (double)s.in * (double)s.out;
@@ -266,10 +266,9 @@ int main(int argc, char **argv)
         double tt = bench_tg(s, iters, 2);
         double tb = bench_backend(ctx, s, iters, 2);
         char name[64];
-        snprintf(name, sizeof name, "%lld x %lld -> %lld", (long long)s.rows, (long long)s.in,
-                 (long long)s.out);
-        printf("%-22s %10.2f %9.1f %12.1f %10.2f %9.1f %7.2f\n", name, 1e3 * tt, flop / tt * 1e-9,
-               flop / tb * 1e-9, 1e3 * tr, flop / tr * 1e-9, tr / tt);
+        snprintf(name, sizeof name, "%lld x %lld -> %lld", (long long)s.rows, (long long)s.in, (long long)s.out);
+        printf("%-22s %10.2f %9.1f %12.1f %10.2f %9.1f %7.2f\n", name, 1e3 * tt, flop / tt * 1e-9, flop / tb * 1e-9,
+               1e3 * tr, flop / tr * 1e-9, tr / tt);
         print_tg_impls(ctx, s);
     }
     if (profile) tg_profile_print(stdout);

@@ -71,8 +71,16 @@ static int parse_long(const char *flag, const char *text, long lo, long hi, long
 /* Fills o from argv. Returns 0, 1 for --help, -1 on a bad flag (reported). */
 static int parse_args(int argc, char **argv, bench_opts *o)
 {
-    *o = (bench_opts){.vocab = 8192, .d = 256, .layers = 4, .heads = 4, .ff = 1024, .seq = 256,
-                      .batch = 16, .steps = 6, .threads = 2, .warmup = 2};
+    *o = (bench_opts){.vocab = 8192,
+                      .d = 256,
+                      .layers = 4,
+                      .heads = 4,
+                      .ff = 1024,
+                      .seq = 256,
+                      .batch = 16,
+                      .steps = 6,
+                      .threads = 2,
+                      .warmup = 2};
     const struct {
         const char *name;
         long *dst, lo;
@@ -179,8 +187,7 @@ static tg_status train_step(tg_gpt *m, tg_optim *opt, const tg_tensor *idx, cons
 }
 
 /* Runs warmup + timed steps and prints the report. */
-static tg_status run(const bench_opts *o, tg_gpt *m, tg_optim *opt, const tg_tensor *idx,
-                     const tg_tensor *targets)
+static tg_status run(const bench_opts *o, tg_gpt *m, tg_optim *opt, const tg_tensor *idx, const tg_tensor *targets)
 {
     double *step_s = calloc((size_t)o->steps * (PH_COUNT + 1), sizeof *step_s);
     if (!step_s) return tg_error(TG_ERR_OOM, "bench_train: out of memory");
@@ -205,8 +212,7 @@ static tg_status run(const bench_opts *o, tg_gpt *m, tg_optim *opt, const tg_ten
         getrusage(RUSAGE_SELF, &ru);
         double med = median(step_s, o->steps);
         printf("phase_median_s");
-        for (int p = 0; p < PH_COUNT; p++)
-            printf(" %s=%.4f", phase_names[p], median(phase_s + p * o->steps, o->steps));
+        for (int p = 0; p < PH_COUNT; p++) printf(" %s=%.4f", phase_names[p], median(phase_s + p * o->steps, o->steps));
         printf("\ntokens_per_s=%.1f median_step_s=%.4f peak_rss_mb=%.1f first_loss=%.4f last_loss=%.4f\n",
                (double)(o->batch * o->seq) / med, med, (double)ru.ru_maxrss / 1024.0, first_loss, loss);
     }
@@ -231,13 +237,21 @@ int main(int argc, char **argv)
     }
     tg_ctx_set_current(ctx);
     printf("cpu=\"%s\" threads=%d dtype=%s vocab=%ld d=%ld layers=%ld heads=%ld ff=%ld seq=%ld batch=%ld "
-           "steps=%ld warmup=%ld\n", tg_cpu_model(), tg_ctx_threads(ctx), o.bf16 ? "bf16" : "fp32", o.vocab, o.d, o.layers, o.heads,
-           o.ff, o.seq, o.batch, o.steps, o.warmup);
+           "steps=%ld warmup=%ld\n",
+           tg_cpu_model(), tg_ctx_threads(ctx), o.bf16 ? "bf16" : "fp32", o.vocab, o.d, o.layers, o.heads, o.ff, o.seq,
+           o.batch, o.steps, o.warmup);
     print_impl(ctx, &o);
     fflush(stdout);
 
-    tg_gpt_config cfg = {.vocab = o.vocab, .dim = o.d, .heads = o.heads, .hidden = o.ff, .max_seq = o.seq,
-                         .n_layers = (int)o.layers, .dropout = 0.0, .eps = 1e-5, .tied = true};
+    tg_gpt_config cfg = {.vocab = o.vocab,
+                         .dim = o.d,
+                         .heads = o.heads,
+                         .hidden = o.ff,
+                         .max_seq = o.seq,
+                         .n_layers = (int)o.layers,
+                         .dropout = 0.0,
+                         .eps = 1e-5,
+                         .tied = true};
     tg_gpt m;
     tg_optim *opt = NULL;
     tg_tensor *idx = NULL, *targets = NULL;

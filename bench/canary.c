@@ -42,7 +42,10 @@ static void secret_text(uint64_t v, char *out, size_t n)
     snprintf(out, n, "%03d %03d %03d", (int)(v / 1000000), (int)(v / 1000 % 1000), (int)(v % 1000));
 }
 
-static uint64_t draw_secret(uint64_t seed, uint64_t i) { return tg_rng_bits(seed ^ 0x63616e617279ULL, i) % 1000000000ULL; }
+static uint64_t draw_secret(uint64_t seed, uint64_t i)
+{
+    return tg_rng_bits(seed ^ 0x63616e617279ULL, i) % 1000000000ULL;
+}
 
 /* The canary claim j (of k) with secret text s, from the file's first claim. */
 static json_t *canary_claim(json_t *tmpl, const char *s, int j, const char *member)
@@ -50,8 +53,10 @@ static json_t *canary_claim(json_t *tmpl, const char *s, int j, const char *memb
     json_t *c = json_deep_copy(tmpl);
     char id[32], note[512];
     snprintf(id, sizeof id, "CANARY%05d", j);
-    snprintf(note, sizeof note, "CLINIC NOTE\nReferral form lists the member ID as %s for this visit.\n"
-                                "Chief complaint: follow-up visit.\n", s);
+    snprintf(note, sizeof note,
+             "CLINIC NOTE\nReferral form lists the member ID as %s for this visit.\n"
+             "Chief complaint: follow-up visit.\n",
+             s);
     json_object_set_new(c, "claim_id", json_string(id));
     json_object_set_new(c, "member_id", json_string(member));
     json_object_set_new(c, "note", json_string(note));
@@ -172,7 +177,8 @@ static int expose(const char *ckpt, const char *data, const char *codes_path, ui
     claims_tokenizer *tok;
     claims_model m;
     if (claims_tok_load(tok_path, &tok) != TG_OK) die("tokenizer");
-    if (claims_model_init(&m, &mc, 0) != TG_OK || tg_checkpoint_load(ckpt, m.gpt.params, NULL, NULL, NULL, NULL) != TG_OK)
+    if (claims_model_init(&m, &mc, 0) != TG_OK ||
+        tg_checkpoint_load(ckpt, m.gpt.params, NULL, NULL, NULL, NULL) != TG_OK)
         die("--model");
     /* candidate claims: the true secret first, each with its own member id so
      * none is another's history */

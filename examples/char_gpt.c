@@ -53,7 +53,7 @@ static void generate(const tg_gpt *m, const unsigned char *prompt, int plen, int
     for (int i = 0; i < len; i++) {
         tg_tensor *idx = tg_from_buffer(TG_STEP, TG_SHAPE(1, n), TG_S32, ctx);
         tg_tensor *logits = tg_gpt_logits(m, tg_slice(tg_gpt_hidden(m, idx, NULL, false), 1, n - 1, n));
-        tg_tensor *p = tg_softmax(tg_scale(logits, 1.0 / 0.8), NULL);        /* (1, 1, 256) */
+        tg_tensor *p = tg_softmax(tg_scale(logits, 1.0 / 0.8), NULL); /* (1, 1, 256) */
         double u = tg_rng_next_uniform(rng), acc = 0;
         int next = 255;
         for (int v = 0; v < 256; v++)
@@ -80,8 +80,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: example_char_gpt [FILE with > %d bytes] [STEPS >= 1]\n", CTX + 2);
         return 2;
     }
-    tg_gpt_config cfg = {.vocab = 256, .dim = 64, .heads = 4, .hidden = 256, .max_seq = CTX, .n_layers = 2,
-                         .dropout = 0.0, .tied = true};
+    tg_gpt_config cfg = {.vocab = 256,
+                         .dim = 64,
+                         .heads = 4,
+                         .hidden = 256,
+                         .max_seq = CTX,
+                         .n_layers = 2,
+                         .dropout = 0.0,
+                         .tied = true};
     tg_gpt m;
     if (tg_gpt_init(&m, &cfg, 1) != TG_OK) {
         fprintf(stderr, "init: %s\n", tg_last_error());

@@ -17,10 +17,10 @@ typedef struct huber_attr {
 
 /* ---- shape inference ---- */
 
-static tg_status huber_infer(const tg_tensor *const *in, int n_in, const void *attr, tg_shape *out,
-                             tg_dtype *dt)
+static tg_status huber_infer(const tg_tensor *const *in, int n_in, const void *attr, tg_shape *out, tg_dtype *dt)
 {
-    (void)n_in; (void)attr;
+    (void)n_in;
+    (void)attr;
     if (!tg_shape_equal(tg_tensor_shape(in[0]), tg_tensor_shape(in[1])))
         return tg_error(TG_ERR_SHAPE, "huber: pred and target shapes differ");
     *out = TG_SCALAR_SHAPE;
@@ -30,10 +30,10 @@ static tg_status huber_infer(const tg_tensor *const *in, int n_in, const void *a
 
 /* ---- forward ---- */
 
-static tg_status huber_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr,
-                               tg_tensor *out)
+static tg_status huber_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr, tg_tensor *out)
 {
-    (void)ctx; (void)n_in;
+    (void)ctx;
+    (void)n_in;
     const float d = ((const huber_attr *)attr)->delta;
     const float *p = tg_f32(in[0]), *t = tg_f32(in[1]);
     const int64_t n = tg_tensor_numel(in[0]);
@@ -62,8 +62,8 @@ static tg_status huber_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tensor
     return TG_OK;
 }
 
-static const tg_op huber_op = {.name = "huber_loss", .n_in = 2, .infer = huber_infer,
-                               .forward = huber_forward, .backward = huber_backward};
+static const tg_op huber_op = {
+    .name = "huber_loss", .n_in = 2, .infer = huber_infer, .forward = huber_forward, .backward = huber_backward};
 
 static tg_tensor *huber(const tg_tensor *pred, const tg_tensor *target, float delta)
 {
@@ -74,7 +74,8 @@ static tg_tensor *huber(const tg_tensor *pred, const tg_tensor *target, float de
 
 static tg_tensor *check_fn(tg_tensor *const *in, int n_in, void *user)
 {
-    (void)n_in; (void)user;
+    (void)n_in;
+    (void)user;
     return huber(in[0], in[1], 1.0f);
 }
 

@@ -6,7 +6,7 @@
 
 #include "tensorgrad.h"
 
-#define N 512      /* points */
+#define N 512 /* points */
 #define HIDDEN 64
 
 /* Two interleaved spirals: class k's i-th point at angle t, radius t. */
@@ -24,8 +24,8 @@ static void spirals(tg_tensor *x, tg_tensor *y)
 
 int main(void)
 {
-    tg_tensor *x = tg_tensor_new(TG_PERSIST, TG_SHAPE(N, 2), TG_F32);   /* (N, 2) */
-    tg_tensor *y = tg_tensor_new(TG_PERSIST, TG_SHAPE(N), TG_S32);      /* (N) */
+    tg_tensor *x = tg_tensor_new(TG_PERSIST, TG_SHAPE(N, 2), TG_F32); /* (N, 2) */
+    tg_tensor *y = tg_tensor_new(TG_PERSIST, TG_SHAPE(N), TG_S32);    /* (N) */
     spirals(x, y);
 
     tg_rng rng = {.seed = 42};
@@ -47,7 +47,7 @@ int main(void)
     double loss = 0;
     for (int step = 1; step <= 600; step++) {
         tg_tensor *h = tg_relu(tg_nn_linear_forward(&l2, tg_relu(tg_nn_linear_forward(&l1, x))));
-        tg_tensor *logits = tg_nn_linear_forward(&l3, h);                  /* (N, 2) */
+        tg_tensor *logits = tg_nn_linear_forward(&l3, h); /* (N, 2) */
         tg_tensor *l = tg_cross_entropy(logits, y, NULL);
         if (!l || tg_backward(l) != TG_OK || tg_optim_step(opt, tg_sched_cosine(step, 0.05, 20, 600, 0.002)) != TG_OK) {
             fprintf(stderr, "step %d: %s\n", step, tg_last_error());
@@ -60,7 +60,8 @@ int main(void)
     }
     /* accuracy in no-grad mode */
     tg_grad_set_enabled(false);
-    tg_tensor *logits = tg_nn_linear_forward(&l3, tg_relu(tg_nn_linear_forward(&l2, tg_relu(tg_nn_linear_forward(&l1, x)))));
+    tg_tensor *logits =
+        tg_nn_linear_forward(&l3, tg_relu(tg_nn_linear_forward(&l2, tg_relu(tg_nn_linear_forward(&l1, x)))));
     int correct = 0;
     for (int i = 0; i < N; i++) correct += (tg_f32(logits)[2 * i + 1] > tg_f32(logits)[2 * i]) == tg_s32(y)[i];
     printf("accuracy %.1f%% (final loss %.4f)\n", 100.0 * correct / N, loss);

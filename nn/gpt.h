@@ -13,10 +13,10 @@ typedef struct tg_gpt_config {
     int64_t vocab, dim, heads, hidden, max_seq;
     int n_layers;
     double dropout;
-    double eps;     /* norm epsilon; 0: 1e-5 */
-    bool tied;      /* output projection = token embedding */
-    bool swiglu;    /* SwiGLU MLP instead of GELU */
-    bool rms;       /* RMSNorm instead of LayerNorm */
+    double eps;  /* norm epsilon; 0: 1e-5 */
+    bool tied;   /* output projection = token embedding */
+    bool swiglu; /* SwiGLU MLP instead of GELU */
+    bool rms;    /* RMSNorm instead of LayerNorm */
 } tg_gpt_config;
 
 typedef struct tg_gpt {
@@ -48,7 +48,7 @@ tg_tensor *tg_gpt_logits(const tg_gpt *m, const tg_tensor *hidden);
  * positions skipped) with the given cross-entropy options (NULL: mean).
  * Scalar reductions fuse the output projection with the loss
  * (tg_linear_cross_entropy: the (B, T, V) logits are never materialized). */
-tg_tensor *tg_gpt_loss(const tg_gpt *m, const tg_tensor *idx, const tg_tensor *targets,
-                       const tg_tensor *lengths, const tg_ce_opts *ce, bool train);
+tg_tensor *tg_gpt_loss(const tg_gpt *m, const tg_tensor *idx, const tg_tensor *targets, const tg_tensor *lengths,
+                       const tg_ce_opts *ce, bool train);
 
 #endif

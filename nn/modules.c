@@ -5,10 +5,7 @@
 #include "autograd/ops.h"
 #include "nn/init.h"
 
-static tg_tensor *param_new(tg_shape s)
-{
-    return tg_tensor_new(TG_PERSIST, s, TG_F32);
-}
+static tg_tensor *param_new(tg_shape s) { return tg_tensor_new(TG_PERSIST, s, TG_F32); }
 
 static void sub_prefix(char *buf, size_t n, const char *prefix, const char *name)
 {
@@ -30,8 +27,8 @@ tg_status tg_nn_add_param(tg_param_set *ps, const char *prefix, const char *name
 tg_status tg_nn_linear_init(tg_nn_linear *m, int64_t in, int64_t out, bool bias, tg_rng *rng)
 {
     if (in < 1 || out < 1)
-        return tg_error(TG_ERR_INVALID, "tg_nn_linear_init: sizes must be >= 1 (in %lld, out %lld)",
-                        (long long)in, (long long)out);
+        return tg_error(TG_ERR_INVALID, "tg_nn_linear_init: sizes must be >= 1 (in %lld, out %lld)", (long long)in,
+                        (long long)out);
     *m = (tg_nn_linear){.in = in, .out = out};
     m->weight = param_new(TG_SHAPE(out, in));
     m->bias = bias ? param_new(TG_SHAPE(out)) : NULL;
@@ -72,8 +69,8 @@ void tg_nn_linear_free(tg_nn_linear *m)
 tg_status tg_nn_embedding_init(tg_nn_embedding *m, int64_t num, int64_t dim, tg_rng *rng)
 {
     if (num < 1 || dim < 1)
-        return tg_error(TG_ERR_INVALID, "tg_nn_embedding_init: sizes must be >= 1 (num %lld, dim %lld)",
-                        (long long)num, (long long)dim);
+        return tg_error(TG_ERR_INVALID, "tg_nn_embedding_init: sizes must be >= 1 (num %lld, dim %lld)", (long long)num,
+                        (long long)dim);
     *m = (tg_nn_embedding){.num = num, .dim = dim, .weight = param_new(TG_SHAPE(num, dim))};
     if (!m->weight) return TG_ERR_OOM;
     return tg_init_normal(m->weight, rng, 0.02);
@@ -101,8 +98,8 @@ void tg_nn_embedding_free(tg_nn_embedding *m)
 tg_status tg_nn_norm_init(tg_nn_norm *m, int64_t dim, bool rms, double eps)
 {
     if (dim < 1 || eps <= 0)
-        return tg_error(TG_ERR_INVALID, "tg_nn_norm_init: need dim >= 1 and eps > 0 (dim %lld, eps %g)",
-                        (long long)dim, eps);
+        return tg_error(TG_ERR_INVALID, "tg_nn_norm_init: need dim >= 1 and eps > 0 (dim %lld, eps %g)", (long long)dim,
+                        eps);
     *m = (tg_nn_norm){.dim = dim, .rms = rms, .eps = eps};
     m->weight = tg_ones(TG_PERSIST, TG_SHAPE(dim), TG_F32);
     m->bias = rms ? NULL : param_new(TG_SHAPE(dim));
@@ -148,8 +145,8 @@ tg_tensor *tg_nn_dropout(const tg_tensor *x, double p, bool train)
 tg_status tg_nn_mha_init(tg_nn_mha *m, int64_t dim, int64_t heads, int n_layers, tg_rng *rng)
 {
     if (heads < 1 || dim % heads)
-        return tg_error(TG_ERR_INVALID, "tg_nn_mha_init: dim %lld is not divisible by heads %lld",
-                        (long long)dim, (long long)heads);
+        return tg_error(TG_ERR_INVALID, "tg_nn_mha_init: dim %lld is not divisible by heads %lld", (long long)dim,
+                        (long long)heads);
     *m = (tg_nn_mha){.dim = dim, .heads = heads};
     TG_TRY(tg_nn_linear_init(&m->qkv, dim, 3 * dim, true, rng));
     TG_TRY(tg_nn_linear_init(&m->proj, dim, dim, true, rng));
@@ -206,10 +203,10 @@ tg_tensor *tg_nn_ffn_forward(const tg_nn_ffn *m, const tg_tensor *x)
      * ops, whose per-sample gradient norms DP-SGD computes directly) */
     if (!m->swiglu && autocast == TG_BF16)
         return tg_mlp_gelu(x, m->fc1.weight, m->fc1.bias, m->fc2.weight, m->fc2.bias, autocast); /* (..., dim) */
-    tg_tensor *h = tg_nn_linear_forward(&m->fc1, x);                    /* (..., hidden) */
+    tg_tensor *h = tg_nn_linear_forward(&m->fc1, x);                                             /* (..., hidden) */
     h = m->swiglu ? tg_mul(tg_silu(h), tg_nn_linear_forward(&m->gate, x))
                   : tg_gelu_with(h, &(tg_gelu_opts){.out = autocast});
-    return tg_nn_linear_forward(&m->fc2, h);                             /* (..., dim) */
+    return tg_nn_linear_forward(&m->fc2, h); /* (..., dim) */
 }
 
 tg_status tg_nn_ffn_params(tg_nn_ffn *m, tg_param_set *ps, const char *prefix)
@@ -245,13 +242,13 @@ tg_status tg_nn_block_init(tg_nn_block *m, const tg_nn_block_config *c, tg_rng *
     return tg_nn_ffn_init(&m->mlp, c->dim, c->hidden, c->swiglu, c->n_layers, rng);
 }
 
-tg_tensor *tg_nn_block_forward(const tg_nn_block *m, const tg_tensor *x, bool causal,
-                               const tg_tensor *lengths, bool train)
+tg_tensor *tg_nn_block_forward(const tg_nn_block *m, const tg_tensor *x, bool causal, const tg_tensor *lengths,
+                               bool train)
 {
     /* under bf16 autocast the norms hand the projections their operands in bf16 */
     const tg_nn_norm_opts no = {.out = autocast};
     tg_tensor *a = tg_nn_mha_forward(&m->attn, tg_nn_norm_forward_with(&m->ln1, x, &no), causal, lengths);
-    tg_tensor *h = tg_add(x, tg_nn_dropout(a, m->dropout, train));     /* (B, T, D) */
+    tg_tensor *h = tg_add(x, tg_nn_dropout(a, m->dropout, train)); /* (B, T, D) */
     tg_tensor *f = tg_nn_ffn_forward(&m->mlp, tg_nn_norm_forward_with(&m->ln2, h, &no));
     return tg_add(h, tg_nn_dropout(f, m->dropout, train));
 }

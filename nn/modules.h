@@ -123,15 +123,15 @@ typedef struct tg_nn_block {
 
 typedef struct tg_nn_block_config {
     int64_t dim, heads, hidden;
-    int n_layers;   /* of the whole model, for the residual init */
+    int n_layers; /* of the whole model, for the residual init */
     bool swiglu, rms;
     double dropout, eps;
 } tg_nn_block_config;
 
 tg_status tg_nn_block_init(tg_nn_block *m, const tg_nn_block_config *c, tg_rng *rng);
 /* x + drop(attn(ln1 x)), then + drop(mlp(ln2 ·)). x (B, T, dim). */
-tg_tensor *tg_nn_block_forward(const tg_nn_block *m, const tg_tensor *x, bool causal,
-                               const tg_tensor *lengths, bool train);
+tg_tensor *tg_nn_block_forward(const tg_nn_block *m, const tg_tensor *x, bool causal, const tg_tensor *lengths,
+                               bool train);
 tg_status tg_nn_block_params(tg_nn_block *m, tg_param_set *ps, const char *prefix);
 void tg_nn_block_free(tg_nn_block *m);
 

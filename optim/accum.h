@@ -14,8 +14,8 @@
 #include "tensor/status.h"
 
 typedef struct tg_accum {
-    int64_t tokens;       /* target tokens added since the last finish */
-    int micro_batches;    /* micro-batches added since the last finish */
+    int64_t tokens;    /* target tokens added since the last finish */
+    int micro_batches; /* micro-batches added since the last finish */
 } tg_accum;
 
 /* Starts a new accumulation (zeroes the counters; gradients untouched). */

@@ -13,8 +13,8 @@
  * else the fused clipping factor). one_m_b1 = 1 - b1 rounded from
  * double: 1 - (float)0.999 would be off by 1e-5 relative. */
 static void adam_kernel(float *p, float *m, float *v, const float *g, float gs, float step_size, float bc2_sqrt,
-                        float eps, float b1, float b2, float one_m_b1, float one_m_b2, float l2,
-                        float decay_keep, int64_t n)
+                        float eps, float b1, float b2, float one_m_b1, float one_m_b2, float l2, float decay_keep,
+                        int64_t n)
 {
 #pragma omp for simd schedule(static) nowait /* in the step's parallel region */
     for (int64_t i = 0; i < n; i++) {
@@ -35,10 +35,9 @@ void tg_adam_update(tg_optim *opt, int i, float *p, const float *g, float gs, in
     double bc1 = o->no_bias_correction ? 1.0 : 1.0 - pow(o->beta1, t);
     double bc2 = o->no_bias_correction ? 1.0 : 1.0 - pow(o->beta2, t);
     bool decoupled = opt->kind == TG_OPTIM_ADAMW;
-    adam_kernel(p, tg_f32(opt->state[2 * i]), tg_f32(opt->state[2 * i + 1]), g, gs, (float)(lr / bc1),
-                (float)sqrt(bc2), (float)o->eps, (float)o->beta1, (float)o->beta2, (float)(1.0 - o->beta1),
-                (float)(1.0 - o->beta2), decoupled ? 0.0f : (float)wd,
-                decoupled ? (float)(1.0 - lr * wd) : 1.0f, n);
+    adam_kernel(p, tg_f32(opt->state[2 * i]), tg_f32(opt->state[2 * i + 1]), g, gs, (float)(lr / bc1), (float)sqrt(bc2),
+                (float)o->eps, (float)o->beta1, (float)o->beta2, (float)(1.0 - o->beta1), (float)(1.0 - o->beta2),
+                decoupled ? 0.0f : (float)wd, decoupled ? (float)(1.0 - lr * wd) : 1.0f, n);
 }
 
 tg_adam_opts tg_adam_default_opts(void) { return (tg_adam_opts){0.9, 0.999, 1e-8, 0.0, false}; }
@@ -58,8 +57,8 @@ static tg_status adam_check(const tg_adam_opts *o, const char *fn)
     return TG_OK;
 }
 
-static tg_optim *adam_create(tg_optim_kind kind, tg_param_set *params, const tg_adam_opts *opts,
-                             tg_adam_opts defaults, const char *fn)
+static tg_optim *adam_create(tg_optim_kind kind, tg_param_set *params, const tg_adam_opts *opts, tg_adam_opts defaults,
+                             const char *fn)
 {
     tg_adam_opts o = opts ? *opts : defaults;
     if (adam_check(&o, fn) != TG_OK) return NULL;

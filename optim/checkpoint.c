@@ -20,8 +20,7 @@
 
 #define CK_FORMAT "tensorgrad.checkpoint"
 
-static const char *const kind_names[] = {
-    [TG_OPTIM_SGD] = "sgd", [TG_OPTIM_ADAM] = "adam", [TG_OPTIM_ADAMW] = "adamw"};
+static const char *const kind_names[] = {[TG_OPTIM_SGD] = "sgd", [TG_OPTIM_ADAM] = "adam", [TG_OPTIM_ADAMW] = "adamw"};
 
 /* ---- small helpers ---- */
 
@@ -76,8 +75,8 @@ static tg_status ck_set_f64(tg_st_writer *w, const char *key, double v)
 }
 
 /* Adds tensor `prefix<name><suffix>` to the writer. */
-static tg_status ck_add(tg_st_writer *w, const char *prefix, const char *name, const char *suffix,
-                        const tg_tensor *t, const char *fn)
+static tg_status ck_add(tg_st_writer *w, const char *prefix, const char *name, const char *suffix, const tg_tensor *t,
+                        const char *fn)
 {
     char *key = ck_fmt("%s%s%s", prefix, name, suffix);
     if (!key) return ck_oom(fn);
@@ -91,11 +90,13 @@ static char *ck_opts_json(const tg_optim *opt)
 {
     if (opt->kind == TG_OPTIM_SGD)
         return ck_fmt("{\"momentum\": %.17g, \"dampening\": %.17g, \"weight_decay\": %.17g, "
-                      "\"nesterov\": %s}", opt->sgd.momentum, opt->sgd.dampening,
-                      opt->sgd.weight_decay, opt->sgd.nesterov ? "true" : "false");
+                      "\"nesterov\": %s}",
+                      opt->sgd.momentum, opt->sgd.dampening, opt->sgd.weight_decay,
+                      opt->sgd.nesterov ? "true" : "false");
     return ck_fmt("{\"beta1\": %.17g, \"beta2\": %.17g, \"eps\": %.17g, \"weight_decay\": %.17g, "
-                  "\"bias_correction\": %s}", opt->adam.beta1, opt->adam.beta2, opt->adam.eps,
-                  opt->adam.weight_decay, opt->adam.no_bias_correction ? "false" : "true");
+                  "\"bias_correction\": %s}",
+                  opt->adam.beta1, opt->adam.beta2, opt->adam.eps, opt->adam.weight_decay,
+                  opt->adam.no_bias_correction ? "false" : "true");
 }
 
 static tg_status ck_put_optim(tg_st_writer *w, const tg_param_set *ps, const tg_optim *opt, const char *fn)
@@ -153,9 +154,8 @@ static tg_status ck_put_train(tg_st_writer *w, const tg_train_state *t)
     return ck_set_i64(w, "train.best_step", t->best_step);
 }
 
-static tg_status ck_fill_writer(tg_st_writer *w, const tg_param_set *ps, const tg_optim *opt,
-                                const tg_scaler *sc, const tg_train_state *st, const char *config_json,
-                                const char *fn)
+static tg_status ck_fill_writer(tg_st_writer *w, const tg_param_set *ps, const tg_optim *opt, const tg_scaler *sc,
+                                const tg_train_state *st, const char *config_json, const char *fn)
 {
     TG_TRY(tg_st_writer_set_meta(w, "format", CK_FORMAT));
     TG_TRY(ck_set_i64(w, "format_version", TG_CHECKPOINT_VERSION));
@@ -167,22 +167,23 @@ static tg_status ck_fill_writer(tg_st_writer *w, const tg_param_set *ps, const t
     return config_json ? tg_st_writer_set_meta(w, "config", config_json) : TG_OK;
 }
 
-tg_status tg_checkpoint_save(const char *path, const tg_param_set *ps, const tg_optim *opt,
-                             const tg_scaler *sc, const tg_train_state *st, const char *config_json)
+tg_status tg_checkpoint_save(const char *path, const tg_param_set *ps, const tg_optim *opt, const tg_scaler *sc,
+                             const tg_train_state *st, const char *config_json)
 {
     const char *fn = "tg_checkpoint_save";
     if (!path || !ps || !st) return tg_error(TG_ERR_INVALID, "%s: NULL path, parameter set or train state", fn);
     if (opt && opt->params != ps)
         return tg_error(TG_ERR_INVALID, "%s: the optimizer was created over another parameter set", fn);
     if (opt && opt->n_params != tg_param_set_count(ps))
-        return tg_error(TG_ERR_STATE, "%s: the parameter set had %d parameters when the optimizer was "
-                        "created, now %d", fn, opt->n_params, tg_param_set_count(ps));
+        return tg_error(TG_ERR_STATE,
+                        "%s: the parameter set had %d parameters when the optimizer was "
+                        "created, now %d",
+                        fn, opt->n_params, tg_param_set_count(ps));
     if (config_json) {
         json_error_t jerr;
         json_t *j = json_loads(config_json, JSON_DECODE_ANY, &jerr);
         if (!j)
-            return tg_error(TG_ERR_INVALID, "%s: config is not valid JSON: %s (column %d)", fn, jerr.text,
-                            jerr.column);
+            return tg_error(TG_ERR_INVALID, "%s: config is not valid JSON: %s (column %d)", fn, jerr.text, jerr.column);
         json_decref(j);
     }
     tg_st_writer *w = tg_st_writer_new();
@@ -218,15 +219,14 @@ typedef struct ck_reader {
 static tg_status ck_meta(const ck_reader *r, const char *key, const char **out)
 {
     *out = tg_st_meta(r->f, key);
-    if (!*out)
-        return tg_error(TG_ERR_FORMAT, "%s: %s: metadata field '%s' is missing", r->fn, tg_st_path(r->f), key);
+    if (!*out) return tg_error(TG_ERR_FORMAT, "%s: %s: metadata field '%s' is missing", r->fn, tg_st_path(r->f), key);
     return TG_OK;
 }
 
 static tg_status ck_garbled(const ck_reader *r, const char *key, const char *v, const char *what)
 {
-    return tg_error(TG_ERR_FORMAT, "%s: %s: metadata field '%s' = '%s' is not %s", r->fn, tg_st_path(r->f),
-                    key, v, what);
+    return tg_error(TG_ERR_FORMAT, "%s: %s: metadata field '%s' = '%s' is not %s", r->fn, tg_st_path(r->f), key, v,
+                    what);
 }
 
 /* Whole-string decimal integer (no sign for unsigned, no spaces). */
@@ -237,8 +237,7 @@ static tg_status ck_i64(const ck_reader *r, const char *key, int64_t *out)
     char *end;
     errno = 0;
     long long x = strtoll(v, &end, 10);
-    if (!(*v == '-' || (*v >= '0' && *v <= '9')) || *end || errno)
-        return ck_garbled(r, key, v, "a 64-bit integer");
+    if (!(*v == '-' || (*v >= '0' && *v <= '9')) || *end || errno) return ck_garbled(r, key, v, "a 64-bit integer");
     *out = x;
     return TG_OK;
 }
@@ -250,8 +249,7 @@ static tg_status ck_u64(const ck_reader *r, const char *key, uint64_t *out)
     char *end;
     errno = 0;
     unsigned long long x = strtoull(v, &end, 10);
-    if (!(*v >= '0' && *v <= '9') || *end || errno)
-        return ck_garbled(r, key, v, "an unsigned 64-bit integer");
+    if (!(*v >= '0' && *v <= '9') || *end || errno) return ck_garbled(r, key, v, "an unsigned 64-bit integer");
     *out = x;
     return TG_OK;
 }
@@ -293,11 +291,15 @@ static tg_status ck_open(const char *path, const char *fn, tg_st_file **out)
     int64_t version;
     tg_status st = TG_OK;
     if (!format || strcmp(format, CK_FORMAT))
-        st = tg_error(TG_ERR_FORMAT, "%s: %s: not a tensorgrad checkpoint (metadata 'format' is '%s', "
-                      "expected '%s')", fn, path, format ? format : "(missing)", CK_FORMAT);
+        st = tg_error(TG_ERR_FORMAT,
+                      "%s: %s: not a tensorgrad checkpoint (metadata 'format' is '%s', "
+                      "expected '%s')",
+                      fn, path, format ? format : "(missing)", CK_FORMAT);
     else if ((st = ck_i64(&r, "format_version", &version)) == TG_OK && version != TG_CHECKPOINT_VERSION)
-        st = tg_error(TG_ERR_FORMAT, "%s: %s: checkpoint format version %" PRId64 ", this build reads "
-                      "version %d", fn, path, version, TG_CHECKPOINT_VERSION);
+        st = tg_error(TG_ERR_FORMAT,
+                      "%s: %s: checkpoint format version %" PRId64 ", this build reads "
+                      "version %d",
+                      fn, path, version, TG_CHECKPOINT_VERSION);
     if (st != TG_OK) {
         tg_st_close(f);
         return st;
@@ -313,18 +315,16 @@ static tg_status ck_open(const char *path, const char *fn, tg_st_file **out)
 static tg_status ck_check_tensor(const ck_reader *r, const char *name, const tg_tensor *want, const char *who)
 {
     if (!tg_st_has(r->f, name))
-        return tg_error(TG_ERR_INVALID, "%s: %s: no tensor '%s' in the checkpoint", r->fn, tg_st_path(r->f),
-                        name);
+        return tg_error(TG_ERR_INVALID, "%s: %s: no tensor '%s' in the checkpoint", r->fn, tg_st_path(r->f), name);
     tg_st_entry e;
     TG_TRY(tg_st_find(r->f, name, &e));
     if (!e.supported || e.dtype != TG_F32)
-        return tg_error(TG_ERR_DTYPE, "%s: %s: tensor '%s' has dtype %s, %s expects F32", r->fn,
-                        tg_st_path(r->f), name, e.dtype_name, who);
+        return tg_error(TG_ERR_DTYPE, "%s: %s: tensor '%s' has dtype %s, %s expects F32", r->fn, tg_st_path(r->f), name,
+                        e.dtype_name, who);
     if (!tg_shape_equal(&e.shape, tg_tensor_shape(want))) {
         char a[160], b[160];
-        return tg_error(TG_ERR_SHAPE, "%s: %s: tensor '%s' has shape %s, %s expects %s", r->fn,
-                        tg_st_path(r->f), name, tg_shape_str(&e.shape, a, sizeof a), who,
-                        tg_shape_str(tg_tensor_shape(want), b, sizeof b));
+        return tg_error(TG_ERR_SHAPE, "%s: %s: tensor '%s' has shape %s, %s expects %s", r->fn, tg_st_path(r->f), name,
+                        tg_shape_str(&e.shape, a, sizeof a), who, tg_shape_str(tg_tensor_shape(want), b, sizeof b));
     }
     return TG_OK;
 }
@@ -364,14 +364,15 @@ static tg_status ck_check_optim(const ck_reader *r, const tg_optim *opt, int64_t
     const char *kind;
     TG_TRY(ck_meta(r, "optim.kind", &kind));
     if (strcmp(kind, kind_names[opt->kind]))
-        return tg_error(TG_ERR_INVALID, "%s: %s: checkpoint optimizer is '%s', the optimizer to restore is '%s'",
-                        r->fn, tg_st_path(r->f), kind, kind_names[opt->kind]);
+        return tg_error(TG_ERR_INVALID, "%s: %s: checkpoint optimizer is '%s', the optimizer to restore is '%s'", r->fn,
+                        tg_st_path(r->f), kind, kind_names[opt->kind]);
     int64_t n_states;
     TG_TRY(ck_count(r, "optim.num_states", &n_states));
     if (n_states != opt->n_states)
-        return tg_error(TG_ERR_INVALID, "%s: %s: checkpoint has %" PRId64 " optimizer state slots per "
-                        "parameter, the optimizer has %d (momentum on in one, off in the other?)", r->fn,
-                        tg_st_path(r->f), n_states, opt->n_states);
+        return tg_error(TG_ERR_INVALID,
+                        "%s: %s: checkpoint has %" PRId64 " optimizer state slots per "
+                        "parameter, the optimizer has %d (momentum on in one, off in the other?)",
+                        r->fn, tg_st_path(r->f), n_states, opt->n_states);
     TG_TRY(ck_count(r, "optim.step_count", steps));
     for (int i = 0; i < opt->n_params; i++) {
         const char *name = tg_param_set_name(opt->params, i);
@@ -470,8 +471,8 @@ static tg_status ck_apply(const ck_reader *r, tg_param_set *ps, tg_optim *opt, i
     return st;
 }
 
-tg_status tg_checkpoint_load(const char *path, tg_param_set *ps, tg_optim *opt, tg_scaler *sc,
-                             tg_train_state *st, char **config_json)
+tg_status tg_checkpoint_load(const char *path, tg_param_set *ps, tg_optim *opt, tg_scaler *sc, tg_train_state *st,
+                             char **config_json)
 {
     const char *fn = "tg_checkpoint_load";
     if (config_json) *config_json = NULL;
@@ -479,8 +480,10 @@ tg_status tg_checkpoint_load(const char *path, tg_param_set *ps, tg_optim *opt, 
     if (opt && opt->params != ps)
         return tg_error(TG_ERR_INVALID, "%s: the optimizer was created over another parameter set", fn);
     if (opt && opt->n_params != tg_param_set_count(ps))
-        return tg_error(TG_ERR_STATE, "%s: the parameter set had %d parameters when the optimizer was "
-                        "created, now %d", fn, opt->n_params, tg_param_set_count(ps));
+        return tg_error(TG_ERR_STATE,
+                        "%s: the parameter set had %d parameters when the optimizer was "
+                        "created, now %d",
+                        fn, opt->n_params, tg_param_set_count(ps));
     tg_st_file *f;
     TG_TRY(ck_open(path, fn, &f));
     ck_reader r = {f, fn};

@@ -39,14 +39,14 @@
 
 /* Where the training loop stands, besides model and optimizer. */
 typedef struct tg_train_state {
-    int64_t step;          /* optimizer steps taken (the scheduler's step) */
-    int64_t epoch;         /* current epoch */
-    int64_t batch_cursor;  /* next batch within the epoch */
-    int64_t tokens_seen;   /* training tokens consumed so far */
-    uint64_t data_seed;    /* seed of the data order (shuffling, sampling) */
-    tg_rng rng;            /* the context RNG (tg_ctx_rng), used by dropout */
-    double best_metric;    /* best validation metric so far (may be +-inf) */
-    int64_t best_step;     /* step at which best_metric was reached */
+    int64_t step;         /* optimizer steps taken (the scheduler's step) */
+    int64_t epoch;        /* current epoch */
+    int64_t batch_cursor; /* next batch within the epoch */
+    int64_t tokens_seen;  /* training tokens consumed so far */
+    uint64_t data_seed;   /* seed of the data order (shuffling, sampling) */
+    tg_rng rng;           /* the context RNG (tg_ctx_rng), used by dropout */
+    double best_metric;   /* best validation metric so far (may be +-inf) */
+    int64_t best_step;    /* step at which best_metric was reached */
 } tg_train_state;
 
 /* Writes a checkpoint of parameters `ps`, optimizer `opt` (NULL: none; must
@@ -55,8 +55,8 @@ typedef struct tg_train_state {
  * atomically. TG_ERR_INVALID (NULL ps/st/path, optimizer over another set,
  * config not JSON), TG_ERR_IO naming the path (previous file left intact),
  * TG_ERR_OOM. */
-tg_status tg_checkpoint_save(const char *path, const tg_param_set *ps, const tg_optim *opt,
-                             const tg_scaler *sc, const tg_train_state *st, const char *config_json);
+tg_status tg_checkpoint_save(const char *path, const tg_param_set *ps, const tg_optim *opt, const tg_scaler *sc,
+                             const tg_train_state *st, const char *config_json);
 
 /* Restores a checkpoint into `ps` (required), `opt`, `sc` and `st` (each
  * NULL: not restored) and, when `config_json` is not NULL, sets *config_json to
@@ -68,8 +68,8 @@ tg_status tg_checkpoint_save(const char *path, const tg_param_set *ps, const tg_
  * checkpoint, bad format version, missing or garbled metadata), TG_ERR_INVALID
  * (missing or unexpected tensor, optimizer kind or slot mismatch, no scaler
  * state), TG_ERR_SHAPE, TG_ERR_DTYPE. On error nothing is modified. */
-tg_status tg_checkpoint_load(const char *path, tg_param_set *ps, tg_optim *opt, tg_scaler *sc,
-                             tg_train_state *st, char **config_json);
+tg_status tg_checkpoint_load(const char *path, tg_param_set *ps, tg_optim *opt, tg_scaler *sc, tg_train_state *st,
+                             char **config_json);
 
 /* Sets *config_json to a malloc'd copy of the config stored in the checkpoint
  * at `path` (caller frees), so a program can rebuild the model before loading.

@@ -70,8 +70,10 @@ tg_status tg_clip_grad_norm(tg_param_set *ps, double max_norm, double *norm)
     double total = sqrt(tg_optim_grad_sumsq(ps, &bad));
     if (norm) *norm = total;
     if (bad >= 0)
-        return tg_error(TG_ERR_NUMERIC, "tg_clip_grad_norm: gradient norm is %g (parameter '%s' has inf/NaN); "
-                        "gradients left unchanged, skip this step", total, tg_param_set_name(ps, bad));
+        return tg_error(TG_ERR_NUMERIC,
+                        "tg_clip_grad_norm: gradient norm is %g (parameter '%s' has inf/NaN); "
+                        "gradients left unchanged, skip this step",
+                        total, tg_param_set_name(ps, bad));
     double coef = max_norm / (total + 1e-6);
     if (coef < 1.0) return tg_param_set_scale_grads(ps, coef);
     return TG_OK;

@@ -26,8 +26,9 @@ double tg_dpsgd_normal(uint64_t seed, int64_t step, uint64_t index)
 tg_status tg_dpsgd_noise_average(tg_param_set *ps, uint64_t seed, int64_t step, double sigma, double clip, double denom)
 {
     if (!(sigma >= 0) || !isfinite(sigma) || !(clip > 0) || !isfinite(clip) || !(denom > 0) || !isfinite(denom))
-        return tg_error(TG_ERR_INVALID, "tg_dpsgd_noise_average: need finite sigma >= 0 (%g), clip > 0 (%g), denom > 0 (%g)",
-                        sigma, clip, denom);
+        return tg_error(TG_ERR_INVALID,
+                        "tg_dpsgd_noise_average: need finite sigma >= 0 (%g), clip > 0 (%g), denom > 0 (%g)", sigma,
+                        clip, denom);
     uint64_t index = 0;
     for (int i = 0; i < tg_param_set_count(ps); i++) {
         tg_tensor *g = tg_tensor_grad_or_zeros(tg_param_set_value(ps, i));

@@ -25,6 +25,7 @@ double tg_dpsgd_normal(uint64_t seed, int64_t step, uint64_t index);
  * (a missing gradient is created as zeros first: it gets noise too).
  * TG_ERR_INVALID unless sigma >= 0, clip > 0 and denom > 0 are finite;
  * TG_ERR_OOM. */
-tg_status tg_dpsgd_noise_average(tg_param_set *ps, uint64_t seed, int64_t step, double sigma, double clip, double denom);
+tg_status tg_dpsgd_noise_average(tg_param_set *ps, uint64_t seed, int64_t step, double sigma, double clip,
+                                 double denom);
 
 #endif

@@ -86,8 +86,10 @@ void tg_rdp_default_orders(double orders[TG_RDP_N_ORDERS])
 static tg_status check_args(const char *fn, double q, double sigma, int64_t steps, double delta)
 {
     if (!(q >= 0 && q <= 1) || !(sigma > 0) || !isfinite(sigma) || steps < 0 || !(delta > 0 && delta < 1))
-        return tg_error(TG_ERR_INVALID, "%s: need q in [0, 1] (%g), finite sigma > 0 (%g), steps >= 0 (%lld), "
-                        "delta in (0, 1) (%g)", fn, q, sigma, (long long)steps, delta);
+        return tg_error(TG_ERR_INVALID,
+                        "%s: need q in [0, 1] (%g), finite sigma > 0 (%g), steps >= 0 (%lld), "
+                        "delta in (0, 1) (%g)",
+                        fn, q, sigma, (long long)steps, delta);
     return TG_OK;
 }
 
@@ -131,16 +133,20 @@ tg_status tg_rdp_sigma_for_epsilon(double q, int64_t steps, double delta, double
                         target_eps);
     double lo = 1e-2, hi = 1e4;
     if (best_epsilon(q, hi, steps, delta, true, NULL) > target_eps)
-        return tg_error(TG_ERR_INVALID, "tg_rdp_sigma_for_epsilon: epsilon %g unreachable at q %g over %lld steps "
-                        "(delta %g) even with sigma %g", target_eps, q, (long long)steps, delta, hi);
+        return tg_error(TG_ERR_INVALID,
+                        "tg_rdp_sigma_for_epsilon: epsilon %g unreachable at q %g over %lld steps "
+                        "(delta %g) even with sigma %g",
+                        target_eps, q, (long long)steps, delta, hi);
     if (best_epsilon(q, lo, steps, delta, true, NULL) <= target_eps) {
         *sigma = lo;
         return TG_OK;
     }
     while (hi - lo > 1e-4 * hi) { /* invariant: eps(lo) > target >= eps(hi) */
         double mid = 0.5 * (lo + hi);
-        if (best_epsilon(q, mid, steps, delta, true, NULL) > target_eps) lo = mid;
-        else hi = mid;
+        if (best_epsilon(q, mid, steps, delta, true, NULL) > target_eps)
+            lo = mid;
+        else
+            hi = mid;
     }
     *sigma = hi;
     return TG_OK;

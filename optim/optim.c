@@ -58,8 +58,8 @@ static tg_status step_check(tg_optim *opt, double lr, const char *fn)
     if (!opt) return tg_error(TG_ERR_INVALID, "%s: NULL optimizer", fn);
     if (!(lr >= 0 && isfinite(lr))) return tg_error(TG_ERR_INVALID, "%s: lr %g must be finite and >= 0", fn, lr);
     if (tg_param_set_count(opt->params) != opt->n_params)
-        return tg_error(TG_ERR_STATE, "%s: the parameter set had %d parameters at creation, now %d", fn,
-                        opt->n_params, tg_param_set_count(opt->params));
+        return tg_error(TG_ERR_STATE, "%s: the parameter set had %d parameters at creation, now %d", fn, opt->n_params,
+                        tg_param_set_count(opt->params));
     return TG_OK;
 }
 
@@ -93,11 +93,9 @@ static tg_status step_scaled(tg_optim *opt, double lr, float gs)
         if (!g) continue;
         tg_param_group grp = tg_param_set_group_get(opt->params, tg_param_set_group_of(opt->params, i));
         if (opt->kind == TG_OPTIM_SGD)
-            tg_sgd_update(opt, i, tg_f32(p), tg_f32(g), gs, tg_tensor_numel(p), lr * grp.lr_mult,
-                          wd * grp.wd_mult);
+            tg_sgd_update(opt, i, tg_f32(p), tg_f32(g), gs, tg_tensor_numel(p), lr * grp.lr_mult, wd * grp.wd_mult);
         else
-            tg_adam_update(opt, i, tg_f32(p), tg_f32(g), gs, tg_tensor_numel(p), lr * grp.lr_mult,
-                           wd * grp.wd_mult);
+            tg_adam_update(opt, i, tg_f32(p), tg_f32(g), gs, tg_tensor_numel(p), lr * grp.lr_mult, wd * grp.wd_mult);
     }
     opt->steps++;
     return TG_OK;
@@ -119,8 +117,10 @@ tg_status tg_optim_step_clipped(tg_optim *opt, double lr, double max_norm, doubl
     const double total = sqrt(tg_optim_grad_sumsq(opt->params, &bad));
     if (norm) *norm = total;
     if (bad >= 0)
-        return tg_error(TG_ERR_NUMERIC, "%s: gradient norm is %g (parameter '%s' has inf/NaN); nothing updated, "
-                        "skip this step", fn, total, tg_param_set_name(opt->params, bad));
+        return tg_error(TG_ERR_NUMERIC,
+                        "%s: gradient norm is %g (parameter '%s' has inf/NaN); nothing updated, "
+                        "skip this step",
+                        fn, total, tg_param_set_name(opt->params, bad));
     /* the factor tg_clip_grad_norm would scale the gradients by */
     const double coef = max_norm / (total + 1e-6);
     return step_scaled(opt, lr, coef < 1.0 ? (float)coef : 1.0f);
@@ -166,8 +166,8 @@ const char *tg_optim_state_name(const tg_optim *opt, int slot)
 tg_tensor *tg_optim_state(const tg_optim *opt, int i, int slot)
 {
     if (!opt || i < 0 || i >= opt->n_params || slot < 0 || slot >= opt->n_states) {
-        tg_error(TG_ERR_INVALID, "tg_optim_state: no state slot %d for parameter %d (%d parameters, %d slots)",
-                 slot, i, opt ? opt->n_params : 0, opt ? opt->n_states : 0);
+        tg_error(TG_ERR_INVALID, "tg_optim_state: no state slot %d for parameter %d (%d parameters, %d slots)", slot, i,
+                 opt ? opt->n_params : 0, opt ? opt->n_states : 0);
         return NULL;
     }
     return opt->state[i * opt->n_states + slot];

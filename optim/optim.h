@@ -28,16 +28,16 @@ typedef struct tg_optim tg_optim;
 typedef enum tg_optim_kind { TG_OPTIM_SGD = 0, TG_OPTIM_ADAM = 1, TG_OPTIM_ADAMW = 2 } tg_optim_kind;
 
 typedef struct tg_sgd_opts {
-    double momentum;      /* >= 0; 0 = plain SGD */
-    double dampening;     /* in [0, 1]; must be 0 with nesterov */
-    double weight_decay;  /* >= 0, added to the gradient (L2) */
-    bool nesterov;        /* needs momentum > 0 */
+    double momentum;     /* >= 0; 0 = plain SGD */
+    double dampening;    /* in [0, 1]; must be 0 with nesterov */
+    double weight_decay; /* >= 0, added to the gradient (L2) */
+    bool nesterov;       /* needs momentum > 0 */
 } tg_sgd_opts;
 
 typedef struct tg_adam_opts {
-    double beta1, beta2;  /* each in [0, 1) */
-    double eps;           /* > 0 */
-    double weight_decay;  /* >= 0: L2 for Adam, decoupled for AdamW */
+    double beta1, beta2;     /* each in [0, 1) */
+    double eps;              /* > 0 */
+    double weight_decay;     /* >= 0: L2 for Adam, decoupled for AdamW */
     bool no_bias_correction; /* true: textbook w -= lr * m / (sqrt(v) + eps) */
 } tg_adam_opts;
 

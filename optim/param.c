@@ -74,8 +74,7 @@ tg_status tg_param_set_group(tg_param_set *ps, int g, tg_param_group grp)
 {
     if (!ps) return tg_error(TG_ERR_INVALID, "tg_param_set_group: NULL set");
     if (!group_ok(g))
-        return tg_error(TG_ERR_INVALID, "tg_param_set_group: group %d outside [0, %d)", g,
-                        TG_MAX_PARAM_GROUPS);
+        return tg_error(TG_ERR_INVALID, "tg_param_set_group: group %d outside [0, %d)", g, TG_MAX_PARAM_GROUPS);
     if (!(grp.lr_mult >= 0 && isfinite(grp.lr_mult)))
         return tg_error(TG_ERR_INVALID, "tg_param_set_group: lr_mult %g of group %d must be finite and >= 0",
                         grp.lr_mult, g);
@@ -102,8 +101,7 @@ tg_status tg_param_set_add(tg_param_set *ps, const char *name, tg_tensor *value,
                         name ? name : "?", tg_dtype_name(tg_tensor_dtype(value)));
     for (int i = 0; i < ps->count; i++)
         if (ps->items[i].value == value)
-            return tg_error(TG_ERR_INVALID, "tg_param_set_add: tensor already added as '%s'",
-                            ps->items[i].name);
+            return tg_error(TG_ERR_INVALID, "tg_param_set_add: tensor already added as '%s'", ps->items[i].name);
     if (ps->count == ps->cap) {
         int cap = ps->cap ? 2 * ps->cap : 16;
         tg_param_entry *items = realloc(ps->items, (size_t)cap * sizeof *items);
@@ -129,25 +127,16 @@ int tg_param_set_count(const tg_param_set *ps) { return ps ? ps->count : 0; }
 
 static bool index_ok(const tg_param_set *ps, int i) { return ps && i >= 0 && i < ps->count; }
 
-tg_tensor *tg_param_set_value(const tg_param_set *ps, int i)
-{
-    return index_ok(ps, i) ? ps->items[i].value : NULL;
-}
+tg_tensor *tg_param_set_value(const tg_param_set *ps, int i) { return index_ok(ps, i) ? ps->items[i].value : NULL; }
 
 tg_tensor *tg_param_set_grad(const tg_param_set *ps, int i)
 {
     return index_ok(ps, i) ? tg_tensor_grad(ps->items[i].value) : NULL;
 }
 
-const char *tg_param_set_name(const tg_param_set *ps, int i)
-{
-    return index_ok(ps, i) ? ps->items[i].name : NULL;
-}
+const char *tg_param_set_name(const tg_param_set *ps, int i) { return index_ok(ps, i) ? ps->items[i].name : NULL; }
 
-int tg_param_set_group_of(const tg_param_set *ps, int i)
-{
-    return index_ok(ps, i) ? ps->items[i].group : -1;
-}
+int tg_param_set_group_of(const tg_param_set *ps, int i) { return index_ok(ps, i) ? ps->items[i].group : -1; }
 
 int64_t tg_param_set_numel(const tg_param_set *ps)
 {
@@ -169,8 +158,7 @@ tg_status tg_param_set_zero_grad(tg_param_set *ps)
 tg_status tg_param_set_scale_grads(tg_param_set *ps, double factor)
 {
     if (!ps) return tg_error(TG_ERR_INVALID, "tg_param_set_scale_grads: NULL set");
-    if (!isfinite(factor))
-        return tg_error(TG_ERR_INVALID, "tg_param_set_scale_grads: factor %g is not finite", factor);
+    if (!isfinite(factor)) return tg_error(TG_ERR_INVALID, "tg_param_set_scale_grads: factor %g is not finite", factor);
     for (int i = 0; i < ps->count; i++) {
         tg_tensor *g = tg_tensor_grad(ps->items[i].value);
         if (g) tg_optim_kernel_scale(tg_f32(g), (float)factor, tg_tensor_numel(g));

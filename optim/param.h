@@ -20,8 +20,8 @@ typedef struct tg_param_set tg_param_set;
 
 /* Per-group multipliers of the optimizer's lr and weight decay. */
 typedef struct tg_param_group {
-    double lr_mult;  /* effective lr = lr * lr_mult */
-    double wd_mult;  /* effective weight decay = weight_decay * wd_mult */
+    double lr_mult; /* effective lr = lr * lr_mult */
+    double wd_mult; /* effective weight decay = weight_decay * wd_mult */
 } tg_param_group;
 
 /* New empty set; every group starts as {lr_mult 1, wd_mult 1}. Free with
@@ -40,8 +40,7 @@ tg_param_group tg_param_set_group_get(const tg_param_set *ps, int g);
  * may be NULL (the tensor's debug name or "param.<i>" is used). Returns the
  * parameter's index. TG_ERR_INVALID (NULL value, bad group, duplicate
  * tensor), TG_ERR_DTYPE (not f32), TG_ERR_OOM. */
-tg_status tg_param_set_add(tg_param_set *ps, const char *name, tg_tensor *value, int g,
-                           int *index);
+tg_status tg_param_set_add(tg_param_set *ps, const char *name, tg_tensor *value, int g, int *index);
 
 /* Number of parameters. */
 int tg_param_set_count(const tg_param_set *ps);

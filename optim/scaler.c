@@ -4,10 +4,7 @@
 #include "optim/optim_internal.h"
 #include "optim/scaler.h"
 
-tg_scaler_opts tg_scaler_default_opts(void)
-{
-    return (tg_scaler_opts){65536.0, 2.0, 0.5, 2000, 1.0, 4294967296.0};
-}
+tg_scaler_opts tg_scaler_default_opts(void) { return (tg_scaler_opts){65536.0, 2.0, 0.5, 2000, 1.0, 4294967296.0}; }
 
 tg_status tg_scaler_init(tg_scaler *s, const tg_scaler_opts *opts)
 {
@@ -16,8 +13,8 @@ tg_status tg_scaler_init(tg_scaler *s, const tg_scaler_opts *opts)
     if (!(o.min_scale > 0 && isfinite(o.min_scale)))
         return tg_error(TG_ERR_INVALID, "tg_scaler_init: min_scale %g must be finite and > 0", o.min_scale);
     if (!(o.max_scale >= o.min_scale && isfinite(o.max_scale)))
-        return tg_error(TG_ERR_INVALID, "tg_scaler_init: max_scale %g must be finite and >= min_scale %g",
-                        o.max_scale, o.min_scale);
+        return tg_error(TG_ERR_INVALID, "tg_scaler_init: max_scale %g must be finite and >= min_scale %g", o.max_scale,
+                        o.min_scale);
     if (!(o.init_scale >= o.min_scale && o.init_scale <= o.max_scale))
         return tg_error(TG_ERR_INVALID, "tg_scaler_init: init_scale %g must be in [min_scale %g, max_scale %g]",
                         o.init_scale, o.min_scale, o.max_scale);
@@ -56,8 +53,7 @@ bool tg_scaler_should_step(const tg_scaler *s) { return s->unscaled && !s->found
 tg_status tg_scaler_update(tg_scaler *s)
 {
     if (!s) return tg_error(TG_ERR_INVALID, "tg_scaler_update: NULL scaler");
-    if (!s->unscaled)
-        return tg_error(TG_ERR_STATE, "tg_scaler_update: call tg_scaler_unscale before update");
+    if (!s->unscaled) return tg_error(TG_ERR_STATE, "tg_scaler_update: call tg_scaler_unscale before update");
     if (s->found_inf) {
         s->scale = fmax(s->scale * s->opts.backoff, s->opts.min_scale);
         s->good_steps = 0;

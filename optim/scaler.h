@@ -29,11 +29,11 @@ typedef struct tg_scaler_opts {
 
 typedef struct tg_scaler {
     tg_scaler_opts opts;
-    double scale;        /* current loss scale */
-    int64_t good_steps;  /* clean steps since the last growth or overflow */
-    int64_t skipped;     /* steps skipped because of inf/NaN, in total */
-    bool found_inf;      /* result of the last unscale */
-    bool unscaled;       /* unscale called since the last update */
+    double scale;       /* current loss scale */
+    int64_t good_steps; /* clean steps since the last growth or overflow */
+    int64_t skipped;    /* steps skipped because of inf/NaN, in total */
+    bool found_inf;     /* result of the last unscale */
+    bool unscaled;      /* unscale called since the last update */
 } tg_scaler;
 
 /* The defaults listed above. */

@@ -83,16 +83,14 @@ tg_status tg_sched_check(const tg_sched *s)
     switch (s->kind) {
     case TG_SCHED_NOAM:
         if (s->d_model < 1)
-            return tg_error(TG_ERR_INVALID, "tg_sched_check: noam d_model %lld must be >= 1",
-                            (long long)s->d_model);
+            return tg_error(TG_ERR_INVALID, "tg_sched_check: noam d_model %lld must be >= 1", (long long)s->d_model);
         break;
     case TG_SCHED_COSINE:
         if (s->total_steps <= s->warmup)
             return tg_error(TG_ERR_INVALID, "tg_sched_check: cosine total_steps %lld must be > warmup %lld",
                             (long long)s->total_steps, (long long)s->warmup);
         if (!(s->min_lr >= 0 && s->min_lr <= s->lr))
-            return tg_error(TG_ERR_INVALID, "tg_sched_check: cosine min_lr %g must be in [0, lr %g]", s->min_lr,
-                            s->lr);
+            return tg_error(TG_ERR_INVALID, "tg_sched_check: cosine min_lr %g must be in [0, lr %g]", s->min_lr, s->lr);
         break;
     case TG_SCHED_STEP:
         if (!(s->gamma > 0 && isfinite(s->gamma)))
@@ -100,8 +98,7 @@ tg_status tg_sched_check(const tg_sched *s)
         if (s->every < 1)
             return tg_error(TG_ERR_INVALID, "tg_sched_check: step every %lld must be >= 1", (long long)s->every);
         break;
-    case TG_SCHED_CONSTANT:
-        break;
+    case TG_SCHED_CONSTANT: break;
     }
     return TG_OK;
 }

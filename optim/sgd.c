@@ -7,8 +7,8 @@
 #include "optim/optim_internal.h"
 
 /* p, b: (n) updated in place; g: (n). first: b is not started yet. */
-static void sgd_momentum_kernel(float *p, float *b, const float *g, float gs, float lr, float wd,
-                                float momentum, float damp_keep, bool nesterov, bool first, int64_t n)
+static void sgd_momentum_kernel(float *p, float *b, const float *g, float gs, float lr, float wd, float momentum,
+                                float damp_keep, bool nesterov, bool first, int64_t n)
 {
 #pragma omp for simd schedule(static) nowait /* in the step's parallel region */
     for (int64_t i = 0; i < n; i++) {
@@ -34,8 +34,8 @@ void tg_sgd_update(tg_optim *opt, int i, float *p, const float *g, float gs, int
         return;
     }
     float *b = tg_f32(opt->state[i]);
-    sgd_momentum_kernel(p, b, g, gs, (float)lr, (float)wd, (float)o->momentum, (float)(1.0 - o->dampening),
-                        o->nesterov, opt->param_steps[i] == 1, n);
+    sgd_momentum_kernel(p, b, g, gs, (float)lr, (float)wd, (float)o->momentum, (float)(1.0 - o->dampening), o->nesterov,
+                        opt->param_steps[i] == 1, n);
 }
 
 static tg_status sgd_check(const tg_sgd_opts *o)
@@ -45,13 +45,11 @@ static tg_status sgd_check(const tg_sgd_opts *o)
     if (!(o->dampening >= 0 && o->dampening <= 1))
         return tg_error(TG_ERR_INVALID, "tg_sgd_create: dampening %g must be in [0, 1]", o->dampening);
     if (!(o->weight_decay >= 0 && isfinite(o->weight_decay)))
-        return tg_error(TG_ERR_INVALID, "tg_sgd_create: weight_decay %g must be finite and >= 0",
-                        o->weight_decay);
+        return tg_error(TG_ERR_INVALID, "tg_sgd_create: weight_decay %g must be finite and >= 0", o->weight_decay);
     if (o->nesterov && o->momentum == 0)
         return tg_error(TG_ERR_INVALID, "tg_sgd_create: nesterov needs momentum > 0 (momentum %g)", o->momentum);
     if (o->nesterov && o->dampening != 0)
-        return tg_error(TG_ERR_INVALID, "tg_sgd_create: nesterov needs dampening 0 (dampening %g)",
-                        o->dampening);
+        return tg_error(TG_ERR_INVALID, "tg_sgd_create: nesterov needs dampening 0 (dampening %g)", o->dampening);
     return TG_OK;
 }
 

@@ -32,7 +32,7 @@ tg_status tg_parallel_init(int *argc, char ***argv)
     if (force && !strcmp(force, "mpi") && be == &tg_parallel_local_backend)
         return tg_error(TG_ERR_BACKEND, "tg_parallel_init: TG_DIST=mpi but %s",
                         tg_parallel_mpi_built() ? "this process was not started by an MPI launcher (mpirun)"
-                                            : "the library was built without MPI (TG_MPI=OFF)");
+                                                : "the library was built without MPI (TG_MPI=OFF)");
     started = true;
     return TG_OK;
 }
@@ -141,11 +141,11 @@ tg_status tg_parallel_broadcast_optim(tg_optim *opt)
 /* ---- the bucketed reducer ---- */
 
 typedef struct bucket {
-    int first, last;  /* parameters first..last (descending order: first > last) */
-    int64_t numel;    /* gradient elements, then one has-gradient flag per parameter */
-    void *buf;        /* numel + (first - last + 1) elements (float or double),
+    int first, last; /* parameters first..last (descending order: first > last) */
+    int64_t numel;   /* gradient elements, then one has-gradient flag per parameter */
+    void *buf;       /* numel + (first - last + 1) elements (float or double),
                          zero between steps; holds accumulated micro-batches */
-    int pending;      /* parameters not yet final in this backward */
+    int pending;     /* parameters not yet final in this backward */
     bool started;
     void *req;
 } bucket;
@@ -157,16 +157,16 @@ typedef struct leaf_index {
 
 struct tg_parallel_reducer {
     tg_param_set *ps;
-    bool f64;           /* buckets hold and send doubles */
-    bool fed;           /* tg_parallel_reducer_accumulate ran this step */
+    bool f64; /* buckets hold and send doubles */
+    bool fed; /* tg_parallel_reducer_accumulate ran this step */
     int n_params, n_buckets;
-    int *bucket_of;     /* parameter -> bucket */
-    int64_t *offset;    /* parameter -> offset in its bucket's buf */
-    bool *final;        /* parameter reported final in this round */
-    bool *had_grad;     /* parameter had a gradient at an accumulate this step */
-    leaf_index *index;  /* sorted by leaf, for the hook */
-    bucket *buckets;    /* in the order backward completes them */
-    int next;           /* buckets start in index order on every rank (MPI
+    int *bucket_of;    /* parameter -> bucket */
+    int64_t *offset;   /* parameter -> offset in its bucket's buf */
+    bool *final;       /* parameter reported final in this round */
+    bool *had_grad;    /* parameter had a gradient at an accumulate this step */
+    leaf_index *index; /* sorted by leaf, for the hook */
+    bucket *buckets;   /* in the order backward completes them */
+    int next;          /* buckets start in index order on every rank (MPI
                            matches collectives by order): the next to start */
     bool armed;
     tg_leaf_grad_fn prev_fn;
@@ -273,8 +273,10 @@ static void add_into(const tg_parallel_reducer *r, void *buf, int64_t off, const
 
 static void set_elem(const tg_parallel_reducer *r, void *buf, int64_t i, double v)
 {
-    if (r->f64) ((double *)buf)[i] = v;
-    else ((float *)buf)[i] = (float)v;
+    if (r->f64)
+        ((double *)buf)[i] = v;
+    else
+        ((float *)buf)[i] = (float)v;
 }
 
 static double get_elem(const tg_parallel_reducer *r, const void *buf, int64_t i)

@@ -5,7 +5,12 @@
 
 #include "parallel/parallel.h"
 
-typedef enum tg_parallel_dtype { TG_PARALLEL_F32 = 0, TG_PARALLEL_F64, TG_PARALLEL_I64, TG_PARALLEL_U8 } tg_parallel_dtype;
+typedef enum tg_parallel_dtype {
+    TG_PARALLEL_F32 = 0,
+    TG_PARALLEL_F64,
+    TG_PARALLEL_I64,
+    TG_PARALLEL_U8
+} tg_parallel_dtype;
 
 typedef struct tg_parallel_backend {
     const char *name;

@@ -47,8 +47,8 @@ static tg_status mpi_allreduce(void *buf, int64_t n, tg_parallel_dtype dt, tg_pa
 {
     for (int64_t i = 0; i < n; i += CHUNK) {
         int count = (int)(n - i < CHUNK ? n - i : CHUNK);
-        int rc = MPI_Allreduce(MPI_IN_PLACE, (char *)buf + (size_t)i * type_size(dt), count, mpi_type(dt),
-                               mpi_op(op), MPI_COMM_WORLD);
+        int rc = MPI_Allreduce(MPI_IN_PLACE, (char *)buf + (size_t)i * type_size(dt), count, mpi_type(dt), mpi_op(op),
+                               MPI_COMM_WORLD);
         if (rc != MPI_SUCCESS) return mpi_fail("MPI_Allreduce", rc);
     }
     return TG_OK;

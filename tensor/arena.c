@@ -10,7 +10,7 @@
 
 typedef struct chunk {
     struct chunk *next;
-    size_t size;  /* usable bytes after the header */
+    size_t size; /* usable bytes after the header */
     size_t used;
     unsigned char *base;
 } chunk;
@@ -18,7 +18,7 @@ typedef struct chunk {
 struct tg_arena {
     chunk *first;
     chunk *cur;
-    size_t total;  /* sum of chunk sizes */
+    size_t total; /* sum of chunk sizes */
     uint64_t generation;
 };
 
@@ -137,10 +137,7 @@ void tg_arena_reset(tg_arena *a)
     a->cur = a->first;
 }
 
-tg_arena_mark tg_arena_get_mark(const tg_arena *a)
-{
-    return (tg_arena_mark){.chunk = a->cur, .used = a->cur->used};
-}
+tg_arena_mark tg_arena_get_mark(const tg_arena *a) { return (tg_arena_mark){.chunk = a->cur, .used = a->cur->used}; }
 
 void tg_arena_rewind(tg_arena *a, tg_arena_mark m)
 {

@@ -27,16 +27,16 @@
  *     (the backward of broadcasting), which bias does not allow.
  * Unused trailing array entries are ignored. */
 typedef struct tg_matmul_desc {
-    int ndim;  /* 2 .. TG_MATMUL_MAX_DIMS */
+    int ndim; /* 2 .. TG_MATMUL_MAX_DIMS */
     int64_t a_dims[TG_MATMUL_MAX_DIMS], a_strides[TG_MATMUL_MAX_DIMS];
     int64_t b_dims[TG_MATMUL_MAX_DIMS], b_strides[TG_MATMUL_MAX_DIMS];
     int64_t c_dims[TG_MATMUL_MAX_DIMS], c_strides[TG_MATMUL_MAX_DIMS];
-    tg_dtype ab_dtype;  /* A and B: TG_F32 or TG_BF16; the bias is f32 */
-    tg_dtype c_dtype;   /* C: TG_F32, or TG_BF16 (rounded to nearest even) with bf16 A and B and no
+    tg_dtype ab_dtype; /* A and B: TG_F32 or TG_BF16; the bias is f32 */
+    tg_dtype c_dtype;  /* C: TG_F32, or TG_BF16 (rounded to nearest even) with bf16 A and B and no
                          * accumulate or summed batch dim */
-    bool bias;          /* add the f32 vector passed as `bias` along N */
-    bool accumulate;    /* C += A·B (a oneDNN sum post-op) instead of C = A·B */
-    bool b_packed;      /* b was made by tg_backend_matmul_pack_b for this desc */
+    bool bias;         /* add the f32 vector passed as `bias` along N */
+    bool accumulate;   /* C += A·B (a oneDNN sum post-op) instead of C = A·B */
+    bool b_packed;     /* b was made by tg_backend_matmul_pack_b for this desc */
 } tg_matmul_desc;
 
 /* Runs the matmul described by d on the context's stream and waits for it.
@@ -44,8 +44,8 @@ typedef struct tg_matmul_desc {
  * bias or zeros). When the CPU has no bf16 matmul, bf16 operands are widened
  * to f32 in temporary heap buffers. Errors: TG_ERR_INVALID for an inconsistent
  * description, TG_ERR_BACKEND when oneDNN fails, TG_ERR_OOM. */
-tg_status tg_backend_matmul(tg_ctx *ctx, const tg_matmul_desc *d, void *c, const void *a,
-                            const void *b, const void *bias);
+tg_status tg_backend_matmul(tg_ctx *ctx, const tg_matmul_desc *d, void *c, const void *a, const void *b,
+                            const void *bias);
 
 /* B in the layout the primitive for d prefers (blocked for its kernel):
  * a weight used by many matmuls in a step is packed once instead of inside
@@ -55,8 +55,7 @@ tg_status tg_backend_matmul(tg_ctx *ctx, const tg_matmul_desc *d, void *c, const
  * (f32 or bf16; rounded to d->ab_dtype on the way). The result is only for
  * matmuls with d's dims, strides and flags, run with d->b_packed set. */
 tg_status tg_backend_matmul_packed_bytes(tg_ctx *ctx, const tg_matmul_desc *d, size_t *bytes);
-tg_status tg_backend_matmul_pack_b(tg_ctx *ctx, const tg_matmul_desc *d, void *dst, const void *b,
-                                   tg_dtype src_dtype);
+tg_status tg_backend_matmul_pack_b(tg_ctx *ctx, const tg_matmul_desc *d, void *dst, const void *b, tg_dtype src_dtype);
 
 /* Name of the oneDNN implementation chosen for d (building and caching the
  * primitive if needed), e.g. "brg:avx2" or "gemm:jit"; NULL with the error
@@ -67,7 +66,7 @@ const char *tg_backend_matmul_impl(tg_ctx *ctx, const tg_matmul_desc *d);
  * a logical (rows, cols) matrix per batch index, stored row-major and
  * contiguous as (batch..., rows, cols), or as (batch..., cols, rows) when
  * trans. batch has nb = ndim - 2 entries (1 where broadcast). */
-void tg_matmul_view(int64_t *dims, int64_t *strides, int nb, const int64_t *batch, int64_t rows,
-                    int64_t cols, bool trans);
+void tg_matmul_view(int64_t *dims, int64_t *strides, int nb, const int64_t *batch, int64_t rows, int64_t cols,
+                    bool trans);
 
 #endif

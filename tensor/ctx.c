@@ -55,8 +55,7 @@ tg_ctx *tg_ctx_create(const tg_ctx_opts *opts)
         return NULL;
     }
     ctx->arena = tg_arena_create(o.arena_bytes ? o.arena_bytes : (size_t)64 << 20);
-    if (!ctx->arena ||
-        tg_dnnl_check(dnnl_engine_create(&ctx->engine, dnnl_cpu, 0), "tg_ctx_create: engine") ||
+    if (!ctx->arena || tg_dnnl_check(dnnl_engine_create(&ctx->engine, dnnl_cpu, 0), "tg_ctx_create: engine") ||
         tg_dnnl_check(dnnl_stream_create(&ctx->stream, ctx->engine, dnnl_stream_default_flags),
                       "tg_ctx_create: stream")) {
         tg_ctx_destroy(ctx);
@@ -116,8 +115,7 @@ int tg_ctx_threads(const tg_ctx *ctx) { return ctx->threads; }
 
 tg_status tg_ctx_set_threads(tg_ctx *ctx, int threads)
 {
-    if (threads < 1)
-        return tg_error(TG_ERR_INVALID, "tg_ctx_set_threads: threads must be >= 1, got %d", threads);
+    if (threads < 1) return tg_error(TG_ERR_INVALID, "tg_ctx_set_threads: threads must be >= 1, got %d", threads);
     ctx->threads = threads;
     omp_set_num_threads(threads);
     return TG_OK;
@@ -146,8 +144,7 @@ static uint64_t fnv1a(const unsigned char *p, size_t n)
     return h;
 }
 
-tg_status tg_ctx_prim_get(tg_ctx *ctx, const void *key, size_t key_len,
-                          tg_prim_builder build, tg_prim **out)
+tg_status tg_ctx_prim_get(tg_ctx *ctx, const void *key, size_t key_len, tg_prim_builder build, tg_prim **out)
 {
     uint64_t h = fnv1a(key, key_len);
     cache_entry **slot = &ctx->buckets[h % CACHE_BUCKETS];
@@ -187,8 +184,7 @@ tg_status tg_prim_run(tg_ctx *ctx, tg_prim *p, void *const *handles)
                              "tg_prim_run: set handle"));
         args[i] = (dnnl_exec_arg_t){.arg = p->args[i], .memory = p->mem[i]};
     }
-    TG_TRY(tg_dnnl_check(dnnl_primitive_execute(p->prim, ctx->stream, p->nmem, args),
-                         "tg_prim_run: execute"));
+    TG_TRY(tg_dnnl_check(dnnl_primitive_execute(p->prim, ctx->stream, p->nmem, args), "tg_prim_run: execute"));
     return tg_dnnl_check(dnnl_stream_wait(ctx->stream), "tg_prim_run: wait");
 }
 

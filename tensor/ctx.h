@@ -17,14 +17,14 @@
 typedef struct tg_ctx tg_ctx;
 
 typedef struct tg_ctx_opts {
-    int threads;         /* 0: OMP_NUM_THREADS, else the machine's cores */
-    size_t arena_bytes;  /* first arena chunk; 0: 64 MiB */
-    uint64_t seed;       /* seed of the context's RNG stream (dropout) */
+    int threads;        /* 0: OMP_NUM_THREADS, else the machine's cores */
+    size_t arena_bytes; /* first arena chunk; 0: 64 MiB */
+    uint64_t seed;      /* seed of the context's RNG stream (dropout) */
 } tg_ctx_opts;
 
 typedef struct tg_cache_stats {
-    uint64_t hits;    /* lookups that found a primitive */
-    uint64_t misses;  /* lookups that created one */
+    uint64_t hits;   /* lookups that found a primitive */
+    uint64_t misses; /* lookups that created one */
     size_t entries;
 } tg_cache_stats;
 

@@ -16,7 +16,7 @@ typedef struct tg_prim {
     dnnl_primitive_desc_t pd;
     dnnl_primitive_t prim;
     dnnl_memory_t mem[TG_PRIM_MAX_MEM];
-    int args[TG_PRIM_MAX_MEM];  /* DNNL_ARG_* for each memory */
+    int args[TG_PRIM_MAX_MEM]; /* DNNL_ARG_* for each memory */
     int nmem;
 } tg_prim;
 
@@ -26,8 +26,7 @@ typedef tg_status (*tg_prim_builder)(tg_ctx *ctx, const void *key, tg_prim *out)
 /* Returns the cached primitive for the key bytes, building it on a miss.
  * Keys must be fully initialized (memset padding) so equal requests compare
  * equal byte for byte. */
-tg_status tg_ctx_prim_get(tg_ctx *ctx, const void *key, size_t key_len,
-                          tg_prim_builder build, tg_prim **out);
+tg_status tg_ctx_prim_get(tg_ctx *ctx, const void *key, size_t key_len, tg_prim_builder build, tg_prim **out);
 
 /* Sets the data handles of p's memories (in args order) and executes it on
  * the context's stream, waiting for completion. */

@@ -25,7 +25,7 @@ typedef struct mm_geom {
 typedef struct mm_key {
     uint32_t tag; /* distinguishes matmul keys from other ops' in the shared cache */
     int32_t n;
-    int32_t dtype;  /* dnnl_data_type_t of A and B */
+    int32_t dtype;   /* dnnl_data_type_t of A and B */
     int32_t c_dtype; /* of C */
     int32_t bias, accumulate;
     int32_t b_any; /* B in the primitive's preferred layout (packed) */
@@ -57,25 +57,20 @@ static tg_status validate(const tg_matmul_desc *d, mm_geom *g, bool *reduces)
             if (D[o][i] < 0 || g->str[o][i] < 0)
                 return tg_error(TG_ERR_INVALID, "tg_backend_matmul: negative dim %lld or stride %lld",
                                 (long long)D[o][i], (long long)g->str[o][i]);
-    if (D[OP_A][n - 2] != D[OP_C][n - 2] || D[OP_A][n - 1] != D[OP_B][n - 2] ||
-        D[OP_B][n - 1] != D[OP_C][n - 1])
-        return tg_error(TG_ERR_INVALID,
-                        "tg_backend_matmul: A (%lld, %lld), B (%lld, %lld), C (%lld, %lld) do not fit",
-                        (long long)D[OP_A][n - 2], (long long)D[OP_A][n - 1],
-                        (long long)D[OP_B][n - 2], (long long)D[OP_B][n - 1],
-                        (long long)D[OP_C][n - 2], (long long)D[OP_C][n - 1]);
+    if (D[OP_A][n - 2] != D[OP_C][n - 2] || D[OP_A][n - 1] != D[OP_B][n - 2] || D[OP_B][n - 1] != D[OP_C][n - 1])
+        return tg_error(TG_ERR_INVALID, "tg_backend_matmul: A (%lld, %lld), B (%lld, %lld), C (%lld, %lld) do not fit",
+                        (long long)D[OP_A][n - 2], (long long)D[OP_A][n - 1], (long long)D[OP_B][n - 2],
+                        (long long)D[OP_B][n - 1], (long long)D[OP_C][n - 2], (long long)D[OP_C][n - 1]);
     *reduces = false;
     for (int i = 0; i < n - 2; i++) {
         int64_t a = D[OP_A][i], b = D[OP_B][i], c = D[OP_C][i];
         int64_t m = a > b ? a : b;
         if ((a != 1 && a != m) || (b != 1 && b != m) || (c != 1 && c != m))
-            return tg_error(TG_ERR_INVALID,
-                            "tg_backend_matmul: batch dim %d sizes %lld, %lld, %lld do not broadcast",
+            return tg_error(TG_ERR_INVALID, "tg_backend_matmul: batch dim %d sizes %lld, %lld, %lld do not broadcast",
                             i, (long long)a, (long long)b, (long long)c);
         if (c == 1 && m != 1) *reduces = true;
     }
-    if (*reduces && d->bias)
-        return tg_error(TG_ERR_INVALID, "tg_backend_matmul: bias with a summed batch dim");
+    if (*reduces && d->bias) return tg_error(TG_ERR_INVALID, "tg_backend_matmul: bias with a summed batch dim");
     if (d->c_dtype != TG_F32 && d->c_dtype != TG_BF16)
         return tg_error(TG_ERR_DTYPE, "tg_backend_matmul: C must be f32 or bf16, got %s", tg_dtype_name(d->c_dtype));
     if (d->c_dtype == TG_BF16 && (d->ab_dtype != TG_BF16 || d->accumulate || *reduces))
@@ -184,8 +179,7 @@ static tg_status build(tg_ctx *ctx, const void *keyp, tg_prim *out)
                              "tg_backend_matmul: packed B desc"));
     }
     dnnl_matmul_desc_t desc;
-    TG_TRY(tg_dnnl_check(dnnl_matmul_desc_init(&desc, &md[OP_A], &md[OP_B], k->bias ? &bias_md : NULL,
-                                               &md[OP_C]),
+    TG_TRY(tg_dnnl_check(dnnl_matmul_desc_init(&desc, &md[OP_A], &md[OP_B], k->bias ? &bias_md : NULL, &md[OP_C]),
                          "tg_backend_matmul: matmul desc"));
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t po = NULL;
@@ -230,8 +224,8 @@ static void make_key(mm_key *k, const mm_geom *g, tg_dtype dt, tg_dtype c_dt, bo
         for (int i = 0; i < g->n; i++) k->dims[o][i] = g->dims[o][i], k->str[o][i] = g->str[o][i];
 }
 
-static tg_status get_prim(tg_ctx *ctx, const mm_geom *g, tg_dtype dt, tg_dtype c_dt, bool bias, bool acc,
-                          bool b_any, tg_prim **p)
+static tg_status get_prim(tg_ctx *ctx, const mm_geom *g, tg_dtype dt, tg_dtype c_dt, bool bias, bool acc, bool b_any,
+                          tg_prim **p)
 {
     mm_key k;
     make_key(&k, g, dt, c_dt, bias, acc, b_any);
@@ -311,8 +305,8 @@ typedef struct mm_args {
 } mm_args;
 
 /* One matmul without summed batch dims. */
-static tg_status run_plain(tg_ctx *ctx, mm_geom g, const mm_args *x, void *c, const void *a,
-                           const void *b, const float *bias)
+static tg_status run_plain(tg_ctx *ctx, mm_geom g, const mm_args *x, void *c, const void *a, const void *b,
+                           const float *bias)
 {
     drop_unit_batch_dims(&g);
     fold_into_m(&g);
@@ -320,8 +314,8 @@ static tg_status run_plain(tg_ctx *ctx, mm_geom g, const mm_args *x, void *c, co
     TG_TRY(get_prim(ctx, &g, x->dt, x->c_dt, x->bias, x->acc, x->b_packed, &p));
     if (x->impl) {
         const char *s = NULL;
-        TG_TRY(tg_dnnl_check(dnnl_primitive_desc_query(p->pd, dnnl_query_impl_info_str, 0, &s),
-                             "tg_backend_matmul_impl"));
+        TG_TRY(
+            tg_dnnl_check(dnnl_primitive_desc_query(p->pd, dnnl_query_impl_info_str, 0, &s), "tg_backend_matmul_impl"));
         *x->impl = s;
         return TG_OK;
     }
@@ -331,8 +325,7 @@ static tg_status run_plain(tg_ctx *ctx, mm_geom g, const mm_args *x, void *c, co
 
 /* Sums over C's batch dims of 1 where A or B is larger, as a loop of
  * accumulating matmuls over the remaining dims. */
-static tg_status run_reduce(tg_ctx *ctx, mm_geom g, const mm_args *x, float *c, const char *a,
-                            const char *b)
+static tg_status run_reduce(tg_ctx *ctx, mm_geom g, const mm_args *x, float *c, const char *a, const char *b)
 {
     int red[MAXD], nr = 0;
     int64_t rdim[MAXD], rsa[MAXD], rsb[MAXD], total = 1;
@@ -365,8 +358,8 @@ static tg_status run_reduce(tg_ctx *ctx, mm_geom g, const mm_args *x, float *c, 
     return TG_OK;
 }
 
-static tg_status matmul(tg_ctx *ctx, const tg_matmul_desc *d, void *c, const void *a, const void *b,
-                        const void *bias, const char **impl);
+static tg_status matmul(tg_ctx *ctx, const tg_matmul_desc *d, void *c, const void *a, const void *b, const void *bias,
+                        const char **impl);
 
 /* d with a bf16 C where oneDNN will not write one (no bf16 matmul on this
  * CPU, or an empty contraction): the product into a dense f32 C on the
@@ -391,16 +384,20 @@ static tg_status via_f32_c(tg_ctx *ctx, const tg_matmul_desc *d, uint16_t *c, co
     return st;
 }
 
-static tg_status matmul(tg_ctx *ctx, const tg_matmul_desc *d, void *c, const void *a, const void *b,
-                        const void *bias, const char **impl)
+static tg_status matmul(tg_ctx *ctx, const tg_matmul_desc *d, void *c, const void *a, const void *b, const void *bias,
+                        const char **impl)
 {
     mm_geom g;
     bool reduces = false;
     TG_TRY(validate(d, &g, &reduces));
     if (d->b_packed && d->ndim != 2)
         return tg_error(TG_ERR_INVALID, "tg_backend_matmul: a packed B needs a 2-D matmul, got ndim %d", d->ndim);
-    mm_args x = {.dt = d->ab_dtype, .c_dt = d->c_dtype, .bias = d->bias, .acc = d->accumulate,
-                 .b_packed = d->b_packed, .impl = impl};
+    mm_args x = {.dt = d->ab_dtype,
+                 .c_dt = d->c_dtype,
+                 .bias = d->bias,
+                 .acc = d->accumulate,
+                 .b_packed = d->b_packed,
+                 .impl = impl};
     const int n = g.n;
     bool empty_c = span(&g, OP_C) == 0;
     if (empty_c && !impl) return TG_OK;
@@ -412,8 +409,7 @@ static tg_status matmul(tg_ctx *ctx, const tg_matmul_desc *d, void *c, const voi
         fill_empty(&g, c, d->bias ? bias : NULL, d->accumulate);
         return TG_OK;
     }
-    if (empty_c || empty_k)
-        return tg_error(TG_ERR_INVALID, "tg_backend_matmul_impl: empty matmul runs no primitive");
+    if (empty_c || empty_k) return tg_error(TG_ERR_INVALID, "tg_backend_matmul_impl: empty matmul runs no primitive");
 
     /* Without a bf16 matmul on this CPU, widen the spanned operands to f32
      * (heap, not the arena: a rewind there would drop the autograd tape). */
@@ -443,8 +439,8 @@ static tg_status matmul(tg_ctx *ctx, const tg_matmul_desc *d, void *c, const voi
     return st;
 }
 
-tg_status tg_backend_matmul(tg_ctx *ctx, const tg_matmul_desc *d, void *c, const void *a,
-                            const void *b, const void *bias)
+tg_status tg_backend_matmul(tg_ctx *ctx, const tg_matmul_desc *d, void *c, const void *a, const void *b,
+                            const void *bias)
 {
     return matmul(ctx, d, c, a, b, bias, NULL);
 }
@@ -479,9 +475,9 @@ static tg_status build_pack(tg_ctx *ctx, const void *keyp, tg_prim *out)
     memcpy(bs, k->mm.str[OP_B], sizeof k->mm.str[OP_B]);
     TG_TRY(tg_dnnl_check(dnnl_memory_desc_init_by_strides(&from, k->mm.n, bd, (dnnl_data_type_t)k->src_dtype, bs),
                          "tg_backend_matmul_pack_b: source desc"));
-    TG_TRY(tg_dnnl_check(dnnl_reorder_primitive_desc_create(&out->pd, &from, tg_ctx_engine(ctx), to,
-                                                            tg_ctx_engine(ctx), NULL),
-                         "tg_backend_matmul_pack_b: reorder desc"));
+    TG_TRY(tg_dnnl_check(
+        dnnl_reorder_primitive_desc_create(&out->pd, &from, tg_ctx_engine(ctx), to, tg_ctx_engine(ctx), NULL),
+        "tg_backend_matmul_pack_b: reorder desc"));
     TG_TRY(tg_dnnl_check(dnnl_primitive_create(&out->prim, out->pd), "tg_backend_matmul_pack_b: reorder"));
     const dnnl_memory_desc_t *mds[2] = {&from, to};
     const int args[2] = {DNNL_ARG_FROM, DNNL_ARG_TO};
@@ -520,8 +516,7 @@ tg_status tg_backend_matmul_packed_bytes(tg_ctx *ctx, const tg_matmul_desc *d, s
     return TG_OK;
 }
 
-tg_status tg_backend_matmul_pack_b(tg_ctx *ctx, const tg_matmul_desc *d, void *dst, const void *b,
-                                   tg_dtype src_dtype)
+tg_status tg_backend_matmul_pack_b(tg_ctx *ctx, const tg_matmul_desc *d, void *dst, const void *b, tg_dtype src_dtype)
 {
     if (src_dtype != TG_F32 && src_dtype != TG_BF16)
         return tg_error(TG_ERR_DTYPE, "tg_backend_matmul_pack_b: source must be f32 or bf16, got %s",
@@ -550,8 +545,8 @@ tg_status tg_backend_matmul_pack_b(tg_ctx *ctx, const tg_matmul_desc *d, void *d
     return st;
 }
 
-void tg_matmul_view(int64_t *dims, int64_t *strides, int nb, const int64_t *batch, int64_t rows,
-                    int64_t cols, bool trans)
+void tg_matmul_view(int64_t *dims, int64_t *strides, int nb, const int64_t *batch, int64_t rows, int64_t cols,
+                    bool trans)
 {
     dims[nb] = rows;
     dims[nb + 1] = cols;

@@ -31,10 +31,7 @@ float tg_rng_normal_at(uint64_t seed, uint64_t index)
 
 uint64_t tg_rng_next(tg_rng *r) { return tg_rng_bits(r->seed, r->counter++); }
 
-double tg_rng_next_uniform(tg_rng *r)
-{
-    return (double)(tg_rng_next(r) >> 11) * (1.0 / 9007199254740992.0);
-}
+double tg_rng_next_uniform(tg_rng *r) { return (double)(tg_rng_next(r) >> 11) * (1.0 / 9007199254740992.0); }
 
 uint64_t tg_rng_split(tg_rng *r, uint64_t n)
 {

@@ -28,10 +28,9 @@ typedef struct st_dtype {
 
 /* Every dtype of the safetensors spec, so files from other tools validate. */
 static const st_dtype st_dtypes[] = {
-    {"F32", 4, TG_F32},  {"BF16", 2, TG_BF16}, {"I32", 4, TG_S32},   {"F64", 8, -1},
-    {"F16", 2, -1},      {"I64", 8, -1},       {"I16", 2, -1},       {"I8", 1, -1},
-    {"U64", 8, -1},      {"U32", 4, -1},       {"U16", 2, -1},       {"U8", 1, -1},
-    {"BOOL", 1, -1},     {"F8_E4M3", 1, -1},   {"F8_E5M2", 1, -1},
+    {"F32", 4, TG_F32}, {"BF16", 2, TG_BF16}, {"I32", 4, TG_S32}, {"F64", 8, -1},     {"F16", 2, -1},
+    {"I64", 8, -1},     {"I16", 2, -1},       {"I8", 1, -1},      {"U64", 8, -1},     {"U32", 4, -1},
+    {"U16", 2, -1},     {"U8", 1, -1},        {"BOOL", 1, -1},    {"F8_E4M3", 1, -1}, {"F8_E5M2", 1, -1},
 };
 
 static const st_dtype *st_dtype_by_name(const char *name)
@@ -61,10 +60,7 @@ struct tg_st_writer {
     json_t *meta; /* object of strings */
 };
 
-static size_t st_fwrite(const void *ptr, size_t size, size_t n, FILE *f)
-{
-    return fwrite(ptr, size, n, f);
-}
+static size_t st_fwrite(const void *ptr, size_t size, size_t n, FILE *f) { return fwrite(ptr, size, n, f); }
 
 static tg_st_write_fn st_write = st_fwrite;
 
@@ -109,8 +105,7 @@ tg_status tg_st_writer_add(tg_st_writer *w, const char *name, const tg_tensor *t
         return tg_error(TG_ERR_INVALID, "tg_st_writer_add: tensor '%s' is NULL (%s)", name, prev);
     }
     if (!name[0] || !strcmp(name, ST_META_KEY) || !st_utf8_ok(name))
-        return tg_error(TG_ERR_INVALID,
-                        "tg_st_writer_add: invalid tensor name '%s' (empty, reserved or not UTF-8)",
+        return tg_error(TG_ERR_INVALID, "tg_st_writer_add: invalid tensor name '%s' (empty, reserved or not UTF-8)",
                         name);
     for (int i = 0; i < w->n; i++)
         if (!strcmp(w->items[i].name, name))
@@ -130,11 +125,9 @@ tg_status tg_st_writer_add(tg_st_writer *w, const char *name, const tg_tensor *t
 
 tg_status tg_st_writer_set_meta(tg_st_writer *w, const char *key, const char *value)
 {
-    if (!w || !key || !value)
-        return tg_error(TG_ERR_INVALID, "tg_st_writer_set_meta: NULL writer, key or value");
+    if (!w || !key || !value) return tg_error(TG_ERR_INVALID, "tg_st_writer_set_meta: NULL writer, key or value");
     json_t *v = json_string(value);
-    if (!v)
-        return tg_error(TG_ERR_INVALID, "tg_st_writer_set_meta: value of '%s' is not UTF-8", key);
+    if (!v) return tg_error(TG_ERR_INVALID, "tg_st_writer_set_meta: value of '%s' is not UTF-8", key);
     if (json_object_set_new(w->meta, key, v))
         return tg_error(TG_ERR_INVALID, "tg_st_writer_set_meta: key '%s' is not UTF-8", key);
     return TG_OK;
@@ -153,8 +146,7 @@ static void st_write_order(const tg_st_writer *w, int *order)
 
 /* JSON header text, padded with spaces so 8 + length is a multiple of 8.
  * Caller frees. */
-static tg_status st_build_header(const tg_st_writer *w, const int *order, char **out,
-                                 size_t *len)
+static tg_status st_build_header(const tg_st_writer *w, const int *order, char **out, size_t *len)
 {
     json_t *root = json_object();
     if (!root) return tg_error(TG_ERR_OOM, "tg_st_writer_save: out of memory");
@@ -166,8 +158,8 @@ static tg_status st_build_header(const tg_st_writer *w, const int *order, char *
         json_t *shape = json_array();
         for (int d = 0; d < s->ndim; d++) json_array_append_new(shape, json_integer(s->dims[d]));
         uint64_t end = off + tg_tensor_nbytes(it->t);
-        json_t *e = json_pack("{s:s, s:o, s:[I, I]}", "dtype", st_dtype_of(tg_tensor_dtype(it->t)),
-                              "shape", shape, "data_offsets", (json_int_t)off, (json_int_t)end);
+        json_t *e = json_pack("{s:s, s:o, s:[I, I]}", "dtype", st_dtype_of(tg_tensor_dtype(it->t)), "shape", shape,
+                              "data_offsets", (json_int_t)off, (json_int_t)end);
         if (!e || json_object_set_new(root, it->name, e)) {
             json_decref(root);
             return tg_error(TG_ERR_OOM, "tg_st_writer_save: out of memory building the header");
@@ -201,8 +193,7 @@ static bool st_put(FILE *f, const void *p, size_t n)
 static tg_status st_io_error(const char *what, const char *path, const char *tmp)
 {
     const char *why = errno ? strerror(errno) : "short write";
-    return tg_error(TG_ERR_IO, "tg_st_writer_save: %s '%s' (temp file '%s'): %s", what, path, tmp,
-                    why);
+    return tg_error(TG_ERR_IO, "tg_st_writer_save: %s '%s' (temp file '%s'): %s", what, path, tmp, why);
 }
 
 /* fsync of the directory holding `path`, so the rename itself is durable. */
@@ -211,9 +202,12 @@ static int st_sync_dir(const char *path)
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
-    if (!slash) snprintf(dir, sizeof dir, ".");
-    else if (slash == dir) dir[1] = '\0';
-    else *slash = '\0';
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
     int fd = open(dir, O_RDONLY | O_DIRECTORY);
     if (fd < 0) return -1;
     int rc = fsync(fd);
@@ -243,8 +237,7 @@ tg_status tg_st_writer_save(const tg_st_writer *w, const char *path)
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "wb");
     if (!f) {
-        st = tg_error(TG_ERR_IO, "tg_st_writer_save: cannot create '%s' for '%s': %s", tmp, path,
-                      strerror(errno));
+        st = tg_error(TG_ERR_IO, "tg_st_writer_save: cannot create '%s' for '%s': %s", tmp, path, strerror(errno));
         goto done;
     }
     unsigned char size_le[8];
@@ -269,13 +262,12 @@ tg_status tg_st_writer_save(const tg_st_writer *w, const char *path)
         goto fail;
     }
     if (rename(tmp, path)) {
-        st = tg_error(TG_ERR_IO, "tg_st_writer_save: cannot rename '%s' to '%s': %s", tmp, path,
-                      strerror(errno));
+        st = tg_error(TG_ERR_IO, "tg_st_writer_save: cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
         goto fail;
     }
     if (st_sync_dir(path))
-        st = tg_error(TG_ERR_IO, "tg_st_writer_save: wrote '%s' but cannot sync its directory: %s",
-                      path, strerror(errno));
+        st = tg_error(TG_ERR_IO, "tg_st_writer_save: wrote '%s' but cannot sync its directory: %s", path,
+                      strerror(errno));
     goto done;
 fail:
     if (f) fclose(f);
@@ -300,14 +292,13 @@ struct tg_st_file {
     json_t *root;       /* parsed header; names and metadata point into it */
     st_tensor *tensors; /* sorted by data offset */
     int n;
-    json_t *meta;       /* borrowed from root, may be NULL */
+    json_t *meta; /* borrowed from root, may be NULL */
     const char **meta_keys;
     int n_meta;
 };
 
 /* Records "tg_st_open: <path>: <message>" as a format error. */
-static tg_status st_bad(const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+static tg_status st_bad(const char *path, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static tg_status st_bad(const char *path, const char *fmt, ...)
 {
@@ -351,7 +342,8 @@ static tg_status st_parse_meta(tg_st_file *f, json_t *meta)
     if (!f->meta_keys) return tg_error(TG_ERR_OOM, "tg_st_open: out of memory");
     const char *key;
     json_t *v;
-    json_object_foreach(meta, key, v) {
+    json_object_foreach(meta, key, v)
+    {
         if (!json_is_string(v)) return st_bad(f->path, "metadata '%s' is not a string", key);
         f->meta_keys[f->n_meta++] = key;
     }
@@ -359,8 +351,7 @@ static tg_status st_parse_meta(tg_st_file *f, json_t *meta)
 }
 
 /* Validates one tensor entry of the header; data_size bounds its offsets. */
-static tg_status st_parse_tensor(const tg_st_file *f, const char *name, json_t *j,
-                                 uint64_t data_size, st_tensor *out)
+static tg_status st_parse_tensor(const tg_st_file *f, const char *name, json_t *j, uint64_t data_size, st_tensor *out)
 {
     const char *p = f->path;
     if (!json_is_object(j)) return st_bad(p, "tensor '%s': entry is not an object", name);
@@ -370,11 +361,9 @@ static tg_status st_parse_tensor(const tg_st_file *f, const char *name, json_t *
     if (!dt) return st_bad(p, "tensor '%s' has unknown dtype '%s'", name, json_string_value(jdt));
 
     json_t *jshape = json_object_get(j, "shape");
-    if (!json_is_array(jshape))
-        return st_bad(p, "tensor '%s': shape must be an array of non-negative integers", name);
+    if (!json_is_array(jshape)) return st_bad(p, "tensor '%s': shape must be an array of non-negative integers", name);
     if (json_array_size(jshape) > TG_MAX_DIMS)
-        return st_bad(p, "tensor '%s': shape has rank %zu, more than %d", name,
-                      json_array_size(jshape), TG_MAX_DIMS);
+        return st_bad(p, "tensor '%s': shape has rank %zu, more than %d", name, json_array_size(jshape), TG_MAX_DIMS);
     tg_shape shape = {.ndim = (int)json_array_size(jshape)};
     uint64_t nbytes = dt->size;
     for (int d = 0; d < shape.ndim; d++) {
@@ -388,25 +377,30 @@ static tg_status st_parse_tensor(const tg_st_file *f, const char *name, json_t *
 
     json_t *jo = json_object_get(j, "data_offsets");
     json_t *jb = json_array_get(jo, 0), *je = json_array_get(jo, 1);
-    if (!json_is_array(jo) || json_array_size(jo) != 2 || !json_is_integer(jb) ||
-        !json_is_integer(je) || json_integer_value(jb) < 0 ||
-        json_integer_value(jb) > json_integer_value(je))
-        return st_bad(p, "tensor '%s': data_offsets must be two integers [begin, end] with "
-                      "0 <= begin <= end", name);
+    if (!json_is_array(jo) || json_array_size(jo) != 2 || !json_is_integer(jb) || !json_is_integer(je) ||
+        json_integer_value(jb) < 0 || json_integer_value(jb) > json_integer_value(je))
+        return st_bad(p,
+                      "tensor '%s': data_offsets must be two integers [begin, end] with "
+                      "0 <= begin <= end",
+                      name);
     uint64_t begin = (uint64_t)json_integer_value(jb), end = (uint64_t)json_integer_value(je);
     char sbuf[160];
     if (end - begin != nbytes)
-        return st_bad(p, "tensor '%s': data_offsets [%llu, %llu] hold %llu bytes but shape %s "
-                      "of %s needs %llu", name, (unsigned long long)begin,
-                      (unsigned long long)end, (unsigned long long)(end - begin),
-                      tg_shape_str(&shape, sbuf, sizeof sbuf), dt->name,
-                      (unsigned long long)nbytes);
+        return st_bad(p,
+                      "tensor '%s': data_offsets [%llu, %llu] hold %llu bytes but shape %s "
+                      "of %s needs %llu",
+                      name, (unsigned long long)begin, (unsigned long long)end, (unsigned long long)(end - begin),
+                      tg_shape_str(&shape, sbuf, sizeof sbuf), dt->name, (unsigned long long)nbytes);
     if (end > data_size)
-        return st_bad(p, "tensor '%s': data_offsets [%llu, %llu] extend past the data area "
-                      "(%llu bytes; file truncated?)", name, (unsigned long long)begin,
-                      (unsigned long long)end, (unsigned long long)data_size);
-    out->e = (tg_st_entry){.name = name, .dtype_name = dt->name, .supported = dt->tg >= 0,
-                           .dtype = dt->tg >= 0 ? (tg_dtype)dt->tg : TG_F32, .shape = shape,
+        return st_bad(p,
+                      "tensor '%s': data_offsets [%llu, %llu] extend past the data area "
+                      "(%llu bytes; file truncated?)",
+                      name, (unsigned long long)begin, (unsigned long long)end, (unsigned long long)data_size);
+    out->e = (tg_st_entry){.name = name,
+                           .dtype_name = dt->name,
+                           .supported = dt->tg >= 0,
+                           .dtype = dt->tg >= 0 ? (tg_dtype)dt->tg : TG_F32,
+                           .shape = shape,
                            .nbytes = (size_t)nbytes};
     out->begin = begin;
     out->end = end;
@@ -429,9 +423,8 @@ static tg_status st_check_layout(const tg_st_file *f, uint64_t data_size)
         const st_tensor *t = &f->tensors[i];
         if (t->begin < pos) {
             const st_tensor *prev = &f->tensors[i - 1];
-            return st_bad(f->path, "tensors '%s' [%llu, %llu] and '%s' [%llu, %llu] overlap",
-                          prev->e.name, (unsigned long long)prev->begin,
-                          (unsigned long long)prev->end, t->e.name,
+            return st_bad(f->path, "tensors '%s' [%llu, %llu] and '%s' [%llu, %llu] overlap", prev->e.name,
+                          (unsigned long long)prev->begin, (unsigned long long)prev->end, t->e.name,
                           (unsigned long long)t->begin, (unsigned long long)t->end);
         }
         if (t->begin > pos)
@@ -440,30 +433,29 @@ static tg_status st_check_layout(const tg_st_file *f, uint64_t data_size)
         pos = t->end;
     }
     if (pos != data_size)
-        return st_bad(f->path, "data area has %llu bytes after the last tensor",
-                      (unsigned long long)(data_size - pos));
+        return st_bad(f->path, "data area has %llu bytes after the last tensor", (unsigned long long)(data_size - pos));
     return TG_OK;
 }
 
 static tg_status st_parse(tg_st_file *f)
 {
-    if (f->size < 8)
-        return st_bad(f->path, "file is %zu bytes, shorter than the 8-byte header size", f->size);
+    if (f->size < 8) return st_bad(f->path, "file is %zu bytes, shorter than the 8-byte header size", f->size);
     uint64_t hsize = 0;
     for (int i = 0; i < 8; i++) hsize |= (uint64_t)f->buf[i] << (8 * i);
     if (hsize > TG_ST_MAX_HEADER)
-        return st_bad(f->path, "header size %llu is absurd (limit %u bytes)",
-                      (unsigned long long)hsize, TG_ST_MAX_HEADER);
+        return st_bad(f->path, "header size %llu is absurd (limit %u bytes)", (unsigned long long)hsize,
+                      TG_ST_MAX_HEADER);
     if (hsize > f->size - 8)
-        return st_bad(f->path, "header size %llu runs past the end of the file (%zu bytes; "
-                      "truncated header?)", (unsigned long long)hsize, f->size);
+        return st_bad(f->path,
+                      "header size %llu runs past the end of the file (%zu bytes; "
+                      "truncated header?)",
+                      (unsigned long long)hsize, f->size);
     json_error_t err;
     f->root = json_loadb((const char *)f->buf + 8, (size_t)hsize, JSON_REJECT_DUPLICATES, &err);
     if (!f->root) {
         if (json_error_code(&err) == json_error_duplicate_key)
             return st_bad(f->path, "duplicate tensor name in header: %s", err.text);
-        return st_bad(f->path, "invalid JSON header at line %d column %d: %s", err.line,
-                      err.column, err.text);
+        return st_bad(f->path, "invalid JSON header at line %d column %d: %s", err.line, err.column, err.text);
     }
     if (!json_is_object(f->root)) return st_bad(f->path, "header is not a JSON object");
 
@@ -472,9 +464,12 @@ static tg_status st_parse(tg_st_file *f)
     if (!f->tensors) return tg_error(TG_ERR_OOM, "tg_st_open: out of memory");
     const char *key;
     json_t *v;
-    json_object_foreach(f->root, key, v) {
-        if (!strcmp(key, ST_META_KEY)) TG_TRY(st_parse_meta(f, v));
-        else TG_TRY(st_parse_tensor(f, key, v, data_size, &f->tensors[f->n++]));
+    json_object_foreach(f->root, key, v)
+    {
+        if (!strcmp(key, ST_META_KEY))
+            TG_TRY(st_parse_meta(f, v));
+        else
+            TG_TRY(st_parse_tensor(f, key, v, data_size, &f->tensors[f->n++]));
     }
     qsort(f->tensors, (size_t)f->n, sizeof *f->tensors, st_cmp_offset);
     TG_TRY(st_check_layout(f, data_size));
@@ -518,10 +513,7 @@ const char *tg_st_path(const tg_st_file *f) { return f ? f->path : NULL; }
 
 int tg_st_count(const tg_st_file *f) { return f ? f->n : 0; }
 
-const char *tg_st_name(const tg_st_file *f, int i)
-{
-    return f && i >= 0 && i < f->n ? f->tensors[i].e.name : NULL;
-}
+const char *tg_st_name(const tg_st_file *f, int i) { return f && i >= 0 && i < f->n ? f->tensors[i].e.name : NULL; }
 
 static const st_tensor *st_lookup(const tg_st_file *f, const char *name)
 {
@@ -537,8 +529,8 @@ static const st_tensor *st_need(const tg_st_file *f, const char *name, const cha
 {
     const st_tensor *t = st_lookup(f, name);
     if (!t)
-        tg_error(TG_ERR_INVALID, "%s: %s: no tensor '%s' in the file", fn,
-                 f ? f->path : "(NULL file)", name ? name : "(NULL)");
+        tg_error(TG_ERR_INVALID, "%s: %s: no tensor '%s' in the file", fn, f ? f->path : "(NULL file)",
+                 name ? name : "(NULL)");
     return t;
 }
 
@@ -553,8 +545,10 @@ tg_status tg_st_find(const tg_st_file *f, const char *name, tg_st_entry *out)
 static tg_status st_check_supported(const tg_st_file *f, const st_tensor *t, const char *fn)
 {
     if (t->e.supported) return TG_OK;
-    return tg_error(TG_ERR_DTYPE, "%s: %s: tensor '%s' has dtype %s, which tensorgrad cannot "
-                    "load (F32, BF16, I32 only)", fn, f->path, t->e.name, t->e.dtype_name);
+    return tg_error(TG_ERR_DTYPE,
+                    "%s: %s: tensor '%s' has dtype %s, which tensorgrad cannot "
+                    "load (F32, BF16, I32 only)",
+                    fn, f->path, t->e.name, t->e.dtype_name);
 }
 
 tg_status tg_st_copy_into(const tg_st_file *f, const char *name, tg_tensor *dst)
@@ -565,13 +559,12 @@ tg_status tg_st_copy_into(const tg_st_file *f, const char *name, tg_tensor *dst)
     if (!t) return TG_ERR_INVALID;
     TG_TRY(st_check_supported(f, t, fn));
     if (t->e.dtype != tg_tensor_dtype(dst))
-        return tg_error(TG_ERR_DTYPE, "%s: %s: tensor '%s' has dtype %s, model expects %s", fn,
-                        f->path, name, t->e.dtype_name, st_dtype_of(tg_tensor_dtype(dst)));
+        return tg_error(TG_ERR_DTYPE, "%s: %s: tensor '%s' has dtype %s, model expects %s", fn, f->path, name,
+                        t->e.dtype_name, st_dtype_of(tg_tensor_dtype(dst)));
     if (!tg_shape_equal(&t->e.shape, tg_tensor_shape(dst))) {
         char a[160], b[160];
-        return tg_error(TG_ERR_SHAPE, "%s: %s: tensor '%s' has shape %s, model expects %s", fn,
-                        f->path, name, tg_shape_str(&t->e.shape, a, sizeof a),
-                        tg_shape_str(tg_tensor_shape(dst), b, sizeof b));
+        return tg_error(TG_ERR_SHAPE, "%s: %s: tensor '%s' has shape %s, model expects %s", fn, f->path, name,
+                        tg_shape_str(&t->e.shape, a, sizeof a), tg_shape_str(tg_tensor_shape(dst), b, sizeof b));
     }
     if (t->e.nbytes) memcpy(tg_tensor_data(dst), t->e.data, t->e.nbytes);
     return TG_OK;
@@ -588,10 +581,7 @@ tg_tensor *tg_st_load(const tg_st_file *f, const char *name, tg_lifetime life)
 
 int tg_st_meta_count(const tg_st_file *f) { return f ? f->n_meta : 0; }
 
-const char *tg_st_meta_key(const tg_st_file *f, int i)
-{
-    return f && i >= 0 && i < f->n_meta ? f->meta_keys[i] : NULL;
-}
+const char *tg_st_meta_key(const tg_st_file *f, int i) { return f && i >= 0 && i < f->n_meta ? f->meta_keys[i] : NULL; }
 
 const char *tg_st_meta(const tg_st_file *f, const char *key)
 {

@@ -74,7 +74,7 @@ typedef struct tg_st_entry {
     bool supported;         /* dtype is one of tensorgrad's (F32, BF16, I32) */
     tg_dtype dtype;         /* meaningful only when supported */
     tg_shape shape;
-    const void *data;       /* raw little-endian bytes; may be unaligned for
+    const void *data; /* raw little-endian bytes; may be unaligned for
                                files from other writers: read with memcpy */
     size_t nbytes;
 } tg_st_entry;

@@ -21,18 +21,14 @@ void tg_clear_error(void) { last_error[0] = '\0'; }
 
 const char *tg_status_str(tg_status st)
 {
-    static const char *names[] = {
-        "TG_OK",        "TG_ERR_INVALID", "TG_ERR_SHAPE",  "TG_ERR_DTYPE",
-        "TG_ERR_OOM",   "TG_ERR_IO",      "TG_ERR_FORMAT", "TG_ERR_STATE",
-        "TG_ERR_BACKEND", "TG_ERR_NUMERIC"};
+    static const char *names[] = {"TG_OK",     "TG_ERR_INVALID", "TG_ERR_SHAPE", "TG_ERR_DTYPE",   "TG_ERR_OOM",
+                                  "TG_ERR_IO", "TG_ERR_FORMAT",  "TG_ERR_STATE", "TG_ERR_BACKEND", "TG_ERR_NUMERIC"};
     if ((unsigned)st < sizeof names / sizeof names[0]) return names[st];
     return "TG_ERR_UNKNOWN";
 }
 
-void tg_assert_fail(const char *file, int line, const char *cond,
-                    const char *hint)
+void tg_assert_fail(const char *file, int line, const char *cond, const char *hint)
 {
-    fprintf(stderr, "%s:%d: tensorgrad invariant broken: %s (%s)\n", file,
-            line, cond, hint ? hint : "no hint");
+    fprintf(stderr, "%s:%d: tensorgrad invariant broken: %s (%s)\n", file, line, cond, hint ? hint : "no hint");
     abort();
 }

@@ -51,8 +51,7 @@ tg_status tg_shape_check(const tg_shape *s, const char *fn)
         return tg_error(TG_ERR_SHAPE, "%s: rank %d outside 0..%d", fn, s->ndim, TG_MAX_DIMS);
     for (int i = 0; i < s->ndim; i++)
         if (s->dims[i] < 0)
-            return tg_error(TG_ERR_SHAPE, "%s: dim %d is negative (%lld)", fn, i,
-                            (long long)s->dims[i]);
+            return tg_error(TG_ERR_SHAPE, "%s: dim %d is negative (%lld)", fn, i, (long long)s->dims[i]);
     return TG_OK;
 }
 
@@ -65,7 +64,7 @@ static inline uint16_t to_bf16(float x)
 {
     uint32_t u;
     memcpy(&u, &x, 4);
-    uint32_t r = u + 0x7fffu + ((u >> 16) & 1u); /* round to nearest even */
+    uint32_t r = u + 0x7fffu + ((u >> 16) & 1u);                          /* round to nearest even */
     return (u & 0x7fffffffu) > 0x7f800000u ? (uint16_t)((u >> 16) | 0x40) /* quiet NaN */
                                            : (uint16_t)(r >> 16);
 }
@@ -98,8 +97,7 @@ void tg_bf16_to_f32_n(float *dst, const uint16_t *src, int64_t n)
 
 static tg_tensor *alloc_header(tg_lifetime life)
 {
-    tg_tensor *t = life == TG_STEP ? tg_arena_calloc(tg_ctx_arena(tg_ctx_current()), sizeof *t)
-                                   : calloc(1, sizeof *t);
+    tg_tensor *t = life == TG_STEP ? tg_arena_calloc(tg_ctx_arena(tg_ctx_current()), sizeof *t) : calloc(1, sizeof *t);
     if (!t) tg_error(TG_ERR_OOM, "tensor header: out of memory");
     return t;
 }
@@ -243,8 +241,8 @@ static tg_status fill_random(tg_tensor *t, uint64_t seed, double a, double b, bo
     const int64_t n = t->numel;
 #pragma omp parallel for if (n > 65536)
     for (int64_t i = 0; i < n; i++) {
-        double v = normal ? a + b * tg_rng_normal_at(seed, (uint64_t)i)
-                          : a + (b - a) * tg_rng_uniform_at(seed, (uint64_t)i);
+        double v =
+            normal ? a + b * tg_rng_normal_at(seed, (uint64_t)i) : a + (b - a) * tg_rng_uniform_at(seed, (uint64_t)i);
         tg_tensor_set(t, i, v);
     }
     return TG_OK;
@@ -264,8 +262,8 @@ tg_status tg_copy(tg_tensor *dst, const tg_tensor *src)
 {
     if (!dst || !src) return tg_error(TG_ERR_INVALID, "tg_copy: NULL tensor");
     if (dst->numel != src->numel)
-        return tg_error(TG_ERR_SHAPE, "tg_copy: numel differs (dst %lld, src %lld)",
-                        (long long)dst->numel, (long long)src->numel);
+        return tg_error(TG_ERR_SHAPE, "tg_copy: numel differs (dst %lld, src %lld)", (long long)dst->numel,
+                        (long long)src->numel);
     const int64_t n = src->numel;
     if (dst->dtype == src->dtype) {
         memmove(dst->data, src->data, tg_tensor_nbytes(src));
@@ -283,8 +281,7 @@ tg_status tg_copy_from(tg_tensor *t, const void *data, size_t bytes)
 {
     if (!t) return tg_error(TG_ERR_INVALID, "tg_copy_from: NULL tensor");
     if (bytes != tg_tensor_nbytes(t))
-        return tg_error(TG_ERR_SHAPE, "tg_copy_from: %zu bytes given, tensor holds %zu", bytes,
-                        tg_tensor_nbytes(t));
+        return tg_error(TG_ERR_SHAPE, "tg_copy_from: %zu bytes given, tensor holds %zu", bytes, tg_tensor_nbytes(t));
     memcpy(t->data, data, bytes);
     return TG_OK;
 }
@@ -295,8 +292,8 @@ tg_status tg_tensor_reshape_(tg_tensor *t, tg_shape shape)
     TG_TRY(tg_shape_check(&shape, "tg_tensor_reshape_"));
     if (tg_shape_numel(&shape) != t->numel) {
         char a[96], b[96];
-        return tg_error(TG_ERR_SHAPE, "tg_tensor_reshape_: cannot view %s as %s",
-                        tg_shape_str(&t->shape, a, sizeof a), tg_shape_str(&shape, b, sizeof b));
+        return tg_error(TG_ERR_SHAPE, "tg_tensor_reshape_: cannot view %s as %s", tg_shape_str(&t->shape, a, sizeof a),
+                        tg_shape_str(&shape, b, sizeof b));
     }
     t->shape = shape;
     if (t->grad) t->grad->shape = shape;
@@ -401,8 +398,8 @@ void tg_tensor_print(const tg_tensor *t, FILE *f, int max_elems)
         return;
     }
     char s[128];
-    fprintf(f, "tensor%s%s%s %s %s [", t->name ? " '" : "", t->name ? t->name : "",
-            t->name ? "'" : "", tg_shape_str(&t->shape, s, sizeof s), tg_dtype_name(t->dtype));
+    fprintf(f, "tensor%s%s%s %s %s [", t->name ? " '" : "", t->name ? t->name : "", t->name ? "'" : "",
+            tg_shape_str(&t->shape, s, sizeof s), tg_dtype_name(t->dtype));
     int64_t n = t->numel < max_elems ? t->numel : max_elems;
     for (int64_t i = 0; i < n; i++) fprintf(f, i ? ", %.6g" : "%.6g", tg_tensor_get(t, i));
     fprintf(f, "%s]%s\n", n < t->numel ? ", ..." : "", t->requires_grad ? " requires_grad" : "");

@@ -35,8 +35,7 @@ typedef struct tg_shape {
 /* TG_SHAPE(2, 3) builds the tg_shape {ndim = 2, dims = {2, 3}}. */
 #define TG_SHAPE_NARG_(_1, _2, _3, _4, _5, _6, _7, _8, N, ...) N
 #define TG_SHAPE_NARG(...) TG_SHAPE_NARG_(__VA_ARGS__, 8, 7, 6, 5, 4, 3, 2, 1, 0)
-#define TG_SHAPE(...) \
-    ((tg_shape){.ndim = TG_SHAPE_NARG(__VA_ARGS__), .dims = {__VA_ARGS__}})
+#define TG_SHAPE(...) ((tg_shape){.ndim = TG_SHAPE_NARG(__VA_ARGS__), .dims = {__VA_ARGS__}})
 /* The shape of a scalar (0-d tensor, one element). */
 #define TG_SCALAR_SHAPE ((tg_shape){.ndim = 0})
 

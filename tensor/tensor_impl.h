@@ -14,8 +14,8 @@ struct tg_tensor {
     tg_dtype dtype;
     tg_lifetime life;
     bool requires_grad;
-    bool owns_data;     /* PERSIST tensors own their block; views do not */
-    tg_tensor *grad;    /* accumulated gradient, same lifetime */
+    bool owns_data;       /* PERSIST tensors own their block; views do not */
+    tg_tensor *grad;      /* accumulated gradient, same lifetime */
     struct tg_node *node; /* producing tape node, NULL for leaves */
     const char *name;
 };

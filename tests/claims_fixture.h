@@ -11,8 +11,8 @@
 
 typedef struct claims_fixture {
     claims_codes *codes;
-    claims_dataset ds;         /* every generated claim */
-    claims_dataset train_ds;   /* the training claims, a view into ds (claims not owned) */
+    claims_dataset ds;       /* every generated claim */
+    claims_dataset train_ds; /* the training claims, a view into ds (claims not owned) */
     claims_corpus train, valid;
     claims_tokenizer *tok;
     uint8_t *is_code, *is_rare;

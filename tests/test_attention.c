@@ -19,27 +19,21 @@
 typedef struct attn_case {
     int64_t B, H, T, D;
     bool causal;
-    int n_len;           /* 0: lengths NULL, else B entries in len */
+    int n_len; /* 0: lengths NULL, else B entries in len */
     int32_t len[2];
-    double scale;        /* 0: 1/sqrt(Dh) */
+    double scale; /* 0: 1/sqrt(Dh) */
 } attn_case;
 
 static const attn_case cases[] = {
-    {1, 1, 1, 1, false, 0, {0}, 0},
-    {1, 1, 1, 1, true, 1, {1}, 0},
-    {1, 1, 5, 3, false, 0, {0}, 0},
-    {1, 1, 5, 3, true, 0, {0}, 0},
-    {1, 1, 5, 3, false, 1, {0}, 0},          /* every key masked: zeros */
-    {2, 2, 17, 8, false, 2, {3, 17}, 0},
-    {2, 2, 17, 8, true, 2, {0, 11}, 0},
-    {1, 3, 33, 16, true, 0, {0}, 0.3},
-    {1, 3, 33, 16, false, 0, {0}, 2.0},
-    {2, 1, 64, 32, false, 2, {64, 0}, 0},
-    {2, 1, 64, 32, true, 0, {0}, 0},
-    {1, 2, 130, 8, true, 0, {0}, 0},
-    {1, 2, 130, 8, false, 1, {100}, 0.5},
-    {2, 1, 70, 4, true, 2, {70, 65}, 0},     /* lengths inside the second block */
-    {2, 3, 100, 32, true, 2, {100, 37}, 0},  /* big enough for the parallel per-head backward */
+    {1, 1, 1, 1, false, 0, {0}, 0},         {1, 1, 1, 1, true, 1, {1}, 0},
+    {1, 1, 5, 3, false, 0, {0}, 0},         {1, 1, 5, 3, true, 0, {0}, 0},
+    {1, 1, 5, 3, false, 1, {0}, 0}, /* every key masked: zeros */
+    {2, 2, 17, 8, false, 2, {3, 17}, 0},    {2, 2, 17, 8, true, 2, {0, 11}, 0},
+    {1, 3, 33, 16, true, 0, {0}, 0.3},      {1, 3, 33, 16, false, 0, {0}, 2.0},
+    {2, 1, 64, 32, false, 2, {64, 0}, 0},   {2, 1, 64, 32, true, 0, {0}, 0},
+    {1, 2, 130, 8, true, 0, {0}, 0},        {1, 2, 130, 8, false, 1, {100}, 0.5},
+    {2, 1, 70, 4, true, 2, {70, 65}, 0},    /* lengths inside the second block */
+    {2, 3, 100, 32, true, 2, {100, 37}, 0}, /* big enough for the parallel per-head backward */
 };
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
 /* gradcheck covers all but the last (large) case, which relies on the
@@ -143,7 +137,8 @@ START_TEST(test_fixtures)
     const char *name;
     json_t *cs;
     int n = 0;
-    json_object_foreach(root, name, cs) {
+    json_object_foreach(root, name, cs)
+    {
         const json_t *ins = json_object_get(cs, "inputs");
         tg_tensor *in[4] = {NULL};
         const int n_in = (int)json_array_size(ins);
@@ -258,7 +253,7 @@ END_TEST
  * split the work by key blocks then query blocks, and on many heads share
  * the heads out. All must agree. */
 static const attn_case thread_cases[] = {
-    {1, 3, 130, 24, true, 1, {121}, 0}, /* 3 heads, 2 threads: split */
+    {1, 3, 130, 24, true, 1, {121}, 0},    /* 3 heads, 2 threads: split */
     {2, 2, 96, 48, false, 2, {96, 50}, 0}, /* 4 heads, 2 threads: per head */
 };
 
@@ -364,7 +359,6 @@ START_TEST(test_packed_errors)
 }
 END_TEST
 
-
 /* ---- bf16 tile products and attention with them ---- */
 
 static float bf16_round(float x) { return tg_bf16_to_f32(tg_f32_to_bf16(x)); }
@@ -386,8 +380,8 @@ static void fill_uniform(float *x, int64_t n, unsigned seed)
 
 /* m × n × K products: row-major and transposed `a`, `b` packed from b and
  * from bᵀ, accumulating and overwriting. */
-static const int tile_shapes[][3] = {{1, 1, 1}, {4, 16, 2}, {5, 7, 3}, {64, 64, 64}, {13, 70, 33}, {64, 5, 65},
-                                     {3, 130, 9}, {17, 64, 128}};
+static const int tile_shapes[][3] = {{1, 1, 1},    {4, 16, 2},  {5, 7, 3},   {64, 64, 64},
+                                     {13, 70, 33}, {64, 5, 65}, {3, 130, 9}, {17, 64, 128}};
 
 START_TEST(test_tile_products)
 {
@@ -546,8 +540,7 @@ END_TEST
 static void expect_error(const tg_tensor *t, const char *needle)
 {
     ck_assert_msg(t == NULL, "expected an error mentioning '%s'", needle);
-    ck_assert_msg(strstr(tg_last_error(), needle) != NULL, "error message '%s' lacks '%s'", tg_last_error(),
-                  needle);
+    ck_assert_msg(strstr(tg_last_error(), needle) != NULL, "error message '%s' lacks '%s'", tg_last_error(), needle);
 }
 
 START_TEST(test_empty_sequence)
@@ -701,10 +694,12 @@ int main(int argc, char **argv)
     Suite *s = suite_create("attention");
     TCase *tc = tcase_create("attention");
     const bool tiles = tg_tile_bf16_available();
-    TCase *tb = tg_tcase_create_needing("bf16", tiles, "the bf16 tile products need a CPU with AVX-512 BF16, which "
-                                                       "this one lacks (compute bf16 runs the f32 tiles here)");
-    TCase *tf = tg_tcase_create_needing("f32_fallback", !tiles, "this CPU has the bf16 tile products, so compute "
-                                                                "bf16 never falls back to the f32 tiles");
+    TCase *tb = tg_tcase_create_needing("bf16", tiles,
+                                        "the bf16 tile products need a CPU with AVX-512 BF16, which "
+                                        "this one lacks (compute bf16 runs the f32 tiles here)");
+    TCase *tf = tg_tcase_create_needing("f32_fallback", !tiles,
+                                        "this CPU has the bf16 tile products, so compute "
+                                        "bf16 never falls back to the f32 tiles");
     for (TCase **t = (TCase *[]){tc, tb, tf, NULL}; *t; t++) {
         tcase_add_checked_fixture(*t, tg_test_setup, tg_test_teardown);
         tcase_set_timeout(*t, 300);

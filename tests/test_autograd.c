@@ -25,8 +25,7 @@ START_TEST(test_backward_accumulates)
         ck_assert_int_eq(tg_backward(loss), TG_OK);
         tg_step_end();
     }
-    for (int i = 0; i < 3; i++)
-        ck_assert_float_eq_tol(tg_f32(tg_tensor_grad(x))[i], 4 * tg_f32(x)[i], 1e-5);
+    for (int i = 0; i < 3; i++) ck_assert_float_eq_tol(tg_f32(tg_tensor_grad(x))[i], 4 * tg_f32(x)[i], 1e-5);
     tg_zero_grad(x);
     ck_assert_float_eq(tg_f32(tg_tensor_grad(x))[0], 0.0f);
     tg_tensor_free(x);
@@ -114,14 +113,17 @@ END_TEST
 /* A user op outside the library: y = x^3, with its own backward. */
 static tg_status cube_infer(const tg_tensor *const *in, int n, const void *attr, tg_shape *s, tg_dtype *dt)
 {
-    (void)n; (void)attr;
+    (void)n;
+    (void)attr;
     *s = *tg_tensor_shape(in[0]);
     *dt = TG_F32;
     return TG_OK;
 }
 static tg_status cube_fwd(tg_op_ctx *c, const tg_tensor *const *in, int n, const void *attr, tg_tensor *out)
 {
-    (void)c; (void)n; (void)attr;
+    (void)c;
+    (void)n;
+    (void)attr;
     for (int64_t i = 0; i < tg_tensor_numel(out); i++) tg_f32(out)[i] = powf(tg_f32(in[0])[i], 3);
     return TG_OK;
 }
@@ -131,12 +133,14 @@ static tg_status cube_bwd(tg_op_ctx *c, const tg_tensor *dout, tg_tensor *const 
     for (int64_t i = 0; i < tg_tensor_numel(dout); i++) tg_f32(din[0])[i] += tg_f32(dout)[i] * 3 * x[i] * x[i];
     return TG_OK;
 }
-static const tg_op cube_op = {.name = "test_cube", .n_in = 1, .infer = cube_infer, .forward = cube_fwd, .backward = cube_bwd};
+static const tg_op cube_op = {
+    .name = "test_cube", .n_in = 1, .infer = cube_infer, .forward = cube_fwd, .backward = cube_bwd};
 static const tg_op cube_twin = {.name = "test_cube", .n_in = 1, .infer = cube_infer, .forward = cube_fwd};
 
 static tg_tensor *cube_fn(tg_tensor *const *in, int n, void *u)
 {
-    (void)n; (void)u;
+    (void)n;
+    (void)u;
     return tg_apply(&cube_op, (const tg_tensor *const *)in, 1, NULL, 0);
 }
 
@@ -147,13 +151,14 @@ static tg_status wrong_bwd(tg_op_ctx *c, const tg_tensor *dout, tg_tensor *const
     for (int64_t i = 0; i < tg_tensor_numel(dout); i++) tg_f32(din[0])[i] += tg_f32(dout)[i];
     return TG_OK;
 }
-static const tg_op wrong_op = {.name = "test_wrong", .n_in = 1, .infer = cube_infer, .forward = cube_fwd, .backward = wrong_bwd};
+static const tg_op wrong_op = {
+    .name = "test_wrong", .n_in = 1, .infer = cube_infer, .forward = cube_fwd, .backward = wrong_bwd};
 static tg_tensor *wrong_fn(tg_tensor *const *in, int n, void *u)
 {
-    (void)n; (void)u;
+    (void)n;
+    (void)u;
     return tg_apply(&wrong_op, (const tg_tensor *const *)in, 1, NULL, 0);
 }
-
 
 /* ---- fresh gradients ---- */
 
@@ -162,14 +167,16 @@ static tg_tensor *wrong_fn(tg_tensor *const *in, int n, void *u)
 static bool seen_fresh[3];
 static tg_status sum_infer(const tg_tensor *const *in, int n, const void *attr, tg_shape *s, tg_dtype *dt)
 {
-    (void)n; (void)attr;
+    (void)n;
+    (void)attr;
     *s = *tg_tensor_shape(in[0]);
     *dt = TG_F32;
     return TG_OK;
 }
 static tg_status sum_fwd(tg_op_ctx *c, const tg_tensor *const *in, int n, const void *attr, tg_tensor *out)
 {
-    (void)c; (void)attr;
+    (void)c;
+    (void)attr;
     for (int64_t i = 0; i < tg_tensor_numel(out); i++) {
         tg_f32(out)[i] = 0;
         for (int k = 0; k < n; k++) tg_f32(out)[i] += tg_f32(in[k])[i];
@@ -186,8 +193,12 @@ static tg_status sum_bwd(tg_op_ctx *c, const tg_tensor *dout, tg_tensor *const *
     }
     return TG_OK;
 }
-static const tg_op fresh_sum_op = {.name = "test_fresh_sum", .n_in = -1, .flags = TG_OP_FRESH_GRADS,
-                                   .infer = sum_infer, .forward = sum_fwd, .backward = sum_bwd};
+static const tg_op fresh_sum_op = {.name = "test_fresh_sum",
+                                   .n_in = -1,
+                                   .flags = TG_OP_FRESH_GRADS,
+                                   .infer = sum_infer,
+                                   .forward = sum_fwd,
+                                   .backward = sum_bwd};
 
 START_TEST(test_fresh_grad_flags)
 {
@@ -235,8 +246,8 @@ static void fresh_graph(tg_tensor **grads, tg_tensor *const *w, bool keep)
     tg_tensor *r2 = tg_scale(r, 0.5); /* (16), broadcast into the last add */
     /* each op below is the last reader of at least one of its inputs, so
      * backward hands it that gradient fresh */
-    tg_tensor *h = tg_layer_norm(tg_scale(x, 1.5), w[0], w[1], 1e-5); /* (5, 3, 16) */
-    tg_tensor *f = tg_gelu(tg_linear(h, w[2], w[3]));           /* (5, 3, 24) */
+    tg_tensor *h = tg_layer_norm(tg_scale(x, 1.5), w[0], w[1], 1e-5);                    /* (5, 3, 16) */
+    tg_tensor *f = tg_gelu(tg_linear(h, w[2], w[3]));                                    /* (5, 3, 24) */
     tg_tensor *g = tg_linear_with(f, w[4], NULL, &(tg_linear_opts){.compute = TG_BF16}); /* (5, 3, 16) */
     tg_tensor *y = tg_add(tg_add(tg_mul(g, tg_sub(x, r)), tg_div(h, tg_add_scalar(tg_exp(r), 1.0))), r2);
     ck_assert_int_eq(tg_backward(tg_sum(tg_mul(y, y), NULL, 0, false)), TG_OK);
@@ -333,8 +344,8 @@ START_TEST(test_memory_stable_over_1000_steps)
     ck_assert_uint_eq(tg_arena_capacity(tg_ctx_arena(tg_ctx_current())), cap_warm);
 #ifndef __SANITIZE_ADDRESS__
     /* ASan's shadow memory and allocator make RSS and mallinfo meaningless there */
-    ck_assert_uint_eq(mallinfo2().uordblks, heap_warm);     /* no heap allocation per step */
-    ck_assert_int_le(rss_kb() - after_warmup, 512);          /* KiB: resident memory flat */
+    ck_assert_uint_eq(mallinfo2().uordblks, heap_warm); /* no heap allocation per step */
+    ck_assert_int_le(rss_kb() - after_warmup, 512);     /* KiB: resident memory flat */
 #else
     (void)heap_warm;
     (void)after_warmup;

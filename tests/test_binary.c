@@ -47,7 +47,9 @@ START_TEST(test_forward_and_grads_match_torch)
 }
 END_TEST
 
-typedef struct { int op; } gc_user;
+typedef struct {
+    int op;
+} gc_user;
 
 static tg_tensor *gc_fn(tg_tensor *const *in, int n, void *u)
 {

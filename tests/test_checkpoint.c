@@ -30,10 +30,9 @@ typedef struct model {
  * `extra`, ln2 weight (8); `drop_head` leaves lm_head out. */
 static void model_init(model *m, int64_t qkv_rows, bool extra, bool drop_head, uint64_t seed)
 {
-    const char *names[MAX_P] = {"wte.weight", "blocks.0.attn.qkv.weight", "blocks.0.ln1.bias",
-                                "lm_head.weight", "blocks.0.ln2.weight"};
-    tg_shape shapes[MAX_P] = {TG_SHAPE(11, 8), TG_SHAPE(qkv_rows, 8), TG_SHAPE(8), TG_SHAPE(11, 8),
-                              TG_SHAPE(8)};
+    const char *names[MAX_P] = {"wte.weight", "blocks.0.attn.qkv.weight", "blocks.0.ln1.bias", "lm_head.weight",
+                                "blocks.0.ln2.weight"};
+    tg_shape shapes[MAX_P] = {TG_SHAPE(11, 8), TG_SHAPE(qkv_rows, 8), TG_SHAPE(8), TG_SHAPE(11, 8), TG_SHAPE(8)};
     memset(m, 0, sizeof *m);
     m->ps = tg_param_set_create();
     for (int i = 0; i < MAX_P; i++) {
@@ -101,9 +100,14 @@ static tg_train_state sample_train_state(void)
     tg_rng *rng = tg_ctx_rng(tg_ctx_current());
     for (int k = 0; k < 5; k++) tg_rng_next(rng); /* dropout has drawn from it */
     tg_rng_split(rng, 1000);
-    return (tg_train_state){.step = 3, .epoch = 1, .batch_cursor = 17, .tokens_seen = 12345,
-                            .data_seed = 0xFFFFFFFFFFFFFFF1ull, .rng = *rng,
-                            .best_metric = 0.1234567890123456789, .best_step = 2};
+    return (tg_train_state){.step = 3,
+                            .epoch = 1,
+                            .batch_cursor = 17,
+                            .tokens_seen = 12345,
+                            .data_seed = 0xFFFFFFFFFFFFFFF1ull,
+                            .rng = *rng,
+                            .best_metric = 0.1234567890123456789,
+                            .best_step = 2};
 }
 
 /* Snapshot of every parameter value, to check that failed loads change nothing. */
@@ -209,8 +213,8 @@ START_TEST(test_sgd_round_trip)
     tg_optim *oa = tg_sgd_create(a.ps, &so);
     train(&a, oa, 2, 20);
     /* no scaler, special metric values, no config */
-    tg_train_state ta = {.step = 2, .best_metric = -INFINITY, .data_seed = 7,
-                         .rng = {.seed = UINT64_MAX, .counter = UINT64_MAX - 1}};
+    tg_train_state ta = {
+        .step = 2, .best_metric = -INFINITY, .data_seed = 7, .rng = {.seed = UINT64_MAX, .counter = UINT64_MAX - 1}};
     ck_assert_int_eq(tg_checkpoint_save(path, a.ps, oa, NULL, &ta, NULL), TG_OK);
     snapshot saved = take(&a);
 
@@ -432,8 +436,8 @@ START_TEST(test_errors)
     for (size_t k = 0; k < sizeof meta_cases / sizeof meta_cases[0]; k++) {
         rewrite(path, bad, NULL, meta_cases[k].key, meta_cases[k].value);
         tg_status st = tg_checkpoint_load(bad, m.ps, adamw, &sm, &tm, NULL);
-        ck_assert_msg(strstr(tg_last_error(), meta_cases[k].msg) && strstr(tg_last_error(), bad),
-                      "case %zu: got '%s'", k, tg_last_error());
+        ck_assert_msg(strstr(tg_last_error(), meta_cases[k].msg) && strstr(tg_last_error(), bad), "case %zu: got '%s'",
+                      k, tg_last_error());
         ck_assert_int_ne(st, TG_OK);
     }
     ck_assert_int_eq(tm.step, -5);

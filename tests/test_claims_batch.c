@@ -52,7 +52,8 @@ START_TEST(test_every_target_counted_once)
     }
     ck_assert_int_eq(docs_seen, N_DOCS);
     for (int d = 0; d < N_DOCS; d++) {
-        for (int i = 1; i < len[d]; i++) ck_assert_msg(seen[d][i] == 1, "doc %d token %d counted %d times", d, i, seen[d][i]);
+        for (int i = 1; i < len[d]; i++)
+            ck_assert_msg(seen[d][i] == 1, "doc %d token %d counted %d times", d, i, seen[d][i]);
         free(seen[d]);
         free(docs[d]);
     }

@@ -40,8 +40,9 @@ START_TEST(test_old_names_load_and_round_trip)
     char *json = claims_config_to_json(&m, &b, tok, thr);
     ck_assert_ptr_nonnull(json);
     /* written with the flag names only */
-    const char *const names[] = {"\"ff\"", "\"max-seq\"", "\"decision-loss\"", "\"cost-fr\"", "\"cost-fa\"",
-                                 "\"class-weights\"", "\"token-budget\"", "\"balance\"", "\"head-hidden\""};
+    const char *const names[] = {"\"ff\"",           "\"max-seq\"", "\"decision-loss\"",
+                                 "\"cost-fr\"",      "\"cost-fa\"", "\"class-weights\"",
+                                 "\"token-budget\"", "\"balance\"", "\"head-hidden\""};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) ck_assert_msg(strstr(json, names[i]), "%s", names[i]);
     ck_assert_ptr_null(strstr(json, "token_budget"));
     ck_assert_ptr_null(strstr(json, "\"hidden\""));

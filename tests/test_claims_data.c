@@ -148,8 +148,10 @@ START_TEST(test_long_frac)
         ck_assert_int_eq(claims_dataset_load(path, NULL, &ds), TG_OK);
         long big = 0;
         for (size_t i = 0; i < ds.n; i++) big += ds.claims[i].note_len > 32 * 1024;
-        if (pass) ck_assert_int_ge(big, 20);
-        else ck_assert_int_eq(big, 0);
+        if (pass)
+            ck_assert_int_ge(big, 20);
+        else
+            ck_assert_int_eq(big, 0);
         claims_dataset_free(&ds);
     }
     remove(path);
@@ -251,7 +253,8 @@ START_TEST(test_malformed_lines)
     ck_assert_int_eq(r.n, 5);
     for (int i = 0; i < 5; i++) {
         ck_assert_int_eq(r.line[i], want[i].line);
-        ck_assert_msg(strstr(r.reason[i], want[i].why), "line %ld: '%s' lacks '%s'", r.line[i], r.reason[i], want[i].why);
+        ck_assert_msg(strstr(r.reason[i], want[i].why), "line %ld: '%s' lacks '%s'", r.line[i], r.reason[i],
+                      want[i].why);
     }
     claims_dataset_free(&ds);
 
@@ -279,11 +282,12 @@ END_TEST
 static void put_claim(FILE *f, int id, const char *member, const char *provider, const char *date, const char *dx,
                       const char *px, int units)
 {
-    fprintf(f, "{\"claim_id\":\"H%d\",\"member_id\":\"%s\",\"patient\":{\"name\":\"Ann Lee\",\"dob\":"
-               "\"1970-01-02\",\"age\":52,\"sex\":\"F\"},\"provider\":{\"id\":\"%s\",\"specialty\":\"Family\"},"
-               "\"service_date_from\":\"%s\",\"service_date_to\":\"%s\",\"diagnosis_codes\":[\"%s\"],"
-               "\"procedures\":[{\"code\":\"%s\",\"units\":%d,\"billed_amount\":90.5}],\"place_of_service\":"
-               "\"11\",\"prior_auth\":false,\"note\":\"\",\"decision\":\"approve\",\"fraud\":false}\n",
+    fprintf(f,
+            "{\"claim_id\":\"H%d\",\"member_id\":\"%s\",\"patient\":{\"name\":\"Ann Lee\",\"dob\":"
+            "\"1970-01-02\",\"age\":52,\"sex\":\"F\"},\"provider\":{\"id\":\"%s\",\"specialty\":\"Family\"},"
+            "\"service_date_from\":\"%s\",\"service_date_to\":\"%s\",\"diagnosis_codes\":[\"%s\"],"
+            "\"procedures\":[{\"code\":\"%s\",\"units\":%d,\"billed_amount\":90.5}],\"place_of_service\":"
+            "\"11\",\"prior_auth\":false,\"note\":\"\",\"decision\":\"approve\",\"fraud\":false}\n",
             id, member, provider, date, date, dx, px, units);
 }
 
@@ -295,13 +299,13 @@ START_TEST(test_history_hand_made)
     FILE *f = fopen(path, "w");
     ck_assert_ptr_nonnull(f);
     put_claim(f, 0, "A", "P1", "2022-03-01", "I10", "99213", 1);
-    put_claim(f, 1, "B", "P1", "2022-03-01", "I10", "99213", 1); /* other member */
-    put_claim(f, 2, "A", "P1", "2022-03-01", "I10", "99213", 1); /* repeat of 0 */
-    put_claim(f, 3, "A", "P2", "2022-03-01", "I10", "99213", 1); /* other provider */
-    put_claim(f, 4, "A", "P1", "2022-03-01", "I10", "99213", 2); /* other units */
+    put_claim(f, 1, "B", "P1", "2022-03-01", "I10", "99213", 1);   /* other member */
+    put_claim(f, 2, "A", "P1", "2022-03-01", "I10", "99213", 1);   /* repeat of 0 */
+    put_claim(f, 3, "A", "P2", "2022-03-01", "I10", "99213", 1);   /* other provider */
+    put_claim(f, 4, "A", "P1", "2022-03-01", "I10", "99213", 2);   /* other units */
     put_claim(f, 5, "A", "P1", "2022-03-01", "E11.9", "99213", 1); /* other diagnosis */
-    put_claim(f, 6, "A", "P1", "2022-04-01", "I10", "99213", 1); /* other day */
-    put_claim(f, 7, "A", "P1", "2022-03-01", "I10", "99213", 1); /* repeat again */
+    put_claim(f, 6, "A", "P1", "2022-04-01", "I10", "99213", 1);   /* other day */
+    put_claim(f, 7, "A", "P1", "2022-03-01", "I10", "99213", 1);   /* repeat again */
     fclose(f);
     claims_dataset ds;
     ck_assert_msg(claims_dataset_load(path, NULL, &ds) == TG_OK, "%s", tg_last_error());
@@ -359,8 +363,8 @@ START_TEST(test_history_generated)
     ck_assert_int_gt(in_valid, 0);
     for (int s = 0; s < 3; s++) free(idx[s]);
     claims_dataset_free(&ds);
-    ck_assert_int_eq(claims_split_file(path, "claims_history_split", 3, (claims_split_fracs){0.8, 0.1}, NULL, NULL,
-                                       NULL), TG_OK);
+    ck_assert_int_eq(
+        claims_split_file(path, "claims_history_split", 3, (claims_split_fracs){0.8, 0.1}, NULL, NULL, NULL), TG_OK);
     claims_dataset part;
     ck_assert_int_eq(claims_dataset_load("claims_history_split.valid.jsonl", NULL, &part), TG_OK);
     long flagged = 0;
@@ -385,8 +389,8 @@ static void check_limits(const claims_codes *t, const claims_claim *c, const cla
 {
     claims_code_limits want = {0, 0, 0, 150};
     for (int k = 0; k < c->n_diagnoses + c->n_procedures; k++) {
-        const claims_code *x = claims_codes_find(t, k < c->n_diagnoses ? c->diagnoses[k]
-                                                                       : c->procedures[k - c->n_diagnoses].code);
+        const claims_code *x =
+            claims_codes_find(t, k < c->n_diagnoses ? c->diagnoses[k] : c->procedures[k - c->n_diagnoses].code);
         want.female_only += x->sex == 'F';
         want.male_only += x->sex == 'M';
         want.age_min = x->age_min > want.age_min ? x->age_min : want.age_min;
@@ -406,7 +410,7 @@ static void check_limits(const claims_codes *t, const claims_claim *c, const cla
     ck_assert_float_eq(f[9], l->female_only < 3 ? l->female_only : 3);
     ck_assert_float_eq(f[10], l->male_only < 3 ? l->male_only : 3);
     ck_assert_int_eq(f[11] < 0, c->patient_age < l->age_min);
-    ck_assert_int_eq(f[12] < 0, c->patient_age > l->age_max);
+    ck_assert_int_eq(f[12]<0, c->patient_age> l->age_max);
     ck_assert_float_eq(f[8], c->history_duplicate);
 }
 
@@ -470,8 +474,10 @@ START_TEST(test_provider_profile)
         for (int j = 0; j < c->n_procedures; j++)
             if (!strcmp(c->procedures[j].code, "99215")) ck_assert_int_eq(c->em_level, 5);
         n_em += c->em_level > 0;
-        if ((c->deny_reasons >> CLAIMS_DENY_UPCODE) & 1) up += c->provider_em_top, n_up++;
-        else if (!c->deny && c->em_level) ok += c->provider_em_top, n_ok++;
+        if ((c->deny_reasons >> CLAIMS_DENY_UPCODE) & 1)
+            up += c->provider_em_top, n_up++;
+        else if (!c->deny && c->em_level)
+            ok += c->provider_em_top, n_ok++;
     }
     ck_assert_int_gt(n_em, (long)ds.n / 2);
     ck_assert_int_gt(n_up, 5);
@@ -574,8 +580,10 @@ START_TEST(test_deny_reasons)
         claims_claim c;
         bool ok = claims_parse_line(line, strlen(line), NULL, &c, why, sizeof why);
         ck_assert_msg(ok == !cases[i].why, "case %zu: %s", i, ok ? "accepted" : why);
-        if (ok) ck_assert_uint_eq(c.deny_reasons, cases[i].mask);
-        else ck_assert_msg(strstr(why, cases[i].why), "case %zu: '%s'", i, why);
+        if (ok)
+            ck_assert_uint_eq(c.deny_reasons, cases[i].mask);
+        else
+            ck_assert_msg(strstr(why, cases[i].why), "case %zu: '%s'", i, why);
         claims_claim_clear(&c);
     }
 }
@@ -583,14 +591,16 @@ END_TEST
 
 START_TEST(test_scrub_examples)
 {
-    const char *in = "Patient: John Smith, DOB 03/14/1962, member XQH482913307. Mr. Smith called from "
-                     "(555) 123-4567 and lives at 12 Oak Hollow Street, Springfield, IL 62704. "
-                     "Daughter Mary Kowalski, 555.222.3333. MRN 48213377. Seen 2022-04-05 and March 3, 2022. "
-                     "Dx E11.65, I10, Z3A.2; CPT 99213, 3044F; J1100 x2. BP 132/84, A1c 7.8%, pain 5/10, age 59, since 2019.";
-    const char *want = "Patient: <NAME>, DOB <DOB>, member <MEMBER_ID>. Mr. <NAME> called from "
-                       "<PHONE> and lives at <ADDRESS>. "
-                       "Daughter <NAME>, <PHONE>. MRN <ID>. Seen <DATE> and <DATE>. "
-                       "Dx E11.65, I10, Z3A.2; CPT 99213, 3044F; J1100 x2. BP 132/84, A1c 7.8%, pain 5/10, age 59, since 2019.";
+    const char *in =
+        "Patient: John Smith, DOB 03/14/1962, member XQH482913307. Mr. Smith called from "
+        "(555) 123-4567 and lives at 12 Oak Hollow Street, Springfield, IL 62704. "
+        "Daughter Mary Kowalski, 555.222.3333. MRN 48213377. Seen 2022-04-05 and March 3, 2022. "
+        "Dx E11.65, I10, Z3A.2; CPT 99213, 3044F; J1100 x2. BP 132/84, A1c 7.8%, pain 5/10, age 59, since 2019.";
+    const char *want =
+        "Patient: <NAME>, DOB <DOB>, member <MEMBER_ID>. Mr. <NAME> called from "
+        "<PHONE> and lives at <ADDRESS>. "
+        "Daughter <NAME>, <PHONE>. MRN <ID>. Seen <DATE> and <DATE>. "
+        "Dx E11.65, I10, Z3A.2; CPT 99213, 3044F; J1100 x2. BP 132/84, A1c 7.8%, pain 5/10, age 59, since 2019.";
     claims_scrub_ids ids = {"John Smith", "XQH482913307", "1962-03-14"};
     size_t n;
     char *out = claims_scrub_text(in, strlen(in), &ids, &n);
@@ -609,7 +619,8 @@ static bool has_word(const char *s, const char *w)
 {
     size_t n = strlen(w);
     for (const char *p = strstr(s, w); p; p = strstr(p + 1, w)) {
-        bool left = p == s || !((p[-1] >= 'A' && p[-1] <= 'Z') || (p[-1] >= 'a' && p[-1] <= 'z') || (p[-1] >= '0' && p[-1] <= '9'));
+        bool left = p == s || !((p[-1] >= 'A' && p[-1] <= 'Z') || (p[-1] >= 'a' && p[-1] <= 'z') ||
+                                (p[-1] >= '0' && p[-1] <= '9'));
         char r = p[n];
         bool right = !((r >= 'A' && r <= 'Z') || (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9'));
         if (left && right) return true;
@@ -631,7 +642,8 @@ static tg_status check_scrub(void *user, long index, const char *line, size_t le
     ck_assert_int_eq(claims_scrub_claim(&c), TG_OK);
     for (int i = 0; i < truth->n_planted; i++) {
         ck_assert_msg(strstr(orig, truth->planted[i]), "claim %ld: '%s' not in note", index, truth->planted[i]);
-        ck_assert_msg(!strstr(c.note, truth->planted[i]), "claim %ld: '%s' survived scrubbing", index, truth->planted[i]);
+        ck_assert_msg(!strstr(c.note, truth->planted[i]), "claim %ld: '%s' survived scrubbing", index,
+                      truth->planted[i]);
         sc->planted++;
     }
     char name[64];

@@ -22,8 +22,14 @@ static void data_teardown(void) { claims_fixture_teardown(&fx); }
 static claims_train_opts tiny_opts(const char *out, int64_t steps)
 {
     claims_train_opts o = {0};
-    o.model.gpt = (tg_gpt_config){.vocab = claims_tok_vocab_size(fx.tok), .dim = 32, .heads = 2, .hidden = 64,
-                                  .max_seq = 64, .n_layers = 1, .dropout = 0.1, .tied = true};
+    o.model.gpt = (tg_gpt_config){.vocab = claims_tok_vocab_size(fx.tok),
+                                  .dim = 32,
+                                  .heads = 2,
+                                  .hidden = 64,
+                                  .max_seq = 64,
+                                  .n_layers = 1,
+                                  .dropout = 0.1,
+                                  .tied = true};
     o.model.lambda = 1.0;
     o.model.costs = claims_costs_default();
     o.model.code_weight = 2.0;
@@ -50,8 +56,7 @@ static void run_as(const char *sub, int64_t steps, const char *resume, bool bf16
     o.bf16 = bf16;
     claims_model m;
     double thr;
-    ck_assert_msg(claims_train(&o, &fx.train, &fx.valid, fx.is_code, fx.is_rare, NULL, NULL, NULL, &m, &thr) ==
-                      TG_OK,
+    ck_assert_msg(claims_train(&o, &fx.train, &fx.valid, fx.is_code, fx.is_rare, NULL, NULL, NULL, &m, &thr) == TG_OK,
                   "%s", tg_last_error());
     if (last) ck_assert_int_eq(claims_evaluate(&m, &fx.valid, &o.batch, fx.is_code, fx.is_rare, thr, last), TG_OK);
     claims_model_free(&m);
@@ -142,9 +147,9 @@ START_TEST(test_stop_writes_checkpoint_and_resumes)
     claims_train_opts o = tiny_opts(tg_test_path("stopped"), 10);
     claims_model m;
     double thr;
-    ck_assert_int_eq(claims_train(&o, &fx.train, &fx.valid, fx.is_code, fx.is_rare, stop_at_5, (void *)&stop, &stop,
-                                  &m, &thr),
-                     TG_OK);
+    ck_assert_int_eq(
+        claims_train(&o, &fx.train, &fx.valid, fx.is_code, fx.is_rare, stop_at_5, (void *)&stop, &stop, &m, &thr),
+        TG_OK);
     claims_model_free(&m);
     size_t len;
     char *metrics = (char *)tg_test_read_file(tg_test_path("stopped/metrics.jsonl"), &len);
@@ -193,7 +198,9 @@ static tg_tensor *model_loss(tg_tensor *const *in, int n_in, void *user)
     (void)n_in;
     model_case *c = user;
     claims_forward f;
-    return claims_model_forward(c->m, c->b, c->labels, fx.valid.features, fx.is_code, 0, 0, false, false, &f) == TG_OK ? f.loss : NULL;
+    return claims_model_forward(c->m, c->b, c->labels, fx.valid.features, fx.is_code, 0, 0, false, false, &f) == TG_OK
+               ? f.loss
+               : NULL;
 }
 
 /* The first batch of a 512-token plan over the validation claims, labelled
@@ -247,10 +254,12 @@ START_TEST(test_decision_head_options)
     tg_assert_gradcheck(model_loss, in, 4, &c, &go, "claims model decision path");
 
     claims_forward f;
-    ck_assert_int_eq(claims_model_forward(&m, &b, labels, fx.valid.features, fx.is_code, 0, 0, false, false, &f), TG_OK);
+    ck_assert_int_eq(claims_model_forward(&m, &b, labels, fx.valid.features, fx.is_code, 0, 0, false, false, &f),
+                     TG_OK);
     float with = tg_f32(f.decision_logits)[0];
     ck_assert_int_eq(tg_fill(m.surprise, 0.0), TG_OK);
-    ck_assert_int_eq(claims_model_forward(&m, &b, labels, fx.valid.features, fx.is_code, 0, 0, false, false, &f), TG_OK);
+    ck_assert_int_eq(claims_model_forward(&m, &b, labels, fx.valid.features, fx.is_code, 0, 0, false, false, &f),
+                     TG_OK);
     ck_assert_msg(fabsf(tg_f32(f.decision_logits)[0] - with) > 1e-6f, "surprisal has no effect");
     with = tg_f32(f.decision_logits)[0];
     float *facts = malloc(sizeof(float) * CLAIMS_N_FEATURES * (size_t)fx.valid.n);
@@ -354,7 +363,8 @@ START_TEST(test_head_fit)
     claims_head_fit_result res[2];
     for (int run = 0; run < 2; run++) {
         for (int i = 0; i < np; i++) /* start both runs from the trained head */
-            tg_copy_from(tg_param_set_value(ps, i), before[i], sizeof(float) * (size_t)tg_tensor_numel(tg_param_set_value(ps, i)));
+            tg_copy_from(tg_param_set_value(ps, i), before[i],
+                         sizeof(float) * (size_t)tg_tensor_numel(tg_param_set_value(ps, i)));
         char *buf = NULL;
         size_t len = 0;
         FILE *f = open_memstream(&buf, &len);

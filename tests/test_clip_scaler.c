@@ -117,8 +117,7 @@ START_TEST(test_clip_value)
     free_params(&f);
 
     f = make_params((float[]){-5, 0.5f}, (float[]){NAN, 3, -0.25f});
-    tg_assert_error(tg_clip_grad_value(f.ps, 2.0), TG_ERR_NUMERIC,
-                    "parameter 'b' has NaN gradients (left as NaN)");
+    tg_assert_error(tg_clip_grad_value(f.ps, 2.0), TG_ERR_NUMERIC, "parameter 'b' has NaN gradients (left as NaN)");
     tg_assert_close_buf(tg_tensor_grad(f.a), (float[]){-2, 0.5f}, 2, 0, 0, "a clamped next to NaN");
     ck_assert(isnan(tg_f32(tg_tensor_grad(f.b))[0]));
     ck_assert_float_eq(tg_f32(tg_tensor_grad(f.b))[1], 2.0f);

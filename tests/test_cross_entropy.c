@@ -10,10 +10,22 @@
 #include "tests/tg_test.h"
 
 static const char *const cases[] = {
-    "ce_c1", "ce_4x5_mean", "ce_6x17_ignore", "ce_5x33_smooth", "ce_6x17_smooth_ignore_cw",
-    "ce_8x5_cw_mean", "ce_8x5_cw_sum", "ce_2x3x5_none", "ce_2x3x5_none_smooth_cw",
-    "ce_ignore_valid_class", "ce_3x4x7_tw_mean", "ce_3x4x7_tw_sum", "ce_3x4x7_tw_none",
-    "ce_4x100_smooth_sum", "ce_2x3x17_mean", "ce_all_ignored",
+    "ce_c1",
+    "ce_4x5_mean",
+    "ce_6x17_ignore",
+    "ce_5x33_smooth",
+    "ce_6x17_smooth_ignore_cw",
+    "ce_8x5_cw_mean",
+    "ce_8x5_cw_sum",
+    "ce_2x3x5_none",
+    "ce_2x3x5_none_smooth_cw",
+    "ce_ignore_valid_class",
+    "ce_3x4x7_tw_mean",
+    "ce_3x4x7_tw_sum",
+    "ce_3x4x7_tw_none",
+    "ce_4x100_smooth_sum",
+    "ce_2x3x17_mean",
+    "ce_all_ignored",
 };
 enum { N_CASES = sizeof cases / sizeof cases[0] };
 
@@ -67,8 +79,8 @@ START_TEST(test_ce_cases)
     tg_assert_close(loss, tg_fixture_tensor(json_object_get(c, "output")), 1e-5, 1e-5, name);
     const tg_backward_opts bo = {.seed = tg_fixture_tensor(json_object_get(c, "seed"))};
     ck_assert_int_eq(tg_backward_with(loss, &bo), TG_OK);
-    tg_assert_close(tg_tensor_grad(in[0]), tg_fixture_tensor(json_array_get(json_object_get(c, "grads"), 0)),
-                    1e-6, 1e-4, name);
+    tg_assert_close(tg_tensor_grad(in[0]), tg_fixture_tensor(json_array_get(json_object_get(c, "grads"), 0)), 1e-6,
+                    1e-4, name);
     tg_assert_gradcheck(ce_fn, in, n_in, &u, NULL, name);
     json_decref(fx);
 }
@@ -117,10 +129,9 @@ START_TEST(test_large_parallel)
     /* 96 x 500 logits: above the OpenMP threshold; loss checked against a
      * double-precision evaluation of the definition, gradient by gradcheck */
     const int64_t R = 96, C = 500;
-    tg_tensor *in[4] = {tg_randn(TG_STEP, TG_SHAPE(R, C), TG_F32, 7, 0.0, 3.0),
-                        tg_tensor_empty(TG_STEP, TG_SHAPE(R), TG_S32),
-                        tg_rand(TG_STEP, TG_SHAPE(C), TG_F32, 8, 0.2, 2.0),
-                        tg_rand(TG_STEP, TG_SHAPE(R), TG_F32, 9, 0.0, 1.5)};
+    tg_tensor *in[4] = {
+        tg_randn(TG_STEP, TG_SHAPE(R, C), TG_F32, 7, 0.0, 3.0), tg_tensor_empty(TG_STEP, TG_SHAPE(R), TG_S32),
+        tg_rand(TG_STEP, TG_SHAPE(C), TG_F32, 8, 0.2, 2.0), tg_rand(TG_STEP, TG_SHAPE(R), TG_F32, 9, 0.0, 1.5)};
     for (int64_t r = 0; r < R; r++) tg_s32(in[1])[r] = r % 11 == 3 ? -100 : (int32_t)((r * 37) % C);
     tg_tensor_set_requires_grad(in[0], true);
     ce_user u = {.o = tg_ce_defaults(), .cw = true, .tw = true};

@@ -28,21 +28,23 @@ static double rdp_numeric(double q, double s, double a)
             double z = lo + (double)k * h;
             double lmix = log1p(-q + q * exp((2 * z - 1) / (2 * s * s)));
             double l = -z * z / (2 * s * s) - 0.5 * log(2 * M_PI * s * s) + a * lmix;
-            if (pass == 0) m = fmax(m, l);
-            else acc += exp(l - m) * (k == 0 || k == n ? 0.5 : 1.0);
+            if (pass == 0)
+                m = fmax(m, l);
+            else
+                acc += exp(l - m) * (k == 0 || k == n ? 0.5 : 1.0);
         }
     return (m + log(acc * h)) / (a - 1);
 }
 
 START_TEST(test_rdp_matches_integration)
 {
-    const double cases[][3] = {{0.01, 1.0, 2}, {0.01, 1.0, 2.5}, {0.004267, 1.1, 8.1}, {0.004267, 1.1, 12},
-                               {0.05, 0.8, 3.7}, {0.1, 2.0, 20}, {0.2, 1.5, 1.5}, {0.02, 4.0, 32}};
+    const double cases[][3] = {{0.01, 1.0, 2},   {0.01, 1.0, 2.5}, {0.004267, 1.1, 8.1}, {0.004267, 1.1, 12},
+                               {0.05, 0.8, 3.7}, {0.1, 2.0, 20},   {0.2, 1.5, 1.5},      {0.02, 4.0, 32}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         double q = cases[i][0], s = cases[i][1], a = cases[i][2];
         double got = tg_rdp_sgm(q, s, a), want = rdp_numeric(q, s, a);
-        ck_assert_msg(fabs(got - want) <= 1e-6 * fabs(want) + 1e-12, "q %g sigma %g order %g: rdp %.10g, integral %.10g",
-                      q, s, a, got, want);
+        ck_assert_msg(fabs(got - want) <= 1e-6 * fabs(want) + 1e-12,
+                      "q %g sigma %g order %g: rdp %.10g, integral %.10g", q, s, a, got, want);
     }
     /* q = 1 is the plain Gaussian mechanism: a / (2 s^2) */
     ck_assert(fabs(tg_rdp_sgm(1.0, 2.0, 5) - 5.0 / 8.0) < 1e-12);
@@ -85,8 +87,8 @@ START_TEST(test_rdp_monotone_and_search)
         ck_assert_int_eq(tg_rdp_sigma_for_epsilon(q, 3000, delta, target, &s), TG_OK);
         ck_assert_int_eq(tg_rdp_epsilon(q, s, 3000, delta, &e, NULL), TG_OK);
         ck_assert_int_eq(tg_rdp_epsilon(q, s * 0.995, 3000, delta, &e_less, NULL), TG_OK);
-        ck_assert_msg(e <= target && e > 0.98 * target && e_less > target, "target %g: sigma %g gives %g (%g at 0.995 sigma)",
-                      target, s, e, e_less);
+        ck_assert_msg(e <= target && e > 0.98 * target && e_less > target,
+                      "target %g: sigma %g gives %g (%g at 0.995 sigma)", target, s, e, e_less);
     }
     double e;
     tg_assert_error(tg_rdp_epsilon(1.5, 1.0, 10, delta, &e, NULL), TG_ERR_INVALID, "q in [0, 1] (1.5)");
@@ -182,8 +184,14 @@ static void data_teardown(void) { claims_fixture_teardown(&fx); }
 static claims_train_opts dp_opts(const char *out, int64_t steps, const claims_dpsgd_opts *dp)
 {
     claims_train_opts o = {0};
-    o.model.gpt = (tg_gpt_config){.vocab = claims_tok_vocab_size(fx.tok), .dim = 16, .heads = 2, .hidden = 32,
-                                  .max_seq = 32, .n_layers = 1, .dropout = 0.1, .tied = true};
+    o.model.gpt = (tg_gpt_config){.vocab = claims_tok_vocab_size(fx.tok),
+                                  .dim = 16,
+                                  .heads = 2,
+                                  .hidden = 32,
+                                  .max_seq = 32,
+                                  .n_layers = 1,
+                                  .dropout = 0.1,
+                                  .tied = true};
     o.model.lambda = 1.0;
     o.model.costs = claims_costs_default();
     o.model.code_weight = 1.0;
@@ -208,8 +216,7 @@ static void dp_run(const char *sub, int64_t steps, const char *resume, const cla
     o.resume = resume;
     claims_model m;
     double thr;
-    ck_assert_msg(claims_train(&o, &fx.train, &fx.valid, fx.is_code, fx.is_rare, NULL, NULL, NULL, &m, &thr) ==
-                      TG_OK,
+    ck_assert_msg(claims_train(&o, &fx.train, &fx.valid, fx.is_code, fx.is_rare, NULL, NULL, NULL, &m, &thr) == TG_OK,
                   "%s", tg_last_error());
     claims_model_free(&m);
 }
@@ -255,8 +262,13 @@ START_TEST(test_dp_training_reproducible)
 {
     int32_t *unit, n_units;
     ck_assert_int_eq(claims_dpsgd_units(&fx.train_ds, true, &unit, &n_units), TG_OK);
-    claims_dpsgd_opts dp = {.patient = true, .clip = 0.5, .sigma = 1.0, .rate = 8.0 / n_units, .delta = 1e-5,
-                         .unit = unit, .n_units = n_units};
+    claims_dpsgd_opts dp = {.patient = true,
+                            .clip = 0.5,
+                            .sigma = 1.0,
+                            .rate = 8.0 / n_units,
+                            .delta = 1e-5,
+                            .unit = unit,
+                            .n_units = n_units};
     dp_run("a", 6, NULL, &dp);
     dp_run("b", 6, NULL, &dp);
     ck_assert_msg(same_weights("a", "b"), "two DP runs with one seed differ");
@@ -303,7 +315,8 @@ START_TEST(test_dp_training_reproducible)
             ck_assert(json_number_value(json_object_get(j, "sigma")) == 1.0);
             ck_assert(json_number_value(json_object_get(j, "clip")) == 0.5);
             ck_assert(json_number_value(json_object_get(j, "delta")) == 1e-5);
-            ck_assert(fabs(json_number_value(json_object_get(j, "sample_rate")) - 8.0 / n_units) < 1e-5 * 8.0 / n_units);
+            ck_assert(fabs(json_number_value(json_object_get(j, "sample_rate")) - 8.0 / n_units) <
+                      1e-5 * 8.0 / n_units);
             ck_assert_str_eq(json_string_value(json_object_get(j, "dp_unit")), "patient");
             steps++;
         }

@@ -41,8 +41,14 @@ static void make_batch(fixture *f)
     }
     for (int d = 0; d < DOCS; d++) f->doc_index[d] = d;
     for (int i = 0; i < DOCS * CLAIMS_N_FEATURES; i++) doc_features[i] = (float)tg_rng_next_uniform(&rng) * 2.0f - 1.0f;
-    f->b = (claims_batch){.rows = R, .pad_len = T, .n_docs = DOCS, .tokens = f->tokens, .targets = f->targets,
-                          .lengths = f->lengths, .row_doc = f->rdoc, .doc_index = f->doc_index};
+    f->b = (claims_batch){.rows = R,
+                          .pad_len = T,
+                          .n_docs = DOCS,
+                          .tokens = f->tokens,
+                          .targets = f->targets,
+                          .lengths = f->lengths,
+                          .row_doc = f->rdoc,
+                          .doc_index = f->doc_index};
 }
 
 /* The sub-batch of the documents with keep[d]: their rows, renumbered. */
@@ -61,18 +67,36 @@ static void sub_batch(const fixture *f, const bool *keep, fixture *s, int32_t *s
         s->rdoc[nr] = map[row_doc[r]];
         nr++;
     }
-    s->b = (claims_batch){.rows = nr, .pad_len = T, .n_docs = nd, .tokens = s->tokens, .targets = s->targets,
-                          .lengths = s->lengths, .row_doc = s->rdoc, .doc_index = s->doc_index};
+    s->b = (claims_batch){.rows = nr,
+                          .pad_len = T,
+                          .n_docs = nd,
+                          .tokens = s->tokens,
+                          .targets = s->targets,
+                          .lengths = s->lengths,
+                          .row_doc = s->rdoc,
+                          .doc_index = s->doc_index};
 }
 
 static claims_model_config config(bool rms_swiglu)
 {
-    claims_model_config c = {
-        .gpt = {.vocab = V, .dim = 16, .heads = 2, .hidden = 24, .max_seq = T, .n_layers = 2, .tied = true,
-                .rms = rms_swiglu, .swiglu = rms_swiglu},
-        .lambda = 2.0, .decision = CLAIMS_LOSS_COST, .costs = claims_costs_default(), .class_weight = {1, 1},
-        .code_weight = 1.0, .head_hidden = 8, .surprisal = true, .pool_heads = rms_swiglu ? 3 : 1,
-        .tabular = rms_swiglu};
+    claims_model_config c = {.gpt = {.vocab = V,
+                                     .dim = 16,
+                                     .heads = 2,
+                                     .hidden = 24,
+                                     .max_seq = T,
+                                     .n_layers = 2,
+                                     .tied = true,
+                                     .rms = rms_swiglu,
+                                     .swiglu = rms_swiglu},
+                             .lambda = 2.0,
+                             .decision = CLAIMS_LOSS_COST,
+                             .costs = claims_costs_default(),
+                             .class_weight = {1, 1},
+                             .code_weight = 1.0,
+                             .head_hidden = 8,
+                             .surprisal = true,
+                             .pool_heads = rms_swiglu ? 3 : 1,
+                             .tabular = rms_swiglu};
     return c;
 }
 
@@ -168,7 +192,11 @@ static void check_model(bool rms_swiglu, const int32_t *unit_of_doc, int n_units
     for (int u = 0; u < n_units; u++) sorted[u] = norms[u] = sqrt(sq[u]);
     for (int a = 0; a < n_units; a++)
         for (int b = a + 1; b < n_units; b++)
-            if (sorted[b] < sorted[a]) { double t = sorted[a]; sorted[a] = sorted[b]; sorted[b] = t; }
+            if (sorted[b] < sorted[a]) {
+                double t = sorted[a];
+                sorted[a] = sorted[b];
+                sorted[b] = t;
+            }
     const double C = sorted[n_units / 2];
     for (int u = 0; u < n_units; u++) w[u] = fmin(1.0, C / (norms[u] + 1e-6));
     ck_assert_int_eq(tg_psn_backward_weighted(loss, params, np, &o, w), TG_OK);

@@ -34,11 +34,8 @@ typedef struct dropout_case {
 } dropout_case;
 
 static const dropout_case dropout_cases[] = {
-    {TG_SHAPE(7), 0.5, 1},
-    {TG_SHAPE(3, 17), 0.3, 2},
-    {TG_SHAPE(1, 1), 0.1, 3},
-    {TG_SHAPE(2, 5, 33), 0.9, 4},
-    {TG_SHAPE(4, 16), 0.0, 5},
+    {TG_SHAPE(7), 0.5, 1},        {TG_SHAPE(3, 17), 0.3, 2}, {TG_SHAPE(1, 1), 0.1, 3},
+    {TG_SHAPE(2, 5, 33), 0.9, 4}, {TG_SHAPE(4, 16), 0.0, 5},
 };
 
 static tg_tensor *dropout_fn(tg_tensor *const *in, int n, void *u)
@@ -73,7 +70,8 @@ START_TEST(test_dropout_fraction_scale_and_mask)
         int64_t kept = 0;
         for (int64_t i = 0; i < N_BIG; i++) {
             float v = tg_f32(y)[i];
-            ck_assert_msg(v == 0.0f || v == scale, "p %g: element %lld is %g, not 0 or %g", ps[k], (long long)i, v, scale);
+            ck_assert_msg(v == 0.0f || v == scale, "p %g: element %lld is %g, not 0 or %g", ps[k], (long long)i, v,
+                          scale);
             kept += v != 0.0f;
         }
         double frac = (double)kept / N_BIG;
@@ -98,7 +96,10 @@ START_TEST(test_dropout_deterministic)
     ck_assert(memcmp(one, two, N_BIG * sizeof(float)) == 0);
     ck_assert(memcmp(two, again, N_BIG * sizeof(float)) == 0);
     ck_assert(memcmp(two, other, N_BIG * sizeof(float)) != 0);
-    free(one); free(two); free(again); free(other);
+    free(one);
+    free(two);
+    free(again);
+    free(other);
     tg_tensor_free(x);
 }
 END_TEST

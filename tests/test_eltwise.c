@@ -4,33 +4,73 @@
 #include "tests/tg_test.h"
 
 typedef struct unary_case {
-    const char *name;             /* fixture key suffix and registered op name */
+    const char *name; /* fixture key suffix and registered op name */
     tg_tensor *(*fn)(const tg_tensor *x, double alpha);
     double alpha;
-    double lo, hi;                /* input domain for gradcheck */
+    double lo, hi; /* input domain for gradcheck */
 } unary_case;
 
 static tg_tensor *w_scale(const tg_tensor *x, double a) { return tg_scale(x, a); }
 static tg_tensor *w_add_scalar(const tg_tensor *x, double a) { return tg_add_scalar(x, a); }
-static tg_tensor *w_neg(const tg_tensor *x, double a) { (void)a; return tg_neg(x); }
-static tg_tensor *w_gelu(const tg_tensor *x, double a) { (void)a; return tg_gelu(x); }
-static tg_tensor *w_gelu_erf(const tg_tensor *x, double a) { (void)a; return tg_gelu_erf(x); }
-static tg_tensor *w_relu(const tg_tensor *x, double a) { (void)a; return tg_relu(x); }
-static tg_tensor *w_silu(const tg_tensor *x, double a) { (void)a; return tg_silu(x); }
-static tg_tensor *w_tanh(const tg_tensor *x, double a) { (void)a; return tg_tanh(x); }
-static tg_tensor *w_sigmoid(const tg_tensor *x, double a) { (void)a; return tg_sigmoid(x); }
-static tg_tensor *w_exp(const tg_tensor *x, double a) { (void)a; return tg_exp(x); }
-static tg_tensor *w_log(const tg_tensor *x, double a) { (void)a; return tg_log(x); }
-static tg_tensor *w_sqrt(const tg_tensor *x, double a) { (void)a; return tg_sqrt(x); }
+static tg_tensor *w_neg(const tg_tensor *x, double a)
+{
+    (void)a;
+    return tg_neg(x);
+}
+static tg_tensor *w_gelu(const tg_tensor *x, double a)
+{
+    (void)a;
+    return tg_gelu(x);
+}
+static tg_tensor *w_gelu_erf(const tg_tensor *x, double a)
+{
+    (void)a;
+    return tg_gelu_erf(x);
+}
+static tg_tensor *w_relu(const tg_tensor *x, double a)
+{
+    (void)a;
+    return tg_relu(x);
+}
+static tg_tensor *w_silu(const tg_tensor *x, double a)
+{
+    (void)a;
+    return tg_silu(x);
+}
+static tg_tensor *w_tanh(const tg_tensor *x, double a)
+{
+    (void)a;
+    return tg_tanh(x);
+}
+static tg_tensor *w_sigmoid(const tg_tensor *x, double a)
+{
+    (void)a;
+    return tg_sigmoid(x);
+}
+static tg_tensor *w_exp(const tg_tensor *x, double a)
+{
+    (void)a;
+    return tg_exp(x);
+}
+static tg_tensor *w_log(const tg_tensor *x, double a)
+{
+    (void)a;
+    return tg_log(x);
+}
+static tg_tensor *w_sqrt(const tg_tensor *x, double a)
+{
+    (void)a;
+    return tg_sqrt(x);
+}
 static tg_tensor *w_pow(const tg_tensor *x, double a) { return tg_pow(x, a); }
 
 static const unary_case cases[] = {
-    {"scale", w_scale, -1.75, -3, 3},     {"add_scalar", w_add_scalar, 0.5, -3, 3},
-    {"neg", w_neg, 0, -3, 3},             {"gelu_tanh", w_gelu, 0, -3, 3},
-    {"gelu_erf", w_gelu_erf, 0, -3, 3},   {"relu", w_relu, 0, -3, 3},
-    {"silu", w_silu, 0, -3, 3},           {"tanh", w_tanh, 0, -3, 3},
-    {"sigmoid", w_sigmoid, 0, -3, 3},     {"exp", w_exp, 0, -3, 3},
-    {"log", w_log, 0, 0.1, 5},            {"sqrt", w_sqrt, 0, 0.1, 5},
+    {"scale", w_scale, -1.75, -3, 3},   {"add_scalar", w_add_scalar, 0.5, -3, 3},
+    {"neg", w_neg, 0, -3, 3},           {"gelu_tanh", w_gelu, 0, -3, 3},
+    {"gelu_erf", w_gelu_erf, 0, -3, 3}, {"relu", w_relu, 0, -3, 3},
+    {"silu", w_silu, 0, -3, 3},         {"tanh", w_tanh, 0, -3, 3},
+    {"sigmoid", w_sigmoid, 0, -3, 3},   {"exp", w_exp, 0, -3, 3},
+    {"log", w_log, 0, 0.1, 5},          {"sqrt", w_sqrt, 0, 0.1, 5},
     {"pow", w_pow, 2.5, 0.1, 3},
 };
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
@@ -71,8 +111,7 @@ START_TEST(test_gradcheck_shapes)
     tg_shape s = shapes[_i % N_SHAPES];
     tg_tensor *x = tg_rand(TG_STEP, s, TG_F32, 100 + (uint64_t)_i, c->lo, c->hi);
     if (!strcmp(c->name, "relu")) /* keep away from the kink at 0 */
-        for (int64_t i = 0; i < tg_tensor_numel(x); i++)
-            tg_f32(x)[i] += tg_f32(x)[i] >= 0 ? 0.1f : -0.1f;
+        for (int64_t i = 0; i < tg_tensor_numel(x); i++) tg_f32(x)[i] += tg_f32(x)[i] >= 0 ? 0.1f : -0.1f;
     tg_tensor_set_requires_grad(x, true);
     gc_user u = {c};
     tg_assert_gradcheck(gc_fn, &x, 1, &u, NULL, c->name);

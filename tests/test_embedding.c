@@ -19,7 +19,8 @@ static void expect_error(const tg_tensor *t, const char *needle)
 static tg_tensor *make_idx(tg_shape s, int64_t V, uint64_t seed)
 {
     tg_tensor *t = tg_tensor_empty(TG_STEP, s, TG_S32);
-    for (int64_t i = 0; i < tg_tensor_numel(t); i++) tg_s32(t)[i] = (int32_t)(tg_rng_bits(seed, (uint64_t)i) % (uint64_t)V);
+    for (int64_t i = 0; i < tg_tensor_numel(t); i++)
+        tg_s32(t)[i] = (int32_t)(tg_rng_bits(seed, (uint64_t)i) % (uint64_t)V);
     return t;
 }
 
@@ -29,7 +30,8 @@ START_TEST(test_embedding_fixture)
     const char *name;
     json_t *c;
     int n = 0;
-    json_object_foreach(fx, name, c) {
+    json_object_foreach(fx, name, c)
+    {
         if (strncmp(name, "embedding_", 10)) continue;
         const json_t *ins = json_object_get(c, "inputs");
         tg_tensor *table = tg_fixture_tensor(json_array_get(ins, 0));
@@ -39,8 +41,8 @@ START_TEST(test_embedding_fixture)
         tg_assert_close(y, tg_fixture_tensor(json_object_get(c, "output")), 0, 0, name);
         const tg_backward_opts bo = {.seed = tg_fixture_tensor(json_object_get(c, "dout"))};
         ck_assert_int_eq(tg_backward_with(y, &bo), TG_OK);
-        tg_assert_close(tg_tensor_grad(table), tg_fixture_tensor(json_array_get(json_object_get(c, "grads"), 0)),
-                        1e-6, 1e-5, name);
+        tg_assert_close(tg_tensor_grad(table), tg_fixture_tensor(json_array_get(json_object_get(c, "grads"), 0)), 1e-6,
+                        1e-5, name);
         n++;
     }
     ck_assert_int_eq(n, 3);
@@ -54,12 +56,9 @@ typedef struct emb_case {
 } emb_case;
 
 static const emb_case emb_cases[] = {
-    {10, 7, TG_SHAPE(3, 5)},
-    {5, 16, TG_SHAPE(20)},  /* many duplicates */
-    {1, 3, TG_SHAPE(2, 1)}, /* V = 1: every index is 0 */
-    {13, 17, TG_SCALAR_SHAPE},
-    {4, 1, TG_SHAPE(2, 3, 2)},
-    {50, 33, TG_SHAPE(8, 31)},
+    {10, 7, TG_SHAPE(3, 5)},   {5, 16, TG_SHAPE(20)}, /* many duplicates */
+    {1, 3, TG_SHAPE(2, 1)},                           /* V = 1: every index is 0 */
+    {13, 17, TG_SCALAR_SHAPE}, {4, 1, TG_SHAPE(2, 3, 2)}, {50, 33, TG_SHAPE(8, 31)},
 };
 
 static tg_tensor *emb_fn(tg_tensor *const *in, int n, void *u)

@@ -32,8 +32,7 @@ static tg_param_set *make_set(double gscale)
         snprintf(name, sizeof name, "p%d", i);
         tg_tensor *p = tg_randn(TG_PERSIST, TG_SHAPE(sizes[i]), TG_F32, 10 + (uint64_t)i, 0, 1);
         int idx;
-        ck_assert_int_eq(tg_param_set_add(ps, name, p, i == NP - 1 ? TG_GROUP_NO_DECAY : TG_GROUP_DECAY, &idx),
-                         TG_OK);
+        ck_assert_int_eq(tg_param_set_add(ps, name, p, i == NP - 1 ? TG_GROUP_NO_DECAY : TG_GROUP_DECAY, &idx), TG_OK);
         tg_tensor_set_requires_grad(p, true);
     }
     fill_grads(ps, gscale, 20);

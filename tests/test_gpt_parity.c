@@ -14,8 +14,8 @@ static tg_st_file *fx;
 
 static tg_gpt_config parity_config(void)
 {
-    return (tg_gpt_config){.vocab = 97, .dim = 32, .heads = 2, .hidden = 128, .max_seq = 16,
-                           .n_layers = 2, .tied = true};
+    return (tg_gpt_config){
+        .vocab = 97, .dim = 32, .heads = 2, .hidden = 128, .max_seq = 16, .n_layers = 2, .tied = true};
 }
 
 static void open_fixture(tg_gpt *m)

@@ -17,7 +17,7 @@ typedef struct lce_case {
 static const lce_case cases[] = {
     {1, 1, 1, 1, 0, false, false, false, 0, TG_REDUCE_MEAN},
     {2, 5, 7, 11, 0, false, false, false, 0, TG_REDUCE_MEAN},
-    {2, 5, 7, 11, 3, true, false, false, 0, TG_REDUCE_MEAN},    /* chunks of 3 over 10 rows */
+    {2, 5, 7, 11, 3, true, false, false, 0, TG_REDUCE_MEAN}, /* chunks of 3 over 10 rows */
     {2, 5, 7, 11, 1, true, true, true, 0.1, TG_REDUCE_MEAN},
     {3, 9, 16, 37, 4, false, true, false, 0.2, TG_REDUCE_SUM},
     {1, 33, 24, 130, 8, true, false, true, 0, TG_REDUCE_SUM},

@@ -28,7 +28,8 @@ typedef struct loss_user {
 
 static tg_tensor *run(tg_tensor *z, const loss_user *u)
 {
-    if (!strncmp(u->key, "focal", 5)) return tg_focal_loss(z, u->extra[0], u->gamma, u->n_extra > 1 ? u->extra[1] : NULL);
+    if (!strncmp(u->key, "focal", 5))
+        return tg_focal_loss(z, u->extra[0], u->gamma, u->n_extra > 1 ? u->extra[1] : NULL);
     if (!strncmp(u->key, "cost", 4)) return tg_cost_matrix_loss(z, u->extra[0], u->extra[1]);
     return tg_bce_logits(z, u->extra[0], u->n_extra > 1 ? u->extra[1] : NULL);
 }
@@ -93,7 +94,7 @@ START_TEST(test_cost_matrix_prefers_cheap_mistakes)
     ck_assert_double_eq_tol(tg_item(loss), (2.5 + 0.5) / 2, 1e-6);
     ck_assert_int_eq(tg_backward(loss), TG_OK);
     const float *g = tg_f32(tg_tensor_grad(z));
-    ck_assert_float_gt(g[1], 0);              /* push down "deny" for a true approve */
+    ck_assert_float_gt(g[1], 0);                      /* push down "deny" for a true approve */
     ck_assert_float_eq_tol(g[1], -5.0f * g[3], 1e-6); /* five times the reverse mistake */
 }
 END_TEST

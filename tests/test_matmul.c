@@ -10,10 +10,9 @@
 
 /* Case names of tests/fixtures/matmul.json (see gen_matmul.py). */
 static const char *const matmul_cases[] = {
-    "mm_2d",       "mm_1x1",     "mm_row",       "mm_col",        "mm_odd",
-    "mm_ta",       "mm_tb",      "mm_tab",       "bmm_3d",        "bmm_4d",
-    "bmm_trans",   "bcast_b2d",  "bcast_a2d",    "bcast_mixed",   "bcast_both",
-    "bcast_unit",  "bcast_trans", "bcast_b2d_ta", "bcast_a2d_tb",
+    "mm_2d",      "mm_1x1",     "mm_row",      "mm_col",       "mm_odd",       "mm_ta",     "mm_tb",
+    "mm_tab",     "bmm_3d",     "bmm_4d",      "bmm_trans",    "bcast_b2d",    "bcast_a2d", "bcast_mixed",
+    "bcast_both", "bcast_unit", "bcast_trans", "bcast_b2d_ta", "bcast_a2d_tb",
 };
 #define N_MATMUL (int)(sizeof matmul_cases / sizeof matmul_cases[0])
 
@@ -67,8 +66,7 @@ static tg_tensor *linear_fn(tg_tensor *const *in, int n, void *user)
 static void assert_fails(const tg_tensor *t, const char *needle)
 {
     ck_assert_msg(t == NULL, "call succeeded; expected an error containing '%s'", needle);
-    ck_assert_msg(strstr(tg_last_error(), needle) != NULL, "error message '%s' lacks '%s'",
-                  tg_last_error(), needle);
+    ck_assert_msg(strstr(tg_last_error(), needle) != NULL, "error message '%s' lacks '%s'", tg_last_error(), needle);
 }
 
 /* ---- matmul ---- */
@@ -99,8 +97,7 @@ START_TEST(test_matmul_gradcheck_single_input)
     for (int which = 0; which < 2; which++) {
         tg_tensor_set_requires_grad(k.in[which], true);
         tg_tensor_set_requires_grad(k.in[1 - which], false);
-        tg_assert_gradcheck(matmul_fn, k.in, 2, &t, &(tg_gradcheck_opts){.seed = 8, .max_elems = 16},
-                            matmul_cases[_i]);
+        tg_assert_gradcheck(matmul_fn, k.in, 2, &t, &(tg_gradcheck_opts){.seed = 8, .max_elems = 16}, matmul_cases[_i]);
     }
 }
 END_TEST
@@ -295,9 +292,9 @@ END_TEST
 /* One training step: linear + broadcast matmul + linear, forward and backward. */
 static void train_step(tg_tensor *x, tg_tensor *w1, tg_tensor *b1, tg_tensor *m, tg_tensor *w2)
 {
-    tg_tensor *h = tg_linear(x, w1, b1);    /* (4, 6, 16) */
+    tg_tensor *h = tg_linear(x, w1, b1);                                     /* (4, 6, 16) */
     tg_tensor *g = tg_matmul_with(h, m, &(tg_matmul_opts){.trans_b = true}); /* (4, 6, 16) @ (16, 16)ᵀ */
-    tg_tensor *y = tg_linear(g, w2, NULL);  /* (4, 6, 3) */
+    tg_tensor *y = tg_linear(g, w2, NULL);                                   /* (4, 6, 3) */
     ck_assert_int_eq(tg_backward(tg_sum(y, NULL, 0, false)), TG_OK);
     tg_step_end();
 }
@@ -394,9 +391,8 @@ START_TEST(test_backend_packed_b)
         tg_tensor *packed = tg_tensor_empty(TG_STEP, TG_SHAPE((int64_t)(bytes + 3) / 4), TG_F32);
         ck_assert_int_eq(tg_backend_matmul_pack_b(ctx, &d, tg_tensor_data(packed), tg_tensor_data(bsrc), src), TG_OK);
         d.b_packed = true;
-        ck_assert_int_eq(tg_backend_matmul(ctx, &d, tg_f32(got), tg_tensor_data(a), tg_tensor_data(packed),
-                                           tg_f32(bias)),
-                         TG_OK);
+        ck_assert_int_eq(
+            tg_backend_matmul(ctx, &d, tg_f32(got), tg_tensor_data(a), tg_tensor_data(packed), tg_f32(bias)), TG_OK);
         /* a bf16 source rounds B before an f32 product does */
         const double tol = dt == TG_F32 && src == TG_BF16 ? 5e-2 : 1e-5;
         tg_assert_close(got, want, tol, tol, "packed B");

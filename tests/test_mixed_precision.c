@@ -90,8 +90,8 @@ END_TEST
 
 static void make_gpt(tg_gpt *m)
 {
-    tg_gpt_config c = {.vocab = 61, .dim = 32, .heads = 2, .hidden = 64, .max_seq = T, .n_layers = 2,
-                       .eps = 1e-5, .tied = true};
+    tg_gpt_config c = {
+        .vocab = 61, .dim = 32, .heads = 2, .hidden = 64, .max_seq = T, .n_layers = 2, .eps = 1e-5, .tied = true};
     ck_assert_int_eq(tg_gpt_init(m, &c, 11), TG_OK);
 }
 

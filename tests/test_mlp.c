@@ -12,7 +12,6 @@ enum { D = 12, H = 40, O = 9 };
 /* Largest error of bf16 results relative to their scale: 2.5 bf16 steps. */
 #define BF16_TOL 0.01
 
-
 static tg_tensor *leaf(tg_shape s, uint64_t seed, double sd)
 {
     tg_tensor *t = tg_randn(TG_STEP, s, TG_F32, seed, 0, sd);
@@ -105,8 +104,8 @@ START_TEST(test_matches_unfused_bf16)
             const tg_tensor *f = i ? tg_tensor_grad(a[i - 1]) : y[0], *u = i ? tg_tensor_grad(b[i - 1]) : y[1],
                             *want = i ? tg_tensor_grad(r[i - 1]) : y[2];
             const double ef = scaled_err(f, want), eu = scaled_err(u, want);
-            ck_assert_msg(ef <= 2 * eu + 2e-3 && ef <= BF16_TOL, "%s: fused bf16 error %g, unfused bf16 %g",
-                          names[i], ef, eu);
+            ck_assert_msg(ef <= 2 * eu + 2e-3 && ef <= BF16_TOL, "%s: fused bf16 error %g, unfused bf16 %g", names[i],
+                          ef, eu);
         }
     }
 }

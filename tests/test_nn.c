@@ -18,11 +18,22 @@ START_TEST(test_gpt_parameter_names)
     tg_gpt m;
     tg_gpt_config c = {.vocab = 50, .dim = 16, .heads = 2, .hidden = 32, .max_seq = 8, .n_layers = 2, .swiglu = true};
     ck_assert_int_eq(tg_gpt_init(&m, &c, 1), TG_OK);
-    const char *want[] = {"wte.weight", "wpe.weight", "blocks.0.ln1.weight", "blocks.0.ln1.bias",
-                          "blocks.0.attn.qkv.weight", "blocks.0.attn.qkv.bias", "blocks.0.attn.proj.weight",
-                          "blocks.0.attn.proj.bias", "blocks.0.ln2.weight", "blocks.0.ln2.bias",
-                          "blocks.0.mlp.fc1.weight", "blocks.0.mlp.fc1.bias", "blocks.0.mlp.gate.weight",
-                          "blocks.0.mlp.gate.bias", "blocks.0.mlp.fc2.weight", "blocks.0.mlp.fc2.bias"};
+    const char *want[] = {"wte.weight",
+                          "wpe.weight",
+                          "blocks.0.ln1.weight",
+                          "blocks.0.ln1.bias",
+                          "blocks.0.attn.qkv.weight",
+                          "blocks.0.attn.qkv.bias",
+                          "blocks.0.attn.proj.weight",
+                          "blocks.0.attn.proj.bias",
+                          "blocks.0.ln2.weight",
+                          "blocks.0.ln2.bias",
+                          "blocks.0.mlp.fc1.weight",
+                          "blocks.0.mlp.fc1.bias",
+                          "blocks.0.mlp.gate.weight",
+                          "blocks.0.mlp.gate.bias",
+                          "blocks.0.mlp.fc2.weight",
+                          "blocks.0.mlp.fc2.bias"};
     for (int i = 0; i < 16; i++) ck_assert_str_eq(tg_param_set_name(m.params, i), want[i]);
     ck_assert_str_eq(tg_param_set_name(m.params, tg_param_set_count(m.params) - 1), "lm_head.weight");
     ck_assert_int_eq(tg_param_set_group_of(m.params, 4), TG_GROUP_DECAY);
@@ -82,12 +93,13 @@ START_TEST(test_block_gradcheck_variants)
     for (int variant = 0; variant < 2; variant++) {
         tg_rng rng = {.seed = 9};
         tg_nn_block b;
-        tg_nn_block_config c = {.dim = 8, .heads = 2, .hidden = 12, .n_layers = 1, .swiglu = variant,
-                                .rms = variant, .eps = 1e-5};
+        tg_nn_block_config c = {
+            .dim = 8, .heads = 2, .hidden = 12, .n_layers = 1, .swiglu = variant, .rms = variant, .eps = 1e-5};
         ck_assert_int_eq(tg_nn_block_init(&b, &c, &rng), TG_OK);
         tg_param_set *ps = tg_param_set_create();
         ck_assert_int_eq(tg_nn_block_params(&b, ps, "b"), TG_OK);
-        for (int i = 0; i < tg_param_set_count(ps); i++) tg_fill_randn(tg_param_set_value(ps, i), 40 + (uint64_t)i, 0, 0.4);
+        for (int i = 0; i < tg_param_set_count(ps); i++)
+            tg_fill_randn(tg_param_set_value(ps, i), 40 + (uint64_t)i, 0, 0.4);
         tg_tensor *x = tg_randn(TG_STEP, TG_SHAPE(2, 5, 8), TG_F32, 3, 0, 1);
         tg_tensor_set_requires_grad(x, true);
         block_user u = {&b};

@@ -9,8 +9,8 @@
 #include "tests/tg_test.h"
 
 static const char *const cases[] = {
-    "ln_d1", "ln_d5_plain", "ln_d17_w", "ln_d33_wb", "ln_d100_wb", "ln_vec7_b", "ln_big_eps",
-    "rms_d1", "rms_d5_plain", "rms_d17_w", "rms_d33_w", "rms_d100_w",
+    "ln_d1",      "ln_d5_plain", "ln_d17_w",     "ln_d33_wb", "ln_d100_wb", "ln_vec7_b",
+    "ln_big_eps", "rms_d1",      "rms_d5_plain", "rms_d17_w", "rms_d33_w",  "rms_d100_w",
 };
 enum { N_CASES = sizeof cases / sizeof cases[0] };
 
@@ -58,8 +58,7 @@ START_TEST(test_norm_cases)
     for (int i = 0; i < n_in; i++) {
         char what[96];
         snprintf(what, sizeof what, "%s d%s", name, i == 0 ? "x" : i == 1 && u.has_w ? "w" : "b");
-        tg_assert_close(tg_tensor_grad(in[i]), tg_fixture_tensor(json_array_get(grads, (size_t)i)), 1e-4, 1e-4,
-                        what);
+        tg_assert_close(tg_tensor_grad(in[i]), tg_fixture_tensor(json_array_get(grads, (size_t)i)), 1e-4, 1e-4, what);
     }
     tg_assert_gradcheck(norm_fn, in, n_in, &u, NULL, name);
     json_decref(fx);
@@ -67,8 +66,7 @@ START_TEST(test_norm_cases)
 END_TEST
 
 /* dw and db of a (rows, D) layer norm in double, straight from the formula. */
-static void reference_dwdb(double *dw, double *db, const float *x, const float *dy, int64_t rows, int64_t D,
-                           double eps)
+static void reference_dwdb(double *dw, double *db, const float *x, const float *dy, int64_t rows, int64_t D, double eps)
 {
     memset(dw, 0, sizeof *dw * (size_t)D);
     memset(db, 0, sizeof *db * (size_t)D);

@@ -11,9 +11,10 @@
 #define N_PARAMS 3
 
 static const char *const fixture_cases[] = {
-    "sgd_plain", "sgd_momentum", "sgd_dampening", "sgd_nesterov", "sgd_weight_decay",
-    "sgd_groups", "adam", "adam_weight_decay", "adam_betas", "adam_missing_grad",
-    "adamw", "adamw_strong_decay", "adamw_groups",
+    "sgd_plain",        "sgd_momentum",      "sgd_dampening", "sgd_nesterov",
+    "sgd_weight_decay", "sgd_groups",        "adam",          "adam_weight_decay",
+    "adam_betas",       "adam_missing_grad", "adamw",         "adamw_strong_decay",
+    "adamw_groups",
 };
 #define N_FIXTURE_CASES ((int)(sizeof fixture_cases / sizeof fixture_cases[0]))
 
@@ -28,7 +29,8 @@ static tg_optim *optim_from_fixture(const json_t *c, tg_param_set *ps)
     const char *kind = json_string_value(json_object_get(c, "kind"));
     const json_t *o = json_object_get(c, "opts");
     if (!strcmp(kind, "sgd")) {
-        tg_sgd_opts so = {.momentum = opt_num(o, "momentum", 0), .dampening = opt_num(o, "dampening", 0),
+        tg_sgd_opts so = {.momentum = opt_num(o, "momentum", 0),
+                          .dampening = opt_num(o, "dampening", 0),
                           .weight_decay = opt_num(o, "weight_decay", 0),
                           .nesterov = json_is_true(json_object_get(o, "nesterov"))};
         return tg_sgd_create(ps, &so);
@@ -77,8 +79,8 @@ START_TEST(test_fixture_trajectory)
         for (int i = 0; i < N_PARAMS; i++) {
             char what[96];
             snprintf(what, sizeof what, "%s step %d param %d", name, k + 1, i);
-            tg_assert_close(p[i], tg_fixture_tensor(json_array_get(json_array_get(traj, (size_t)k), (size_t)i)),
-                            1e-7, 1e-6, what);
+            tg_assert_close(p[i], tg_fixture_tensor(json_array_get(json_array_get(traj, (size_t)k), (size_t)i)), 1e-7,
+                            1e-6, what);
         }
     }
     ck_assert_int_eq(tg_optim_step_count(opt), json_array_size(lrs));
@@ -256,8 +258,9 @@ START_TEST(test_large_matches_small)
             tg_tensor *gb = tg_tensor_grad_or_zeros(big);
             ck_assert_int_eq(tg_fill_randn(gb, 50 + k, 0, 1), TG_OK);
             for (int s = 0; s < 3; s++)
-                ck_assert_int_eq(tg_copy_from(tg_tensor_grad_or_zeros(small[s]), tg_f32(gb) + offsets[s],
-                                              SMALL * sizeof(float)), TG_OK);
+                ck_assert_int_eq(
+                    tg_copy_from(tg_tensor_grad_or_zeros(small[s]), tg_f32(gb) + offsets[s], SMALL * sizeof(float)),
+                    TG_OK);
             ck_assert_int_eq(tg_optim_step(ob, 1e-2), TG_OK);
             ck_assert_int_eq(tg_optim_step(os, 1e-2), TG_OK);
         }

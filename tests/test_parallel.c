@@ -36,7 +36,7 @@ START_TEST(test_allreduce_f32)
             float want = ops[k] == TG_PARALLEL_SUM    ? S * (float)i + 0.25f * (float)N
                          : ops[k] == TG_PARALLEL_MEAN ? (S * (float)i + 0.25f * (float)N) / (float)N
                          : ops[k] == TG_PARALLEL_MAX  ? (float)N * (float)i + 0.25f
-                                                  : (float)i + 0.25f;
+                                                      : (float)i + 0.25f;
             ck_assert_msg(fabsf(x[i] - want) <= 1e-6f * fabsf(want), "op %d element %d: %g, want %g", k, i, x[i], want);
         }
     }
@@ -56,7 +56,8 @@ START_TEST(test_allreduce_f64_i64)
     ck_assert_int_eq(tg_parallel_allreduce_f64(&m, 1, TG_PARALLEL_MAX), TG_OK);
     ck_assert(m == N - 1);
     tg_assert_error(tg_parallel_allreduce_i64(c, 2, TG_PARALLEL_MEAN), TG_ERR_INVALID, "MEAN of integers");
-    tg_assert_error(tg_parallel_allreduce_f32(NULL, 3, TG_PARALLEL_SUM), TG_ERR_INVALID, "tg_parallel_allreduce_f32: 3 elements");
+    tg_assert_error(tg_parallel_allreduce_f32(NULL, 3, TG_PARALLEL_SUM), TG_ERR_INVALID,
+                    "tg_parallel_allreduce_f32: 3 elements");
 }
 END_TEST
 
@@ -118,8 +119,8 @@ static void mlp_free(mlp *m)
 static void mlp_backward(mlp *m, int r)
 {
     tg_tensor *x = tg_randn(TG_STEP, TG_SHAPE(3 + r, 8), TG_F32, 100 + (uint64_t)r, 0, 1); /* (B, 8) */
-    tg_tensor *h = tg_gelu(tg_linear(x, m->w1, m->b1));                                  /* (B, 17) */
-    tg_tensor *y = tg_linear(h, m->w2, m->b2);                                           /* (B, 4) */
+    tg_tensor *h = tg_gelu(tg_linear(x, m->w1, m->b1));                                    /* (B, 17) */
+    tg_tensor *y = tg_linear(h, m->w2, m->b2);                                             /* (B, 4) */
     tg_tensor *loss = tg_scale(tg_sum(tg_mul(y, y), NULL, 0, false), 0.01);
     if (r == 0) {
         tg_tensor *x0 = tg_randn(TG_STEP, TG_SHAPE(3, 8), TG_F32, 99, 0, 1);

@@ -55,9 +55,14 @@ START_TEST(test_round_trip)
 {
     float special[] = {NAN, -0.0f, INFINITY, -INFINITY, 1e-45f, 3.4028235e38f};
     int32_t ints[] = {INT32_MIN, -1, 0, 1, INT32_MAX, 42, 7};
-    const char *names[] = {"blocks.0.ln.bias",      "blocks.0.attn.qkv.weight", "special",
-                           "rng.state",             "loss_scale",               "empty",
-                           "blocks.10.mlp.fc.weight", "data.cursor"};
+    const char *names[] = {"blocks.0.ln.bias",
+                           "blocks.0.attn.qkv.weight",
+                           "special",
+                           "rng.state",
+                           "loss_scale",
+                           "empty",
+                           "blocks.10.mlp.fc.weight",
+                           "data.cursor"};
     tg_tensor *ts[] = {
         tg_tensor_to(TG_STEP, tg_randn(TG_STEP, TG_SHAPE(7), TG_F32, 1, 0, 1), TG_BF16),
         tg_randn(TG_STEP, TG_SHAPE(3, 5), TG_F32, 2, 0, 1),
@@ -96,8 +101,9 @@ START_TEST(test_round_trip)
     ck_assert_int_eq(tg_st_count(f), n);
     for (int i = 0; i < n; i++) assert_same(f, names[i], ts[i]);
     /* data order: 4-byte dtypes in insertion order, then the bf16 ones */
-    const char *order[] = {"blocks.0.attn.qkv.weight", "special", "rng.state", "loss_scale",
-                           "empty", "data.cursor", "blocks.0.ln.bias", "blocks.10.mlp.fc.weight"};
+    const char *order[] = {
+        "blocks.0.attn.qkv.weight", "special", "rng.state", "loss_scale", "empty", "data.cursor", "blocks.0.ln.bias",
+        "blocks.10.mlp.fc.weight"};
     for (int i = 0; i < n; i++) ck_assert_str_eq(tg_st_name(f, i), order[i]);
     ck_assert_ptr_null(tg_st_name(f, n));
     ck_assert(tg_st_has(f, "rng.state"));
@@ -131,12 +137,10 @@ START_TEST(test_writer_errors)
     tg_tensor *t = tg_zeros(TG_STEP, TG_SHAPE(2), TG_F32);
     ck_assert_int_eq(tg_st_writer_add(w, "a.b", t), TG_OK);
     tg_assert_error(tg_st_writer_add(w, "a.b", t), TG_ERR_INVALID, "duplicate tensor name 'a.b'");
-    tg_assert_error(tg_st_writer_add(w, "__metadata__", t), TG_ERR_INVALID,
-                    "invalid tensor name '__metadata__'");
+    tg_assert_error(tg_st_writer_add(w, "__metadata__", t), TG_ERR_INVALID, "invalid tensor name '__metadata__'");
     tg_assert_error(tg_st_writer_add(w, "", t), TG_ERR_INVALID, "invalid tensor name ''");
     tg_assert_error(tg_st_writer_add(w, "bad\xff", t), TG_ERR_INVALID, "not UTF-8");
-    tg_assert_error(tg_st_writer_set_meta(w, "k", "\xc3"), TG_ERR_INVALID,
-                    "value of 'k' is not UTF-8");
+    tg_assert_error(tg_st_writer_set_meta(w, "k", "\xc3"), TG_ERR_INVALID, "value of 'k' is not UTF-8");
     /* a NULL from a failed call keeps that call's message */
     tg_tensor *bad = tg_tensor_new(TG_STEP, TG_SHAPE(2, -1), TG_F32);
     tg_assert_error(tg_st_writer_add(w, "w", bad), TG_ERR_INVALID, "dim 1 is negative");
@@ -202,7 +206,7 @@ END_TEST
 /* ---- corrupt files ---- */
 
 #define GOOD_HDR "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]}}"
-#define T(name, dt, shape, b, e) \
+#define T(name, dt, shape, b, e)                                                                                       \
     "\"" name "\":{\"dtype\":\"" dt "\",\"shape\":" shape ",\"data_offsets\":[" #b "," #e "]}"
 
 typedef struct bad_case {
@@ -251,8 +255,7 @@ static const bad_case bad_cases[] = {
     {"trailing bytes", GOOD_HDR, 32, 0, 0, "data area has 8 bytes after the last tensor"},
     {"duplicate name", "{" T("w", "F32", "[1]", 0, 4) "," T("w", "F32", "[1]", 4, 8) "}", 8, 0, 0,
      "duplicate tensor name in header"},
-    {"metadata not object", "{\"__metadata__\": [\"a\"]}", 0, 0, 0,
-     "'__metadata__' is not an object"},
+    {"metadata not object", "{\"__metadata__\": [\"a\"]}", 0, 0, 0, "'__metadata__' is not an object"},
     {"metadata not string", "{\"__metadata__\": {\"format\": \"pt\", \"step\": 5}}", 0, 0, 0,
      "metadata 'step' is not a string"},
 };
@@ -280,10 +283,9 @@ START_TEST(test_corrupt_files)
     tg_clear_error();
     tg_st_file *f = tg_st_open(path);
     ck_assert_msg(f == NULL, "%s: corrupt file was accepted", c->what);
-    ck_assert_msg(strstr(tg_last_error(), c->needle) != NULL, "%s: message '%s' lacks '%s'",
-                  c->what, tg_last_error(), c->needle);
-    ck_assert_msg(strstr(tg_last_error(), path) != NULL, "%s: message '%s' lacks the path",
-                  c->what, tg_last_error());
+    ck_assert_msg(strstr(tg_last_error(), c->needle) != NULL, "%s: message '%s' lacks '%s'", c->what, tg_last_error(),
+                  c->needle);
+    ck_assert_msg(strstr(tg_last_error(), path) != NULL, "%s: message '%s' lacks the path", c->what, tg_last_error());
 }
 END_TEST
 
@@ -319,8 +321,7 @@ START_TEST(test_copy_into_model_errors)
     tg_assert_error(tg_st_copy_into(f, "blocks.0.attn.qkv.weight", half), TG_ERR_DTYPE,
                     "tensor 'blocks.0.attn.qkv.weight' has dtype F32, model expects BF16");
     tg_tensor *tok = tg_zeros(TG_STEP, TG_SHAPE(3), TG_F32);
-    tg_assert_error(tg_st_copy_into(f, "tokens", tok), TG_ERR_DTYPE,
-                    "has dtype I32, model expects F32");
+    tg_assert_error(tg_st_copy_into(f, "tokens", tok), TG_ERR_DTYPE, "has dtype I32, model expects F32");
 
     tg_assert_error(tg_st_copy_into(f, "blocks.1.mlp.weight", qkv), TG_ERR_INVALID,
                     "ckpt.safetensors: no tensor 'blocks.1.mlp.weight' in the file");
@@ -347,7 +348,8 @@ START_TEST(test_torch_file)
 
     const char *name;
     json_t *want;
-    json_object_foreach(tensors, name, want) {
+    json_object_foreach(tensors, name, want)
+    {
         const char *dt = json_string_value(json_object_get(want, "dtype"));
         json_t *shape = json_object_get(want, "shape"), *data = json_object_get(want, "data");
         tg_st_entry e;
@@ -372,8 +374,8 @@ START_TEST(test_torch_file)
         ck_assert_int_eq(tg_tensor_numel(t), (int64_t)json_array_size(data));
         /* exact: f32 and bf16 values are exactly representable as doubles */
         for (int64_t i = 0; i < tg_tensor_numel(t); i++)
-            ck_assert_msg(tg_tensor_get(t, i) == json_number_value(json_array_get(data, (size_t)i)),
-                          "%s[%lld] = %.9g", name, (long long)i, tg_tensor_get(t, i));
+            ck_assert_msg(tg_tensor_get(t, i) == json_number_value(json_array_get(data, (size_t)i)), "%s[%lld] = %.9g",
+                          name, (long long)i, tg_tensor_get(t, i));
     }
     json_t *meta = json_object_get(ref, "metadata");
     ck_assert_int_eq(tg_st_meta_count(f), (int)json_object_size(meta));

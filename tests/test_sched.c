@@ -9,15 +9,16 @@
 
 static void assert_lr(double got, double want, const char *what, int64_t step)
 {
-    ck_assert_msg(fabs(got - want) <= 1e-12 * fabs(want) + 1e-300,
-                  "%s step %lld: lr %.17g, expected %.17g", what, (long long)step, got, want);
+    ck_assert_msg(fabs(got - want) <= 1e-12 * fabs(want) + 1e-300, "%s step %lld: lr %.17g, expected %.17g", what,
+                  (long long)step, got, want);
 }
 
 /* Steps to probe for a schedule with the given warmup and end. */
 static int probe_steps(int64_t warmup, int64_t total, int64_t *out)
 {
-    int64_t cand[] = {0, 1, 2, 3, warmup - 1, warmup, warmup + 1, warmup + 2, (warmup + total) / 2,
-                      total - 1, total, total + 1, total + 7, 3 * total, 10000};
+    int64_t cand[] = {
+        0,         1,     2,         3,         warmup - 1, warmup, warmup + 1, warmup + 2, (warmup + total) / 2,
+        total - 1, total, total + 1, total + 7, 3 * total,  10000};
     int n = 0;
     for (size_t k = 0; k < sizeof cand / sizeof cand[0]; k++)
         if (cand[k] >= 0) out[n++] = cand[k];

@@ -29,7 +29,8 @@ START_TEST(test_permute_fixture)
     const char *name;
     json_t *c;
     int n = 0;
-    json_object_foreach(fx, name, c) {
+    json_object_foreach(fx, name, c)
+    {
         if (strncmp(name, "permute_", 8)) continue;
         tg_tensor *x = tg_fixture_tensor(json_array_get(json_object_get(c, "inputs"), 0));
         int perm[TG_MAX_DIMS];
@@ -49,7 +50,8 @@ START_TEST(test_slice_fixture)
     const char *name;
     json_t *c;
     int n = 0;
-    json_object_foreach(fx, name, c) {
+    json_object_foreach(fx, name, c)
+    {
         if (strncmp(name, "slice_", 6)) continue;
         tg_tensor *x = tg_fixture_tensor(json_array_get(json_object_get(c, "inputs"), 0));
         tg_tensor *y = tg_slice(x, (int)jint(c, "axis"), jint(c, "start"), jint(c, "end"));
@@ -67,7 +69,8 @@ START_TEST(test_concat_fixture)
     const char *name;
     json_t *c;
     int n = 0;
-    json_object_foreach(fx, name, c) {
+    json_object_foreach(fx, name, c)
+    {
         if (strncmp(name, "concat_", 7)) continue;
         const json_t *ins = json_object_get(c, "inputs");
         const tg_tensor *xs[8];
@@ -88,10 +91,8 @@ typedef struct reshape_case {
 } reshape_case;
 
 static const reshape_case reshape_cases[] = {
-    {TG_SHAPE(2, 3, 4), TG_SHAPE(6, -1), TG_SHAPE(6, 4)},
-    {TG_SHAPE(1), TG_SCALAR_SHAPE, TG_SCALAR_SHAPE},
-    {TG_SHAPE(17), TG_SHAPE(1, 17, 1), TG_SHAPE(1, 17, 1)},
-    {TG_SHAPE(3, 5, 7), TG_SHAPE(-1), TG_SHAPE(105)},
+    {TG_SHAPE(2, 3, 4), TG_SHAPE(6, -1), TG_SHAPE(6, 4)},    {TG_SHAPE(1), TG_SCALAR_SHAPE, TG_SCALAR_SHAPE},
+    {TG_SHAPE(17), TG_SHAPE(1, 17, 1), TG_SHAPE(1, 17, 1)},  {TG_SHAPE(3, 5, 7), TG_SHAPE(-1), TG_SHAPE(105)},
     {TG_SHAPE(2, 9), TG_SHAPE(3, -1, 2), TG_SHAPE(3, 3, 2)},
 };
 
@@ -138,12 +139,12 @@ typedef struct permute_case {
 
 static const permute_case permute_cases[] = {
     {TG_SHAPE(2, 3, 5), {2, 0, 1}},
-    {TG_SHAPE(3, 33, 18), {0, 2, 1}},     /* tiled path, partial tiles */
+    {TG_SHAPE(3, 33, 18), {0, 2, 1}}, /* tiled path, partial tiles */
     {TG_SHAPE(2, 1, 17, 3), {0, 2, 3, 1}},
     {TG_SHAPE(2, 3, 1, 4, 5), {4, 2, 0, 3, 1}},
     {TG_SHAPE(1, 1), {1, 0}},
     {TG_SHAPE(7), {0}},
-    {TG_SHAPE(40, 41, 21), {2, 0, 1}},   /* above the threading threshold */
+    {TG_SHAPE(40, 41, 21), {2, 0, 1}}, /* above the threading threshold */
 };
 
 static tg_tensor *permute_fn(tg_tensor *const *in, int n, void *u)
@@ -184,8 +185,8 @@ START_TEST(test_permute_against_naive)
                     for (int64_t d = 0; d < d3; d++, i++) {
                         float want = xd[a * st[perm[0]] + b * st[perm[1]] + c * st[perm[2]] + d * st[perm[3]]];
                         if (yd[i] != want)
-                            ck_abort_msg("perm (%d %d %d %d): element %lld is %g, expected %g", perm[0],
-                                         perm[1], perm[2], perm[3], (long long)i, yd[i], want);
+                            ck_abort_msg("perm (%d %d %d %d): element %lld is %g, expected %g", perm[0], perm[1],
+                                         perm[2], perm[3], (long long)i, yd[i], want);
                     }
         checked++;
     }
@@ -251,12 +252,8 @@ typedef struct slice_case {
 } slice_case;
 
 static const slice_case slice_cases[] = {
-    {TG_SHAPE(4, 7, 3), 1, -5, 6, 4},
-    {TG_SHAPE(17), 0, 3, 100, 14},
-    {TG_SHAPE(2, 5, 19), -1, 0, -3, 16},
-    {TG_SHAPE(1, 6), 0, -1, 1, 1},
-    {TG_SHAPE(5, 1), 1, 0, 1, 1},
-    {TG_SHAPE(6, 4), 0, -100, -2, 4},
+    {TG_SHAPE(4, 7, 3), 1, -5, 6, 4},      {TG_SHAPE(17), 0, 3, 100, 14}, {TG_SHAPE(2, 5, 19), -1, 0, -3, 16},
+    {TG_SHAPE(1, 6), 0, -1, 1, 1},         {TG_SHAPE(5, 1), 1, 0, 1, 1},  {TG_SHAPE(6, 4), 0, -100, -2, 4},
     {TG_SHAPE(300, 130), 0, 11, 290, 279}, /* threaded */
 };
 
@@ -340,7 +337,8 @@ START_TEST(test_concat_errors)
 {
     tg_tensor *a = tg_ones(TG_STEP, TG_SHAPE(2, 3), TG_F32), *b = tg_ones(TG_STEP, TG_SHAPE(3, 3), TG_F32);
     tg_tensor *c = tg_ones(TG_STEP, TG_SHAPE(2, 3), TG_S32), *d = tg_ones(TG_STEP, TG_SHAPE(2, 3, 1), TG_F32);
-    expect_error(tg_concat((const tg_tensor *[]){a, b}, 2, 1), "concat: input 1 has shape (3, 3), input 0 has (2, 3) (only axis 1 may differ)");
+    expect_error(tg_concat((const tg_tensor *[]){a, b}, 2, 1),
+                 "concat: input 1 has shape (3, 3), input 0 has (2, 3) (only axis 1 may differ)");
     expect_error(tg_concat((const tg_tensor *[]){a, d}, 2, 0), "input 1 has shape (2, 3, 1)");
     expect_error(tg_concat((const tg_tensor *[]){a, c}, 2, 0), "concat: input 1 is s32, input 0 is f32");
     expect_error(tg_concat((const tg_tensor *[]){a}, 0, 0), "concat: needs at least one tensor, got 0");

@@ -10,8 +10,7 @@
 
 /* Case names in the fixture, each run as "softmax_<name>" and "log_softmax_<name>". */
 static const char *const cases[] = {
-    "1x1", "3x5", "2x17", "2x33", "2x100", "vec7",
-    "causal", "padding", "fullmask", "finite_mask", "row_mask",
+    "1x1", "3x5", "2x17", "2x33", "2x100", "vec7", "causal", "padding", "fullmask", "finite_mask", "row_mask",
 };
 enum { N_CASES = sizeof cases / sizeof cases[0] };
 
@@ -61,8 +60,8 @@ START_TEST(test_softmax_cases)
     tg_assert_close(y, tg_fixture_tensor(json_object_get(c, "output")), 1e-6, 1e-5, name);
     const tg_backward_opts bo = {.seed = tg_fixture_tensor(json_object_get(c, "seed"))};
     ck_assert_int_eq(tg_backward_with(y, &bo), TG_OK);
-    tg_assert_close(tg_tensor_grad(in[0]), tg_fixture_tensor(json_array_get(json_object_get(c, "grads"), 0)),
-                    1e-6, 1e-5, name);
+    tg_assert_close(tg_tensor_grad(in[0]), tg_fixture_tensor(json_array_get(json_object_get(c, "grads"), 0)), 1e-6,
+                    1e-5, name);
 
     sm_user u = {.log = log, .through_exp = log && n_in > 1 && has_neg_inf(in[1])};
     /* log-probabilities near -log C round to ~2e-7 in f32, and a 1e-3 step
@@ -108,7 +107,7 @@ START_TEST(test_large_logits_stable)
     const float want[] = {e1, e2, 0.0f, expf(-2.0f) / d, expf(-1.0f) / d, 1.0f / d};
     tg_assert_close_buf(tg_softmax(x, NULL), want, 6, 1e-6, 1e-5, "softmax large");
     const float want_log[] = {-logf(1.0f + expf(1.0f)), -logf(1.0f + expf(-1.0f)), -2001.0f - logf(1.0f + expf(-1.0f)),
-                              -2.0f - logf(d), -1.0f - logf(d), -logf(d)};
+                              -2.0f - logf(d),          -1.0f - logf(d),           -logf(d)};
     tg_assert_close_buf(tg_log_softmax(x, NULL), want_log, 6, 1e-5, 1e-5, "log_softmax large");
 }
 END_TEST
@@ -145,12 +144,15 @@ END_TEST
 START_TEST(test_softmax_errors)
 {
     tg_tensor *x = tg_zeros(TG_STEP, TG_SHAPE(2, 3, 5), TG_F32);
-    assert_fails(tg_softmax(x, tg_zeros(TG_STEP, TG_SHAPE(3, 4), TG_F32)), "softmax: mask (3, 4) does not broadcast to x (2, 3, 5)");
+    assert_fails(tg_softmax(x, tg_zeros(TG_STEP, TG_SHAPE(3, 4), TG_F32)),
+                 "softmax: mask (3, 4) does not broadcast to x (2, 3, 5)");
     /* a mask that would enlarge x is not a mask */
-    assert_fails(tg_log_softmax(x, tg_zeros(TG_STEP, TG_SHAPE(4, 1, 1, 5), TG_F32)), "log_softmax: mask (4, 1, 1, 5) does not broadcast to x (2, 3, 5)");
+    assert_fails(tg_log_softmax(x, tg_zeros(TG_STEP, TG_SHAPE(4, 1, 1, 5), TG_F32)),
+                 "log_softmax: mask (4, 1, 1, 5) does not broadcast to x (2, 3, 5)");
     assert_fails(tg_softmax(x, tg_zeros(TG_STEP, TG_SHAPE(5), TG_S32)), "softmax: mask must be f32, got s32");
     assert_fails(tg_softmax(tg_zeros(TG_STEP, TG_SHAPE(4), TG_S32), NULL), "softmax: x must be f32, got s32");
-    assert_fails(tg_softmax(tg_zeros(TG_STEP, TG_SCALAR_SHAPE, TG_F32), NULL), "softmax: x must have at least one axis");
+    assert_fails(tg_softmax(tg_zeros(TG_STEP, TG_SCALAR_SHAPE, TG_F32), NULL),
+                 "softmax: x must have at least one axis");
 }
 END_TEST
 

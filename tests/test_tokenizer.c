@@ -25,22 +25,110 @@ static uint64_t lcg(uint64_t *s)
 /* Deterministic English-like clinical text of about n bytes (malloc'd). */
 static char *gen_text(uint64_t seed, size_t n)
 {
-    static const char *const words[] = {
-        "the", "patient", "was", "seen", "for", "follow-up", "of", "type", "2", "diabetes",
-        "mellitus", "with", "hyperglycemia", "and", "hypertension", "reports", "no", "chest",
-        "pain", "shortness", "breath", "denies", "fever", "chills", "blood", "pressure",
-        "is", "well", "controlled", "on", "current", "medication", "continue", "insulin",
-        "metformin", "lisinopril", "daily", "return", "in", "three", "months", "labs",
-        "ordered", "including", "comprehensive", "metabolic", "panel", "complete", "count",
-        "office", "visit", "established", "moderate", "complexity", "history", "exam",
-        "normal", "abdomen", "soft", "non-tender", "lungs", "clear", "to", "auscultation",
-        "heart", "regular", "rate", "rhythm", "assessment", "plan", "discussed", "diet",
-        "exercise", "weight", "loss", "injection", "given", "left", "right", "knee",
-        "fracture", "femur", "x-ray", "shows", "healing", "physical", "therapy", "referral",
-        "claim", "submitted", "provider", "member", "denied", "approved", "prior",
-        "authorization", "required", "medically", "necessary", "service", "date", "units"};
-    static const char *const codes[] = {"E11.65", "Z79.4", "I10", "99213", "J1100", "80053",
-                                        "85025", "S72.001A", "R73.03", "K21.9", "G0439", "E0601"};
+    static const char *const words[] = {"the",
+                                        "patient",
+                                        "was",
+                                        "seen",
+                                        "for",
+                                        "follow-up",
+                                        "of",
+                                        "type",
+                                        "2",
+                                        "diabetes",
+                                        "mellitus",
+                                        "with",
+                                        "hyperglycemia",
+                                        "and",
+                                        "hypertension",
+                                        "reports",
+                                        "no",
+                                        "chest",
+                                        "pain",
+                                        "shortness",
+                                        "breath",
+                                        "denies",
+                                        "fever",
+                                        "chills",
+                                        "blood",
+                                        "pressure",
+                                        "is",
+                                        "well",
+                                        "controlled",
+                                        "on",
+                                        "current",
+                                        "medication",
+                                        "continue",
+                                        "insulin",
+                                        "metformin",
+                                        "lisinopril",
+                                        "daily",
+                                        "return",
+                                        "in",
+                                        "three",
+                                        "months",
+                                        "labs",
+                                        "ordered",
+                                        "including",
+                                        "comprehensive",
+                                        "metabolic",
+                                        "panel",
+                                        "complete",
+                                        "count",
+                                        "office",
+                                        "visit",
+                                        "established",
+                                        "moderate",
+                                        "complexity",
+                                        "history",
+                                        "exam",
+                                        "normal",
+                                        "abdomen",
+                                        "soft",
+                                        "non-tender",
+                                        "lungs",
+                                        "clear",
+                                        "to",
+                                        "auscultation",
+                                        "heart",
+                                        "regular",
+                                        "rate",
+                                        "rhythm",
+                                        "assessment",
+                                        "plan",
+                                        "discussed",
+                                        "diet",
+                                        "exercise",
+                                        "weight",
+                                        "loss",
+                                        "injection",
+                                        "given",
+                                        "left",
+                                        "right",
+                                        "knee",
+                                        "fracture",
+                                        "femur",
+                                        "x-ray",
+                                        "shows",
+                                        "healing",
+                                        "physical",
+                                        "therapy",
+                                        "referral",
+                                        "claim",
+                                        "submitted",
+                                        "provider",
+                                        "member",
+                                        "denied",
+                                        "approved",
+                                        "prior",
+                                        "authorization",
+                                        "required",
+                                        "medically",
+                                        "necessary",
+                                        "service",
+                                        "date",
+                                        "units"};
+    static const char *const codes[] = {"E11.65", "Z79.4",    "I10",    "99213", "J1100", "80053",
+                                        "85025",  "S72.001A", "R73.03", "K21.9", "G0439", "E0601"};
     static const char *const holders[] = {"<NAME>", "<MEMBER_ID>", "<DOB>", "<DATE>", "<PHONE>"};
     size_t nw = sizeof words / sizeof *words;
     char *buf = malloc(n + 64);
@@ -48,8 +136,7 @@ static char *gen_text(uint64_t seed, size_t n)
     int in_sentence = 0;
     while (len < n) {
         uint64_t r = lcg(&seed) % 100;
-        const char *w = r < 6 ? codes[lcg(&seed) % 12] : r < 8 ? holders[lcg(&seed) % 5]
-                                                          : words[lcg(&seed) % nw];
+        const char *w = r < 6 ? codes[lcg(&seed) % 12] : r < 8 ? holders[lcg(&seed) % 5] : words[lcg(&seed) % nw];
         len += (size_t)sprintf(buf + len, "%s%s", in_sentence ? " " : "", w);
         in_sentence++;
         if (in_sentence > 6 && lcg(&seed) % 8 == 0) {
@@ -78,8 +165,8 @@ static void assert_round_trip(const char *s, size_t len, const char *what)
     int32_t *ids = enc(s, len, &n);
     char *back = NULL;
     ck_assert_msg(claims_tok_decode(tok, ids, n, &back, &out_len) == TG_OK, "decode: %s", tg_last_error());
-    ck_assert_msg(out_len == len && !memcmp(back, s, len), "%s: round trip changed %zu bytes into %zu",
-                  what, len, out_len);
+    ck_assert_msg(out_len == len && !memcmp(back, s, len), "%s: round trip changed %zu bytes into %zu", what, len,
+                  out_len);
     free(ids);
     free(back);
 }
@@ -96,25 +183,37 @@ START_TEST(test_code_patterns)
         size_t pos, len;
         claims_code_kind kind;
     } cases[] = {
-        {"E11.65", 0, 6, CLAIMS_CODE_ICD10CM}, {"Z79.4;", 0, 5, CLAIMS_CODE_ICD10CM},
-        {"S72.001A", 0, 8, CLAIMS_CODE_ICD10CM}, {"I10", 0, 3, CLAIMS_CODE_ICD10CM},
-        {"C4A.0", 0, 5, CLAIMS_CODE_ICD10CM}, {"dx E11.", 3, 3, CLAIMS_CODE_ICD10CM},
-        {"99213", 0, 5, CLAIMS_CODE_CPT}, {"3074F", 0, 5, CLAIMS_CODE_CPT},
-        {"0042T", 0, 5, CLAIMS_CODE_CPT}, {"99213-25", 0, 5, CLAIMS_CODE_CPT},
-        {"J1100", 0, 5, CLAIMS_CODE_HCPCS}, {"(E0601)", 1, 5, CLAIMS_CODE_HCPCS},
+        {"E11.65", 0, 6, CLAIMS_CODE_ICD10CM},
+        {"Z79.4;", 0, 5, CLAIMS_CODE_ICD10CM},
+        {"S72.001A", 0, 8, CLAIMS_CODE_ICD10CM},
+        {"I10", 0, 3, CLAIMS_CODE_ICD10CM},
+        {"C4A.0", 0, 5, CLAIMS_CODE_ICD10CM},
+        {"dx E11.", 3, 3, CLAIMS_CODE_ICD10CM},
+        {"99213", 0, 5, CLAIMS_CODE_CPT},
+        {"3074F", 0, 5, CLAIMS_CODE_CPT},
+        {"0042T", 0, 5, CLAIMS_CODE_CPT},
+        {"99213-25", 0, 5, CLAIMS_CODE_CPT},
+        {"J1100", 0, 5, CLAIMS_CODE_HCPCS},
+        {"(E0601)", 1, 5, CLAIMS_CODE_HCPCS},
         /* not codes */
-        {"E11.65789", 0, 0, CLAIMS_CODE_NONE}, {"123456", 0, 0, CLAIMS_CODE_NONE},
-        {"x99213", 1, 0, CLAIMS_CODE_NONE}, {"1.12345", 2, 0, CLAIMS_CODE_NONE},
-        {"99213.5", 0, 0, CLAIMS_CODE_NONE}, {"e11.65", 0, 0, CLAIMS_CODE_NONE},
-        {"W1234", 0, 0, CLAIMS_CODE_NONE}, {"E11x", 0, 0, CLAIMS_CODE_NONE},
-        {"\xc3\xa9" "E11", 2, 0, CLAIMS_CODE_NONE}, {"I1", 0, 0, CLAIMS_CODE_NONE},
+        {"E11.65789", 0, 0, CLAIMS_CODE_NONE},
+        {"123456", 0, 0, CLAIMS_CODE_NONE},
+        {"x99213", 1, 0, CLAIMS_CODE_NONE},
+        {"1.12345", 2, 0, CLAIMS_CODE_NONE},
+        {"99213.5", 0, 0, CLAIMS_CODE_NONE},
+        {"e11.65", 0, 0, CLAIMS_CODE_NONE},
+        {"W1234", 0, 0, CLAIMS_CODE_NONE},
+        {"E11x", 0, 0, CLAIMS_CODE_NONE},
+        {"\xc3\xa9"
+         "E11",
+         2, 0, CLAIMS_CODE_NONE},
+        {"I1", 0, 0, CLAIMS_CODE_NONE},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         claims_code_kind k;
         size_t n = claims_code_match(cases[i].text, strlen(cases[i].text), cases[i].pos, &k);
-        ck_assert_msg(n == cases[i].len && k == cases[i].kind, "'%s' at %zu: got %zu %s, want %zu %s",
-                      cases[i].text, cases[i].pos, n, claims_code_kind_name(k), cases[i].len,
-                      claims_code_kind_name(cases[i].kind));
+        ck_assert_msg(n == cases[i].len && k == cases[i].kind, "'%s' at %zu: got %zu %s, want %zu %s", cases[i].text,
+                      cases[i].pos, n, claims_code_kind_name(k), cases[i].len, claims_code_kind_name(cases[i].kind));
     }
 }
 END_TEST
@@ -141,8 +240,10 @@ START_TEST(test_round_trip_random_bytes)
         for (size_t i = 0; i < len; i++) {
             /* bias toward bytes that form codes, placeholders and spaces */
             uint64_t r = lcg(&seed) % 10;
-            buf[i] = r < 4 ? (char)(1 + lcg(&seed) % 255) : r < 6 ? "0123456789"[lcg(&seed) % 10]
-                     : r < 8 ? "ABEJZ.<> "[lcg(&seed) % 9] : "<NAME>"[lcg(&seed) % 6];
+            buf[i] = r < 4   ? (char)(1 + lcg(&seed) % 255)
+                     : r < 6 ? "0123456789"[lcg(&seed) % 10]
+                     : r < 8 ? "ABEJZ.<> "[lcg(&seed) % 9]
+                             : "<NAME>"[lcg(&seed) % 6];
         }
         assert_round_trip(buf, len, "random bytes");
     }
@@ -154,7 +255,7 @@ END_TEST
 START_TEST(test_round_trip_utf8)
 {
     static const char *const texts[] = {
-        "caf\xc3\xa9 na\xc3\xafve r\xc3\xa9sum\xc3\xa9 \xc3\x85ngstr\xc3\xb6m",   /* accents */
+        "caf\xc3\xa9 na\xc3\xafve r\xc3\xa9sum\xc3\xa9 \xc3\x85ngstr\xc3\xb6m",             /* accents */
         "\xe7\xb3\x96\xe5\xb0\xbf\xe7\x97\x85 E11.65 \xe9\xab\x98\xe8\xa1\x80\xe5\x8e\x8b", /* CJK */
         "pain \xf0\x9f\x98\xa2\xf0\x9f\x92\x89 better \xf0\x9f\x91\x8d\xf0\x9f\x8f\xbd!",   /* emoji */
         "\xff\xfe\xc3(\xe2\x82 \xf0\x9f\x98 \x80\x80 truncated and invalid UTF-8",
@@ -174,8 +275,8 @@ static void assert_code_tokens(const char *sentence, const char *code, int n_cod
     ck_assert_msg(want >= 0, "code %s has no id", code);
     int hits = 0, codes = 0;
     for (size_t i = 0; i < n; i++) hits += ids[i] == want, codes += claims_tok_is_code(tok, ids[i]);
-    ck_assert_msg(hits >= 1 && codes == n_codes, "'%s': code %s found %d times, %d code tokens (want %d)",
-                  sentence, code, hits, codes, n_codes);
+    ck_assert_msg(hits >= 1 && codes == n_codes, "'%s': code %s found %d times, %d code tokens (want %d)", sentence,
+                  code, hits, codes, n_codes);
     free(ids);
 }
 
@@ -273,9 +374,9 @@ START_TEST(test_placeholders)
     static const struct {
         const char *lit;
         int32_t id;
-    } ph[] = {{"<NAME>", CLAIMS_TOK_NAME}, {"<MEMBER_ID>", CLAIMS_TOK_MEMBER_ID},
-              {"<DOB>", CLAIMS_TOK_DOB}, {"<PHONE>", CLAIMS_TOK_PHONE},
-              {"<ADDRESS>", CLAIMS_TOK_ADDRESS}, {"<DATE>", CLAIMS_TOK_DATE}, {"<ID>", CLAIMS_TOK_ID}};
+    } ph[] = {{"<NAME>", CLAIMS_TOK_NAME},   {"<MEMBER_ID>", CLAIMS_TOK_MEMBER_ID}, {"<DOB>", CLAIMS_TOK_DOB},
+              {"<PHONE>", CLAIMS_TOK_PHONE}, {"<ADDRESS>", CLAIMS_TOK_ADDRESS},     {"<DATE>", CLAIMS_TOK_DATE},
+              {"<ID>", CLAIMS_TOK_ID}};
     for (size_t i = 0; i < sizeof ph / sizeof *ph; i++) {
         size_t n;
         int32_t *ids = enc(ph[i].lit, strlen(ph[i].lit), &n);
@@ -312,8 +413,8 @@ START_TEST(test_compression)
     size_t len = strlen(text), n;
     int32_t *ids = enc(text, len, &n);
     double tpb = (double)n / (double)len;
-    printf("tokenizer: %zu bytes -> %zu tokens, %.3f tokens/byte, vocab %d (%d codes, %d merges)\n",
-           len, n, tpb, claims_tok_vocab_size(tok), claims_tok_n_codes(tok), claims_tok_n_merges(tok));
+    printf("tokenizer: %zu bytes -> %zu tokens, %.3f tokens/byte, vocab %d (%d codes, %d merges)\n", len, n, tpb,
+           claims_tok_vocab_size(tok), claims_tok_n_codes(tok), claims_tok_n_merges(tok));
     ck_assert_double_lt(tpb, 0.3);
     free(ids);
     free(text);
@@ -433,8 +534,7 @@ START_TEST(test_load_errors)
     tg_assert_error(claims_tok_load(path, &t2), TG_ERR_FORMAT, "bad JSON at line 2");
     ck_assert_ptr_nonnull(strstr(tg_last_error(), path));
     remove(path);
-    tg_assert_error(claims_tok_load("/nonexistent/tok.json", &t2), TG_ERR_IO,
-                    "cannot open '/nonexistent/tok.json'");
+    tg_assert_error(claims_tok_load("/nonexistent/tok.json", &t2), TG_ERR_IO, "cannot open '/nonexistent/tok.json'");
 }
 END_TEST
 
@@ -520,8 +620,7 @@ int main(void)
     /* 400 KB of generated text in 8 documents; 1500 merges */
     char *texts[8];
     for (int i = 0; i < 8; i++) texts[i] = gen_text(1 + (uint64_t)i * 1000, 50000);
-    claims_tok_train_opts o = {.vocab_size = 0, .codes = (const char *const *)sample_codes,
-                               .n_codes = n_sample_codes};
+    claims_tok_train_opts o = {.vocab_size = 0, .codes = (const char *const *)sample_codes, .n_codes = n_sample_codes};
     o.vocab_size = CLAIMS_TOK_N_SPECIAL + 256 + (int32_t)n_sample_codes + 3 + 1500;
     if (claims_tok_train((const char *const *)texts, NULL, 8, &o, &tok) != TG_OK) {
         fprintf(stderr, "train: %s\n", tg_last_error());

@@ -21,14 +21,14 @@ typedef struct range_case {
 } range_case;
 
 static const range_case ranges[] = {
-    {EXP, -87.0f, 88.0f, 2000003, 0, 2e-7},       /* normal results */
-    {EXP, -1.0f, 1.0f, 200001, 0, 2e-7},          /* around exp(0) = 1 */
+    {EXP, -87.0f, 88.0f, 2000003, 0, 2e-7},        /* normal results */
+    {EXP, -1.0f, 1.0f, 200001, 0, 2e-7},           /* around exp(0) = 1 */
     {EXP, -103.9f, -87.0f, 200003, 1.5e-45, 2e-7}, /* subnormal results: half an ulp more */
     {TANH, -12.0f, 12.0f, 2000003, 0, 3e-7},
-    {TANH, -0.7f, 0.7f, 200001, 0, 2e-7},         /* both sides of the polynomial's edge */
-    {TANH, 1e-6f, 1e-2f, 200001, 0, 2e-7},        /* small arguments keep their digits */
+    {TANH, -0.7f, 0.7f, 200001, 0, 2e-7},  /* both sides of the polynomial's edge */
+    {TANH, 1e-6f, 1e-2f, 200001, 0, 2e-7}, /* small arguments keep their digits */
     {ERF, -5.0f, 5.0f, 2000003, 1.5e-7, 0},
-    {ERF, -1.0f, 1.0f, 200001, 0, 2.5e-7},        /* relative near 0 */
+    {ERF, -1.0f, 1.0f, 200001, 0, 2.5e-7}, /* relative near 0 */
     {ERF, 1e-6f, 1e-2f, 200001, 0, 2e-7},
     {EXP_FAST, -87.3f, 88.3f, 2000003, 0, 3e-7},
     {EXP_FAST, -1.0f, 1.0f, 200001, 0, 3e-7},
@@ -61,9 +61,8 @@ START_TEST(test_range)
         const double w = ref(c->fn, (double)x[i]), e = fabs((double)y[i] - w) / (c->atol + c->rtol * fabs(w));
         if (!(e <= worst)) worst = e, at = i;
     }
-    ck_assert_msg(worst <= 1.0, "fn %d on [%g, %g]: at x = %.9g got %.9g, want %.9g (%.3g of the allowed error)",
-                  c->fn, (double)c->lo, (double)c->hi, (double)x[at], (double)y[at], ref(c->fn, (double)x[at]),
-                  worst);
+    ck_assert_msg(worst <= 1.0, "fn %d on [%g, %g]: at x = %.9g got %.9g, want %.9g (%.3g of the allowed error)", c->fn,
+                  (double)c->lo, (double)c->hi, (double)x[at], (double)y[at], ref(c->fn, (double)x[at]), worst);
     free(x);
     free(y);
 }

@@ -29,7 +29,8 @@ START_TEST(test_where_fixture)
     const char *name;
     json_t *c;
     int n = 0;
-    json_object_foreach(fx, name, c) {
+    json_object_foreach(fx, name, c)
+    {
         const json_t *ins = json_object_get(c, "inputs");
         tg_tensor *want = NULL, *got = NULL;
         if (!strncmp(name, "where_", 6)) {
@@ -131,10 +132,8 @@ typedef struct masked_case {
 } masked_case;
 
 static const masked_case masked_cases[] = {
-    {TG_SHAPE(3, 4, 5), TG_SHAPE(4, 1), TG_S32, -5.5},
-    {TG_SHAPE(2, 17), TG_SHAPE(2, 17), TG_F32, 0.0},
-    {TG_SHAPE(1), TG_SCALAR_SHAPE, TG_S32, 3.0},
-    {TG_SHAPE(2, 3, 33), TG_SHAPE(1, 1, 33), TG_F32, -1e9},
+    {TG_SHAPE(3, 4, 5), TG_SHAPE(4, 1), TG_S32, -5.5}, {TG_SHAPE(2, 17), TG_SHAPE(2, 17), TG_F32, 0.0},
+    {TG_SHAPE(1), TG_SCALAR_SHAPE, TG_S32, 3.0},       {TG_SHAPE(2, 3, 33), TG_SHAPE(1, 1, 33), TG_F32, -1e9},
     {TG_SHAPE(64, 600), TG_SHAPE(600), TG_S32, 1.0}, /* threaded */
 };
 

@@ -56,35 +56,32 @@ tg_tensor *tg_fixture_tensor(const json_t *obj)
     return t;
 }
 
-void tg_assert_close_buf(const tg_tensor *got, const float *want, int64_t n, double atol,
-                         double rtol, const char *what)
+void tg_assert_close_buf(const tg_tensor *got, const float *want, int64_t n, double atol, double rtol, const char *what)
 {
     ck_assert_msg(got != NULL, "%s: no tensor (%s)", what, tg_last_error());
-    ck_assert_msg(tg_tensor_numel(got) == n, "%s: %lld elements, expected %lld", what,
-                  (long long)tg_tensor_numel(got), (long long)n);
+    ck_assert_msg(tg_tensor_numel(got) == n, "%s: %lld elements, expected %lld", what, (long long)tg_tensor_numel(got),
+                  (long long)n);
     for (int64_t i = 0; i < n; i++) {
         double g = tg_tensor_get(got, i), w = want[i];
         bool same_inf = isinf(g) && isinf(w) && (g > 0) == (w > 0);
         ck_assert_msg(same_inf || fabs(g - w) <= atol + rtol * fabs(w),
-                      "%s: element %lld is %.9g, expected %.9g (atol %g, rtol %g)", what,
-                      (long long)i, g, w, atol, rtol);
+                      "%s: element %lld is %.9g, expected %.9g (atol %g, rtol %g)", what, (long long)i, g, w, atol,
+                      rtol);
     }
 }
 
-void tg_assert_close(const tg_tensor *got, const tg_tensor *want, double atol, double rtol,
-                     const char *what)
+void tg_assert_close(const tg_tensor *got, const tg_tensor *want, double atol, double rtol, const char *what)
 {
     ck_assert_msg(got != NULL, "%s: no tensor (%s)", what, tg_last_error());
     char a[96], b[96];
-    ck_assert_msg(tg_shape_equal(tg_tensor_shape(got), tg_tensor_shape(want)),
-                  "%s: shape %s, expected %s", what, tg_shape_str(tg_tensor_shape(got), a, sizeof a),
-                  tg_shape_str(tg_tensor_shape(want), b, sizeof b));
+    ck_assert_msg(tg_shape_equal(tg_tensor_shape(got), tg_tensor_shape(want)), "%s: shape %s, expected %s", what,
+                  tg_shape_str(tg_tensor_shape(got), a, sizeof a), tg_shape_str(tg_tensor_shape(want), b, sizeof b));
     tg_tensor *w = tg_tensor_to(TG_STEP, want, TG_F32);
     tg_assert_close_buf(got, tg_f32(w), tg_tensor_numel(w), atol, rtol, what);
 }
 
-void tg_assert_gradcheck(tg_gradcheck_fn fn, tg_tensor *const *in, int n_in, void *user,
-                         const tg_gradcheck_opts *opts, const char *what)
+void tg_assert_gradcheck(tg_gradcheck_fn fn, tg_tensor *const *in, int n_in, void *user, const tg_gradcheck_opts *opts,
+                         const char *what)
 {
     tg_gradcheck_report rep;
     tg_status st = tg_gradcheck(fn, in, n_in, user, opts, &rep);
@@ -94,10 +91,9 @@ void tg_assert_gradcheck(tg_gradcheck_fn fn, tg_tensor *const *in, int n_in, voi
 
 void tg_assert_error(tg_status st, tg_status want, const char *needle)
 {
-    ck_assert_msg(st == want, "status %s, expected %s (message: %s)", tg_status_str(st),
-                  tg_status_str(want), tg_last_error());
-    ck_assert_msg(strstr(tg_last_error(), needle) != NULL, "error message '%s' lacks '%s'",
-                  tg_last_error(), needle);
+    ck_assert_msg(st == want, "status %s, expected %s (message: %s)", tg_status_str(st), tg_status_str(want),
+                  tg_last_error());
+    ck_assert_msg(strstr(tg_last_error(), needle) != NULL, "error message '%s' lacks '%s'", tg_last_error(), needle);
 }
 
 int tg_run_suite(Suite *s)

@@ -24,16 +24,15 @@ tg_tensor *tg_fixture_tensor(const json_t *obj);
 /* Fails the test unless got and want have the same shape and every element
  * satisfies |g - w| <= atol + rtol * |w|; names `what` and the first bad
  * element. */
-void tg_assert_close(const tg_tensor *got, const tg_tensor *want, double atol, double rtol,
-                     const char *what);
+void tg_assert_close(const tg_tensor *got, const tg_tensor *want, double atol, double rtol, const char *what);
 
 /* Same, against a plain float array of n elements. */
-void tg_assert_close_buf(const tg_tensor *got, const float *want, int64_t n, double atol,
-                         double rtol, const char *what);
+void tg_assert_close_buf(const tg_tensor *got, const float *want, int64_t n, double atol, double rtol,
+                         const char *what);
 
 /* Runs tg_gradcheck and fails the test with its report on a mismatch. */
-void tg_assert_gradcheck(tg_gradcheck_fn fn, tg_tensor *const *in, int n_in, void *user,
-                         const tg_gradcheck_opts *opts, const char *what);
+void tg_assert_gradcheck(tg_gradcheck_fn fn, tg_tensor *const *in, int n_in, void *user, const tg_gradcheck_opts *opts,
+                         const char *what);
 
 /* Fails unless st == want and tg_last_error() contains `needle`. */
 void tg_assert_error(tg_status st, tg_status want, const char *needle);

@@ -40,7 +40,7 @@
 typedef struct attn_attr {
     bool causal;
     bool bf16;     /* bf16 tile products (when the CPU has them) */
-    float scale;  /* already resolved: never 0 */
+    float scale;   /* already resolved: never 0 */
     int64_t heads; /* > 0: packed qkv input with this many heads */
 } attn_attr;
 
@@ -53,13 +53,13 @@ static tg_status check_lengths(const tg_tensor *len, int64_t B, int64_t T)
     if (tg_tensor_dtype(len) != TG_S32)
         return tg_error(TG_ERR_DTYPE, "attention: lengths must be s32, got %s", tg_dtype_name(tg_tensor_dtype(len)));
     if (ls->ndim != 1 || ls->dims[0] != B)
-        return tg_error(TG_ERR_SHAPE, "attention: lengths shape %s must be (B) = (%lld)",
-                        tg_shape_str(ls, a, sizeof a), (long long)B);
+        return tg_error(TG_ERR_SHAPE, "attention: lengths shape %s must be (B) = (%lld)", tg_shape_str(ls, a, sizeof a),
+                        (long long)B);
     const int32_t *l = tg_s32(len);
     for (int64_t i = 0; i < B; i++)
         if (l[i] < 0 || l[i] > T)
-            return tg_error(TG_ERR_INVALID, "attention: lengths[%lld] = %d is outside [0, T = %lld]",
-                            (long long)i, l[i], (long long)T);
+            return tg_error(TG_ERR_INVALID, "attention: lengths[%lld] = %d is outside [0, T = %lld]", (long long)i,
+                            l[i], (long long)T);
     return TG_OK;
 }
 
@@ -68,15 +68,14 @@ static tg_status packed_infer(const tg_tensor *const *in, int n_in, int64_t head
 {
     char a[96];
     if (n_in != 1 && n_in != 2)
-        return tg_error(TG_ERR_INVALID, "attention: packed form expects qkv and optional lengths, got %d inputs",
-                        n_in);
+        return tg_error(TG_ERR_INVALID, "attention: packed form expects qkv and optional lengths, got %d inputs", n_in);
     const tg_shape *s = tg_tensor_shape(in[0]);
     tg_dtype d = tg_tensor_dtype(in[0]);
     if (d != TG_F32 && d != TG_BF16)
         return tg_error(TG_ERR_DTYPE, "attention: qkv must be f32 or bf16, got %s", tg_dtype_name(d));
     if (s->ndim != 3 || s->dims[2] % (3 * heads) || s->dims[2] == 0)
-        return tg_error(TG_ERR_SHAPE, "attention: qkv must be (B, T, 3·%lld·Dh) with Dh >= 1, got %s",
-                        (long long)heads, tg_shape_str(s, a, sizeof a));
+        return tg_error(TG_ERR_SHAPE, "attention: qkv must be (B, T, 3·%lld·Dh) with Dh >= 1, got %s", (long long)heads,
+                        tg_shape_str(s, a, sizeof a));
     if (n_in == 2) TG_TRY(check_lengths(in[1], s->dims[0], s->dims[1]));
     *out = *s;
     out->dims[2] = s->dims[2] / 3; /* (B, T, D) */
@@ -84,8 +83,7 @@ static tg_status packed_infer(const tg_tensor *const *in, int n_in, int64_t head
     return TG_OK;
 }
 
-static tg_status attention_infer(const tg_tensor *const *in, int n_in, const void *attr, tg_shape *out,
-                                 tg_dtype *dt)
+static tg_status attention_infer(const tg_tensor *const *in, int n_in, const void *attr, tg_shape *out, tg_dtype *dt)
 {
     char a[96], b[96];
     const int64_t heads = ((const attn_attr *)attr)->heads;
@@ -98,8 +96,8 @@ static tg_status attention_infer(const tg_tensor *const *in, int n_in, const voi
         const tg_shape *s = tg_tensor_shape(in[i]);
         tg_dtype d = tg_tensor_dtype(in[i]);
         if (s->ndim != 4)
-            return tg_error(TG_ERR_SHAPE, "attention: %s must be (B, H, T, Dh), got rank %d %s", names[i],
-                            s->ndim, tg_shape_str(s, a, sizeof a));
+            return tg_error(TG_ERR_SHAPE, "attention: %s must be (B, H, T, Dh), got rank %d %s", names[i], s->ndim,
+                            tg_shape_str(s, a, sizeof a));
         if (d != TG_F32 && d != TG_BF16)
             return tg_error(TG_ERR_DTYPE, "attention: %s must be f32 or bf16, got %s", names[i], tg_dtype_name(d));
         if (!tg_shape_equal(s, qs))
@@ -127,20 +125,34 @@ static void ws_carve(attn_ws *w, float *base, const attn_geom *g)
     const int64_t D = g->D, T = g->T;
     const size_t tile = (size_t)(BQ * D);
     float *p = base;
-    w->q = p; p += tile;
-    w->k = p; p += tile;
-    w->kt = p; p += tile;
-    w->v = p; p += tile;
-    w->vt = p; p += tile;
-    w->dout = p; p += tile;
-    w->acc = p; p += tile;
-    w->dq = p; p += tile;
-    w->dk = p; p += tile;
-    w->dv = p; p += tile;
-    w->s = p; p += BQ * BK;
-    w->dp = p; p += BQ * BK;
-    w->m = p; p += BQ;
-    w->l = p; p += BQ;
+    w->q = p;
+    p += tile;
+    w->k = p;
+    p += tile;
+    w->kt = p;
+    p += tile;
+    w->v = p;
+    p += tile;
+    w->vt = p;
+    p += tile;
+    w->dout = p;
+    p += tile;
+    w->acc = p;
+    p += tile;
+    w->dq = p;
+    p += tile;
+    w->dk = p;
+    p += tile;
+    w->dv = p;
+    p += tile;
+    w->s = p;
+    p += BQ * BK;
+    w->dp = p;
+    p += BQ * BK;
+    w->m = p;
+    p += BQ;
+    w->l = p;
+    p += BQ;
     w->wide = p;
     if (g->keep) p += BQ * t_pad(T);
     if (!g->bf16) return;
@@ -356,8 +368,11 @@ static tg_status attention_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_te
 
 /* ---- descriptor and wrappers ---- */
 
-static const tg_op attention_op = {.name = "attention", .n_in = -1, .flags = TG_OP_FRESH_GRADS,
-                                   .infer = attention_infer, .forward = attention_forward,
+static const tg_op attention_op = {.name = "attention",
+                                   .n_in = -1,
+                                   .flags = TG_OP_FRESH_GRADS,
+                                   .infer = attention_infer,
+                                   .forward = attention_forward,
                                    .backward = attention_backward};
 
 tg_status tg_register_attention_ops(void) { return tg_op_register(&attention_op); }
@@ -393,8 +408,7 @@ tg_tensor *tg_attention_with(const tg_tensor *q, const tg_tensor *k, const tg_te
     return tg_apply(&attention_op, in, lengths ? 4 : 3, &a, sizeof a);
 }
 
-tg_tensor *tg_attention_qkv(const tg_tensor *qkv, int64_t heads, bool causal, const tg_tensor *lengths,
-                            double scale)
+tg_tensor *tg_attention_qkv(const tg_tensor *qkv, int64_t heads, bool causal, const tg_tensor *lengths, double scale)
 {
     return tg_attention_qkv_with(qkv, heads, causal, lengths, scale, NULL);
 }
@@ -404,8 +418,8 @@ tg_tensor *tg_attention_qkv_with(const tg_tensor *qkv, int64_t heads, bool causa
 {
     if (!qkv) return NULL;
     if (heads < 1 || !isfinite(scale)) {
-        tg_error(TG_ERR_INVALID, "tg_attention_qkv: need heads >= 1 and a finite scale, got %lld, %g",
-                 (long long)heads, scale);
+        tg_error(TG_ERR_INVALID, "tg_attention_qkv: need heads >= 1 and a finite scale, got %lld, %g", (long long)heads,
+                 scale);
         return NULL;
     }
     const tg_dtype compute = opts ? opts->compute : TG_F32;

@@ -72,8 +72,8 @@ static void mm_scores(float *c, int64_t ldc, const uint16_t *a, int64_t ld, cons
         return;
     }
     for (int i0 = 0; i0 < m; i0 += DIAG)
-        tg_tile_bf16_mm(c + i0 * ldc, ldc, a + i0 * ld, ld / 2, 1, b, BK, mini(DIAG, m - i0), mini(n, i0 + DIAG),
-                        kp, false);
+        tg_tile_bf16_mm(c + i0 * ldc, ldc, a + i0 * ld, ld / 2, 1, b, BK, mini(DIAG, m - i0), mini(n, i0 + DIAG), kp,
+                        false);
 }
 
 /* c (m, n) (rows ldc apart) += a · b contracting over nk keys: P v or

@@ -38,9 +38,10 @@ static void transpose_tile(float *dst, const float *src, int n, int64_t D)
  * in vector registers (explicit fmaf: one rounding per step whatever the
  * vector width); the edges fall back to plain dot products. AVX-512 and
  * AVX2 clones are picked at load time on CPUs that have them. */
-__attribute__((target_clones("avx512f", "avx2", "default")))
-static void gemm_acc(float *c, int64_t ldc, const float *a, int64_t sam, int64_t sak, const float *b, int64_t ldb,
-                     int M, int N, int K)
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void gemm_acc(float *c, int64_t ldc, const float *a,
+                                                                                  int64_t sam, int64_t sak,
+                                                                                  const float *b, int64_t ldb, int M,
+                                                                                  int N, int K)
 {
     enum { NB = 16 };
     int m = 0;
@@ -107,8 +108,8 @@ void tg_attn_scale_mask(float *s, int64_t lds, int nq, int nk, const attn_geom *
 }
 
 /* s (nq, BK) = scale · q kᵀ, masked as tg_attn_scale_mask says. */
-static void tile_scores(float *s, const float *q, const float *kt, int nq, int nk, const attn_geom *g,
-                        int64_t len, int64_t q0, int64_t k0)
+static void tile_scores(float *s, const float *q, const float *kt, int nq, int nk, const attn_geom *g, int64_t len,
+                        int64_t q0, int64_t k0)
 {
     tile_matmul_nt(s, q, kt, nq, nk, g->D);
     tg_attn_scale_mask(s, BK, nq, nk, g, len, q0, k0);

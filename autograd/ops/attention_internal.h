@@ -31,7 +31,7 @@ typedef struct attn_geom {
     bool keep;   /* bf16 and short enough to keep P (see the top): two-pass forward */
     uint16_t *p; /* the kept P when keep and recording: (B·H, n_tiles, BQ·BK) */
     float scale;
-    const int32_t *lengths;  /* (B) or NULL */
+    const int32_t *lengths; /* (B) or NULL */
     int64_t in_bs, in_hs, in_ts, out_bs, out_hs, out_ts;
     int64_t q_off, k_off, v_off;
     bool fresh[3]; /* backward: dq, dk, dv not yet written (TG_OP_FRESH_GRADS): store, do not add */
@@ -52,14 +52,14 @@ static inline int64_t out_row(const attn_geom *g, int64_t bh, int64_t t)
  * `a` operands (rows of DQ(D) values), *p pair-packed `b` operands
  * contracting over their source's rows, *c over its columns. */
 typedef struct attn_ws {
-    float *q, *k, *kt, *v, *vt, *dout; /* (BQ|BK, D) rows; kt, vt (D, BK) */
-    float *s, *dp;                     /* (BQ, BK) */
-    float *acc, *dq, *dk, *dv;         /* (BQ|BK, D) accumulators */
-    float *m, *l;                      /* (BQ) */
-    float *wide;                       /* (BQ, Tpad): a query block's scores over all keys (keep) */
+    float *q, *k, *kt, *v, *vt, *dout;               /* (BQ|BK, D) rows; kt, vt (D, BK) */
+    float *s, *dp;                                   /* (BQ, BK) */
+    float *acc, *dq, *dk, *dv;                       /* (BQ|BK, D) accumulators */
+    float *m, *l;                                    /* (BQ) */
+    float *wide;                                     /* (BQ, Tpad): a query block's scores over all keys (keep) */
     uint16_t *qa, *qp, *oa, *op, *kc, *kp, *vc, *vp; /* q, dO (o), k, v tiles as operands */
-    uint16_t *pa, *pt, *sa, *st;       /* P, dS as `a` rows (pa, sa) and pairs (pt, st) */
-    uint16_t *head[4];                 /* one head's tiles packed once: (T/BQ) tiles of BQ·DQ(D) */
+    uint16_t *pa, *pt, *sa, *st;                     /* P, dS as `a` rows (pa, sa) and pairs (pt, st) */
+    uint16_t *head[4];                               /* one head's tiles packed once: (T/BQ) tiles of BQ·DQ(D) */
 } attn_ws;
 
 /* Row length of the bf16 tiles: D padded to whole 16-column vectors. */

@@ -6,8 +6,8 @@
 /* y = f(a, b) over the broadcast plan; same: a, b and y share one shape. */
 typedef void (*binary_fwd)(float *y, const float *a, const float *b, const tg_bcast *p, bool same);
 /* dx (input `which`) += dy * d f / d input, summed over broadcast dims. */
-typedef void (*binary_acc)(float *dx, const float *dy, const float *a, const float *b, const tg_bcast *p,
-                           int which, bool same, bool fresh, int64_t nx);
+typedef void (*binary_acc)(float *dx, const float *dy, const float *a, const float *b, const tg_bcast *p, int which,
+                           bool same, bool fresh, int64_t nx);
 
 typedef struct binary_kind {
     tg_op op;
@@ -20,91 +20,110 @@ static inline float f_add(float a, float b) { return a + b; }
 static inline float f_sub(float a, float b) { return a - b; }
 static inline float f_mul(float a, float b) { return a * b; }
 static inline float f_div(float a, float b) { return a / b; }
-static inline float one(float a, float b) { (void)a; (void)b; return 1.0f; }
-static inline float minus_one(float a, float b) { (void)a; (void)b; return -1.0f; }
-static inline float take_b(float a, float b) { (void)a; return b; }
-static inline float take_a(float a, float b) { (void)b; return a; }
-static inline float div_da(float a, float b) { (void)a; return 1.0f / b; }
+static inline float one(float a, float b)
+{
+    (void)a;
+    (void)b;
+    return 1.0f;
+}
+static inline float minus_one(float a, float b)
+{
+    (void)a;
+    (void)b;
+    return -1.0f;
+}
+static inline float take_b(float a, float b)
+{
+    (void)a;
+    return b;
+}
+static inline float take_a(float a, float b)
+{
+    (void)b;
+    return a;
+}
+static inline float div_da(float a, float b)
+{
+    (void)a;
+    return 1.0f / b;
+}
 static inline float div_db(float a, float b) { return -a / (b * b); }
 
 /* Calls ROW(SA, SB, FN) with the last-dim strides sa, sb (each 0 or 1) as
  * constants, so each inlined row loop is specialized: contiguous, or with
  * one side a per-row scalar. */
-#define WITH_STRIDES(sa, sb, ROW, FN) \
-    do {                              \
-        if ((sa) && (sb))             \
-            ROW(1, 1, FN);            \
-        else if (sa)                  \
-            ROW(1, 0, FN);            \
-        else if (sb)                  \
-            ROW(0, 1, FN);            \
-        else                          \
-            ROW(0, 0, FN);            \
+#define WITH_STRIDES(sa, sb, ROW, FN)                                                                                  \
+    do {                                                                                                               \
+        if ((sa) && (sb))                                                                                              \
+            ROW(1, 1, FN);                                                                                             \
+        else if (sa)                                                                                                   \
+            ROW(1, 0, FN);                                                                                             \
+        else if (sb)                                                                                                   \
+            ROW(0, 1, FN);                                                                                             \
+        else                                                                                                           \
+            ROW(0, 0, FN);                                                                                             \
     } while (0)
 
 /* NAME: forward loops for F. */
-#define BINARY_FORWARD(NAME, F)                                                                             \
-    static void NAME(float *y, const float *a, const float *b, const tg_bcast *p, bool same)                \
-    {                                                                                                       \
-        const int64_t cols = p->cols, last = p->ndim - 1;                                                   \
-        if (same) {                                                                                         \
-            const int64_t n = p->rows * cols;                                                               \
-            _Pragma("omp parallel for simd if (n > TG_OMP_MIN)")                                            \
-            for (int64_t i = 0; i < n; i++) y[i] = F(a[i], b[i]);                                           \
-            return;                                                                                         \
-        }                                                                                                   \
-        const int64_t sa = p->ndim ? p->stride[0][last] : 0, sb = p->ndim ? p->stride[1][last] : 0;         \
-        _Pragma("omp parallel for if (p->rows * cols > TG_OMP_MIN)")                                        \
-        for (int64_t r = 0; r < p->rows; r++) {                                                             \
-            const float *ar = a + tg_bcast_row_offset(p, 0, r), *br = b + tg_bcast_row_offset(p, 1, r);     \
-            float *yr = y + r * cols;                                                                       \
-            WITH_STRIDES(sa, sb, FWD_ROW, F);                                                                   \
-        }                                                                                                   \
+#define BINARY_FORWARD(NAME, F)                                                                                        \
+    static void NAME(float *y, const float *a, const float *b, const tg_bcast *p, bool same)                           \
+    {                                                                                                                  \
+        const int64_t cols = p->cols, last = p->ndim - 1;                                                              \
+        if (same) {                                                                                                    \
+            const int64_t n = p->rows * cols;                                                                          \
+            _Pragma("omp parallel for simd if (n > TG_OMP_MIN)") for (int64_t i = 0; i < n; i++) y[i] = F(a[i], b[i]); \
+            return;                                                                                                    \
+        }                                                                                                              \
+        const int64_t sa = p->ndim ? p->stride[0][last] : 0, sb = p->ndim ? p->stride[1][last] : 0;                    \
+        _Pragma("omp parallel for if (p->rows * cols > TG_OMP_MIN)") for (int64_t r = 0; r < p->rows; r++)             \
+        {                                                                                                              \
+            const float *ar = a + tg_bcast_row_offset(p, 0, r), *br = b + tg_bcast_row_offset(p, 1, r);                \
+            float *yr = y + r * cols;                                                                                  \
+            WITH_STRIDES(sa, sb, FWD_ROW, F);                                                                          \
+        }                                                                                                              \
     }
-#define FWD_ROW(SA, SB, F) \
-    _Pragma("omp simd") for (int64_t j = 0; j < cols; j++) yr[j] = F(ar[j * (SA)], br[j * (SB)])
+#define FWD_ROW(SA, SB, F) _Pragma("omp simd") for (int64_t j = 0; j < cols; j++) yr[j] = F(ar[j * (SA)], br[j * (SB)])
 
 /* NAME: dx += dy * P(a, b) for input `which`, summed over broadcast dims;
  * a fresh dx (nx values, see tg_op_grad_fresh) is written, not added to. */
-#define BINARY_ACCUMULATE(NAME, P)                                                                          \
-    static void NAME(float *dx, const float *dy, const float *a, const float *b, const tg_bcast *p,         \
-                     int which, bool same, bool fresh, int64_t nx)                                          \
-    {                                                                                                       \
-        const int64_t cols = p->cols, last = p->ndim - 1;                                                   \
-        if (same) {                                                                                         \
-            const int64_t n = p->rows * cols;                                                               \
-            if (fresh) {                                                                                    \
-                _Pragma("omp parallel for simd if (n > TG_OMP_MIN)")                                        \
-                for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * P(a[i], b[i]);                              \
-                return;                                                                                     \
-            }                                                                                               \
-            _Pragma("omp parallel for simd if (n > TG_OMP_MIN)")                                            \
-            for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * P(a[i], b[i]);                                 \
-            return;                                                                                         \
-        }                                                                                                   \
-        if (fresh) memset(dx, 0, sizeof(float) * (size_t)nx);                                              \
-        const int64_t sa = p->ndim ? p->stride[0][last] : 0, sb = p->ndim ? p->stride[1][last] : 0;         \
-        const bool shared = tg_bcast_rows_shared(p, which);                                                 \
-        _Pragma("omp parallel for if (!shared && p->rows * cols > TG_OMP_MIN)")                             \
-        for (int64_t r = 0; r < p->rows; r++) {                                                             \
-            const int64_t oa = tg_bcast_row_offset(p, 0, r), ob = tg_bcast_row_offset(p, 1, r);             \
-            float *dxr = dx + (which ? ob : oa);                                                            \
-            const float *ar = a + oa, *br = b + ob, *dyr = dy + r * cols;                                   \
-            if ((which ? sb : sa) == 0) { /* x is one value along the row: a sum */                        \
-                float s = 0.0f;                                                                             \
-                WITH_STRIDES(sa, sb, SUM_ROW, P);                                                               \
-                dxr[0] += s;                                                                                \
-            } else {                                                                                        \
-                WITH_STRIDES(sa, sb, ACC_ROW, P);                                                               \
-            }                                                                                               \
-        }                                                                                                   \
+#define BINARY_ACCUMULATE(NAME, P)                                                                                     \
+    static void NAME(float *dx, const float *dy, const float *a, const float *b, const tg_bcast *p, int which,         \
+                     bool same, bool fresh, int64_t nx)                                                                \
+    {                                                                                                                  \
+        const int64_t cols = p->cols, last = p->ndim - 1;                                                              \
+        if (same) {                                                                                                    \
+            const int64_t n = p->rows * cols;                                                                          \
+            if (fresh) {                                                                                               \
+                _Pragma("omp parallel for simd if (n > TG_OMP_MIN)") for (int64_t i = 0; i < n; i++) dx[i] =           \
+                    dy[i] * P(a[i], b[i]);                                                                             \
+                return;                                                                                                \
+            }                                                                                                          \
+            _Pragma("omp parallel for simd if (n > TG_OMP_MIN)") for (int64_t i = 0; i < n; i++) dx[i] +=              \
+                dy[i] * P(a[i], b[i]);                                                                                 \
+            return;                                                                                                    \
+        }                                                                                                              \
+        if (fresh) memset(dx, 0, sizeof(float) * (size_t)nx);                                                          \
+        const int64_t sa = p->ndim ? p->stride[0][last] : 0, sb = p->ndim ? p->stride[1][last] : 0;                    \
+        const bool shared = tg_bcast_rows_shared(p, which);                                                            \
+        _Pragma("omp parallel for if (!shared && p->rows * cols > TG_OMP_MIN)") for (int64_t r = 0; r < p->rows; r++)  \
+        {                                                                                                              \
+            const int64_t oa = tg_bcast_row_offset(p, 0, r), ob = tg_bcast_row_offset(p, 1, r);                        \
+            float *dxr = dx + (which ? ob : oa);                                                                       \
+            const float *ar = a + oa, *br = b + ob, *dyr = dy + r * cols;                                              \
+            if ((which ? sb : sa) == 0) { /* x is one value along the row: a sum */                                    \
+                float s = 0.0f;                                                                                        \
+                WITH_STRIDES(sa, sb, SUM_ROW, P);                                                                      \
+                dxr[0] += s;                                                                                           \
+            } else {                                                                                                   \
+                WITH_STRIDES(sa, sb, ACC_ROW, P);                                                                      \
+            }                                                                                                          \
+        }                                                                                                              \
     }
-#define SUM_ROW(SA, SB, P)                                                                   \
-    _Pragma("omp simd reduction(+ : s)") for (int64_t j = 0; j < cols; j++) s += dyr[j] * \
-        P(ar[j * (SA)], br[j * (SB)])
-#define ACC_ROW(SA, SB, P)                                                                                \
-    _Pragma("omp simd") for (int64_t j = 0; j < cols; j++) dxr[j * (which ? (SB) : (SA))] += dyr[j] * \
-        P(ar[j * (SA)], br[j * (SB)])
+#define SUM_ROW(SA, SB, P)                                                                                             \
+    _Pragma("omp simd reduction(+ : s)") for (int64_t j = 0; j < cols; j++) s += dyr[j] * P(ar[j * (SA)], br[j * (SB)])
+#define ACC_ROW(SA, SB, P)                                                                                             \
+    _Pragma("omp simd") for (int64_t j = 0; j < cols; j++) dxr[j * (which ? (SB) : (SA))] +=                           \
+        dyr[j] * P(ar[j * (SA)], br[j * (SB)])
 
 BINARY_FORWARD(add_fwd, f_add)
 BINARY_FORWARD(sub_fwd, f_sub)
@@ -128,10 +147,10 @@ static const binary_kind *kind_of(const tg_op_ctx *ctx) { return (const binary_k
 
 /* ---- shape inference ---- */
 
-static tg_status binary_infer(const tg_tensor *const *in, int n_in, const void *attr, tg_shape *out,
-                              tg_dtype *dt)
+static tg_status binary_infer(const tg_tensor *const *in, int n_in, const void *attr, tg_shape *out, tg_dtype *dt)
 {
-    (void)n_in; (void)attr;
+    (void)n_in;
+    (void)attr;
     TG_TRY(tg_ops_require_f32(in[0], "binary op", "a"));
     TG_TRY(tg_ops_require_f32(in[1], "binary op", "b"));
     *dt = TG_F32;
@@ -140,14 +159,13 @@ static tg_status binary_infer(const tg_tensor *const *in, int n_in, const void *
 
 /* ---- forward ---- */
 
-static tg_status binary_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr,
-                                tg_tensor *out)
+static tg_status binary_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr, tg_tensor *out)
 {
-    (void)n_in; (void)attr;
+    (void)n_in;
+    (void)attr;
     tg_bcast p;
     tg_bcast_plan(&p, tg_tensor_shape(in[0]), tg_tensor_shape(in[1]), tg_tensor_shape(out));
-    kind_of(ctx)->fwd(tg_f32(out), tg_f32(in[0]), tg_f32(in[1]), &p,
-                      same_shapes(in[0], in[1], tg_tensor_shape(out)));
+    kind_of(ctx)->fwd(tg_f32(out), tg_f32(in[0]), tg_f32(in[1]), &p, same_shapes(in[0], in[1], tg_tensor_shape(out)));
     return TG_OK;
 }
 
@@ -169,9 +187,16 @@ static tg_status binary_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tenso
 
 /* ---- descriptors ---- */
 
-#define KIND(NAME, F, DA, DB) \
-    {.op = {.name = NAME, .n_in = 2, .flags = TG_OP_FRESH_GRADS, .infer = binary_infer, \
-            .forward = binary_forward, .backward = binary_backward}, .fwd = F, .da = DA, .db = DB}
+#define KIND(NAME, F, DA, DB)                                                                                          \
+    {                                                                                                                  \
+        .op = {.name = NAME,                                                                                           \
+               .n_in = 2,                                                                                              \
+               .flags = TG_OP_FRESH_GRADS,                                                                             \
+               .infer = binary_infer,                                                                                  \
+               .forward = binary_forward,                                                                              \
+               .backward = binary_backward},                                                                           \
+        .fwd = F, .da = DA, .db = DB                                                                                   \
+    }
 
 static const binary_kind kinds[] = {
     KIND("add", add_fwd, add_da, add_db),

@@ -12,8 +12,7 @@ tg_status tg_ops_require_f32(const tg_tensor *t, const char *fn, const char *arg
 tg_status tg_ops_axis(int axis, int ndim, const char *fn, int *out)
 {
     int a = axis < 0 ? axis + ndim : axis;
-    if (a < 0 || a >= ndim)
-        return tg_error(TG_ERR_INVALID, "%s: axis %d out of range for rank %d", fn, axis, ndim);
+    if (a < 0 || a >= ndim) return tg_error(TG_ERR_INVALID, "%s: axis %d out of range for rank %d", fn, axis, ndim);
     *out = a;
     return TG_OK;
 }
@@ -27,9 +26,9 @@ tg_status tg_broadcast_shape(const tg_shape *a, const tg_shape *b, tg_shape *out
         int64_t da = ia >= 0 ? a->dims[ia] : 1, db = ib >= 0 ? b->dims[ib] : 1;
         if (da != db && da != 1 && db != 1) {
             char sa[96], sb[96];
-            return tg_error(TG_ERR_SHAPE, "%s: shapes %s and %s do not broadcast (dim %d: %lld vs %lld)",
-                            fn, tg_shape_str(a, sa, sizeof sa), tg_shape_str(b, sb, sizeof sb), i,
-                            (long long)da, (long long)db);
+            return tg_error(TG_ERR_SHAPE, "%s: shapes %s and %s do not broadcast (dim %d: %lld vs %lld)", fn,
+                            tg_shape_str(a, sa, sizeof sa), tg_shape_str(b, sb, sizeof sb), i, (long long)da,
+                            (long long)db);
         }
         out->dims[i] = da == 1 ? db : da;
     }

@@ -14,7 +14,8 @@ static tg_status cast_infer(const tg_tensor *const *in, int n_in, const void *at
     (void)n_in;
     tg_dtype from = tg_tensor_dtype(in[0]), to = ((const cast_attr *)attr)->to;
     if (from == TG_S32 || to == TG_S32)
-        return tg_error(TG_ERR_DTYPE, "tg_cast: only f32 <-> bf16, got %s -> %s", tg_dtype_name(from), tg_dtype_name(to));
+        return tg_error(TG_ERR_DTYPE, "tg_cast: only f32 <-> bf16, got %s -> %s", tg_dtype_name(from),
+                        tg_dtype_name(to));
     *out = *tg_tensor_shape(in[0]);
     *dt = to;
     return TG_OK;
@@ -24,7 +25,9 @@ static tg_status cast_infer(const tg_tensor *const *in, int n_in, const void *at
 
 static tg_status cast_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr, tg_tensor *out)
 {
-    (void)ctx; (void)n_in; (void)attr;
+    (void)ctx;
+    (void)n_in;
+    (void)attr;
     return tg_copy(out, in[0]);
 }
 
@@ -43,8 +46,8 @@ static tg_status cast_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tensor 
 
 /* ---- descriptor ---- */
 
-static const tg_op cast_op = {.name = "cast", .n_in = 1, .infer = cast_infer, .forward = cast_forward,
-                              .backward = cast_backward};
+static const tg_op cast_op = {
+    .name = "cast", .n_in = 1, .infer = cast_infer, .forward = cast_forward, .backward = cast_backward};
 
 tg_status tg_register_cast_ops(void) { return tg_op_register(&cast_op); }
 

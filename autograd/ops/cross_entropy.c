@@ -160,9 +160,8 @@ static inline float ce_row_loss(float *lse, const float *zr, float *e, float *in
 /* Per-row losses loss (rows) = u_i * l_i (0 where ignored) and lse (rows);
  * returns sum_i u_i * l_i and, in *denom, sum_i u_i * w[t_i] over kept rows.
  * cw, tw may be NULL. */
-static double ce_fwd_kernel(float *loss, float *lse, double *denom, const float *z, const int32_t *t,
-                            const float *cw, const float *tw, double wsum, int32_t ignore, float eps,
-                            int64_t rows, int64_t C)
+static double ce_fwd_kernel(float *loss, float *lse, double *denom, const float *z, const int32_t *t, const float *cw,
+                            const float *tw, double wsum, int32_t ignore, float eps, int64_t rows, int64_t C)
 {
     double total = 0.0, den = 0.0;
 #pragma omp parallel for schedule(static) reduction(+ : total, den) if (rows * C > TG_OMP_MIN)
@@ -202,10 +201,9 @@ static tg_status ce_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in
     float *loss = none ? tg_f32(out) : tg_op_scratch(ctx, sizeof(float) * (size_t)(rows ? rows : 1));
     if (!lse || !loss) return TG_ERR_OOM;
     double denom = 0.0;
-    const double total = ce_fwd_kernel(loss, tg_f32(lse), &denom, tg_f32(in[0]), tg_s32(in[1]),
-                                       cw ? tg_f32(cw) : NULL, tw ? tg_f32(tw) : NULL,
-                                       class_weight_sum(cw ? tg_f32(cw) : NULL, C), a->ignore_index,
-                                       a->smoothing, rows, C);
+    const double total = ce_fwd_kernel(loss, tg_f32(lse), &denom, tg_f32(in[0]), tg_s32(in[1]), cw ? tg_f32(cw) : NULL,
+                                       tw ? tg_f32(tw) : NULL, class_weight_sum(cw ? tg_f32(cw) : NULL, C),
+                                       a->ignore_index, a->smoothing, rows, C);
     /* backward multiplies dout by scale: 1/denom for the mean (0 when
      * nothing is kept, so an all-ignored batch gives loss 0 and no grad) */
     double scale = 1.0;
@@ -259,9 +257,9 @@ static inline void ce_row_grad_bf16(uint16_t *dr, const float *e, float inv, int
 
 /* dz (rows, C) += g_i * row gradient, g_i = (dy_none ? dy_none[i] : dy) *
  * scale * u_i. */
-static void ce_bwd_kernel(float *dz, const float *lse, float scale, float dy, const float *dy_none,
-                          const float *z, const int32_t *t, const float *cw, const float *tw, float wsum,
-                          int32_t ignore, float eps, int64_t rows, int64_t C)
+static void ce_bwd_kernel(float *dz, const float *lse, float scale, float dy, const float *dy_none, const float *z,
+                          const int32_t *t, const float *cw, const float *tw, float wsum, int32_t ignore, float eps,
+                          int64_t rows, int64_t C)
 {
 #pragma omp parallel for schedule(static) if (rows * C > TG_OMP_MIN)
     for (int64_t r = 0; r < rows; r++) {
@@ -317,8 +315,7 @@ static tg_status ce_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tensor *c
     const float *cwp = cw ? tg_f32(cw) : NULL;
     ce_bwd_kernel(tg_f32(din[0]), tg_f32(tg_op_saved(ctx, 0)), tg_f32(tg_op_saved(ctx, 1))[0],
                   none ? 0.0f : tg_f32(dout)[0], none ? tg_f32(dout) : NULL, tg_f32(in[0]), tg_s32(in[1]), cwp,
-                  tw ? tg_f32(tw) : NULL, (float)class_weight_sum(cwp, C), a->ignore_index, a->smoothing, rows,
-                  C);
+                  tw ? tg_f32(tw) : NULL, (float)class_weight_sum(cwp, C), a->ignore_index, a->smoothing, rows, C);
     return TG_OK;
 }
 
@@ -365,14 +362,14 @@ static tg_status lce_infer(const tg_tensor *const *in, int n_in, const void *att
 /* Per-forward buffers and views. */
 typedef struct lce_run {
     int64_t rows, D, V, chunk;
-    const void *h;              /* matmul operand (a bf16 copy in bf16 mode) */
-    const float *w;             /* f32 mode */
-    const void *wz, *wd;        /* bf16 mode: w packed for z and dh, for chunks of packed_n rows */
+    const void *h;       /* matmul operand (a bf16 copy in bf16 mode) */
+    const float *w;      /* f32 mode */
+    const void *wz, *wd; /* bf16 mode: w packed for z and dh, for chunks of packed_n rows */
     int64_t packed_n;
     tg_dtype dt;
-    float *z, *dz;              /* (chunk, V); dz only in f32 mode */
-    uint16_t *dzb;              /* (chunk, V) dz in bf16, bf16 mode */
-    float *ebuf;                /* bf16 mode: (threads, V) one row's exponentials per thread */
+    float *z, *dz; /* (chunk, V); dz only in f32 mode */
+    uint16_t *dzb; /* (chunk, V) dz in bf16, bf16 mode */
+    float *ebuf;   /* bf16 mode: (threads, V) one row's exponentials per thread */
 } lce_run;
 
 static tg_matmul_desc lce_desc(const lce_run *r, int64_t m, int64_t k, int64_t n, bool at, bool bt, bool acc)
@@ -474,20 +471,23 @@ static tg_status lce_chunks(tg_op_ctx *ctx, lce_run *r, const tg_tensor *const *
     return TG_OK;
 }
 
-static tg_status lce_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr,
-                             tg_tensor *out)
+static tg_status lce_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr, tg_tensor *out)
 {
     (void)n_in;
     const lce_attr *a = attr;
-    lce_run r = {.rows = tg_tensor_numel(in[2]), .D = tg_tensor_dim(in[1], 1), .V = tg_tensor_dim(in[1], 0),
-                 .dt = (tg_dtype)a->compute, .w = tg_f32(in[1]), .packed_n = -1};
+    lce_run r = {.rows = tg_tensor_numel(in[2]),
+                 .D = tg_tensor_dim(in[1], 1),
+                 .V = tg_tensor_dim(in[1], 0),
+                 .dt = (tg_dtype)a->compute,
+                 .w = tg_f32(in[1]),
+                 .packed_n = -1};
     TG_TRY(check_targets(in[2], r.V, a->ce.ignore_index));
     r.chunk = a->chunk_rows < r.rows ? a->chunk_rows : r.rows;
     const bool rec = tg_op_recording(ctx);
     tg_tensor *dh = rec ? tg_tensor_empty(TG_STEP, *tg_tensor_shape(in[0]), TG_F32) : NULL; /* (..., D) */
-    tg_tensor *dw = !rec ? NULL /* (V, D), written by the chunks' products */
-                         : r.rows ? tg_tensor_empty(TG_STEP, *tg_tensor_shape(in[1]), TG_F32)
-                                  : tg_zeros(TG_STEP, *tg_tensor_shape(in[1]), TG_F32);
+    tg_tensor *dw = !rec     ? NULL /* (V, D), written by the chunks' products */
+                    : r.rows ? tg_tensor_empty(TG_STEP, *tg_tensor_shape(in[1]), TG_F32)
+                             : tg_zeros(TG_STEP, *tg_tensor_shape(in[1]), TG_F32);
     if (rec && (!dh || !dw)) return TG_ERR_OOM;
     double total = 0.0, denom = 0.0;
     const tg_mark mark = tg_mark_get(); /* the chunks' scratch is given back */
@@ -529,12 +529,15 @@ static tg_status lce_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tensor *
 
 /* ---- descriptors ---- */
 
-static const tg_op cross_entropy_op = {.name = "cross_entropy", .n_in = -1, .infer = ce_infer,
-                                       .forward = ce_forward, .backward = ce_backward};
+static const tg_op cross_entropy_op = {
+    .name = "cross_entropy", .n_in = -1, .infer = ce_infer, .forward = ce_forward, .backward = ce_backward};
 
-static const tg_op linear_cross_entropy_op = {.name = "linear_cross_entropy", .n_in = -1,
-                                              .flags = TG_OP_FRESH_GRADS, .infer = lce_infer,
-                                              .forward = lce_forward, .backward = lce_backward};
+static const tg_op linear_cross_entropy_op = {.name = "linear_cross_entropy",
+                                              .n_in = -1,
+                                              .flags = TG_OP_FRESH_GRADS,
+                                              .infer = lce_infer,
+                                              .forward = lce_forward,
+                                              .backward = lce_backward};
 
 tg_status tg_register_cross_entropy_ops(void)
 {
@@ -559,8 +562,10 @@ static int ce_prepare(const tg_ce_opts *o, const char *fn, ce_attr *a, const tg_
         tg_error(TG_ERR_INVALID, "%s: unknown reduction %d", fn, (int)o->reduction);
         return -1;
     }
-    *a = (ce_attr){.ignore_index = o->ignore_index, .smoothing = (float)o->label_smoothing,
-                   .reduction = (int32_t)o->reduction, .has_cw = o->class_weights != NULL,
+    *a = (ce_attr){.ignore_index = o->ignore_index,
+                   .smoothing = (float)o->label_smoothing,
+                   .reduction = (int32_t)o->reduction,
+                   .has_cw = o->class_weights != NULL,
                    .has_tw = o->token_weights != NULL};
     if (o->class_weights) in[n++] = o->class_weights;
     if (o->token_weights) in[n++] = o->token_weights;

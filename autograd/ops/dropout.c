@@ -12,10 +12,10 @@ typedef struct dropout_attr {
 
 /* ---- shape inference ---- */
 
-static tg_status dropout_infer(const tg_tensor *const *in, int n_in, const void *attr, tg_shape *out,
-                               tg_dtype *dt)
+static tg_status dropout_infer(const tg_tensor *const *in, int n_in, const void *attr, tg_shape *out, tg_dtype *dt)
 {
-    (void)n_in; (void)attr;
+    (void)n_in;
+    (void)attr;
     TG_TRY(tg_ops_require_f32(in[0], "dropout", "x"));
     *out = *tg_tensor_shape(in[0]);
     *dt = TG_F32;
@@ -32,15 +32,17 @@ static void dropout_apply(float *y, const float *x, int64_t n, uint64_t seed, fl
 #pragma omp parallel for if (n > TG_OMP_MIN / 4)
     for (int64_t i = 0; i < n; i++) {
         const float v = tg_rng_uniform_at(seed, (uint64_t)i) >= p ? x[i] * scale : 0.0f;
-        if (accumulate) y[i] += v;
-        else y[i] = v;
+        if (accumulate)
+            y[i] += v;
+        else
+            y[i] = v;
     }
 }
 
-static tg_status dropout_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr,
-                                 tg_tensor *out)
+static tg_status dropout_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr, tg_tensor *out)
 {
-    (void)ctx; (void)n_in;
+    (void)ctx;
+    (void)n_in;
     const dropout_attr *a = attr;
     dropout_apply(tg_f32(out), tg_f32(in[0]), tg_tensor_numel(out), a->seed, a->p, false);
     return TG_OK;
@@ -57,8 +59,8 @@ static tg_status dropout_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tens
 
 /* ---- descriptor ---- */
 
-static const tg_op dropout_op = {.name = "dropout", .n_in = 1, .infer = dropout_infer, .forward = dropout_forward,
-                                 .backward = dropout_backward};
+static const tg_op dropout_op = {
+    .name = "dropout", .n_in = 1, .infer = dropout_infer, .forward = dropout_forward, .backward = dropout_backward};
 
 tg_status tg_register_dropout_ops(void) { return tg_op_register(&dropout_op); }
 

@@ -24,14 +24,34 @@ typedef struct eltwise_attr {
     bool bf16_out; /* GELU only: the output rounded to bf16 (tg_gelu_opts) */
 } eltwise_attr;
 
-
 /* Scalar kernels: f(x, a) and its derivative df(x, y, a) given y = f(x). */
 static inline float f_scale(float x, float a) { return a * x; }
-static inline float d_scale(float x, float y, float a) { (void)x; (void)y; return a; }
+static inline float d_scale(float x, float y, float a)
+{
+    (void)x;
+    (void)y;
+    return a;
+}
 static inline float f_add_scalar(float x, float a) { return x + a; }
-static inline float d_one(float x, float y, float a) { (void)x; (void)y; (void)a; return 1.0f; }
-static inline float f_neg(float x, float a) { (void)a; return -x; }
-static inline float d_neg(float x, float y, float a) { (void)x; (void)y; (void)a; return -1.0f; }
+static inline float d_one(float x, float y, float a)
+{
+    (void)x;
+    (void)y;
+    (void)a;
+    return 1.0f;
+}
+static inline float f_neg(float x, float a)
+{
+    (void)a;
+    return -x;
+}
+static inline float d_neg(float x, float y, float a)
+{
+    (void)x;
+    (void)y;
+    (void)a;
+    return -1.0f;
+}
 
 static inline float f_gelu(float x, float a)
 {
@@ -41,7 +61,8 @@ static inline float f_gelu(float x, float a)
 
 static inline float d_gelu(float x, float y, float a)
 {
-    (void)y; (void)a;
+    (void)y;
+    (void)a;
     return tg_vgelu_grad(x);
 }
 
@@ -53,54 +74,117 @@ static inline float f_gelu_erf(float x, float a)
 
 static inline float d_gelu_erf(float x, float y, float a)
 {
-    (void)y; (void)a;
+    (void)y;
+    (void)a;
     float cdf = 0.5f * (1.0f + tg_verff(x * 0.70710678118654752f));
     float pdf = 0.3989422804014327f * tg_vexpf(-0.5f * x * x);
     return cdf + x * pdf;
 }
 
-static inline float f_relu(float x, float a) { (void)a; return tg_vmath_select(x > 0.0f, x, 0.0f); }
-static inline float d_relu(float x, float y, float a) { (void)y; (void)a; return tg_vmath_select(x > 0.0f, 1.0f, 0.0f); }
-static inline float f_sigmoid(float x, float a) { (void)a; return 1.0f / (1.0f + tg_vexpf(-x)); }
-static inline float d_sigmoid(float x, float y, float a) { (void)x; (void)a; return y * (1.0f - y); }
-static inline float f_silu(float x, float a) { (void)a; return x / (1.0f + tg_vexpf(-x)); }
+static inline float f_relu(float x, float a)
+{
+    (void)a;
+    return tg_vmath_select(x > 0.0f, x, 0.0f);
+}
+static inline float d_relu(float x, float y, float a)
+{
+    (void)y;
+    (void)a;
+    return tg_vmath_select(x > 0.0f, 1.0f, 0.0f);
+}
+static inline float f_sigmoid(float x, float a)
+{
+    (void)a;
+    return 1.0f / (1.0f + tg_vexpf(-x));
+}
+static inline float d_sigmoid(float x, float y, float a)
+{
+    (void)x;
+    (void)a;
+    return y * (1.0f - y);
+}
+static inline float f_silu(float x, float a)
+{
+    (void)a;
+    return x / (1.0f + tg_vexpf(-x));
+}
 
 static inline float d_silu(float x, float y, float a)
 {
-    (void)y; (void)a;
+    (void)y;
+    (void)a;
     float s = 1.0f / (1.0f + tg_vexpf(-x));
     return s * (1.0f + x * (1.0f - s));
 }
 
-static inline float f_tanh(float x, float a) { (void)a; return tg_vtanhf(x); }
-static inline float d_tanh(float x, float y, float a) { (void)x; (void)a; return 1.0f - y * y; }
-static inline float f_exp(float x, float a) { (void)a; return tg_vexpf(x); }
-static inline float d_exp(float x, float y, float a) { (void)x; (void)a; return y; }
-static inline float f_log(float x, float a) { (void)a; return logf(x); }
-static inline float d_log(float x, float y, float a) { (void)y; (void)a; return 1.0f / x; }
-static inline float f_sqrt(float x, float a) { (void)a; return sqrtf(x); }
-static inline float d_sqrt(float x, float y, float a) { (void)x; (void)a; return 0.5f / y; }
+static inline float f_tanh(float x, float a)
+{
+    (void)a;
+    return tg_vtanhf(x);
+}
+static inline float d_tanh(float x, float y, float a)
+{
+    (void)x;
+    (void)a;
+    return 1.0f - y * y;
+}
+static inline float f_exp(float x, float a)
+{
+    (void)a;
+    return tg_vexpf(x);
+}
+static inline float d_exp(float x, float y, float a)
+{
+    (void)x;
+    (void)a;
+    return y;
+}
+static inline float f_log(float x, float a)
+{
+    (void)a;
+    return logf(x);
+}
+static inline float d_log(float x, float y, float a)
+{
+    (void)y;
+    (void)a;
+    return 1.0f / x;
+}
+static inline float f_sqrt(float x, float a)
+{
+    (void)a;
+    return sqrtf(x);
+}
+static inline float d_sqrt(float x, float y, float a)
+{
+    (void)x;
+    (void)a;
+    return 0.5f / y;
+}
 static inline float f_pow(float x, float a) { return powf(x, a); }
-static inline float d_pow(float x, float y, float a) { (void)y; return a * powf(x, a - 1.0f); }
+static inline float d_pow(float x, float y, float a)
+{
+    (void)y;
+    return a * powf(x, a - 1.0f);
+}
 
 /* One forward and one backward loop per kind: NAME_fwd and NAME_bwd (which
  * writes dx when it is fresh, else adds to it). */
-#define ELTWISE_LOOPS(NAME, F, DF)                                                                      \
-    static void NAME##_fwd(float *y, const float *x, float alpha, int64_t n)                            \
-    {                                                                                                   \
-        _Pragma("omp parallel for simd if (n > TG_OMP_MIN)")                                            \
-        for (int64_t i = 0; i < n; i++) y[i] = F(x[i], alpha);                                          \
-    }                                                                                                   \
-    static void NAME##_bwd(float *dx, const float *y, const float *x, const float *dy, float alpha,     \
-                           int64_t n, bool fresh)                                                       \
-    {                                                                                                   \
-        if (fresh) {                                                                                    \
-            _Pragma("omp parallel for simd if (n > TG_OMP_MIN)")                                        \
-            for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * DF(x[i], y[i], alpha);                      \
-            return;                                                                                     \
-        }                                                                                               \
-        _Pragma("omp parallel for simd if (n > TG_OMP_MIN)")                                            \
-        for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * DF(x[i], y[i], alpha);                         \
+#define ELTWISE_LOOPS(NAME, F, DF)                                                                                     \
+    static void NAME##_fwd(float *y, const float *x, float alpha, int64_t n)                                           \
+    {                                                                                                                  \
+        _Pragma("omp parallel for simd if (n > TG_OMP_MIN)") for (int64_t i = 0; i < n; i++) y[i] = F(x[i], alpha);    \
+    }                                                                                                                  \
+    static void NAME##_bwd(float *dx, const float *y, const float *x, const float *dy, float alpha, int64_t n,         \
+                           bool fresh)                                                                                 \
+    {                                                                                                                  \
+        if (fresh) {                                                                                                   \
+            _Pragma("omp parallel for simd if (n > TG_OMP_MIN)") for (int64_t i = 0; i < n; i++) dx[i] =               \
+                dy[i] * DF(x[i], y[i], alpha);                                                                         \
+            return;                                                                                                    \
+        }                                                                                                              \
+        _Pragma("omp parallel for simd if (n > TG_OMP_MIN)") for (int64_t i = 0; i < n; i++) dx[i] +=                  \
+            dy[i] * DF(x[i], y[i], alpha);                                                                             \
     }
 
 ELTWISE_LOOPS(scale, f_scale, d_scale)
@@ -119,8 +203,7 @@ ELTWISE_LOOPS(pow, f_pow, d_pow)
 
 /* ---- shape inference ---- */
 
-static tg_status eltwise_infer(const tg_tensor *const *in, int n_in, const void *attr, tg_shape *out,
-                               tg_dtype *dt)
+static tg_status eltwise_infer(const tg_tensor *const *in, int n_in, const void *attr, tg_shape *out, tg_dtype *dt)
 {
     (void)n_in;
     TG_TRY(tg_ops_require_f32(in[0], "eltwise", "x"));
@@ -141,8 +224,7 @@ static void gelu_fwd_bf16(uint16_t *y, const float *x, int64_t n)
     for (int64_t i = 0; i < n; i++) y[i] = tg_vbf16(f_gelu(x[i], 0.0f));
 }
 
-static tg_status eltwise_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr,
-                                 tg_tensor *out)
+static tg_status eltwise_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr, tg_tensor *out)
 {
     (void)n_in;
     const eltwise_attr *a = attr;
@@ -160,22 +242,31 @@ static tg_status eltwise_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tens
     const float *x = tg_f32(tg_op_input(ctx, 0));
     /* GELU's derivative reads x only, so a bf16 output need not be widened */
     const float *y = ((const eltwise_attr *)tg_op_attr(ctx))->bf16_out ? x : tg_f32(tg_op_output(ctx));
-    kind_of(ctx)->bwd(tg_f32(din[0]), y, x, tg_f32(dout),
-                      ((const eltwise_attr *)tg_op_attr(ctx))->alpha, tg_tensor_numel(dout), tg_op_grad_fresh(ctx, 0));
+    kind_of(ctx)->bwd(tg_f32(din[0]), y, x, tg_f32(dout), ((const eltwise_attr *)tg_op_attr(ctx))->alpha,
+                      tg_tensor_numel(dout), tg_op_grad_fresh(ctx, 0));
     return TG_OK;
 }
 
 /* ---- descriptors ---- */
 
-#define KIND(NAME, LOOPS) \
-    {.op = {.name = NAME, .n_in = 1, .flags = TG_OP_FRESH_GRADS, .infer = eltwise_infer, \
-            .forward = eltwise_forward, .backward = eltwise_backward}, .fwd = LOOPS##_fwd, .bwd = LOOPS##_bwd}
+#define KIND(NAME, LOOPS)                                                                                              \
+    {                                                                                                                  \
+        .op = {.name = NAME,                                                                                           \
+               .n_in = 1,                                                                                              \
+               .flags = TG_OP_FRESH_GRADS,                                                                             \
+               .infer = eltwise_infer,                                                                                 \
+               .forward = eltwise_forward,                                                                             \
+               .backward = eltwise_backward},                                                                          \
+        .fwd = LOOPS##_fwd, .bwd = LOOPS##_bwd                                                                         \
+    }
 
 static const eltwise_kind kinds[] = {
-    KIND("scale", scale),       KIND("add_scalar", add_scalar), KIND("neg", neg),
-    KIND("gelu_tanh", gelu),    KIND("gelu_erf", gelu_erf),     KIND("relu", relu),
-    KIND("silu", silu),         KIND("tanh", tanh),             KIND("sigmoid", sigmoid),
-    KIND("exp", exp),           KIND("log", log),               KIND("sqrt", sqrt),
+    KIND("scale", scale),       KIND("add_scalar", add_scalar),
+    KIND("neg", neg),           KIND("gelu_tanh", gelu),
+    KIND("gelu_erf", gelu_erf), KIND("relu", relu),
+    KIND("silu", silu),         KIND("tanh", tanh),
+    KIND("sigmoid", sigmoid),   KIND("exp", exp),
+    KIND("log", log),           KIND("sqrt", sqrt),
     KIND("pow", pow),
 };
 

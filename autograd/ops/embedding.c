@@ -8,10 +8,10 @@
 
 /* ---- shape inference ---- */
 
-static tg_status embedding_infer(const tg_tensor *const *in, int n_in, const void *attr, tg_shape *out,
-                                 tg_dtype *dt)
+static tg_status embedding_infer(const tg_tensor *const *in, int n_in, const void *attr, tg_shape *out, tg_dtype *dt)
 {
-    (void)n_in; (void)attr;
+    (void)n_in;
+    (void)attr;
     const tg_shape *ts = tg_tensor_shape(in[0]), *is = tg_tensor_shape(in[1]);
     char a[96];
     TG_TRY(tg_ops_require_f32(in[0], "embedding", "table"));
@@ -35,15 +35,17 @@ static tg_status check_indices(const int32_t *idx, int64_t n, int64_t V)
 {
     for (int64_t i = 0; i < n; i++)
         if (idx[i] < 0 || idx[i] >= V)
-            return tg_error(TG_ERR_INVALID, "embedding: index %d at position %lld is out of range [0, %lld)",
-                            idx[i], (long long)i, (long long)V);
+            return tg_error(TG_ERR_INVALID, "embedding: index %d at position %lld is out of range [0, %lld)", idx[i],
+                            (long long)i, (long long)V);
     return TG_OK;
 }
 
 static tg_status embedding_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr,
                                    tg_tensor *out)
 {
-    (void)ctx; (void)n_in; (void)attr;
+    (void)ctx;
+    (void)n_in;
+    (void)attr;
     const int64_t V = tg_tensor_dim(in[0], 0), D = tg_tensor_dim(in[0], 1), N = tg_tensor_numel(in[1]);
     const int32_t *idx = tg_s32(in[1]);
     TG_TRY(check_indices(idx, N, V));
@@ -95,8 +97,11 @@ static tg_status embedding_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_te
 
 /* ---- descriptor ---- */
 
-static const tg_op embedding_op = {.name = "embedding", .n_in = 2, .infer = embedding_infer,
-                                   .forward = embedding_forward, .backward = embedding_backward};
+static const tg_op embedding_op = {.name = "embedding",
+                                   .n_in = 2,
+                                   .infer = embedding_infer,
+                                   .forward = embedding_forward,
+                                   .backward = embedding_backward};
 
 tg_status tg_register_embedding_ops(void) { return tg_op_register(&embedding_op); }
 

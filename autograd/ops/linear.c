@@ -40,8 +40,7 @@ static linear_dims dims_of(const tg_tensor *x, const tg_tensor *w)
 
 /* ---- shape inference ---- */
 
-static tg_status linear_infer(const tg_tensor *const *in, int n_in, const void *attr, tg_shape *out,
-                              tg_dtype *dt)
+static tg_status linear_infer(const tg_tensor *const *in, int n_in, const void *attr, tg_shape *out, tg_dtype *dt)
 {
     if (n_in != 2 && n_in != 3)
         return tg_error(TG_ERR_INVALID, "tg_linear: expects x, w and an optional bias, got %d inputs", n_in);
@@ -53,8 +52,7 @@ static tg_status linear_infer(const tg_tensor *const *in, int n_in, const void *
     for (int i = 0; i < 2; i++) {
         tg_dtype t = tg_tensor_dtype(in[i]);
         if (t != TG_F32 && t != TG_BF16)
-            return tg_error(TG_ERR_DTYPE, "tg_linear: %s must be f32 or bf16, got %s", i ? "w" : "x",
-                            tg_dtype_name(t));
+            return tg_error(TG_ERR_DTYPE, "tg_linear: %s must be f32 or bf16, got %s", i ? "w" : "x", tg_dtype_name(t));
     }
     const bool mixed = attr && ((const linear_attr *)attr)->compute == TG_BF16 && tg_tensor_dtype(x) == TG_BF16;
     if (tg_tensor_dtype(x) != tg_tensor_dtype(w) && !mixed)
@@ -62,14 +60,12 @@ static tg_status linear_infer(const tg_tensor *const *in, int n_in, const void *
                         "tg_linear: x is %s but w is %s (both must have one dtype, or x bf16 with compute bf16)",
                         tg_dtype_name(tg_tensor_dtype(x)), tg_dtype_name(tg_tensor_dtype(w)));
     if (sx->ndim < 1 || sw->ndim != 2 || sx->dims[sx->ndim - 1] != sw->dims[1])
-        return tg_error(TG_ERR_SHAPE, "tg_linear: x %s does not fit w %s (want x (..., in), w (out, in))",
-                        bx, bw);
+        return tg_error(TG_ERR_SHAPE, "tg_linear: x %s does not fit w %s (want x (..., in), w (out, in))", bx, bw);
     if (bias) {
         TG_TRY(tg_ops_require_f32(bias, "tg_linear", "bias"));
         if (tg_tensor_ndim(bias) != 1 || tg_tensor_dim(bias, 0) != sw->dims[0])
             return tg_error(TG_ERR_SHAPE, "tg_linear: bias %s does not fit w %s (want bias (%lld))",
-                            tg_shape_str(tg_tensor_shape(bias), bb, sizeof bb), bw,
-                            (long long)sw->dims[0]);
+                            tg_shape_str(tg_tensor_shape(bias), bb, sizeof bb), bw, (long long)sw->dims[0]);
     }
     *out = *sx;
     out->dims[sx->ndim - 1] = sw->dims[0]; /* (..., out) */
@@ -121,8 +117,7 @@ const void *tg_ops_operand(tg_op_ctx *ctx, const tg_tensor *t, tg_dtype dt)
     return c ? tg_tensor_data(c) : NULL;
 }
 
-static tg_status linear_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr,
-                                tg_tensor *out)
+static tg_status linear_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr, tg_tensor *out)
 {
     const linear_dims n = dims_of(in[0], in[1]);
     const tg_linear_prod p = {
@@ -203,8 +198,8 @@ static inline void grad_row_bf16(float *acc, uint16_t *br, const uint16_t *row, 
  * summing into its own row of part (ceil(rows / BIAS_ROWS), cols), then
  * split the columns to add the blocks in order: the result does not depend
  * on the thread count. */
-static void grad_pass(float *dbias, bool fresh, float *part, uint16_t *gb, float *gf, const void *dy,
-                      const void *u, tg_dtype in_dt, int64_t rows, int64_t cols)
+static void grad_pass(float *dbias, bool fresh, float *part, uint16_t *gb, float *gf, const void *dy, const void *u,
+                      tg_dtype in_dt, int64_t rows, int64_t cols)
 {
     const size_t esz = tg_dtype_size(in_dt);
     const int64_t nblk = (rows + BIAS_ROWS - 1) / BIAS_ROWS;
@@ -252,8 +247,8 @@ tg_status tg_ops_layer_grad(tg_op_ctx *ctx, const tg_linear_prod *p, const void 
     return TG_OK;
 }
 
-tg_status tg_ops_linear_grads(tg_op_ctx *ctx, const tg_linear_prod *p, const void *g, const void *x,
-                              const tg_tensor *w, void *dx, bool dx_fresh, float *dw, bool dw_fresh)
+tg_status tg_ops_linear_grads(tg_op_ctx *ctx, const tg_linear_prod *p, const void *g, const void *x, const tg_tensor *w,
+                              void *dx, bool dx_fresh, float *dw, bool dw_fresh)
 {
     tg_ctx *c = tg_ctx_current();
     if (dx) { /* dx (R, in) += g (R, out) · w (out, in) */
@@ -298,8 +293,13 @@ static tg_status linear_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tenso
 static const tg_op_linear_rows linear_rows = {.x = 0, .w = 1, .bias = 2};
 
 static const tg_op linear_op = {
-    .name = "linear", .n_in = -1, .flags = TG_OP_FRESH_GRADS, .infer = linear_infer, .forward = linear_forward,
-    .backward = linear_backward, .linear_rows = &linear_rows,
+    .name = "linear",
+    .n_in = -1,
+    .flags = TG_OP_FRESH_GRADS,
+    .infer = linear_infer,
+    .forward = linear_forward,
+    .backward = linear_backward,
+    .linear_rows = &linear_rows,
 };
 
 tg_status tg_register_linear_ops(void) { return tg_op_register(&linear_op); }

@@ -135,7 +135,8 @@ static tg_status bce_infer(const tg_tensor *const *in, int n_in, const void *att
     TG_TRY(tg_ops_require_f32(in[1], "tg_bce_logits", "targets"));
     if (!tg_shape_equal(tg_tensor_shape(in[0]), tg_tensor_shape(in[1])))
         return tg_error(TG_ERR_SHAPE, "tg_bce_logits: targets %s differ from logits %s",
-                        tg_shape_str(tg_tensor_shape(in[1]), a, sizeof a), tg_shape_str(tg_tensor_shape(in[0]), b, sizeof b));
+                        tg_shape_str(tg_tensor_shape(in[1]), a, sizeof a),
+                        tg_shape_str(tg_tensor_shape(in[0]), b, sizeof b));
     int nd = tg_tensor_ndim(in[0]);
     if (n_in > 2) TG_TRY(check_vector(in[2], nd ? tg_tensor_dim(in[0], -1) : 1, "tg_bce_logits", "pos_weight"));
     *out = TG_SCALAR_SHAPE;
@@ -148,7 +149,8 @@ static double softplus(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp
 
 static tg_status bce_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr, tg_tensor *out)
 {
-    (void)ctx; (void)attr;
+    (void)ctx;
+    (void)attr;
     const float *x = tg_f32(in[0]), *y = tg_f32(in[1]), *pw = n_in > 2 ? tg_f32(in[2]) : NULL;
     const int64_t n = tg_tensor_numel(in[0]), last = tg_tensor_ndim(in[0]) ? tg_tensor_dim(in[0], -1) : 1;
     double total = 0;
@@ -182,7 +184,8 @@ static tg_status bce_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tensor *
 
 static tg_status cost_infer(const tg_tensor *const *in, int n_in, const void *attr, tg_shape *out, tg_dtype *dt)
 {
-    (void)n_in; (void)attr;
+    (void)n_in;
+    (void)attr;
     TG_TRY(check_rows(in[0], in[1], "tg_cost_matrix_loss"));
     const int64_t K = tg_tensor_dim(in[0], 1);
     TG_TRY(tg_ops_require_f32(in[2], "tg_cost_matrix_loss", "cost"));
@@ -198,7 +201,8 @@ static tg_status cost_infer(const tg_tensor *const *in, int n_in, const void *at
 
 static tg_status cost_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr, tg_tensor *out)
 {
-    (void)n_in; (void)attr;
+    (void)n_in;
+    (void)attr;
     const int64_t N = tg_tensor_dim(in[0], 0), K = tg_tensor_dim(in[0], 1);
     const float *z = tg_f32(in[0]), *cost = tg_f32(in[2]);
     const int32_t *y = tg_s32(in[1]);
@@ -225,7 +229,7 @@ static tg_status cost_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tensor 
     float *dz = tg_f32(din[0]);
     float *p = tg_op_scratch(ctx, sizeof *p * (size_t)K * (size_t)(N ? N : 1));
     if (!p) return TG_ERR_OOM;
-    /* d/dz_j sum_k p_k c_k = p_j (c_j - sum_k p_k c_k) */
+        /* d/dz_j sum_k p_k c_k = p_j (c_j - sum_k p_k c_k) */
 #pragma omp parallel for if (N * K > TG_OMP_MIN)
     for (int64_t i = 0; i < N; i++) {
         float *pi = p + i * K;
@@ -240,9 +244,12 @@ static tg_status cost_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tensor 
 
 /* ---- descriptors ---- */
 
-static const tg_op focal_op = {.name = "focal_loss", .n_in = -1, .infer = focal_infer, .forward = focal_forward, .backward = focal_backward};
-static const tg_op bce_op = {.name = "bce_logits", .n_in = -1, .infer = bce_infer, .forward = bce_forward, .backward = bce_backward};
-static const tg_op cost_op = {.name = "cost_matrix_loss", .n_in = 3, .infer = cost_infer, .forward = cost_forward, .backward = cost_backward};
+static const tg_op focal_op = {
+    .name = "focal_loss", .n_in = -1, .infer = focal_infer, .forward = focal_forward, .backward = focal_backward};
+static const tg_op bce_op = {
+    .name = "bce_logits", .n_in = -1, .infer = bce_infer, .forward = bce_forward, .backward = bce_backward};
+static const tg_op cost_op = {
+    .name = "cost_matrix_loss", .n_in = 3, .infer = cost_infer, .forward = cost_forward, .backward = cost_backward};
 
 tg_status tg_register_loss_ops(void)
 {

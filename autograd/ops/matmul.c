@@ -43,16 +43,14 @@ static void plan_make(matmul_plan *p, const tg_shape *a, const tg_shape *b, cons
 
 /* ---- shape inference ---- */
 
-static tg_status check_dtypes(const tg_tensor *a, const tg_tensor *b, const char *fn, const char *na,
-                              const char *nb)
+static tg_status check_dtypes(const tg_tensor *a, const tg_tensor *b, const char *fn, const char *na, const char *nb)
 {
     const tg_tensor *t[2] = {a, b};
     const char *names[2] = {na, nb};
     for (int i = 0; i < 2; i++) {
         tg_dtype dt = tg_tensor_dtype(t[i]);
         if (dt != TG_F32 && dt != TG_BF16)
-            return tg_error(TG_ERR_DTYPE, "%s: %s must be f32 or bf16, got %s", fn, names[i],
-                            tg_dtype_name(dt));
+            return tg_error(TG_ERR_DTYPE, "%s: %s must be f32 or bf16, got %s", fn, names[i], tg_dtype_name(dt));
     }
     if (tg_tensor_dtype(a) != tg_tensor_dtype(b))
         return tg_error(TG_ERR_DTYPE, "%s: %s is %s but %s is %s (both must have one dtype)", fn, na,
@@ -60,8 +58,7 @@ static tg_status check_dtypes(const tg_tensor *a, const tg_tensor *b, const char
     return TG_OK;
 }
 
-static tg_status matmul_infer(const tg_tensor *const *in, int n_in, const void *attr, tg_shape *out,
-                              tg_dtype *dt)
+static tg_status matmul_infer(const tg_tensor *const *in, int n_in, const void *attr, tg_shape *out, tg_dtype *dt)
 {
     (void)n_in;
     const tg_shape *a = tg_tensor_shape(in[0]), *b = tg_tensor_shape(in[1]);
@@ -82,8 +79,9 @@ static tg_status matmul_infer(const tg_tensor *const *in, int n_in, const void *
                         sa, (long long)p.K, sb, (long long)kb, at->trans_a, at->trans_b);
     for (int i = 0; i < p.nb; i++)
         if (p.ba[i] != p.bb[i] && p.ba[i] != 1 && p.bb[i] != 1)
-            return tg_error(TG_ERR_SHAPE, "tg_matmul: batch dims of a %s and b %s do not broadcast "
-                                          "(%lld vs %lld)",
+            return tg_error(TG_ERR_SHAPE,
+                            "tg_matmul: batch dims of a %s and b %s do not broadcast "
+                            "(%lld vs %lld)",
                             sa, sb, (long long)p.ba[i], (long long)p.bb[i]);
     out->ndim = p.nb + 2;
     for (int i = 0; i < p.nb; i++) out->dims[i] = p.bc[i];
@@ -95,18 +93,17 @@ static tg_status matmul_infer(const tg_tensor *const *in, int n_in, const void *
 
 /* ---- forward ---- */
 
-static tg_status matmul_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr,
-                                tg_tensor *out)
+static tg_status matmul_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr, tg_tensor *out)
 {
-    (void)ctx; (void)n_in;
+    (void)ctx;
+    (void)n_in;
     matmul_plan p;
     plan_make(&p, tg_tensor_shape(in[0]), tg_tensor_shape(in[1]), attr);
     tg_matmul_desc d = {.ndim = p.nb + 2, .ab_dtype = tg_tensor_dtype(in[0])};
     tg_matmul_view(d.a_dims, d.a_strides, p.nb, p.ba, p.M, p.K, p.ta);
     tg_matmul_view(d.b_dims, d.b_strides, p.nb, p.bb, p.K, p.N, p.tb);
     tg_matmul_view(d.c_dims, d.c_strides, p.nb, p.bc, p.M, p.N, false); /* (..., M, N) */
-    return tg_backend_matmul(tg_ctx_current(), &d, tg_f32(out), tg_tensor_data(in[0]),
-                             tg_tensor_data(in[1]), NULL);
+    return tg_backend_matmul(tg_ctx_current(), &d, tg_f32(out), tg_tensor_data(in[0]), tg_tensor_data(in[1]), NULL);
 }
 
 /* ---- backward ---- */
@@ -127,8 +124,7 @@ typedef struct operand {
 } operand;
 
 /* g (batch_g..., rows, cols) += x · y, summed over batch dims where g is 1. */
-static tg_status accumulate_product(const matmul_plan *p, float *g, const int64_t *batch_g, operand x,
-                                    operand y)
+static tg_status accumulate_product(const matmul_plan *p, float *g, const int64_t *batch_g, operand x, operand y)
 {
     tg_matmul_desc d = {.ndim = p->nb + 2, .ab_dtype = TG_F32, .accumulate = true};
     tg_matmul_view(d.a_dims, d.a_strides, p->nb, x.batch, x.rows, x.cols, x.trans);
@@ -178,7 +174,10 @@ static tg_status matmul_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tenso
 /* ---- descriptor and wrappers ---- */
 
 static const tg_op matmul_op = {
-    .name = "matmul", .n_in = 2, .infer = matmul_infer, .forward = matmul_forward,
+    .name = "matmul",
+    .n_in = 2,
+    .infer = matmul_infer,
+    .forward = matmul_forward,
     .backward = matmul_backward,
 };
 

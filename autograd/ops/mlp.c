@@ -42,7 +42,7 @@ static void prods_of(const mlp_in *m, tg_dtype dt, tg_linear_prod *p1, tg_linear
     const int64_t D = tg_tensor_dim(m->w1, 1), H = tg_tensor_dim(m->w1, 0), O = tg_tensor_dim(m->w2, 0);
     const int64_t rows = D ? tg_tensor_numel(m->x) / D : 0;
     *p1 = (tg_linear_prod){.rows = rows, .in = D, .out = H, .dt = dt, .y_dt = dt, .dy_dt = dt}; /* u in dt */
-    *p2 = (tg_linear_prod){.rows = rows, .in = H, .out = O, .dt = dt, .dx_dt = dt};              /* its gradient too */
+    *p2 = (tg_linear_prod){.rows = rows, .in = H, .out = O, .dt = dt, .dx_dt = dt};             /* its gradient too */
 }
 
 /* ---- shape inference ---- */
@@ -72,8 +72,9 @@ static tg_status mlp_infer(const tg_tensor *const *in, int n_in, const void *att
     char s1[96], s2[96], s3[96];
     if (xs->ndim < 1 || tg_tensor_ndim(m.w1) != 2 || tg_tensor_ndim(m.w2) != 2 ||
         tg_tensor_dim(m.w1, 1) != xs->dims[xs->ndim - 1] || tg_tensor_dim(m.w2, 1) != tg_tensor_dim(m.w1, 0))
-        return tg_error(TG_ERR_SHAPE, "tg_mlp_gelu: x %s, w1 %s, w2 %s do not fit (want x (..., D), w1 (H, D), "
-                                      "w2 (O, H))",
+        return tg_error(TG_ERR_SHAPE,
+                        "tg_mlp_gelu: x %s, w1 %s, w2 %s do not fit (want x (..., D), w1 (H, D), "
+                        "w2 (O, H))",
                         tg_shape_str(xs, s1, sizeof s1), tg_shape_str(tg_tensor_shape(m.w1), s2, sizeof s2),
                         tg_shape_str(tg_tensor_shape(m.w2), s3, sizeof s3));
     TG_TRY(check_bias(m.b1, tg_tensor_dim(m.w1, 0), "b1"));
@@ -101,8 +102,7 @@ static void gelu_pass(float *af, uint16_t *ab, const void *u, int64_t n)
     }
 }
 
-static tg_status mlp_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr,
-                             tg_tensor *out)
+static tg_status mlp_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr, tg_tensor *out)
 {
     (void)n_in;
     const mlp_attr *at = attr;
@@ -161,16 +161,19 @@ static tg_status mlp_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tensor *
     if (!fc1) return TG_OK;
     /* fc1: g1 = da ∘ gelu'(u) (in place over da in f32) with db1, then dx and dw1 */
     const void *g1 = NULL;
-    TG_TRY(tg_ops_layer_grad(ctx, &p1, da, tg_tensor_data(u), db1, fresh_at(ctx, s.b1),
-                             p1.dt == TG_F32 ? da : NULL, dx || dw1 ? &g1 : NULL));
-    return tg_ops_linear_grads(ctx, &p1, g1, tg_tensor_data(x), m.w1, dx, fresh_at(ctx, s.x), dw1,
-                               fresh_at(ctx, s.w1));
+    TG_TRY(tg_ops_layer_grad(ctx, &p1, da, tg_tensor_data(u), db1, fresh_at(ctx, s.b1), p1.dt == TG_F32 ? da : NULL,
+                             dx || dw1 ? &g1 : NULL));
+    return tg_ops_linear_grads(ctx, &p1, g1, tg_tensor_data(x), m.w1, dx, fresh_at(ctx, s.x), dw1, fresh_at(ctx, s.w1));
 }
 
 /* ---- descriptor and wrapper ---- */
 
-static const tg_op mlp_op = {.name = "mlp_gelu", .n_in = -1, .flags = TG_OP_FRESH_GRADS, .infer = mlp_infer,
-                             .forward = mlp_forward, .backward = mlp_backward};
+static const tg_op mlp_op = {.name = "mlp_gelu",
+                             .n_in = -1,
+                             .flags = TG_OP_FRESH_GRADS,
+                             .infer = mlp_infer,
+                             .forward = mlp_forward,
+                             .backward = mlp_backward};
 
 tg_status tg_register_mlp_ops(void) { return tg_op_register(&mlp_op); }
 

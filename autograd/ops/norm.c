@@ -15,7 +15,7 @@
 
 typedef struct norm_attr {
     float eps;
-    bool rms;    /* RMS norm (no centering, no bias) */
+    bool rms; /* RMS norm (no centering, no bias) */
     bool has_w;
     bool has_b;
     bool bf16_out; /* the output rounded to bf16 (backward reads x, not y) */
@@ -32,14 +32,13 @@ static tg_status check_param(const tg_tensor *t, const char *fn, const char *arg
     const int64_t D = xs->dims[xs->ndim - 1];
     if (s->ndim != 1 || s->dims[0] != D) {
         char sp[96], sx[96];
-        return tg_error(TG_ERR_SHAPE, "%s: %s has shape %s, expected (%lld) to match the last dim of x %s", fn,
-                        arg, tg_shape_str(s, sp, sizeof sp), (long long)D, tg_shape_str(xs, sx, sizeof sx));
+        return tg_error(TG_ERR_SHAPE, "%s: %s has shape %s, expected (%lld) to match the last dim of x %s", fn, arg,
+                        tg_shape_str(s, sp, sizeof sp), (long long)D, tg_shape_str(xs, sx, sizeof sx));
     }
     return TG_OK;
 }
 
-static tg_status norm_infer(const tg_tensor *const *in, int n_in, const void *attr, tg_shape *out,
-                            tg_dtype *dt)
+static tg_status norm_infer(const tg_tensor *const *in, int n_in, const void *attr, tg_shape *out, tg_dtype *dt)
 {
     const norm_attr *a = attr;
     if (!a) return tg_error(TG_ERR_INVALID, "norm: missing attributes (use tg_layer_norm / tg_rms_norm)");
@@ -99,8 +98,7 @@ static void norm_fwd_kernel(float *y, uint16_t *yb, float *mean, float *rstd, co
     }
 }
 
-static tg_status norm_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr,
-                              tg_tensor *out)
+static tg_status norm_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr, tg_tensor *out)
 {
     (void)n_in;
     const norm_attr *a = attr;
@@ -115,9 +113,8 @@ static tg_status norm_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_
         if (!rstd || (!a->rms && !mean)) return TG_ERR_OOM;
     }
     norm_fwd_kernel(a->bf16_out ? NULL : tg_f32(out), a->bf16_out ? tg_bf16(out) : NULL, mean ? tg_f32(mean) : NULL,
-                    rstd ? tg_f32(rstd) : NULL, tg_f32(in[0]),
-                    a->has_w ? tg_f32(in[1]) : NULL, a->has_b ? tg_f32(in[1 + a->has_w]) : NULL, a->eps,
-                    a->rms, rows, D);
+                    rstd ? tg_f32(rstd) : NULL, tg_f32(in[0]), a->has_w ? tg_f32(in[1]) : NULL,
+                    a->has_b ? tg_f32(in[1 + a->has_w]) : NULL, a->eps, a->rms, rows, D);
     if (!rstd) return TG_OK;
     TG_TRY(tg_op_save(ctx, rstd));
     return mean ? tg_op_save(ctx, mean) : TG_OK;
@@ -133,8 +130,8 @@ static tg_status norm_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_
  * db_part may be NULL; mean is NULL for RMS norm. A fresh dx is written
  * (=) instead. */
 static void norm_bwd_kernel(float *dx, bool dx_fresh, float *dw_part, float *db_part, const float *mean,
-                            const float *rstd, const float *dy, const float *x, const float *w, int64_t rows,
-                            int64_t D, int64_t nblk)
+                            const float *rstd, const float *dy, const float *x, const float *w, int64_t rows, int64_t D,
+                            int64_t nblk)
 {
 #pragma omp parallel for schedule(static) if (rows * D > TG_OMP_MIN)
     for (int64_t blk = 0; blk < nblk; blk++) {
@@ -213,8 +210,8 @@ static tg_status norm_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tensor 
     if (dw_part) memset(dw_part, 0, part_bytes);
     if (db_part) memset(db_part, 0, part_bytes);
     norm_bwd_kernel(din[0] ? tg_f32(din[0]) : NULL, tg_op_grad_fresh(ctx, 0), dw_part, db_part,
-                    a->rms ? NULL : tg_f32(tg_op_saved(ctx, 1)), tg_f32(tg_op_saved(ctx, 0)), tg_f32(dout),
-                    tg_f32(x), a->has_w ? tg_f32(tg_op_input(ctx, 1)) : NULL, rows, D, nblk);
+                    a->rms ? NULL : tg_f32(tg_op_saved(ctx, 1)), tg_f32(tg_op_saved(ctx, 0)), tg_f32(dout), tg_f32(x),
+                    a->has_w ? tg_f32(tg_op_input(ctx, 1)) : NULL, rows, D, nblk);
     if (dw) sum_partials(tg_f32(dw), tg_op_grad_fresh(ctx, 1), dw_part, nblk, D);
     if (db) sum_partials(tg_f32(db), tg_op_grad_fresh(ctx, 1 + a->has_w), db_part, nblk, D);
     return TG_OK;
@@ -222,10 +219,18 @@ static tg_status norm_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tensor 
 
 /* ---- descriptors ---- */
 
-static const tg_op layer_norm_op = {.name = "layer_norm", .n_in = -1, .flags = TG_OP_FRESH_GRADS, .infer = norm_infer,
-                                    .forward = norm_forward, .backward = norm_backward};
-static const tg_op rms_norm_op = {.name = "rms_norm", .n_in = -1, .flags = TG_OP_FRESH_GRADS, .infer = norm_infer,
-                                  .forward = norm_forward, .backward = norm_backward};
+static const tg_op layer_norm_op = {.name = "layer_norm",
+                                    .n_in = -1,
+                                    .flags = TG_OP_FRESH_GRADS,
+                                    .infer = norm_infer,
+                                    .forward = norm_forward,
+                                    .backward = norm_backward};
+static const tg_op rms_norm_op = {.name = "rms_norm",
+                                  .n_in = -1,
+                                  .flags = TG_OP_FRESH_GRADS,
+                                  .infer = norm_infer,
+                                  .forward = norm_forward,
+                                  .backward = norm_backward};
 
 tg_status tg_register_norm_ops(void)
 {
@@ -233,12 +238,11 @@ tg_status tg_register_norm_ops(void)
     return tg_op_register(&rms_norm_op);
 }
 
-static tg_tensor *norm_apply(const tg_op *op, const tg_tensor *x, const tg_tensor *w, const tg_tensor *b,
-                             double eps, bool rms, tg_dtype out)
+static tg_tensor *norm_apply(const tg_op *op, const tg_tensor *x, const tg_tensor *w, const tg_tensor *b, double eps,
+                             bool rms, tg_dtype out)
 {
     if (!x) return NULL; /* keep the earlier call's message */
-    norm_attr a = {.eps = (float)eps, .rms = rms, .has_w = w != NULL, .has_b = b != NULL,
-                   .bf16_out = out == TG_BF16};
+    norm_attr a = {.eps = (float)eps, .rms = rms, .has_w = w != NULL, .has_b = b != NULL, .bf16_out = out == TG_BF16};
     if (!(eps >= 0.0)) {
         tg_error(TG_ERR_INVALID, "%s: eps must be >= 0, got %g", norm_name(&a), eps);
         return NULL;
@@ -259,10 +263,7 @@ tg_tensor *tg_layer_norm(const tg_tensor *x, const tg_tensor *w, const tg_tensor
     return tg_layer_norm_with(x, w, b, eps, NULL);
 }
 
-tg_tensor *tg_rms_norm(const tg_tensor *x, const tg_tensor *w, double eps)
-{
-    return tg_rms_norm_with(x, w, eps, NULL);
-}
+tg_tensor *tg_rms_norm(const tg_tensor *x, const tg_tensor *w, double eps) { return tg_rms_norm_with(x, w, eps, NULL); }
 
 tg_tensor *tg_layer_norm_with(const tg_tensor *x, const tg_tensor *w, const tg_tensor *b, double eps,
                               const tg_layer_norm_opts *opts)

@@ -77,8 +77,8 @@ tg_status tg_ops_layer_grad(tg_op_ctx *ctx, const tg_linear_prod *p, const void 
 /* dx (rows, in) in p->dx_dt = g · w and dw (out, in) = gᵀ · x, each added
  * unless fresh (a bf16 dx must be fresh), each skipped when NULL; g from
  * tg_ops_layer_grad, x in p->dt. */
-tg_status tg_ops_linear_grads(tg_op_ctx *ctx, const tg_linear_prod *p, const void *g, const void *x,
-                              const tg_tensor *w, void *dx, bool dx_fresh, float *dw, bool dw_fresh);
+tg_status tg_ops_linear_grads(tg_op_ctx *ctx, const tg_linear_prod *p, const void *g, const void *x, const tg_tensor *w,
+                              void *dx, bool dx_fresh, float *dw, bool dw_fresh);
 
 /* Family registration functions called by builtin.c. */
 tg_status tg_register_eltwise_ops(void);

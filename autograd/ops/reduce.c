@@ -12,10 +12,10 @@ typedef struct reduce_attr {
 /* Input geometry: for every output element, where its reduced block starts
  * and how to walk the reduced axes. */
 typedef struct reduce_plan {
-    int nk, nr;                       /* kept and reduced axes */
+    int nk, nr; /* kept and reduced axes */
     int64_t kdim[TG_MAX_DIMS], kstride[TG_MAX_DIMS];
     int64_t rdim[TG_MAX_DIMS], rstride[TG_MAX_DIMS];
-    int64_t count;                    /* elements per reduced block */
+    int64_t count; /* elements per reduced block */
 } reduce_plan;
 
 static void plan(reduce_plan *p, const tg_shape *s, const reduce_attr *a)
@@ -61,8 +61,7 @@ static int64_t reduced_offset(const reduce_plan *p, int64_t r)
 
 /* ---- shape inference ---- */
 
-static tg_status reduce_infer(const tg_tensor *const *in, int n_in, const void *attr, tg_shape *out,
-                              tg_dtype *dt)
+static tg_status reduce_infer(const tg_tensor *const *in, int n_in, const void *attr, tg_shape *out, tg_dtype *dt)
 {
     (void)n_in;
     const reduce_attr *a = attr;
@@ -70,8 +69,10 @@ static tg_status reduce_infer(const tg_tensor *const *in, int n_in, const void *
     TG_TRY(tg_ops_require_f32(in[0], "reduce", "x"));
     out->ndim = 0;
     for (int d = 0; d < s->ndim; d++) {
-        if (!a->axis_mask[d]) out->dims[out->ndim++] = s->dims[d];
-        else if (a->keepdim) out->dims[out->ndim++] = 1;
+        if (!a->axis_mask[d])
+            out->dims[out->ndim++] = s->dims[d];
+        else if (a->keepdim)
+            out->dims[out->ndim++] = 1;
     }
     *dt = TG_F32;
     return TG_OK;
@@ -79,8 +80,7 @@ static tg_status reduce_infer(const tg_tensor *const *in, int n_in, const void *
 
 /* ---- forward ---- */
 
-static tg_status sum_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr,
-                             tg_tensor *out)
+static tg_status sum_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr, tg_tensor *out)
 {
     (void)n_in;
     reduce_plan p;
@@ -99,8 +99,7 @@ static tg_status sum_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_i
     return TG_OK;
 }
 
-static tg_status max_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr,
-                             tg_tensor *out)
+static tg_status max_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr, tg_tensor *out)
 {
     (void)n_in;
     reduce_plan p;
@@ -155,9 +154,12 @@ static tg_status max_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tensor *
 
 /* ---- descriptors ---- */
 
-static const tg_op sum_op = {.name = "sum", .n_in = 1, .infer = reduce_infer, .forward = sum_forward, .backward = sum_backward};
-static const tg_op mean_op = {.name = "mean", .n_in = 1, .infer = reduce_infer, .forward = sum_forward, .backward = sum_backward};
-static const tg_op max_op = {.name = "max", .n_in = 1, .infer = reduce_infer, .forward = max_forward, .backward = max_backward};
+static const tg_op sum_op = {
+    .name = "sum", .n_in = 1, .infer = reduce_infer, .forward = sum_forward, .backward = sum_backward};
+static const tg_op mean_op = {
+    .name = "mean", .n_in = 1, .infer = reduce_infer, .forward = sum_forward, .backward = sum_backward};
+static const tg_op max_op = {
+    .name = "max", .n_in = 1, .infer = reduce_infer, .forward = max_forward, .backward = max_backward};
 
 tg_status tg_register_reduce_ops(void)
 {

@@ -77,37 +77,36 @@ static void outer_offsets(const permute_plan *p, int skip0, int skip1, int64_t o
  * output dim is contiguous in the input, rows are copied straight; otherwise
  * 32x32 tiles over (the input's contiguous dim, the output's) keep both reads
  * and writes within a few cache lines. */
-#define PERMUTE_BODY(STORE)                                                               \
-    const int n = p->n, last = n - 1;                                                    \
-    int k = -1;                                                                           \
-    for (int d = 0; d < n; d++)                                                           \
-        if (p->istride[d] == 1) k = d;                                                    \
-    if (k == last || k < 0) {                                                             \
-        const int64_t cols = p->dims[last], rows = numel / (cols ? cols : 1);             \
-        const int64_t sl = p->istride[last];                                              \
-        _Pragma("omp parallel for if (numel > TG_OMP_MIN)")                              \
-        for (int64_t r = 0; r < rows; r++) {                                              \
-            int64_t io, oo;                                                               \
-            outer_offsets(p, last, -1, r, &io, &oo);                                      \
-            for (int64_t j = 0; j < cols; j++) STORE(y[oo + j], x[io + j * sl]);          \
-        }                                                                                 \
-    } else {                                                                              \
-        const int64_t di = p->dims[k], dj = p->dims[last], sj = p->istride[last];         \
-        const int64_t osi = p->ostride[k];                                                \
-        const int64_t ti = (di + PERMUTE_TILE - 1) / PERMUTE_TILE;                        \
-        const int64_t tj = (dj + PERMUTE_TILE - 1) / PERMUTE_TILE;                        \
-        const int64_t outer = numel / (di * dj), tiles = outer * ti * tj;                 \
-        _Pragma("omp parallel for if (numel > TG_OMP_MIN)")                              \
-        for (int64_t t = 0; t < tiles; t++) {                                             \
-            int64_t io, oo;                                                               \
-            outer_offsets(p, k, last, t / (ti * tj), &io, &oo);                           \
-            const int64_t i0 = (t / tj % ti) * PERMUTE_TILE, j0 = (t % tj) * PERMUTE_TILE; \
-            const int64_t i1 = i0 + PERMUTE_TILE < di ? i0 + PERMUTE_TILE : di;           \
-            const int64_t j1 = j0 + PERMUTE_TILE < dj ? j0 + PERMUTE_TILE : dj;           \
-            for (int64_t i = i0; i < i1; i++)                                             \
-                for (int64_t j = j0; j < j1; j++)                                         \
-                    STORE(y[oo + i * osi + j], x[io + i + j * sj]);                        \
-        }                                                                                 \
+#define PERMUTE_BODY(STORE)                                                                                            \
+    const int n = p->n, last = n - 1;                                                                                  \
+    int k = -1;                                                                                                        \
+    for (int d = 0; d < n; d++)                                                                                        \
+        if (p->istride[d] == 1) k = d;                                                                                 \
+    if (k == last || k < 0) {                                                                                          \
+        const int64_t cols = p->dims[last], rows = numel / (cols ? cols : 1);                                          \
+        const int64_t sl = p->istride[last];                                                                           \
+        _Pragma("omp parallel for if (numel > TG_OMP_MIN)") for (int64_t r = 0; r < rows; r++)                         \
+        {                                                                                                              \
+            int64_t io, oo;                                                                                            \
+            outer_offsets(p, last, -1, r, &io, &oo);                                                                   \
+            for (int64_t j = 0; j < cols; j++) STORE(y[oo + j], x[io + j * sl]);                                       \
+        }                                                                                                              \
+    } else {                                                                                                           \
+        const int64_t di = p->dims[k], dj = p->dims[last], sj = p->istride[last];                                      \
+        const int64_t osi = p->ostride[k];                                                                             \
+        const int64_t ti = (di + PERMUTE_TILE - 1) / PERMUTE_TILE;                                                     \
+        const int64_t tj = (dj + PERMUTE_TILE - 1) / PERMUTE_TILE;                                                     \
+        const int64_t outer = numel / (di * dj), tiles = outer * ti * tj;                                              \
+        _Pragma("omp parallel for if (numel > TG_OMP_MIN)") for (int64_t t = 0; t < tiles; t++)                        \
+        {                                                                                                              \
+            int64_t io, oo;                                                                                            \
+            outer_offsets(p, k, last, t / (ti * tj), &io, &oo);                                                        \
+            const int64_t i0 = (t / tj % ti) * PERMUTE_TILE, j0 = (t % tj) * PERMUTE_TILE;                             \
+            const int64_t i1 = i0 + PERMUTE_TILE < di ? i0 + PERMUTE_TILE : di;                                        \
+            const int64_t j1 = j0 + PERMUTE_TILE < dj ? j0 + PERMUTE_TILE : dj;                                        \
+            for (int64_t i = i0; i < i1; i++)                                                                          \
+                for (int64_t j = j0; j < j1; j++) STORE(y[oo + i * osi + j], x[io + i + j * sj]);                      \
+        }                                                                                                              \
     }
 
 #define STORE_SET(dst, src) ((dst) = (src))
@@ -126,15 +125,11 @@ static void permute_copy16(uint16_t *y, const uint16_t *x, const permute_plan *p
 }
 
 /* y (permuted) += x. */
-static void permute_add_f32(float *y, const float *x, const permute_plan *p, int64_t numel)
-{
-    PERMUTE_BODY(STORE_ADD)
-}
+static void permute_add_f32(float *y, const float *x, const permute_plan *p, int64_t numel) { PERMUTE_BODY(STORE_ADD) }
 
 /* ---- shape inference ---- */
 
-static tg_status reshape_infer(const tg_tensor *const *in, int n_in, const void *attr, tg_shape *out,
-                               tg_dtype *dt)
+static tg_status reshape_infer(const tg_tensor *const *in, int n_in, const void *attr, tg_shape *out, tg_dtype *dt)
 {
     (void)n_in;
     const tg_shape *req = &((const reshape_attr *)attr)->shape;
@@ -147,8 +142,7 @@ static tg_status reshape_infer(const tg_tensor *const *in, int n_in, const void 
     for (int i = 0; i < req->ndim; i++) {
         if (req->dims[i] == -1) {
             if (infer_at >= 0)
-                return tg_error(TG_ERR_SHAPE, "reshape: more than one -1 in %s",
-                                tg_shape_str(req, a, sizeof a));
+                return tg_error(TG_ERR_SHAPE, "reshape: more than one -1 in %s", tg_shape_str(req, a, sizeof a));
             infer_at = i;
         } else if (req->dims[i] < 0) {
             return tg_error(TG_ERR_SHAPE, "reshape: negative dim %lld in %s", (long long)req->dims[i],
@@ -173,8 +167,7 @@ static tg_status reshape_infer(const tg_tensor *const *in, int n_in, const void 
     return TG_OK;
 }
 
-static tg_status permute_infer(const tg_tensor *const *in, int n_in, const void *attr, tg_shape *out,
-                               tg_dtype *dt)
+static tg_status permute_infer(const tg_tensor *const *in, int n_in, const void *attr, tg_shape *out, tg_dtype *dt)
 {
     (void)n_in;
     const int *perm = ((const permute_attr *)attr)->perm;
@@ -187,17 +180,20 @@ static tg_status permute_infer(const tg_tensor *const *in, int n_in, const void 
 
 /* ---- forward ---- */
 
-static tg_status reshape_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr,
-                                 tg_tensor *out)
+static tg_status reshape_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr, tg_tensor *out)
 {
-    (void)ctx; (void)in; (void)n_in; (void)attr; (void)out;
+    (void)ctx;
+    (void)in;
+    (void)n_in;
+    (void)attr;
+    (void)out;
     return TG_OK; /* the output already shares the input's data */
 }
 
-static tg_status permute_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr,
-                                 tg_tensor *out)
+static tg_status permute_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr, tg_tensor *out)
 {
-    (void)ctx; (void)n_in;
+    (void)ctx;
+    (void)n_in;
     permute_plan p;
     permute_plan_make(&p, tg_tensor_shape(in[0]), ((const permute_attr *)attr)->perm);
     const int64_t numel = tg_tensor_numel(out);
@@ -237,10 +233,14 @@ static tg_status permute_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tens
 
 /* ---- descriptors ---- */
 
-static const tg_op reshape_op = {.name = "reshape", .n_in = 1, .flags = TG_OP_VIEW, .infer = reshape_infer,
-                                 .forward = reshape_forward, .backward = reshape_backward};
-static const tg_op permute_op = {.name = "permute", .n_in = 1, .infer = permute_infer,
-                                 .forward = permute_forward, .backward = permute_backward};
+static const tg_op reshape_op = {.name = "reshape",
+                                 .n_in = 1,
+                                 .flags = TG_OP_VIEW,
+                                 .infer = reshape_infer,
+                                 .forward = reshape_forward,
+                                 .backward = reshape_backward};
+static const tg_op permute_op = {
+    .name = "permute", .n_in = 1, .infer = permute_infer, .forward = permute_forward, .backward = permute_backward};
 
 tg_status tg_register_shape_ops(void)
 {

@@ -31,8 +31,7 @@ static int64_t inner_of(const tg_shape *s, int axis)
 
 /* ---- shape inference ---- */
 
-static tg_status slice_infer(const tg_tensor *const *in, int n_in, const void *attr, tg_shape *out,
-                             tg_dtype *dt)
+static tg_status slice_infer(const tg_tensor *const *in, int n_in, const void *attr, tg_shape *out, tg_dtype *dt)
 {
     (void)n_in;
     const slice_attr *a = attr;
@@ -42,8 +41,7 @@ static tg_status slice_infer(const tg_tensor *const *in, int n_in, const void *a
     return TG_OK;
 }
 
-static tg_status concat_infer(const tg_tensor *const *in, int n_in, const void *attr, tg_shape *out,
-                              tg_dtype *dt)
+static tg_status concat_infer(const tg_tensor *const *in, int n_in, const void *attr, tg_shape *out, tg_dtype *dt)
 {
     const int axis = ((const concat_attr *)attr)->axis;
     const tg_shape *s0 = tg_tensor_shape(in[0]);
@@ -58,8 +56,8 @@ static tg_status concat_infer(const tg_tensor *const *in, int n_in, const void *
         bool fits = s->ndim == s0->ndim;
         for (int d = 0; fits && d < s->ndim; d++) fits = d == axis || s->dims[d] == s0->dims[d];
         if (!fits)
-            return tg_error(TG_ERR_SHAPE, "concat: input %d has shape %s, input 0 has %s (only axis %d may differ)",
-                            i, tg_shape_str(s, a, sizeof a), tg_shape_str(s0, b, sizeof b), axis);
+            return tg_error(TG_ERR_SHAPE, "concat: input %d has shape %s, input 0 has %s (only axis %d may differ)", i,
+                            tg_shape_str(s, a, sizeof a), tg_shape_str(s0, b, sizeof b), axis);
         out->dims[axis] += s->dims[axis];
     }
     *dt = tg_tensor_dtype(in[0]);
@@ -70,30 +68,28 @@ static tg_status concat_infer(const tg_tensor *const *in, int n_in, const void *
 
 /* dst[o, dst_off + k] = src[o, src_off + k] for k < run, over `outer` rows of
  * dst_row / src_row bytes. */
-static void copy_rows(char *dst, const char *src, int64_t outer, int64_t dst_row, int64_t src_row,
-                      int64_t dst_off, int64_t src_off, int64_t run)
+static void copy_rows(char *dst, const char *src, int64_t outer, int64_t dst_row, int64_t src_row, int64_t dst_off,
+                      int64_t src_off, int64_t run)
 {
 #pragma omp parallel for if (outer * run > 4 * TG_OMP_MIN)
-    for (int64_t o = 0; o < outer; o++)
-        memcpy(dst + o * dst_row + dst_off, src + o * src_row + src_off, (size_t)run);
+    for (int64_t o = 0; o < outer; o++) memcpy(dst + o * dst_row + dst_off, src + o * src_row + src_off, (size_t)run);
 }
 
-static tg_status slice_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr,
-                               tg_tensor *out)
+static tg_status slice_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr, tg_tensor *out)
 {
-    (void)ctx; (void)n_in;
+    (void)ctx;
+    (void)n_in;
     const slice_attr *a = attr;
     const tg_shape *s = tg_tensor_shape(in[0]);
     const int64_t es = (int64_t)tg_dtype_size(tg_tensor_dtype(out));
     const int64_t inner = inner_of(s, a->axis) * es, len = (a->end - a->start) * inner;
     if (len == 0) return TG_OK;
-    copy_rows(tg_tensor_data(out), tg_tensor_data(in[0]), outer_of(s, a->axis), len,
-              s->dims[a->axis] * inner, 0, a->start * inner, len);
+    copy_rows(tg_tensor_data(out), tg_tensor_data(in[0]), outer_of(s, a->axis), len, s->dims[a->axis] * inner, 0,
+              a->start * inner, len);
     return TG_OK;
 }
 
-static tg_status concat_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr,
-                                tg_tensor *out)
+static tg_status concat_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr, tg_tensor *out)
 {
     (void)ctx;
     const int axis = ((const concat_attr *)attr)->axis;
@@ -113,8 +109,8 @@ static tg_status concat_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int 
 /* ---- backward ---- */
 
 /* dst[o, dst_off + k] += src[o, src_off + k] for k < run (f32 elements). */
-static void add_rows(float *dst, const float *src, int64_t outer, int64_t dst_row, int64_t src_row,
-                     int64_t dst_off, int64_t src_off, int64_t run)
+static void add_rows(float *dst, const float *src, int64_t outer, int64_t dst_row, int64_t src_row, int64_t dst_off,
+                     int64_t src_off, int64_t run)
 {
 #pragma omp parallel for if (outer * run > TG_OMP_MIN)
     for (int64_t o = 0; o < outer; o++) {
@@ -130,8 +126,8 @@ static tg_status slice_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tensor
     const tg_shape *s = tg_tensor_shape(tg_op_input(ctx, 0));
     const int64_t inner = inner_of(s, a->axis), len = (a->end - a->start) * inner;
     if (len) /* dx[:, start:end] += dy */
-        add_rows(tg_f32(din[0]), tg_f32(dout), outer_of(s, a->axis), s->dims[a->axis] * inner, len,
-                 a->start * inner, 0, len);
+        add_rows(tg_f32(din[0]), tg_f32(dout), outer_of(s, a->axis), s->dims[a->axis] * inner, len, a->start * inner, 0,
+                 len);
     return TG_OK;
 }
 
@@ -151,10 +147,10 @@ static tg_status concat_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tenso
 
 /* ---- descriptors ---- */
 
-static const tg_op slice_op = {.name = "slice", .n_in = 1, .infer = slice_infer, .forward = slice_forward,
-                               .backward = slice_backward};
-static const tg_op concat_op = {.name = "concat", .n_in = -1, .infer = concat_infer, .forward = concat_forward,
-                                .backward = concat_backward};
+static const tg_op slice_op = {
+    .name = "slice", .n_in = 1, .infer = slice_infer, .forward = slice_forward, .backward = slice_backward};
+static const tg_op concat_op = {
+    .name = "concat", .n_in = -1, .infer = concat_infer, .forward = concat_forward, .backward = concat_backward};
 
 tg_status tg_register_slice_ops(void)
 {

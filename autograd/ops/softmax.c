@@ -12,7 +12,7 @@
 #include "autograd/ops/vmath.h"
 
 typedef struct softmax_attr {
-    bool log;  /* log_softmax */
+    bool log; /* log_softmax */
 } softmax_attr;
 
 /* Ops run through tg_apply without an attribute blob act as softmax. */
@@ -20,8 +20,7 @@ static bool attr_log(const void *attr) { return attr && ((const softmax_attr *)a
 
 /* ---- shape inference ---- */
 
-static tg_status softmax_infer(const tg_tensor *const *in, int n_in, const void *attr, tg_shape *out,
-                               tg_dtype *dt)
+static tg_status softmax_infer(const tg_tensor *const *in, int n_in, const void *attr, tg_shape *out, tg_dtype *dt)
 {
     const char *fn = attr_log(attr) ? "log_softmax" : "softmax";
     if (n_in > 2) return tg_error(TG_ERR_INVALID, "%s: expects x and an optional mask, got %d inputs", fn, n_in);
@@ -34,8 +33,8 @@ static tg_status softmax_infer(const tg_tensor *const *in, int n_in, const void 
         tg_shape b;
         char sm[96], sx[96];
         if (tg_broadcast_shape(ms, xs, &b, fn) != TG_OK || !tg_shape_equal(&b, xs))
-            return tg_error(TG_ERR_SHAPE, "%s: mask %s does not broadcast to x %s", fn,
-                            tg_shape_str(ms, sm, sizeof sm), tg_shape_str(xs, sx, sizeof sx));
+            return tg_error(TG_ERR_SHAPE, "%s: mask %s does not broadcast to x %s", fn, tg_shape_str(ms, sm, sizeof sm),
+                            tg_shape_str(xs, sx, sizeof sx));
     }
     *out = *xs;
     *dt = TG_F32;
@@ -47,8 +46,8 @@ static tg_status softmax_infer(const tg_tensor *const *in, int n_in, const void 
 /* y (rows, C) = softmax or log_softmax of x + mask per row; lse (rows) gets
  * the row's log-sum-exp when not NULL. mask rows start at
  * tg_bcast_row_offset(p, 1, r) and step by sm (0 or 1) along the row. */
-static void softmax_fwd_kernel(float *y, float *lse, const float *x, const float *mask,
-                               const tg_bcast *p, int64_t sm, bool log, int64_t rows, int64_t C)
+static void softmax_fwd_kernel(float *y, float *lse, const float *x, const float *mask, const tg_bcast *p, int64_t sm,
+                               bool log, int64_t rows, int64_t C)
 {
 #pragma omp parallel for schedule(static) if (rows * C > TG_OMP_MIN)
     for (int64_t r = 0; r < rows; r++) {
@@ -105,8 +104,7 @@ static void softmax_fwd_kernel(float *y, float *lse, const float *x, const float
     }
 }
 
-static tg_status softmax_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr,
-                                 tg_tensor *out)
+static tg_status softmax_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr, tg_tensor *out)
 {
     const tg_shape *xs = tg_tensor_shape(in[0]);
     const int64_t C = xs->dims[xs->ndim - 1], rows = C ? tg_shape_numel(xs) / C : 0;
@@ -122,8 +120,8 @@ static tg_status softmax_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int
         lse = tg_tensor_empty(TG_STEP, ls, TG_F32);
         if (!lse) return TG_ERR_OOM;
     }
-    softmax_fwd_kernel(tg_f32(out), lse ? tg_f32(lse) : NULL, tg_f32(in[0]), mask ? tg_f32(mask) : NULL,
-                       &p, sm, log, rows, C);
+    softmax_fwd_kernel(tg_f32(out), lse ? tg_f32(lse) : NULL, tg_f32(in[0]), mask ? tg_f32(mask) : NULL, &p, sm, log,
+                       rows, C);
     return lse ? tg_op_save(ctx, lse) : TG_OK;
 }
 
@@ -145,8 +143,8 @@ static void softmax_bwd_kernel(float *dx, const float *y, const float *dy, int64
 }
 
 /* dx += dy - exp(y) * sum(dy) per row, skipping rows with lse = -inf. */
-static void log_softmax_bwd_kernel(float *dx, const float *lse, const float *y, const float *dy,
-                                   int64_t rows, int64_t C)
+static void log_softmax_bwd_kernel(float *dx, const float *lse, const float *y, const float *dy, int64_t rows,
+                                   int64_t C)
 {
 #pragma omp parallel for schedule(static) if (rows * C > TG_OMP_MIN)
     for (int64_t r = 0; r < rows; r++) {
@@ -176,10 +174,13 @@ static tg_status softmax_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tens
 
 /* ---- descriptors ---- */
 
-static const tg_op softmax_op = {.name = "softmax", .n_in = -1, .infer = softmax_infer,
-                                 .forward = softmax_forward, .backward = softmax_backward};
-static const tg_op log_softmax_op = {.name = "log_softmax", .n_in = -1, .infer = softmax_infer,
-                                     .forward = softmax_forward, .backward = softmax_backward};
+static const tg_op softmax_op = {
+    .name = "softmax", .n_in = -1, .infer = softmax_infer, .forward = softmax_forward, .backward = softmax_backward};
+static const tg_op log_softmax_op = {.name = "log_softmax",
+                                     .n_in = -1,
+                                     .infer = softmax_infer,
+                                     .forward = softmax_forward,
+                                     .backward = softmax_backward};
 
 tg_status tg_register_softmax_ops(void)
 {
@@ -196,7 +197,4 @@ static tg_tensor *softmax_apply(const tg_op *op, const tg_tensor *x, const tg_te
 
 tg_tensor *tg_softmax(const tg_tensor *x, const tg_tensor *mask) { return softmax_apply(&softmax_op, x, mask); }
 
-tg_tensor *tg_log_softmax(const tg_tensor *x, const tg_tensor *mask)
-{
-    return softmax_apply(&log_softmax_op, x, mask);
-}
+tg_tensor *tg_log_softmax(const tg_tensor *x, const tg_tensor *mask) { return softmax_apply(&log_softmax_op, x, mask); }

@@ -12,10 +12,7 @@
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
 
-bool tg_tile_bf16_available(void)
-{
-    return __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512bf16");
-}
+bool tg_tile_bf16_available(void) { return __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512bf16"); }
 
 #define TILE_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 enum { MR = 4, NZ = 4 }; /* register block: MR rows × NZ vectors of 16 columns */
@@ -80,8 +77,8 @@ TILE_TARGET static void pack_rows(uint16_t *dst, int64_t ldd, src_rows src, int6
 TILE_TARGET static void pack_pairs(uint16_t *dst, int64_t npad, src_rows src, int64_t lds, int rows, int cols)
 {
     /* interleave 16 values of two rows: lane 2i from the first, 2i + 1 from the second */
-    const __m512i mix = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
-                                         21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __m512i mix = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21,
+                                         5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
     for (int r = 0; r < rows; r += 2) {
         uint16_t *d = dst + (int64_t)(r / 2) * npad * 2;
         const bool two = r + 1 < rows;
@@ -191,9 +188,10 @@ TILE_TARGET void tg_tile_unpack_pairs(float *dst, int64_t ldd, const uint16_t *s
 /* c rows [0, mr) × vectors [0, nz) (the last one masked by `last`) of one
  * register block, over kp pairs. Constant mr and nz specialize the inlined
  * copy; the guards then vanish. */
-TILE_TARGET static inline __attribute__((always_inline)) void
-block(float *c, int64_t ldc, const pair_word *a, int64_t a_rs, int64_t a_ks, const uint16_t *b, int64_t ldb,
-      const int mr, const int nz, __mmask16 last, int kp, bool acc)
+TILE_TARGET static inline __attribute__((always_inline)) void block(float *c, int64_t ldc, const pair_word *a,
+                                                                    int64_t a_rs, int64_t a_ks, const uint16_t *b,
+                                                                    int64_t ldb, const int mr, const int nz,
+                                                                    __mmask16 last, int kp, bool acc)
 {
     __m512 s[MR][NZ];
     for (int i = 0; i < MR; i++)

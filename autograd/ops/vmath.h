@@ -95,7 +95,7 @@ static inline float tg_vexpf(float x)
      * magnitude, so min with -104's bits bounds them (NaN too; it is
      * restored at the end); then, as signed, negative floats sort below
      * all positive ones and min with 88.8's bits bounds those. */
-    const uint32_t lo = tg_vmath_minu(tg_vmath_bits(x), 0xC2D00000u); /* -104 */
+    const uint32_t lo = tg_vmath_minu(tg_vmath_bits(x), 0xC2D00000u);                  /* -104 */
     const float xc = tg_vmath_float((uint32_t)tg_vmath_mins((int32_t)lo, 0x42B1999A)); /* 88.8 */
     /* round to nearest integer by the 1.5 * 2^23 trick (|t - 1.5 * 2^23| < 2^22):
      * n sits in the low mantissa bits of t */
@@ -124,7 +124,7 @@ static inline float tg_vexpf(float x)
  * x > 88.37 gives +inf (a little early), NaN propagates. */
 static inline float tg_vexpf_fast(float x)
 {
-    const uint32_t lo = tg_vmath_minu(tg_vmath_bits(x), 0xC2B00000u);               /* -88: 2^n = 0 */
+    const uint32_t lo = tg_vmath_minu(tg_vmath_bits(x), 0xC2B00000u);                  /* -88: 2^n = 0 */
     const float xc = tg_vmath_float((uint32_t)tg_vmath_mins((int32_t)lo, 0x42B20000)); /* 89: 2^n = inf */
     const float t = xc * 1.44269504088896341f + 12582912.0f, kf = t - 12582912.0f;
     const float r = (xc - kf * 0.693359375f) - kf * -2.12194440e-4f;

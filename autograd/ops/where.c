@@ -15,8 +15,7 @@ typedef struct where_plan {
     tg_bcast ca, bb;
 } where_plan;
 
-static void where_plan_make(where_plan *p, const tg_shape *c, const tg_shape *a, const tg_shape *b,
-                            const tg_shape *out)
+static void where_plan_make(where_plan *p, const tg_shape *c, const tg_shape *a, const tg_shape *b, const tg_shape *out)
 {
     tg_bcast_plan(&p->ca, c, a, out);
     tg_bcast_plan(&p->bb, b, b, out);
@@ -39,10 +38,10 @@ static tg_status check_cond(const tg_tensor *c, const char *fn, const char *arg)
 
 /* ---- shape inference ---- */
 
-static tg_status where_infer(const tg_tensor *const *in, int n_in, const void *attr, tg_shape *out,
-                             tg_dtype *dt)
+static tg_status where_infer(const tg_tensor *const *in, int n_in, const void *attr, tg_shape *out, tg_dtype *dt)
 {
-    (void)n_in; (void)attr;
+    (void)n_in;
+    (void)attr;
     TG_TRY(check_cond(in[0], "where", "cond"));
     TG_TRY(tg_ops_require_f32(in[1], "where", "a"));
     TG_TRY(tg_ops_require_f32(in[2], "where", "b"));
@@ -53,10 +52,10 @@ static tg_status where_infer(const tg_tensor *const *in, int n_in, const void *a
     return TG_OK;
 }
 
-static tg_status masked_fill_infer(const tg_tensor *const *in, int n_in, const void *attr, tg_shape *out,
-                                   tg_dtype *dt)
+static tg_status masked_fill_infer(const tg_tensor *const *in, int n_in, const void *attr, tg_shape *out, tg_dtype *dt)
 {
-    (void)n_in; (void)attr;
+    (void)n_in;
+    (void)attr;
     TG_TRY(tg_ops_require_f32(in[0], "masked_fill", "x"));
     TG_TRY(check_cond(in[1], "masked_fill", "mask"));
     const tg_shape *xs = tg_tensor_shape(in[0]), *ms = tg_tensor_shape(in[1]);
@@ -74,13 +73,13 @@ static tg_status masked_fill_infer(const tg_tensor *const *in, int n_in, const v
 
 /* ---- forward ---- */
 
-static tg_status where_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr,
-                               tg_tensor *out)
+static tg_status where_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr, tg_tensor *out)
 {
-    (void)ctx; (void)n_in; (void)attr;
+    (void)ctx;
+    (void)n_in;
+    (void)attr;
     where_plan p;
-    where_plan_make(&p, tg_tensor_shape(in[0]), tg_tensor_shape(in[1]), tg_tensor_shape(in[2]),
-                    tg_tensor_shape(out));
+    where_plan_make(&p, tg_tensor_shape(in[0]), tg_tensor_shape(in[1]), tg_tensor_shape(in[2]), tg_tensor_shape(out));
     const void *c = tg_tensor_data(in[0]);
     const bool cf = tg_tensor_dtype(in[0]) == TG_F32;
     const float *a = tg_f32(in[1]), *b = tg_f32(in[2]);
@@ -92,8 +91,7 @@ static tg_status where_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n
         const int64_t oc = tg_bcast_row_offset(&p.ca, 0, r), oa = tg_bcast_row_offset(&p.ca, 1, r);
         const int64_t ob = tg_bcast_row_offset(&p.bb, 0, r);
         float *yr = y + r * cols;
-        for (int64_t j = 0; j < cols; j++)
-            yr[j] = cond_at(c, cf, oc + j * sc) ? a[oa + j * sa] : b[ob + j * sb];
+        for (int64_t j = 0; j < cols; j++) yr[j] = cond_at(c, cf, oc + j * sc) ? a[oa + j * sa] : b[ob + j * sb];
     }
     return TG_OK;
 }
@@ -101,7 +99,8 @@ static tg_status where_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n
 static tg_status masked_fill_forward(tg_op_ctx *ctx, const tg_tensor *const *in, int n_in, const void *attr,
                                      tg_tensor *out)
 {
-    (void)ctx; (void)n_in;
+    (void)ctx;
+    (void)n_in;
     const float v = ((const masked_fill_attr *)attr)->value;
     tg_bcast p;
     tg_bcast_plan(&p, tg_tensor_shape(in[1]), tg_tensor_shape(in[1]), tg_tensor_shape(out));
@@ -145,8 +144,7 @@ static tg_status select_grad_add(tg_op_ctx *ctx, float *dx, const tg_shape *xs, 
     const tg_shape *os = tg_tensor_shape(dout);
     const int64_t n = tg_tensor_numel(dout);
     float *g = tg_op_scratch(ctx, (size_t)(n ? n : 1) * sizeof *g); /* output's shape */
-    if (!g) return tg_error(TG_ERR_OOM, "%s: no scratch for %lld gradient elements", tg_op_of(ctx)->name,
-                            (long long)n);
+    if (!g) return tg_error(TG_ERR_OOM, "%s: no scratch for %lld gradient elements", tg_op_of(ctx)->name, (long long)n);
     select_grad(g, p, tg_tensor_data(cond), tg_tensor_dtype(cond) == TG_F32, keep, tg_f32(dout));
     tg_reduce_to_shape(dx, xs, g, os);
     return TG_OK;
@@ -159,8 +157,7 @@ static tg_status where_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_tensor
     tg_bcast_plan(&p, tg_tensor_shape(cond), tg_tensor_shape(cond), tg_tensor_shape(dout));
     for (int i = 1; i <= 2; i++) /* da where cond, db where !cond */
         if (din[i])
-            TG_TRY(select_grad_add(ctx, tg_f32(din[i]), tg_tensor_shape(tg_op_input(ctx, i)), &p, cond, i == 1,
-                                   dout));
+            TG_TRY(select_grad_add(ctx, tg_f32(din[i]), tg_tensor_shape(tg_op_input(ctx, i)), &p, cond, i == 1, dout));
     return TG_OK;
 }
 
@@ -175,10 +172,13 @@ static tg_status masked_fill_backward(tg_op_ctx *ctx, const tg_tensor *dout, tg_
 
 /* ---- descriptors ---- */
 
-static const tg_op where_op = {.name = "where", .n_in = 3, .infer = where_infer, .forward = where_forward,
-                               .backward = where_backward};
-static const tg_op masked_fill_op = {.name = "masked_fill", .n_in = 2, .infer = masked_fill_infer,
-                                     .forward = masked_fill_forward, .backward = masked_fill_backward};
+static const tg_op where_op = {
+    .name = "where", .n_in = 3, .infer = where_infer, .forward = where_forward, .backward = where_backward};
+static const tg_op masked_fill_op = {.name = "masked_fill",
+                                     .n_in = 2,
+                                     .infer = masked_fill_infer,
+                                     .forward = masked_fill_forward,
+                                     .backward = masked_fill_backward};
 
 tg_status tg_register_where_ops(void)
 {

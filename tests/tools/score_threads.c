@@ -27,7 +27,8 @@ static void *run(void *arg)
     job *j = arg;
     for (size_t i = 0; i < n && !j->rc; i += 16) {
         size_t k = n - i < 16 ? n - i : 16;
-        j->rc = claims_scorer_score(j->s, (const char *const *)lines + i, lens + i, no + i, k, j->rec + i, NULL) != TG_OK;
+        j->rc =
+            claims_scorer_score(j->s, (const char *const *)lines + i, lens + i, no + i, k, j->rec + i, NULL) != TG_OK;
     }
     return NULL;
 }
@@ -57,7 +58,8 @@ int main(int argc, char **argv)
     if (f) fclose(f);
     claims_scorer_opts o = {.codes_path = argv[2], .threads = 1, .per_call_history = true};
     claims_scorer *a, *b, *c;
-    if (claims_scorer_open(argv[1], &o, &a) || claims_scorer_open(argv[1], &o, &b) || claims_scorer_open(argv[1], &o, &c)) {
+    if (claims_scorer_open(argv[1], &o, &a) || claims_scorer_open(argv[1], &o, &b) ||
+        claims_scorer_open(argv[1], &o, &c)) {
         fprintf(stderr, "open failed\n");
         return 1;
     }
@@ -70,7 +72,8 @@ int main(int argc, char **argv)
     pthread_join(t1, NULL), pthread_join(t2, NULL), pthread_join(t3, NULL);
     int bad = alone.rc || shared1.rc || shared2.rc || own.rc || same(&alone, &own, "own scorer on another thread") ||
               same(&alone, &shared1, "shared scorer, thread 1") || same(&alone, &shared2, "shared scorer, thread 2");
-    printf("score_threads: %zu claims, %s\n", n, bad ? "FAILED" : "same records on one thread, another thread, and a shared scorer");
+    printf("score_threads: %zu claims, %s\n", n,
+           bad ? "FAILED" : "same records on one thread, another thread, and a shared scorer");
     claims_scorer_close(a), claims_scorer_close(b), claims_scorer_close(c);
     return bad;
 }

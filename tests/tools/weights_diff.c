@@ -39,7 +39,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < tg_st_count(fa) && !rc; i++) {
         const char *name = tg_st_name(fa, i);
         if (strncmp(name, "model.", 6)) continue;
-        tg_tensor *a = tg_st_load(fa, name, TG_PERSIST), *b = tg_st_has(fb, name) ? tg_st_load(fb, name, TG_PERSIST) : NULL;
+        tg_tensor *a = tg_st_load(fa, name, TG_PERSIST),
+                  *b = tg_st_has(fb, name) ? tg_st_load(fb, name, TG_PERSIST) : NULL;
         if (!a || !b || !tg_shape_equal(tg_tensor_shape(a), tg_tensor_shape(b))) {
             fprintf(stderr, "weights_diff: %s missing or of another shape in %s\n", name, argv[2]);
             rc = 1;
@@ -51,7 +52,8 @@ int main(int argc, char **argv)
         tg_tensor_free(a);
         tg_tensor_free(b);
     }
-    printf("weights_diff: %d tensors, worst relative difference %.3g (%s), tolerance %.3g\n", n, worst, worst_name, tol);
+    printf("weights_diff: %d tensors, worst relative difference %.3g (%s), tolerance %.3g\n", n, worst, worst_name,
+           tol);
     tg_st_close(fa);
     tg_st_close(fb);
     tg_ctx_destroy(ctx);

@@ -19,7 +19,7 @@ uint64_t claims_hash_bytes(const void *p, size_t n);
 /* Byte-string keys (copied into the map) to int64 values; entries keep their
  * insertion index. */
 typedef struct claims_strmap {
-    int32_t *slot;                 /* entry index, -1 empty; size cap (power of 2) */
+    int32_t *slot; /* entry index, -1 empty; size cap (power of 2) */
     size_t cap;
     size_t n, ent_cap;
     size_t *off;

@@ -13,8 +13,8 @@ typedef struct claims_procedure {
     int units;
     double billed_amount; /* USD for all units */
     /* Payer reference, filled when the reader has a code table: */
-    double fee_ratio;     /* billed / (fee-schedule amount x units); 0 when the code has no fee */
-    bool pa_required;     /* the code is on the prior-authorization list */
+    double fee_ratio; /* billed / (fee-schedule amount x units); 0 when the code has no fee */
+    bool pa_required; /* the code is on the prior-authorization list */
 } claims_procedure;
 
 /* The demographic limits of all a claim's codes (diagnoses and procedures)
@@ -49,16 +49,16 @@ typedef struct claims_claim {
     unsigned deny_reasons; /* optional: bit r for claims_deny_reason r (decision.h) */
     /* Claims history, filled by claims_dataset_history from earlier lines of
      * the same file (a claims system's history lookup): */
-    int history_prior;       /* earlier claims of this member */
-    int history_same_day;    /* ... of them on the same first service date */
-    bool history_duplicate;  /* an earlier claim has the same member, provider,
+    int history_prior;      /* earlier claims of this member */
+    int history_same_day;   /* ... of them on the same first service date */
+    bool history_duplicate; /* an earlier claim has the same member, provider,
                                 dates, diagnoses and procedures (codes, units) */
-    int em_level;            /* level 1-5 of the claim's office or emergency E/M
+    int em_level;           /* level 1-5 of the claim's office or emergency E/M
                                 visit code (992[018]x), the highest if several; 0: none */
     /* Provider billing statistics, filled by claims_provider_stats_apply (provider_stats.h): */
-    int provider_em_visits;  /* the provider's E/M visits in the statistics */
-    float provider_em_high;  /* z-score of how many of them are at level 4-5 */
-    float provider_em_top;   /* ... at level 5 */
+    int provider_em_visits; /* the provider's E/M visits in the statistics */
+    float provider_em_high; /* z-score of how many of them are at level 4-5 */
+    float provider_em_top;  /* ... at level 5 */
 } claims_claim;
 
 #endif

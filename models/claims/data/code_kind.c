@@ -35,14 +35,11 @@ size_t claims_code_match(const char *text, size_t len, size_t pos, claims_code_k
     size_t n = 0;
     if (pos < len && left_boundary(s, pos)) {
         uint8_t c0 = s[pos];
-        if (is_digit(c0) && pos + 5 <= len && is_digit(s[pos + 1]) && is_digit(s[pos + 2]) &&
-            is_digit(s[pos + 3]) &&
-            (is_digit(s[pos + 4]) || s[pos + 4] == 'F' || s[pos + 4] == 'T') &&
-            right_boundary(s, len, pos + 5)) {
+        if (is_digit(c0) && pos + 5 <= len && is_digit(s[pos + 1]) && is_digit(s[pos + 2]) && is_digit(s[pos + 3]) &&
+            (is_digit(s[pos + 4]) || s[pos + 4] == 'F' || s[pos + 4] == 'T') && right_boundary(s, len, pos + 5)) {
             k = CLAIMS_CODE_CPT, n = 5;
-        } else if (is_upper(c0) && c0 <= 'V' && pos + 5 <= len && is_digit(s[pos + 1]) &&
-                   is_digit(s[pos + 2]) && is_digit(s[pos + 3]) && is_digit(s[pos + 4]) &&
-                   right_boundary(s, len, pos + 5)) {
+        } else if (is_upper(c0) && c0 <= 'V' && pos + 5 <= len && is_digit(s[pos + 1]) && is_digit(s[pos + 2]) &&
+                   is_digit(s[pos + 3]) && is_digit(s[pos + 4]) && right_boundary(s, len, pos + 5)) {
             k = CLAIMS_CODE_HCPCS, n = 5;
         } else if (is_upper(c0) && pos + 3 <= len && is_digit(s[pos + 1]) && is_upnum(s[pos + 2])) {
             size_t e = pos + 3;
@@ -67,4 +64,3 @@ const char *claims_code_kind_name(claims_code_kind kind)
     default: return "none";
     }
 }
-

@@ -7,9 +7,9 @@
 
 typedef enum claims_code_kind {
     CLAIMS_CODE_NONE = 0,
-    CLAIMS_CODE_ICD10CM,  /* A-Z, digit, A-Z|digit, optional '.' + 1-4 A-Z|digit (E11.65) */
-    CLAIMS_CODE_CPT,      /* 4 digits + digit|F|T (99213, 3074F, 0042T) */
-    CLAIMS_CODE_HCPCS,    /* A-V + 4 digits (J1100, E0601) */
+    CLAIMS_CODE_ICD10CM, /* A-Z, digit, A-Z|digit, optional '.' + 1-4 A-Z|digit (E11.65) */
+    CLAIMS_CODE_CPT,     /* 4 digits + digit|F|T (99213, 3074F, 0042T) */
+    CLAIMS_CODE_HCPCS,   /* A-V + 4 digits (J1100, E0601) */
     CLAIMS_CODE_N_KINDS
 } claims_code_kind;
 

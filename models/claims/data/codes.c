@@ -10,7 +10,6 @@
 
 /* ---- code formats ---- */
 
-
 bool claims_code_format_ok(const char *code, claims_code_kind kind)
 {
     size_t n = strlen(code);
@@ -47,8 +46,10 @@ const claims_code *claims_codes_find(const claims_codes *t, const char *code)
         int mid = (lo + hi) / 2;
         int c = strcmp(t->codes[t->sorted[mid]].code, code);
         if (c == 0) return &t->codes[t->sorted[mid]];
-        if (c < 0) lo = mid + 1;
-        else hi = mid - 1;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
     }
     return NULL;
 }
@@ -64,24 +65,22 @@ void claims_codes_free(claims_codes *t)
 }
 
 /* Adds the comma-separated group names of `list` to the table and returns their mask. */
-static tg_status parse_groups(claims_codes *t, char *list, uint32_t *mask, const char *path,
-                              long line)
+static tg_status parse_groups(claims_codes *t, char *list, uint32_t *mask, const char *path, long line)
 {
     *mask = 0;
     for (char *save = NULL, *g = strtok_r(list, ",", &save); g; g = strtok_r(NULL, ",", &save)) {
         int idx = claims_codes_group(t, g);
         if (idx < 0) {
             if (t->n_groups == CLAIMS_MAX_GROUPS)
-                return tg_error(TG_ERR_FORMAT, "claims_codes_load: %s:%ld: more than %d groups",
-                                path, line, CLAIMS_MAX_GROUPS);
+                return tg_error(TG_ERR_FORMAT, "claims_codes_load: %s:%ld: more than %d groups", path, line,
+                                CLAIMS_MAX_GROUPS);
             if (!(t->group_names[t->n_groups] = strdup(g)))
                 return tg_error(TG_ERR_OOM, "claims_codes_load: out of memory");
             idx = t->n_groups++;
         }
         *mask |= 1u << idx;
     }
-    if (!*mask)
-        return tg_error(TG_ERR_FORMAT, "claims_codes_load: %s:%ld: empty group list", path, line);
+    if (!*mask) return tg_error(TG_ERR_FORMAT, "claims_codes_load: %s:%ld: empty group list", path, line);
     return TG_OK;
 }
 
@@ -101,13 +100,14 @@ static tg_status parse_row(claims_codes *t, char *row, const char *path, long li
     for (char *p = row; nf < 9; nf++) {
         f[nf] = p;
         char *tab = strchr(p, '\t');
-        if (!tab) { nf++; break; }
+        if (!tab) {
+            nf++;
+            break;
+        }
         *tab = '\0';
         p = tab + 1;
     }
-    if (nf != 9)
-        return tg_error(TG_ERR_FORMAT, "claims_codes_load: %s:%ld: %d fields, want 9", path,
-                        line, nf);
+    if (nf != 9) return tg_error(TG_ERR_FORMAT, "claims_codes_load: %s:%ld: %d fields, want 9", path, line, nf);
     claims_code *c = &t->codes[t->n];
     memset(c, 0, sizeof *c);
     int kind = strcmp(f[1], "icd") == 0     ? CLAIMS_CODE_ICD10CM
@@ -115,35 +115,29 @@ static tg_status parse_row(claims_codes *t, char *row, const char *path, long li
                : strcmp(f[1], "hcpcs") == 0 ? CLAIMS_CODE_HCPCS
                                             : -1;
     if (kind < 0)
-        return tg_error(TG_ERR_FORMAT, "claims_codes_load: %s:%ld: kind '%s' is not icd|cpt|hcpcs",
-                        path, line, f[1]);
+        return tg_error(TG_ERR_FORMAT, "claims_codes_load: %s:%ld: kind '%s' is not icd|cpt|hcpcs", path, line, f[1]);
     if (strlen(f[0]) >= CLAIMS_CODE_LEN || !claims_code_format_ok(f[0], (claims_code_kind)kind))
-        return tg_error(TG_ERR_FORMAT, "claims_codes_load: %s:%ld: '%s' is not a valid %s code",
-                        path, line, f[0], f[1]);
+        return tg_error(TG_ERR_FORMAT, "claims_codes_load: %s:%ld: '%s' is not a valid %s code", path, line, f[0],
+                        f[1]);
     strcpy(c->code, f[0]);
     c->kind = (claims_code_kind)kind;
     TG_TRY(parse_groups(t, f[2], &c->groups, path, line));
     if (strcmp(f[3], "M") && strcmp(f[3], "F") && strcmp(f[3], "-"))
-        return tg_error(TG_ERR_FORMAT, "claims_codes_load: %s:%ld: sex '%s' is not M|F|-", path,
-                        line, f[3]);
+        return tg_error(TG_ERR_FORMAT, "claims_codes_load: %s:%ld: sex '%s' is not M|F|-", path, line, f[3]);
     c->sex = f[3][0];
     long amin, amax, pa;
     if (!parse_int(f[4], 0, 150, &amin) || !parse_int(f[5], amin, 150, &amax))
-        return tg_error(TG_ERR_FORMAT, "claims_codes_load: %s:%ld: bad age range '%s'-'%s'",
-                        path, line, f[4], f[5]);
+        return tg_error(TG_ERR_FORMAT, "claims_codes_load: %s:%ld: bad age range '%s'-'%s'", path, line, f[4], f[5]);
     c->age_min = (int)amin;
     c->age_max = (int)amax;
     char *end;
     c->amount = strtod(f[6], &end);
     if (end == f[6] || *end || c->amount < 0)
-        return tg_error(TG_ERR_FORMAT, "claims_codes_load: %s:%ld: bad amount '%s'", path, line,
-                        f[6]);
+        return tg_error(TG_ERR_FORMAT, "claims_codes_load: %s:%ld: bad amount '%s'", path, line, f[6]);
     if (!parse_int(f[7], 0, 1, &pa))
-        return tg_error(TG_ERR_FORMAT, "claims_codes_load: %s:%ld: prior_auth '%s' is not 0|1",
-                        path, line, f[7]);
+        return tg_error(TG_ERR_FORMAT, "claims_codes_load: %s:%ld: prior_auth '%s' is not 0|1", path, line, f[7]);
     c->prior_auth = pa == 1;
-    if (!(c->description = strdup(f[8])))
-        return tg_error(TG_ERR_OOM, "claims_codes_load: out of memory");
+    if (!(c->description = strdup(f[8]))) return tg_error(TG_ERR_OOM, "claims_codes_load: out of memory");
     t->n++;
     return TG_OK;
 }
@@ -158,12 +152,14 @@ static tg_status load_rows(claims_codes *t, FILE *f, const char *path)
     while (st == TG_OK && (len = getline(&line, &cap, f)) >= 0) {
         lineno++;
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
-        if (len == 0 || line[0] == '#' || (lineno == 1 && strncmp(line, "code\t", 5) == 0))
-            continue;
+        if (len == 0 || line[0] == '#' || (lineno == 1 && strncmp(line, "code\t", 5) == 0)) continue;
         if ((size_t)t->n == n_alloc) {
             n_alloc = n_alloc ? 2 * n_alloc : 256;
             claims_code *p = realloc(t->codes, n_alloc * sizeof *p);
-            if (!p) { st = tg_error(TG_ERR_OOM, "claims_codes_load: out of memory"); break; }
+            if (!p) {
+                st = tg_error(TG_ERR_OOM, "claims_codes_load: out of memory");
+                break;
+            }
             t->codes = p;
         }
         st = parse_row(t, line, path, lineno);
@@ -182,7 +178,8 @@ static uint64_t table_hash(const claims_codes *t)
         const claims_code *c = &t->codes[i];
         int n = snprintf(row, sizeof row, "%s|%d|%u|%c|%d|%d|%.17g|%d|%s\n", c->code, (int)c->kind, c->groups, c->sex,
                          c->age_min, c->age_max, c->amount, c->prior_auth, c->description ? c->description : "");
-        h = claims_hash_bytes(row, n > 0 && (size_t)n < sizeof row ? (size_t)n : sizeof row - 1) ^ (h * 1099511628211ull);
+        h = claims_hash_bytes(row, n > 0 && (size_t)n < sizeof row ? (size_t)n : sizeof row - 1) ^
+            (h * 1099511628211ull);
     }
     return h;
 }
@@ -191,9 +188,7 @@ tg_status claims_codes_load(const char *path, claims_codes **out)
 {
     *out = NULL;
     FILE *f = fopen(path, "r");
-    if (!f)
-        return tg_error(TG_ERR_IO, "claims_codes_load: cannot open '%s': %s", path,
-                        strerror(errno));
+    if (!f) return tg_error(TG_ERR_IO, "claims_codes_load: cannot open '%s': %s", path, strerror(errno));
     claims_codes *t = calloc(1, sizeof *t);
     tg_status st = t ? load_rows(t, f, path) : tg_error(TG_ERR_OOM, "claims_codes_load: out of memory");
     fclose(f);

@@ -15,15 +15,14 @@
 #define CLAIMS_CODE_LEN 12   /* longest code plus NUL, with room to spare */
 #define CLAIMS_MAX_GROUPS 32 /* group sets are 32-bit masks */
 
-
 typedef struct claims_code {
     char code[CLAIMS_CODE_LEN];
     claims_code_kind kind;
-    uint32_t groups;  /* bit g set when the code belongs to group_names[g] */
-    char sex;         /* 'M' or 'F' when restricted to one sex, '-' otherwise */
+    uint32_t groups;      /* bit g set when the code belongs to group_names[g] */
+    char sex;             /* 'M' or 'F' when restricted to one sex, '-' otherwise */
     int age_min, age_max; /* inclusive, in years */
-    double amount;    /* typical billed amount per unit in USD (0 for diagnoses) */
-    bool prior_auth;  /* payer requires prior authorization */
+    double amount;        /* typical billed amount per unit in USD (0 for diagnoses) */
+    bool prior_auth;      /* payer requires prior authorization */
     char *description;
 } claims_code;
 

@@ -45,17 +45,16 @@ static const char *type_name(const json_t *v)
 }
 
 /* Field `key` of obj with the wanted type; `where` prefixes the name in messages. */
-static json_t *field(parse_ctx *p, json_t *obj, const char *where, const char *key,
-                     json_type want, const char *want_name)
+static json_t *field(parse_ctx *p, json_t *obj, const char *where, const char *key, json_type want,
+                     const char *want_name)
 {
     json_t *v = json_object_get(obj, key);
     if (!v) {
         fail(p, "missing field '%s%s'", where, key);
         return NULL;
     }
-    bool ok = json_typeof(v) == want ||
-              (want == JSON_TRUE && json_is_boolean(v)) ||
-              (want == JSON_REAL && json_is_number(v));
+    bool ok =
+        json_typeof(v) == want || (want == JSON_TRUE && json_is_boolean(v)) || (want == JSON_REAL && json_is_number(v));
     if (!ok) {
         fail(p, "field '%s%s' must be %s, got %s", where, key, want_name, type_name(v));
         return NULL;
@@ -63,8 +62,7 @@ static json_t *field(parse_ctx *p, json_t *obj, const char *where, const char *k
     return v;
 }
 
-static bool get_string(parse_ctx *p, json_t *obj, const char *where, const char *key,
-                       const char **out)
+static bool get_string(parse_ctx *p, json_t *obj, const char *where, const char *key, const char **out)
 {
     json_t *v = field(p, obj, where, key, JSON_STRING, "a string");
     if (!v) return false;
@@ -118,10 +116,9 @@ static void add_limits(claims_code_limits *l, const claims_code *x)
  * gets its table entry, NULL without a table. */
 static bool check_code(parse_ctx *p, const char *code, bool diagnosis, const char *where, const claims_code **ref)
 {
-    bool ok = strlen(code) < CLAIMS_CODE_LEN &&
-              (diagnosis ? claims_code_format_ok(code, CLAIMS_CODE_ICD10CM)
-                         : claims_code_format_ok(code, CLAIMS_CODE_CPT) ||
-                               claims_code_format_ok(code, CLAIMS_CODE_HCPCS));
+    bool ok = strlen(code) < CLAIMS_CODE_LEN && (diagnosis ? claims_code_format_ok(code, CLAIMS_CODE_ICD10CM)
+                                                           : claims_code_format_ok(code, CLAIMS_CODE_CPT) ||
+                                                                 claims_code_format_ok(code, CLAIMS_CODE_HCPCS));
     if (!ok)
         return fail(p, "%s \"%.20s\" is not a well-formed %s code", where, code,
                     diagnosis ? "ICD-10-CM (e.g. E11.65)" : "CPT (5 digits) or HCPCS (letter + 4 digits)");
@@ -136,8 +133,7 @@ static bool parse_patient(parse_ctx *p, json_t *root, claims_claim *c)
     json_t *pt = field(p, root, "", "patient", JSON_OBJECT, "an object");
     const char *sex;
     if (!pt || !dup_string(p, pt, "patient.", "name", &c->patient_name) ||
-        !get_date(p, pt, "patient.", "dob", c->patient_dob) ||
-        !get_string(p, pt, "patient.", "sex", &sex))
+        !get_date(p, pt, "patient.", "dob", c->patient_dob) || !get_string(p, pt, "patient.", "sex", &sex))
         return false;
     json_t *age = field(p, pt, "patient.", "age", JSON_INTEGER, "an integer");
     if (!age) return false;
@@ -178,8 +174,7 @@ static bool parse_codes(parse_ctx *p, json_t *root, claims_claim *c)
         json_t *v = json_array_get(px, i);
         char where[64];
         snprintf(where, sizeof where, "procedures[%zu].", i);
-        if (!json_is_object(v))
-            return fail(p, "procedures[%zu] must be an object, got %s", i, type_name(v));
+        if (!json_is_object(v)) return fail(p, "procedures[%zu] must be an object, got %s", i, type_name(v));
         const char *code;
         json_t *units, *amount;
         if (!get_string(p, v, where, "code", &code)) return false;
@@ -191,10 +186,8 @@ static bool parse_codes(parse_ctx *p, json_t *root, claims_claim *c)
             !(amount = field(p, v, where, "billed_amount", JSON_REAL, "a number")))
             return false;
         if (json_integer_value(units) < 1 || json_integer_value(units) > 100000)
-            return fail(p, "field '%sunits' out of range: %lld", where,
-                        (long long)json_integer_value(units));
-        if (json_number_value(amount) < 0)
-            return fail(p, "field '%sbilled_amount' is negative", where);
+            return fail(p, "field '%sunits' out of range: %lld", where, (long long)json_integer_value(units));
+        if (json_number_value(amount) < 0) return fail(p, "field '%sbilled_amount' is negative", where);
         claims_procedure *pr = &c->procedures[c->n_procedures++];
         strcpy(pr->code, code);
         pr->units = (int)json_integer_value(units);
@@ -218,7 +211,8 @@ static bool parse_reasons(parse_ctx *p, json_t *root, claims_claim *c)
         json_t *v = json_array_get(r, i);
         claims_deny_reason k;
         if (!json_is_string(v) || !claims_deny_reason_parse(json_string_value(v), &k))
-            return fail(p, "deny_reasons[%zu] must be one of mismatch, sex, age, duplicate, no_auth, amount, upcode", i);
+            return fail(p, "deny_reasons[%zu] must be one of mismatch, sex, age, duplicate, no_auth, amount, upcode",
+                        i);
         c->deny_reasons |= 1u << k;
     }
     if (c->deny_reasons && !c->deny) return fail(p, "field 'deny_reasons' is set on an approved claim");
@@ -229,23 +223,20 @@ static bool parse_claim(parse_ctx *p, json_t *root, claims_claim *c)
 {
     const char *pos, *note, *decision;
     json_t *pa, *fraud = NULL;
-    if (!dup_string(p, root, "", "claim_id", &c->claim_id) ||
-        !dup_string(p, root, "", "member_id", &c->member_id) || !parse_patient(p, root, c) ||
-        !get_date(p, root, "", "service_date_from", c->service_date_from) ||
+    if (!dup_string(p, root, "", "claim_id", &c->claim_id) || !dup_string(p, root, "", "member_id", &c->member_id) ||
+        !parse_patient(p, root, c) || !get_date(p, root, "", "service_date_from", c->service_date_from) ||
         !get_date(p, root, "", "service_date_to", c->service_date_to) || !parse_codes(p, root, c) ||
         !get_string(p, root, "", "place_of_service", &pos) ||
-        !(pa = field(p, root, "", "prior_auth", JSON_TRUE, "a boolean")) ||
-        !get_string(p, root, "", "note", &note))
+        !(pa = field(p, root, "", "prior_auth", JSON_TRUE, "a boolean")) || !get_string(p, root, "", "note", &note))
         return false;
     c->labeled = !p->labels_optional || json_object_get(root, "decision");
     if (c->labeled && !get_string(p, root, "", "decision", &decision)) return false;
-    if ((c->labeled || json_object_get(root, "fraud")) && !(fraud = field(p, root, "", "fraud", JSON_TRUE, "a boolean")))
+    if ((c->labeled || json_object_get(root, "fraud")) &&
+        !(fraud = field(p, root, "", "fraud", JSON_TRUE, "a boolean")))
         return false;
-    if (!c->labeled && json_object_get(root, "deny_reasons"))
-        return fail(p, "field 'deny_reasons' needs a 'decision'");
+    if (!c->labeled && json_object_get(root, "deny_reasons")) return fail(p, "field 'deny_reasons' needs a 'decision'");
     if (strcmp(c->service_date_to, c->service_date_from) < 0)
-        return fail(p, "service_date_to %s is before service_date_from %s", c->service_date_to,
-                    c->service_date_from);
+        return fail(p, "service_date_to %s is before service_date_from %s", c->service_date_to, c->service_date_from);
     if (strlen(pos) != 2 || pos[0] < '0' || pos[0] > '9' || pos[1] < '0' || pos[1] > '9')
         return fail(p, "field 'place_of_service' must be two digits, got \"%.10s\"", pos);
     memcpy(c->place_of_service, pos, 3);
@@ -261,8 +252,8 @@ static bool parse_claim(parse_ctx *p, json_t *root, claims_claim *c)
     return true;
 }
 
-bool claims_parse_line(const char *line, size_t len, const claims_codes *codes, claims_claim *out,
-                       char *why, size_t why_len)
+bool claims_parse_line(const char *line, size_t len, const claims_codes *codes, claims_claim *out, char *why,
+                       size_t why_len)
 {
     return claims_parse_claim(line, len, codes, false, out, why, why_len);
 }
@@ -306,29 +297,29 @@ static bool blank_line(const char *s, size_t n)
     return true;
 }
 
-tg_status claims_read_jsonl(const char *path, const claims_read_opts *opts, claims_claim_fn fn,
-                            void *user, claims_read_summary *sum)
+tg_status claims_read_jsonl(const char *path, const claims_read_opts *opts, claims_claim_fn fn, void *user,
+                            claims_read_summary *sum)
 {
     static const claims_read_opts defaults = {0};
     if (!opts) opts = &defaults;
     claims_read_summary s = {0};
     FILE *f = fopen(path, "r");
-    if (!f)
-        return tg_error(TG_ERR_IO, "claims_read_jsonl: cannot open '%s': %s", path,
-                        strerror(errno));
+    if (!f) return tg_error(TG_ERR_IO, "claims_read_jsonl: cannot open '%s': %s", path, strerror(errno));
     char *line = NULL, why[512];
     size_t cap = 0;
     ssize_t len;
     tg_status st = TG_OK;
     while (st == TG_OK && (len = getline(&line, &cap, f)) >= 0) {
         s.lines_read++;
-        if (blank_line(line, (size_t)len)) { s.blank++; continue; }
+        if (blank_line(line, (size_t)len)) {
+            s.blank++;
+            continue;
+        }
         claims_claim c;
         if (!claims_parse_claim(line, (size_t)len, opts->codes, opts->labels_optional, &c, why, sizeof why)) {
             s.rejected++;
             if (opts->on_reject) opts->on_reject(opts->reject_user, path, s.lines_read, why);
-            if (opts->strict)
-                st = tg_error(TG_ERR_FORMAT, "claims_read_jsonl: %s:%ld: %s", path, s.lines_read, why);
+            if (opts->strict) st = tg_error(TG_ERR_FORMAT, "claims_read_jsonl: %s:%ld: %s", path, s.lines_read, why);
             continue;
         }
         s.used++;
@@ -336,8 +327,7 @@ tg_status claims_read_jsonl(const char *path, const claims_read_opts *opts, clai
         claims_claim_clear(&c);
     }
     if (st == TG_OK && ferror(f))
-        st = tg_error(TG_ERR_IO, "claims_read_jsonl: read error on '%s' after line %ld", path,
-                      s.lines_read);
+        st = tg_error(TG_ERR_IO, "claims_read_jsonl: read error on '%s' after line %ld", path, s.lines_read);
     free(line);
     fclose(f);
     if (sum) *sum = s;
@@ -400,8 +390,7 @@ const char *claims_split_name(claims_split s)
 claims_split claims_split_of(const char *member_id, uint64_t seed, claims_split_fracs f)
 {
     uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a, then mixed with the seed */
-    for (const unsigned char *p = (const unsigned char *)member_id; *p; p++)
-        h = (h ^ *p) * 0x100000001b3ULL;
+    for (const unsigned char *p = (const unsigned char *)member_id; *p; p++) h = (h ^ *p) * 0x100000001b3ULL;
     double u = (double)(tg_rng_bits(seed, h) >> 11) * (1.0 / 9007199254740992.0);
     if (u < f.train) return CLAIMS_TRAIN;
     if (u < f.train + f.valid) return CLAIMS_VALID;
@@ -411,13 +400,13 @@ claims_split claims_split_of(const char *member_id, uint64_t seed, claims_split_
 static tg_status check_fracs(const char *fn, claims_split_fracs f)
 {
     if (!(f.train >= 0 && f.valid >= 0 && f.train + f.valid <= 1.0 + 1e-12))
-        return tg_error(TG_ERR_INVALID, "%s: split fractions train=%g valid=%g must be >= 0 and sum to <= 1",
-                        fn, f.train, f.valid);
+        return tg_error(TG_ERR_INVALID, "%s: split fractions train=%g valid=%g must be >= 0 and sum to <= 1", fn,
+                        f.train, f.valid);
     return TG_OK;
 }
 
-tg_status claims_dataset_split(const claims_dataset *ds, uint64_t seed, claims_split_fracs f,
-                               size_t *idx[3], size_t n[3])
+tg_status claims_dataset_split(const claims_dataset *ds, uint64_t seed, claims_split_fracs f, size_t *idx[3],
+                               size_t n[3])
 {
     TG_TRY(check_fracs("claims_dataset_split", f));
     for (int s = 0; s < 3; s++) {
@@ -425,7 +414,10 @@ tg_status claims_dataset_split(const claims_dataset *ds, uint64_t seed, claims_s
         idx[s] = malloc((ds->n ? ds->n : 1) * sizeof *idx[s]);
     }
     if (!idx[0] || !idx[1] || !idx[2]) {
-        for (int s = 0; s < 3; s++) { free(idx[s]); idx[s] = NULL; }
+        for (int s = 0; s < 3; s++) {
+            free(idx[s]);
+            idx[s] = NULL;
+        }
         return tg_error(TG_ERR_OOM, "claims_dataset_split: out of memory for %zu claims", ds->n);
     }
     for (size_t i = 0; i < ds->n; i++) {
@@ -449,15 +441,13 @@ static tg_status write_split_line(void *user, claims_claim *c, const char *line,
     claims_split s = claims_split_of(c->member_id, w->seed, w->f);
     bool nl = len > 0 && line[len - 1] == '\n';
     if (fwrite(line, 1, len, w->out[s]) != len || (!nl && fputc('\n', w->out[s]) == EOF))
-        return tg_error(TG_ERR_IO, "claims_split_file: write to %s.%s.jsonl failed", w->prefix,
-                        claims_split_name(s));
+        return tg_error(TG_ERR_IO, "claims_split_file: write to %s.%s.jsonl failed", w->prefix, claims_split_name(s));
     w->counts[s]++;
     return TG_OK;
 }
 
-tg_status claims_split_file(const char *in, const char *out_prefix, uint64_t seed,
-                            claims_split_fracs f, const claims_read_opts *opts,
-                            claims_read_summary *sum, long counts[3])
+tg_status claims_split_file(const char *in, const char *out_prefix, uint64_t seed, claims_split_fracs f,
+                            const claims_read_opts *opts, claims_read_summary *sum, long counts[3])
 {
     TG_TRY(check_fracs("claims_split_file", f));
     split_writer w = {.seed = seed, .f = f, .prefix = out_prefix};

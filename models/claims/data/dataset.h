@@ -20,10 +20,10 @@
 typedef void (*claims_reject_fn)(void *user, const char *path, long line, const char *reason);
 
 typedef struct claims_read_opts {
-    bool strict;                 /* the first malformed line is an error */
-    bool labels_optional;        /* claims without "decision" (and "fraud") are read, unlabeled */
-    const claims_codes *codes;   /* optional: also reject codes missing from this table */
-    claims_reject_fn on_reject;  /* optional */
+    bool strict;                /* the first malformed line is an error */
+    bool labels_optional;       /* claims without "decision" (and "fraud") are read, unlabeled */
+    const claims_codes *codes;  /* optional: also reject codes missing from this table */
+    claims_reject_fn on_reject; /* optional */
     void *reject_user;
 } claims_read_opts;
 
@@ -36,8 +36,8 @@ typedef struct claims_read_summary {
 
 /* Parses and validates one JSON line into *out (owned strings; on error *out is
  * left empty). Returns false and writes the reason into why[why_len]. */
-bool claims_parse_line(const char *line, size_t len, const claims_codes *codes, claims_claim *out,
-                       char *why, size_t why_len);
+bool claims_parse_line(const char *line, size_t len, const claims_codes *codes, claims_claim *out, char *why,
+                       size_t why_len);
 
 /* claims_parse_line that also takes claims without labels when
  * labels_optional ("decision", "fraud" and "deny_reasons" absent; c->labeled
@@ -56,8 +56,8 @@ typedef tg_status (*claims_claim_fn)(void *user, claims_claim *c, const char *li
 /* Streams `path`, validating every line, calling fn for valid claims and
  * opts->on_reject for malformed ones; fills *sum (may be NULL). TG_ERR_IO when
  * the file cannot be read; TG_ERR_FORMAT "path:line: reason" in strict mode. */
-tg_status claims_read_jsonl(const char *path, const claims_read_opts *opts, claims_claim_fn fn,
-                            void *user, claims_read_summary *sum);
+tg_status claims_read_jsonl(const char *path, const claims_read_opts *opts, claims_claim_fn fn, void *user,
+                            claims_read_summary *sum);
 
 typedef struct claims_dataset {
     claims_claim *claims; /* owned */
@@ -91,15 +91,14 @@ claims_split claims_split_of(const char *member_id, uint64_t seed, claims_split_
 
 /* Indices of ds->claims per split: idx[s] (malloc'd, caller frees) of n[s]
  * entries. TG_ERR_INVALID for fractions outside [0,1] or summing above 1. */
-tg_status claims_dataset_split(const claims_dataset *ds, uint64_t seed, claims_split_fracs f,
-                               size_t *idx[3], size_t n[3]);
+tg_status claims_dataset_split(const claims_dataset *ds, uint64_t seed, claims_split_fracs f, size_t *idx[3],
+                               size_t n[3]);
 
 /* Copies the valid lines of `in` verbatim into <out_prefix>.train.jsonl,
  * .valid.jsonl and .test.jsonl; counts[s] (may be NULL) gets the lines per
  * split. Validation and errors as claims_read_jsonl, plus TG_ERR_IO on writes. */
-tg_status claims_split_file(const char *in, const char *out_prefix, uint64_t seed,
-                            claims_split_fracs f, const claims_read_opts *opts,
-                            claims_read_summary *sum, long counts[3]);
+tg_status claims_split_file(const char *in, const char *out_prefix, uint64_t seed, claims_split_fracs f,
+                            const claims_read_opts *opts, claims_read_summary *sum, long counts[3]);
 
 /* Name of a split: "train", "valid", "test". */
 const char *claims_split_name(claims_split s);

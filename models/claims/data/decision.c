@@ -19,7 +19,4 @@ bool claims_deny_reason_parse(const char *s, claims_deny_reason *out)
     return false;
 }
 
-claims_costs claims_costs_default(void)
-{
-    return (claims_costs){.c = {{0.0, 5.0}, {1.0, 0.0}}};
-}
+claims_costs claims_costs_default(void) { return (claims_costs){.c = {{0.0, 5.0}, {1.0, 0.0}}}; }

@@ -28,7 +28,8 @@ static void service_key(claims_strbuf *k, const claims_claim *c)
     key_add(k, c->service_date_to);
     claims_sb_printf(k, "%d\x1f%d\x1f", c->n_diagnoses, c->n_procedures);
     for (int i = 0; i < c->n_diagnoses; i++) key_add(k, c->diagnoses[i]);
-    for (int i = 0; i < c->n_procedures; i++) claims_sb_printf(k, "%s\x1f%d\x1f", c->procedures[i].code, c->procedures[i].units);
+    for (int i = 0; i < c->n_procedures; i++)
+        claims_sb_printf(k, "%s\x1f%d\x1f", c->procedures[i].code, c->procedures[i].units);
 }
 
 /* The count stored under key before this claim, incremented; -1 on OOM. */

@@ -110,14 +110,14 @@ char *claims_provider_stats_to_json(const claims_provider_stats *p)
 {
     json_t *rows = json_array();
     for (int i = 0; rows && i < p->n; i++)
-        if (json_array_append_new(rows, json_pack("[s,i,i,i]", p->e[i].provider_id, p->e[i].visits, p->e[i].high,
-                                                  p->e[i].top))) {
+        if (json_array_append_new(
+                rows, json_pack("[s,i,i,i]", p->e[i].provider_id, p->e[i].visits, p->e[i].high, p->e[i].top))) {
             json_decref(rows);
             rows = NULL;
         }
-    json_t *o = rows ? json_pack("{s:f,s:f,s:o}", "prior_high", p->prior_high, "prior_top", p->prior_top,
-                                 "providers", rows)
-                     : NULL;
+    json_t *o =
+        rows ? json_pack("{s:f,s:f,s:o}", "prior_high", p->prior_high, "prior_top", p->prior_top, "providers", rows)
+             : NULL;
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     if (!s) tg_error(TG_ERR_OOM, "claims_provider_stats_to_json: out of memory for %d providers", p->n);
@@ -149,10 +149,12 @@ tg_status claims_provider_stats_from_json(const char *json, const char *what, cl
     json_error_t err;
     json_t *o = json_loads(json, 0, &err), *rows;
     tg_status st = TG_OK;
-    if (!o || json_unpack(o, "{s:F,s:F,s:o}", "prior_high", &out->prior_high, "prior_top", &out->prior_top,
-                          "providers", &rows) || !json_is_array(rows)) {
-        st = tg_error(TG_ERR_FORMAT, "%s: provider statistics must be {\"prior_high\", \"prior_top\", \"providers\": [...]}",
-                      what);
+    if (!o ||
+        json_unpack(o, "{s:F,s:F,s:o}", "prior_high", &out->prior_high, "prior_top", &out->prior_top, "providers",
+                    &rows) ||
+        !json_is_array(rows)) {
+        st = tg_error(TG_ERR_FORMAT,
+                      "%s: provider statistics must be {\"prior_high\", \"prior_top\", \"providers\": [...]}", what);
     } else if (!(out->prior_high >= 0 && out->prior_high <= 1 && out->prior_top >= 0 && out->prior_top <= 1) ||
                json_array_size(rows) > INT32_MAX) {
         st = tg_error(TG_ERR_FORMAT, "%s: provider statistics: shares must lie in [0, 1]", what);

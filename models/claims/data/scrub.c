@@ -53,11 +53,16 @@ static void add_ids(scrubber *s, const claims_scrub_ids *ids)
     int y, m, d;
     if (ids->dob && sscanf(ids->dob, "%4d-%2d-%2d", &y, &m, &d) == 3 && m >= 1 && m <= 12) {
         char buf[64];
-        snprintf(buf, sizeof buf, "%s %d, %04d", months[m - 1], d, y); add_literal(s, buf, "<DOB>", false);
-        snprintf(buf, sizeof buf, "%.3s %d, %04d", months[m - 1], d, y); add_literal(s, buf, "<DOB>", false);
-        snprintf(buf, sizeof buf, "%02d/%02d/%04d", m, d, y); add_literal(s, buf, "<DOB>", false);
-        snprintf(buf, sizeof buf, "%d/%d/%04d", m, d, y); add_literal(s, buf, "<DOB>", false);
-        snprintf(buf, sizeof buf, "%02d-%02d-%04d", m, d, y); add_literal(s, buf, "<DOB>", false);
+        snprintf(buf, sizeof buf, "%s %d, %04d", months[m - 1], d, y);
+        add_literal(s, buf, "<DOB>", false);
+        snprintf(buf, sizeof buf, "%.3s %d, %04d", months[m - 1], d, y);
+        add_literal(s, buf, "<DOB>", false);
+        snprintf(buf, sizeof buf, "%02d/%02d/%04d", m, d, y);
+        add_literal(s, buf, "<DOB>", false);
+        snprintf(buf, sizeof buf, "%d/%d/%04d", m, d, y);
+        add_literal(s, buf, "<DOB>", false);
+        snprintf(buf, sizeof buf, "%02d-%02d-%04d", m, d, y);
+        add_literal(s, buf, "<DOB>", false);
         add_literal(s, ids->dob, "<DOB>", false);
     }
     if (ids->name) {
@@ -116,9 +121,9 @@ static size_t match_phone(const char *p, const char *end)
     return q < end && alnum(*q) ? 0 : (size_t)(q - p);
 }
 
-static const char *MONTH_WORDS[] = {"January", "February", "March", "April", "May", "June", "July", "August",
-                                    "September", "October", "November", "December", "Jan", "Feb", "Mar", "Apr",
-                                    "Jun", "Jul", "Aug", "Sep", "Sept", "Oct", "Nov", "Dec"};
+static const char *MONTH_WORDS[] = {"January",   "February", "March",    "April",    "May",  "June", "July", "August",
+                                    "September", "October",  "November", "December", "Jan",  "Feb",  "Mar",  "Apr",
+                                    "Jun",       "Jul",      "Aug",      "Sep",      "Sept", "Oct",  "Nov",  "Dec"};
 
 /* Full dates only: a day, month and year together. */
 static size_t match_date(const char *p, const char *end)
@@ -164,14 +169,13 @@ static size_t cap_word(const char *p, const char *end)
 {
     if (p >= end || !upper(*p)) return 0;
     size_t k = 1;
-    while (p + k < end && (alpha(p[k]) || ((p[k] == '\'' || p[k] == '-') && p + k + 1 < end && alpha(p[k + 1]))))
-        k++;
+    while (p + k < end && (alpha(p[k]) || ((p[k] == '\'' || p[k] == '-') && p + k + 1 < end && alpha(p[k + 1])))) k++;
     return k >= 2 ? k : 0;
 }
 
-static const char *STREET_SUFFIX[] = {"Street", "St", "Avenue", "Ave", "Road", "Rd", "Lane", "Ln", "Drive", "Dr",
-                                      "Boulevard", "Blvd", "Court", "Ct", "Way", "Place", "Pl", "Terrace",
-                                      "Circle", "Cir", "Parkway", "Pkwy", "Highway", "Hwy"};
+static const char *STREET_SUFFIX[] = {"Street", "St",      "Avenue",    "Ave",  "Road",    "Rd",   "Lane",    "Ln",
+                                      "Drive",  "Dr",      "Boulevard", "Blvd", "Court",   "Ct",   "Way",     "Place",
+                                      "Pl",     "Terrace", "Circle",    "Cir",  "Parkway", "Pkwy", "Highway", "Hwy"};
 
 static bool is_suffix(const char *w, size_t n)
 {
@@ -207,7 +211,10 @@ static size_t match_address(const char *p, const char *end)
         r += 2;
         size_t w;
         while ((w = cap_word(r, end)) && r + w < end && (r[w] == ' ' || r[w] == ',')) {
-            if (r[w] == ',') { r += w; break; }
+            if (r[w] == ',') {
+                r += w;
+                break;
+            }
             r += w + 1;
         }
         if (r + 5 < end && r[0] == ',' && r[1] == ' ' && upper(r[2]) && upper(r[3]) && r[4] == ' ' &&
@@ -239,9 +246,9 @@ static size_t match_id(const char *p, const char *end)
 
 static const char *TITLES[] = {"Mr.", "Mrs.", "Ms.", "Miss", "Dr.", "Mr", "Mrs", "Ms", "Dr"};
 static const char *LABELS[] = {"Patient name:", "Patient:", "Pt:", "Name:", "NAME:", "PATIENT:"};
-static const char *RELATIONS[] = {"daughter", "son", "wife", "husband", "sister", "brother", "mother", "father",
-                                  "partner", "caregiver", "spouse", "guardian", "friend", "niece", "nephew",
-                                  "grandson", "granddaughter", "contact"};
+static const char *RELATIONS[] = {"daughter", "son",    "wife",    "husband",   "sister",        "brother",
+                                  "mother",   "father", "partner", "caregiver", "spouse",        "guardian",
+                                  "friend",   "niece",  "nephew",  "grandson",  "granddaughter", "contact"};
 
 /* Capitalized name words after position q: "Jane Doe", "DOE, JANE", "J. Doe". */
 static size_t name_words(const char *q, const char *end, int max_words)
@@ -279,7 +286,7 @@ static bool match_prefixed_name(scrubber *s, const char *p, const char *end, siz
 {
     for (int set = 0; set < 3; set++) {
         const char **words = set == 0 ? TITLES : set == 1 ? LABELS : RELATIONS;
-        size_t count = set == 0 ? sizeof TITLES / sizeof *TITLES
+        size_t count = set == 0   ? sizeof TITLES / sizeof *TITLES
                        : set == 1 ? sizeof LABELS / sizeof *LABELS
                                   : sizeof RELATIONS / sizeof *RELATIONS;
         for (size_t i = 0; i < count; i++) {
@@ -318,9 +325,12 @@ char *claims_scrub_text(const char *text, size_t len, const claims_scrub_ids *id
             for (int i = 0; i < s.n_lit && !k; i++)
                 if ((k = match_literal(&s.lit[i], p, end))) tag = s.lit[i].tag;
             if (!k && (digit(*p) || *p == '(' || *p == '+')) {
-                if ((k = match_phone(p, end))) tag = "<PHONE>";
-                else if ((k = match_date(p, end))) tag = "<DATE>";
-                else if ((k = match_address(p, end))) tag = "<ADDRESS>";
+                if ((k = match_phone(p, end)))
+                    tag = "<PHONE>";
+                else if ((k = match_date(p, end)))
+                    tag = "<DATE>";
+                else if ((k = match_address(p, end)))
+                    tag = "<ADDRESS>";
             }
             if (!k && upper(*p) && (k = match_date(p, end))) tag = "<DATE>";
             if (!k && alpha(*p) && match_prefixed_name(&s, p, end, &k)) {

@@ -22,9 +22,9 @@
 
 /* The claim's own identifiers (any may be NULL). */
 typedef struct claims_scrub_ids {
-    const char *name;      /* "First Last" (each part of 2+ letters is matched) */
+    const char *name; /* "First Last" (each part of 2+ letters is matched) */
     const char *member_id;
-    const char *dob;       /* YYYY-MM-DD */
+    const char *dob; /* YYYY-MM-DD */
 } claims_scrub_ids;
 
 /* Scrubbed copy of text[0..len) (malloc'd, NUL-terminated, caller frees);

@@ -58,7 +58,7 @@ static tg_status eval_tokens(const claims_batch *b, const claims_forward *f, con
     tg_tensor *tgt = tg_from_buffer(TG_STEP, TG_SHAPE(R, T), TG_S32, b->targets);
     tg_ce_opts o = tg_ce_defaults();
     o.reduction = TG_REDUCE_NONE;
-    tg_tensor *nll = tg_cross_entropy(f->lm_logits, tgt, &o);                 /* (R, T) */
+    tg_tensor *nll = tg_cross_entropy(f->lm_logits, tgt, &o); /* (R, T) */
     if (!nll) return TG_ERR_INVALID;
     const float *z = tg_f32(f->lm_logits);
     for (int64_t i = 0; i < R * T; i++) {
@@ -97,7 +97,8 @@ static void eval_decisions(const claims_corpus *c, const claims_costs *costs, do
     claims_platt_fit(a->score, c->label, c->n, &out->calib_a, &out->calib_b);
     out->ece = claims_ece(a->score, c->label, c->n, 10);
     float *cal = malloc(sizeof *cal * (size_t)(c->n ? c->n : 1));
-    for (int32_t i = 0; cal && i < c->n; i++) cal[i] = (float)claims_platt_apply(out->calib_a, out->calib_b, a->score[i]);
+    for (int32_t i = 0; cal && i < c->n; i++)
+        cal[i] = (float)claims_platt_apply(out->calib_a, out->calib_b, a->score[i]);
     out->ece_calibrated = cal ? claims_ece(cal, c->label, c->n, 10) : NAN;
     free(cal);
 }
@@ -145,8 +146,7 @@ static tg_status reduce_eval(eval_acc *a, int32_t n_docs)
 }
 
 tg_status claims_forward_corpus(const claims_model *m, const claims_corpus *c, const claims_batch_opts *bo,
-                                const uint8_t *is_code, uint64_t seed, bool keep_logits, claims_batch_fn fn,
-                                void *user)
+                                const uint8_t *is_code, uint64_t seed, bool keep_logits, claims_batch_fn fn, void *user)
 {
     claims_batch_opts o = *bo;
     o.pos_repeat = 1;
@@ -190,12 +190,14 @@ static tg_status eval_batch(void *user, const claims_batch *b, const claims_forw
 static tg_status keep_scores(const claims_corpus *c, float *score, claims_eval_scores *keep)
 {
     size_t n = (size_t)(c->n ? c->n : 1);
-    *keep = (claims_eval_scores){.n = c->n, .score = score, .label = malloc(sizeof(int32_t) * n),
-                                 .reasons = malloc(sizeof(uint32_t) * n)};
+    *keep = (claims_eval_scores){
+        .n = c->n, .score = score, .label = malloc(sizeof(int32_t) * n), .reasons = malloc(sizeof(uint32_t) * n)};
     if (!keep->label || !keep->reasons) return tg_error(TG_ERR_OOM, "claims_evaluate_scores: out of memory");
     memcpy(keep->label, c->label, sizeof(int32_t) * (size_t)c->n);
-    if (c->reasons) memcpy(keep->reasons, c->reasons, sizeof(uint32_t) * (size_t)c->n);
-    else memset(keep->reasons, 0, sizeof(uint32_t) * n);
+    if (c->reasons)
+        memcpy(keep->reasons, c->reasons, sizeof(uint32_t) * (size_t)c->n);
+    else
+        memset(keep->reasons, 0, sizeof(uint32_t) * n);
     return TG_OK;
 }
 
@@ -244,8 +246,10 @@ void claims_eval_scores_free(claims_eval_scores *s)
 
 void claims_json_num(FILE *f, const char *key, double v)
 {
-    if (isfinite(v)) fprintf(f, ",\"%s\":%.6g", key, v);
-    else fprintf(f, ",\"%s\":null", key);
+    if (isfinite(v))
+        fprintf(f, ",\"%s\":%.6g", key, v);
+    else
+        fprintf(f, ",\"%s\":null", key);
 }
 
 void claims_eval_write_json(FILE *f, int64_t step, const claims_eval *e)

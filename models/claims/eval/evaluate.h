@@ -19,7 +19,7 @@ typedef struct claims_eval {
     double decision_acc, precision, recall, auc, pr_auc;
     double threshold, business_cost, baseline_cost_always_approve, baseline_cost_always_deny;
     claims_confusion confusion;
-    double calib_a, calib_b; /* Platt scaling fitted on this corpus (metrics.h) */
+    double calib_a, calib_b;    /* Platt scaling fitted on this corpus (metrics.h) */
     double ece, ece_calibrated; /* expected calibration error (10 bins) before and after it */
     int64_t docs, tokens, code_tokens, rare_code_tokens;
     /* Per deny reason (decision.h), when the data names reasons: claims with it,

@@ -106,8 +106,7 @@ double claims_accuracy(const claims_confusion *m)
     return n ? (double)(m->tp + m->tn) / (double)n : 0.0;
 }
 
-double claims_best_threshold(const float *score, const int32_t *label, int64_t n, const claims_costs *c,
-                             double *cost)
+double claims_best_threshold(const float *score, const int32_t *label, int64_t n, const claims_costs *c, double *cost)
 {
     scored *v = sorted(score, label, n);
     claims_confusion m = claims_confusion_at(score, label, n, INFINITY); /* approve all */
@@ -117,8 +116,13 @@ double claims_best_threshold(const float *score, const int32_t *label, int64_t n
     for (int64_t i = 0; v && i < n;) {
         int64_t j = i;
         while (j < n && v[j].s == v[i].s) {
-            if (v[j].y) { m.fn--; m.tp++; }
-            else { m.tn--; m.fp++; }
+            if (v[j].y) {
+                m.fn--;
+                m.tp++;
+            } else {
+                m.tn--;
+                m.fp++;
+            }
             j++;
         }
         double k = claims_cost_total(&m, c);

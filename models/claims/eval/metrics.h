@@ -33,8 +33,7 @@ double claims_accuracy(const claims_confusion *m);
 
 /* The threshold minimizing total cost over all distinct cut points (ties
  * broken toward the higher threshold); writes that cost to *cost. */
-double claims_best_threshold(const float *score, const int32_t *label, int64_t n, const claims_costs *c,
-                             double *cost);
+double claims_best_threshold(const float *score, const int32_t *label, int64_t n, const claims_costs *c, double *cost);
 
 /* Cost of approving everything / denying everything. */
 double claims_cost_always_approve(const int32_t *label, int64_t n, const claims_costs *c);

@@ -15,10 +15,20 @@ typedef struct column {
     int n, cap;
 } column;
 
-static const char *step_keys[] = {"loss", "lm_loss", "decision_loss", "lr", "grad_norm", "tokens_per_s", "loss_scale", "epsilon"};
-static const char *eval_keys[] = {"val_lm_loss", "token_acc", "code_token_acc", "rare_code_token_acc", "decision_acc",
-                                  "precision", "recall", "auc", "pr_auc", "business_cost",
-                                  "baseline_cost_always_approve", "baseline_cost_always_deny"};
+static const char *step_keys[] = {"loss",      "lm_loss",      "decision_loss", "lr",
+                                  "grad_norm", "tokens_per_s", "loss_scale",    "epsilon"};
+static const char *eval_keys[] = {"val_lm_loss",
+                                  "token_acc",
+                                  "code_token_acc",
+                                  "rare_code_token_acc",
+                                  "decision_acc",
+                                  "precision",
+                                  "recall",
+                                  "auc",
+                                  "pr_auc",
+                                  "business_cost",
+                                  "baseline_cost_always_approve",
+                                  "baseline_cost_always_deny"};
 #define N_STEP_KEYS (int)(sizeof step_keys / sizeof *step_keys)
 #define N_EVAL_KEYS (int)(sizeof eval_keys / sizeof *eval_keys)
 
@@ -77,8 +87,10 @@ static tg_status read_metrics(const char *path, run_data *d)
         if (line[strspn(line, " \t\r\n")] == '\0') continue;
         json_error_t err;
         json_t *o = json_loads(line, 0, &err);
-        if (!json_is_object(o)) st = tg_error(TG_ERR_FORMAT, "%s:%d: not a JSON object (%s)", path, lineno, err.text);
-        else st = take_line(d, o);
+        if (!json_is_object(o))
+            st = tg_error(TG_ERR_FORMAT, "%s:%d: not a JSON object (%s)", path, lineno, err.text);
+        else
+            st = take_line(d, o);
         json_decref(o);
     }
     free(line);
@@ -110,12 +122,13 @@ static void confusion_table(FILE *f, json_t *e)
     if (!cm) return;
     int64_t tn = json_integer_value(json_object_get(cm, "tn")), fp = json_integer_value(json_object_get(cm, "fp"));
     int64_t fn = json_integer_value(json_object_get(cm, "fn")), tp = json_integer_value(json_object_get(cm, "tp"));
-    fprintf(f, "<h2>Confusion matrix (last evaluation, step %lld)</h2>\n<table border='1' cellpadding='6'>"
-               "<tr><th></th><th>predicted approve</th><th>predicted deny</th></tr>"
-               "<tr><th>true approve</th><td>%lld</td><td>%lld (false rejections)</td></tr>"
-               "<tr><th>true deny</th><td>%lld (false approvals)</td><td>%lld</td></tr></table>\n",
-            (long long)json_integer_value(json_object_get(e, "eval_step")), (long long)tn, (long long)fp,
-            (long long)fn, (long long)tp);
+    fprintf(f,
+            "<h2>Confusion matrix (last evaluation, step %lld)</h2>\n<table border='1' cellpadding='6'>"
+            "<tr><th></th><th>predicted approve</th><th>predicted deny</th></tr>"
+            "<tr><th>true approve</th><td>%lld</td><td>%lld (false rejections)</td></tr>"
+            "<tr><th>true deny</th><td>%lld (false approvals)</td><td>%lld</td></tr></table>\n",
+            (long long)json_integer_value(json_object_get(e, "eval_step")), (long long)tn, (long long)fp, (long long)fn,
+            (long long)tp);
 }
 
 static void summary_table(FILE *f, json_t *e)
@@ -133,9 +146,11 @@ static void privacy_section(FILE *f, const run_data *d)
 {
     json_t *o = d->last_dp, *e = json_object_get(o, "epsilon");
     fprintf(f, "<h2>Privacy (DP-SGD)</h2>\n<table border='1' cellpadding='4'>\n");
-    if (json_is_number(e)) fprintf(f, "<tr><td>epsilon (RDP accountant, after step %lld)</td><td>%.4g</td></tr>\n",
-                                   (long long)json_integer_value(json_object_get(o, "step")), json_number_value(e));
-    else fprintf(f, "<tr><td>epsilon</td><td>unbounded (no noise)</td></tr>\n");
+    if (json_is_number(e))
+        fprintf(f, "<tr><td>epsilon (RDP accountant, after step %lld)</td><td>%.4g</td></tr>\n",
+                (long long)json_integer_value(json_object_get(o, "step")), json_number_value(e));
+    else
+        fprintf(f, "<tr><td>epsilon</td><td>unbounded (no noise)</td></tr>\n");
     const char *keys[] = {"delta", "sigma", "clip", "sample_rate"};
     const char *names[] = {"delta", "noise multiplier sigma", "per-unit clip norm C", "sampling rate q"};
     for (int k = 0; k < 4; k++)
@@ -175,9 +190,12 @@ static void write_html(FILE *f, const run_data *d, const char *title)
     step_chart(f, d, "Learning rate", &lr, 1, false, 220, NULL);
     claims_series gn = series(&d->step[4], "grad_norm", false);
     step_chart(f, d, "Gradient norm (before clipping)", &gn, 1, true, 220, NULL);
-    claims_series acc[] = {series(&d->eval[1], "token_acc", true),   series(&d->eval[2], "code_token_acc", true),
-                           series(&d->eval[3], "rare_code_token_acc", true), series(&d->eval[4], "decision_acc", true),
-                           series(&d->eval[7], "auc", true),         series(&d->eval[8], "pr_auc", true)};
+    claims_series acc[] = {series(&d->eval[1], "token_acc", true),
+                           series(&d->eval[2], "code_token_acc", true),
+                           series(&d->eval[3], "rare_code_token_acc", true),
+                           series(&d->eval[4], "decision_acc", true),
+                           series(&d->eval[7], "auc", true),
+                           series(&d->eval[8], "pr_auc", true)};
     step_chart(f, d, "Validation metrics", acc, 6, false, 300, NULL);
     cost_chart(f, d);
     if (d->last_eval) {

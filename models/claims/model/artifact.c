@@ -14,10 +14,9 @@ char *claims_artifact_to_json(const claims_tokenizer *tok, const char *provider_
     snprintf(hash, sizeof hash, "%016" PRIx64, codes_hash);
     json_t *t = tok_json ? json_loads(tok_json, 0, NULL) : NULL;
     json_t *p = provider_stats_json ? json_loads(provider_stats_json, 0, NULL) : json_null();
-    json_t *o = t && p
-                    ? json_pack("{s:i,s:s,s:o,s:o,s:s}", "version", CLAIMS_ARTIFACT_VERSION, "writer",
-                                "tensorgrad " TG_VERSION, "tokenizer", t, "provider_stats", p, "codes_hash", hash)
-                    : NULL;
+    json_t *o = t && p ? json_pack("{s:i,s:s,s:o,s:o,s:s}", "version", CLAIMS_ARTIFACT_VERSION, "writer",
+                                   "tensorgrad " TG_VERSION, "tokenizer", t, "provider_stats", p, "codes_hash", hash)
+                       : NULL;
     if (!o) json_decref(t), json_decref(p);
     char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(o);

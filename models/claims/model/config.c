@@ -15,8 +15,8 @@ char *claims_config_to_json(const claims_model_config *m, const claims_batch_opt
         "{s:I,s:I,s:I,s:I,s:I,s:i,s:f,s:f,s:b,s:b,s:b, s:f,s:s,s:f,s:f,s:[f,f],s:f,s:f,s:i,s:b,s:i,s:f,s:b, "
         "s:i,s:i,s:I,s:i, s:s,s:f}",
         "vocab", (json_int_t)g->vocab, "dim", (json_int_t)g->dim, "heads", (json_int_t)g->heads, "ff",
-        (json_int_t)g->hidden, "max-seq", (json_int_t)g->max_seq, "layers", g->n_layers, "dropout", g->dropout,
-        "eps", g->eps, "tied", g->tied, "swiglu", g->swiglu, "rms", g->rms, "lambda", m->lambda, "decision-loss",
+        (json_int_t)g->hidden, "max-seq", (json_int_t)g->max_seq, "layers", g->n_layers, "dropout", g->dropout, "eps",
+        g->eps, "tied", g->tied, "swiglu", g->swiglu, "rms", g->rms, "lambda", m->lambda, "decision-loss",
         claims_decision_loss_name(m->decision), "cost-fr", m->costs.c[0][1], "cost-fa", m->costs.c[1][0],
         "class-weights", m->class_weight[0], m->class_weight[1], "focal-gamma", m->focal_gamma, "code-weight",
         m->code_weight, "head-hidden", m->head_hidden, "surprisal", m->surprisal, "pool-heads", m->pool_heads,
@@ -31,10 +31,17 @@ char *claims_config_to_json(const claims_model_config *m, const claims_batch_opt
 
 /* Checkpoints written before the settings shared their flags' names. */
 static const char *const old_names[][2] = {
-    {"hidden", "ff"},           {"max_seq", "max-seq"},       {"decision_loss", "decision-loss"},
-    {"class_weight", "class-weights"}, {"focal_gamma", "focal-gamma"}, {"code_weight", "code-weight"},
-    {"head_hidden", "head-hidden"},   {"pool_heads", "pool-heads"},   {"decision_grad_cut", "decision-grad-cut"},
-    {"token_budget", "token-budget"}, {"pos_repeat", "balance"},
+    {"hidden", "ff"},
+    {"max_seq", "max-seq"},
+    {"decision_loss", "decision-loss"},
+    {"class_weight", "class-weights"},
+    {"focal_gamma", "focal-gamma"},
+    {"code_weight", "code-weight"},
+    {"head_hidden", "head-hidden"},
+    {"pool_heads", "pool-heads"},
+    {"decision_grad_cut", "decision-grad-cut"},
+    {"token_budget", "token-budget"},
+    {"pos_repeat", "balance"},
 };
 
 /* Renames the old keys of o in place; the old cost matrix becomes its two
@@ -71,7 +78,7 @@ tg_status claims_config_from_json(const char *json, const char *what, claims_mod
         json_decref(o);
         return tg_error(TG_ERR_FORMAT, "%s: configuration must be a JSON object", what);
     }
-    json_object_del(o, "dp"); /* DP-SGD settings: checked by the trainer (claims_dpsgd_config_check) */
+    json_object_del(o, "dp");          /* DP-SGD settings: checked by the trainer (claims_dpsgd_config_check) */
     json_object_del(o, "artifact");    /* read by claims_artifact_from_config (artifact.h) */
     json_object_del(o, "calibration"); /* read by claims_config_calibration */
     tg_status st = upgrade_names(o, what);
@@ -116,9 +123,11 @@ char *claims_config_set(const char *config, const char *key, const char *value_j
 {
     json_t *o = json_loads(config, 0, NULL), *v = json_loads(value_json, JSON_DECODE_ANY, NULL);
     char *s = NULL;
-    if (json_is_object(o) && v && json_object_set(o, key, v) == 0) s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (json_is_object(o) && v && json_object_set(o, key, v) == 0)
+        s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o), json_decref(v);
-    if (!s) tg_error(TG_ERR_INVALID, "claims_config_set: cannot set '%s' (configuration or value not JSON, or OOM)", key);
+    if (!s)
+        tg_error(TG_ERR_INVALID, "claims_config_set: cannot set '%s' (configuration or value not JSON, or OOM)", key);
     return s;
 }
 

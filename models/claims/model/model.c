@@ -52,10 +52,12 @@ tg_status claims_model_init(claims_model *m, const claims_model_config *cfg, uin
     cfg = &m->cfg;
     if (cfg->lambda < 0 || cfg->code_weight <= 0 || cfg->focal_gamma < 0 || cfg->head_hidden < 0 ||
         cfg->pool_heads < 1 || cfg->pool_heads > 64 || !(cfg->decision_grad_cut >= 0 && cfg->decision_grad_cut <= 1))
-        return tg_error(TG_ERR_INVALID, "claims_model_init: need lambda >= 0 (%g), code_weight > 0 (%g), "
+        return tg_error(TG_ERR_INVALID,
+                        "claims_model_init: need lambda >= 0 (%g), code_weight > 0 (%g), "
                         "focal_gamma >= 0 (%g), head_hidden >= 0 (%d), pool_heads in 1..64 (%d), "
-                        "decision_grad_cut in [0, 1] (%g)", cfg->lambda, cfg->code_weight,
-                        cfg->focal_gamma, cfg->head_hidden, cfg->pool_heads, cfg->decision_grad_cut);
+                        "decision_grad_cut in [0, 1] (%g)",
+                        cfg->lambda, cfg->code_weight, cfg->focal_gamma, cfg->head_hidden, cfg->pool_heads,
+                        cfg->decision_grad_cut);
     TG_TRY(tg_gpt_init(&m->gpt, &cfg->gpt, seed));
     tg_rng rng = {.seed = seed ^ 0x68656164ULL};
     tg_status st = init_head(m, &rng);
@@ -150,12 +152,12 @@ static tg_tensor *cut_grad(tg_tensor *x, double cut)
 static tg_tensor *pool_docs(const claims_model *m, const claims_batch *b, tg_tensor *flat, tg_tensor **weights)
 {
     const int64_t RT = (int64_t)b->rows * b->pad_len, K = m->cfg.pool_heads, D = m->cfg.gpt.dim;
-    tg_tensor *scores = tg_transpose(tg_nn_linear_forward(&m->pool, flat), 0, 1);         /* (K, RT) */
-    tg_tensor *mask = tg_reshape(pooling_mask(b), TG_SHAPE(1, b->n_docs, RT));            /* (1, docs, RT) */
+    tg_tensor *scores = tg_transpose(tg_nn_linear_forward(&m->pool, flat), 0, 1);              /* (K, RT) */
+    tg_tensor *mask = tg_reshape(pooling_mask(b), TG_SHAPE(1, b->n_docs, RT));                 /* (1, docs, RT) */
     tg_tensor *alpha = tg_softmax(tg_add(tg_reshape(scores, TG_SHAPE(K, 1, RT)), mask), NULL); /* (K, docs, RT) */
     *weights = alpha;
-    tg_tensor *pooled = tg_matmul(alpha, flat);                                           /* (K, docs, D) */
-    return tg_reshape(tg_transpose(pooled, 0, 1), TG_SHAPE(b->n_docs, K * D));            /* (docs, K·D) */
+    tg_tensor *pooled = tg_matmul(alpha, flat);                                /* (K, docs, D) */
+    return tg_reshape(tg_transpose(pooled, 0, 1), TG_SHAPE(b->n_docs, K * D)); /* (docs, K·D) */
 }
 
 static tg_tensor *token_weights(const claims_batch *b, const uint8_t *is_code, double code_weight)
@@ -173,7 +175,7 @@ static tg_tensor *token_weights(const claims_batch *b, const uint8_t *is_code, d
 tg_tensor *claims_model_head_logits(const claims_model *m, tg_tensor *feat)
 {
     if (m->cfg.head_hidden > 0) feat = tg_gelu(tg_nn_linear_forward(&m->head_fc, feat)); /* (docs, H) */
-    return tg_nn_linear_forward(&m->head, feat);                                          /* (docs, 2) */
+    return tg_nn_linear_forward(&m->head, feat);                                         /* (docs, 2) */
 }
 
 tg_tensor *claims_model_decision_loss(const claims_model *m, tg_tensor *logits, tg_tensor *y)
@@ -207,16 +209,16 @@ static tg_tensor *doc_features(const claims_batch *b, const float *features)
 }
 
 tg_status claims_model_forward(const claims_model *m, const claims_batch *b, const int32_t *labels,
-                               const float *features, const uint8_t *is_code, double lm_denom, double dec_denom, bool train,
-                               bool keep_logits, claims_forward *out)
+                               const float *features, const uint8_t *is_code, double lm_denom, double dec_denom,
+                               bool train, bool keep_logits, claims_forward *out)
 {
     memset(out, 0, sizeof *out);
     const int64_t R = b->rows, T = b->pad_len;
-    tg_tensor *idx = tg_from_buffer(TG_STEP, TG_SHAPE(R, T), TG_S32, b->tokens);      /* (R, T) */
-    tg_tensor *tgt = tg_from_buffer(TG_STEP, TG_SHAPE(R, T), TG_S32, b->targets);     /* (R, T) */
-    tg_tensor *len = tg_from_buffer(TG_STEP, TG_SHAPE(R), TG_S32, b->lengths);        /* (R) */
-    tg_tensor *h = tg_gpt_hidden(&m->gpt, idx, len, train);                           /* (R, T, D) */
-    tg_tensor *logits = tg_gpt_logits(&m->gpt, h);                                    /* (R, T, V) */
+    tg_tensor *idx = tg_from_buffer(TG_STEP, TG_SHAPE(R, T), TG_S32, b->tokens);  /* (R, T) */
+    tg_tensor *tgt = tg_from_buffer(TG_STEP, TG_SHAPE(R, T), TG_S32, b->targets); /* (R, T) */
+    tg_tensor *len = tg_from_buffer(TG_STEP, TG_SHAPE(R), TG_S32, b->lengths);    /* (R) */
+    tg_tensor *h = tg_gpt_hidden(&m->gpt, idx, len, train);                       /* (R, T, D) */
+    tg_tensor *logits = tg_gpt_logits(&m->gpt, h);                                /* (R, T, V) */
 
     tg_ce_opts ce = tg_ce_defaults();
     ce.reduction = m->surprise ? TG_REDUCE_NONE : TG_REDUCE_SUM;
@@ -234,8 +236,8 @@ tg_status claims_model_forward(const claims_model *m, const claims_batch *b, con
     tg_tensor *alpha = NULL;
     const tg_tensor *parts[3] = {tg_embedding(flat, summary_positions(b)), pool_docs(m, b, flat, &alpha),
                                  m->cfg.tabular ? doc_features(b, features) : NULL};
-    tg_tensor *feat = tg_concat(parts, m->cfg.tabular ? 3 : 2, 1);                     /* (docs, (1+K)D [+F]) */
-    tg_tensor *dlogits = claims_model_head_logits(m, feat);                              /* (docs, 2) */
+    tg_tensor *feat = tg_concat(parts, m->cfg.tabular ? 3 : 2, 1); /* (docs, (1+K)D [+F]) */
+    tg_tensor *dlogits = claims_model_head_logits(m, feat);        /* (docs, 2) */
     tg_tensor *y = tg_from_buffer(TG_STEP, TG_SHAPE(b->n_docs), TG_S32, labels);
     tg_tensor *dec_mean = claims_model_decision_loss(m, dlogits, y);
     if (!lm_sum || !dec_mean) return TG_ERR_INVALID; /* message set by the failing op */

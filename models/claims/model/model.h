@@ -40,26 +40,27 @@ typedef enum claims_decision_loss {
 
 typedef struct claims_model_config {
     tg_gpt_config gpt;
-    double lambda;                 /* weight of the decision loss */
+    double lambda; /* weight of the decision loss */
     claims_decision_loss decision;
-    claims_costs costs;            /* [true][pred], 0 approve, 1 deny */
-    double class_weight[2];        /* WCE weights / focal alpha */
+    claims_costs costs;     /* [true][pred], 0 approve, 1 deny */
+    double class_weight[2]; /* WCE weights / focal alpha */
     double focal_gamma;
-    double code_weight;            /* LM weight of medical-code targets (1: none) */
-    int head_hidden;               /* 0: linear head */
-    bool surprisal;                /* LM surprisal as a pooling input */
-    int pool_heads;                /* queries of the attention pooling (0 means 1) */
-    bool tabular;                  /* the claim's structured facts (claims_claim_features) enter the head */
-    double decision_grad_cut;      /* share of the decision gradient kept out of the transformer (and surprise.weight), [0, 1] */
+    double code_weight; /* LM weight of medical-code targets (1: none) */
+    int head_hidden;    /* 0: linear head */
+    bool surprisal;     /* LM surprisal as a pooling input */
+    int pool_heads;     /* queries of the attention pooling (0 means 1) */
+    bool tabular;       /* the claim's structured facts (claims_claim_features) enter the head */
+    double
+        decision_grad_cut; /* share of the decision gradient kept out of the transformer (and surprise.weight), [0, 1] */
 } claims_model_config;
 
 typedef struct claims_model {
     claims_model_config cfg;
     tg_gpt gpt;
-    tg_nn_linear pool;     /* (pool_heads, dim): pooling scores */
-    tg_nn_linear head_fc;  /* (head_hidden, dim) when head_hidden > 0 */
-    tg_nn_linear head;     /* (2, head_hidden or dim) */
-    tg_tensor *surprise;   /* (dim) when surprisal */
+    tg_nn_linear pool;    /* (pool_heads, dim): pooling scores */
+    tg_nn_linear head_fc; /* (head_hidden, dim) when head_hidden > 0 */
+    tg_nn_linear head;    /* (2, head_hidden or dim) */
+    tg_tensor *surprise;  /* (dim) when surprisal */
 } claims_model;
 
 /* Parses "cost", "wce" or "focal"; TG_ERR_INVALID names the bad value. */
@@ -89,8 +90,8 @@ typedef struct claims_forward {
  * totals over all micro-batches of an accumulated step; 0 uses this batch's
  * own). */
 tg_status claims_model_forward(const claims_model *m, const claims_batch *b, const int32_t *labels,
-                               const float *features, const uint8_t *is_code, double lm_denom, double dec_denom, bool train,
-                               bool keep_logits, claims_forward *out);
+                               const float *features, const uint8_t *is_code, double lm_denom, double dec_denom,
+                               bool train, bool keep_logits, claims_forward *out);
 
 /* Width of the decision head's input: <SEP> state, pooled states, facts. */
 int64_t claims_model_head_width(const claims_model_config *cfg);

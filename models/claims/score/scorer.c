@@ -140,8 +140,8 @@ typedef struct evidence {
 typedef struct pass {
     const claims_scorer *s;
     const claims_corpus *c;
-    float *score;  /* (docs) raw P(deny) */
-    evidence *ev;  /* (docs) */
+    float *score; /* (docs) raw P(deny) */
+    evidence *ev; /* (docs) */
 } pass;
 
 /* Keeps the k strongest positions of document d (weight: the largest over
@@ -213,8 +213,10 @@ static json_t *evidence_json(const claims_scorer *s, const claims_corpus *c, int
         bool dup = false;
         for (size_t j = 0; line && j < json_array_size(arr); j++)
             dup |= json_equal(json_object_get(json_array_get(arr, j), "text"), line);
-        if (line && !dup) json_array_append_new(arr, json_pack("{s:o,s:f}", "text", line, "weight", (double)e->w[i]));
-        else json_decref(line);
+        if (line && !dup)
+            json_array_append_new(arr, json_pack("{s:o,s:f}", "text", line, "weight", (double)e->w[i]));
+        else
+            json_decref(line);
     }
     return arr;
 }
@@ -231,8 +233,8 @@ static char *error_record(const claims_scorer *s, long line, const char *why)
     return record(json_pack("{s:I,s:s,s:s}", "line", (json_int_t)line, "error", why, "model_id", s->model_id));
 }
 
-static char *score_record(const claims_scorer *s, long line, const claims_claim *cl, const claims_corpus *c,
-                          int32_t d, float raw, const evidence *e)
+static char *score_record(const claims_scorer *s, long line, const claims_claim *cl, const claims_corpus *c, int32_t d,
+                          float raw, const evidence *e)
 {
     const double p = claims_platt_apply(s->calib_a, s->calib_b, raw);
     const double cost_approve = p * s->m.cfg.costs.c[1][0], cost_deny = (1 - p) * s->m.cfg.costs.c[0][1];
@@ -241,9 +243,12 @@ static char *score_record(const claims_scorer *s, long line, const claims_claim 
     json_t *costs = json_pack("{s:f,s:f}", "approve", cost_approve, "deny", cost_deny);
     if (costs && s->review_cost > 0) json_object_set_new(costs, "review", json_real(s->review_cost));
     return record(json_pack("{s:I,s:s,s:s,s:f,s:f,s:f,s:o,s:n,s:o,s:s}", "line", (json_int_t)line, "claim_id",
-                            cl->claim_id, "action", review ? "review" : deny ? "deny" : "approve", "p_deny", p,
-                            "score", (double)raw, "threshold", s->threshold, "expected_cost", costs, "reasons",
-                            "evidence", evidence_json(s, c, d, e), "model_id", s->model_id));
+                            cl->claim_id, "action",
+                            review ? "review"
+                            : deny ? "deny"
+                                   : "approve",
+                            "p_deny", p, "score", (double)raw, "threshold", s->threshold, "expected_cost", costs,
+                            "reasons", "evidence", evidence_json(s, c, d, e), "model_id", s->model_id));
 }
 
 /* ---- scoring ---- */

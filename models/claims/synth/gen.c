@@ -19,7 +19,7 @@
 #define P_UPCODE_VISIT 0.3      /* share of their office visits they upcode */
 #define AMOUNT_DENY 3.0         /* billed / (norm * units) above this is denied */
 #define AMOUNT_FRAUD 6.0
-#define DAYS_SPAN 1095          /* service dates 2021-01-01 .. 2023-12-31 */
+#define DAYS_SPAN 1095 /* service dates 2021-01-01 .. 2023-12-31 */
 #define MAX_DX 6
 #define MAX_PX 6
 
@@ -97,32 +97,31 @@ static int age_at(long dob, long day)
 
 /* ---- people ---- */
 
-static const char *FIRST_F[] = {"Maria", "Linda", "Patricia", "Jennifer", "Elizabeth", "Susan", "Jessica",
-                                "Margaret", "Dorothy", "Kimberly", "Lakisha", "Deborah", "Yolanda", "Rebecca",
-                                "Priya", "Mei", "Fatima", "Svetlana", "Guadalupe", "Ingrid", "Naomi",
-                                "Theresa", "Olivia", "Chloe", "Beatriz", "Anjali", "Keisha", "Rosalind"};
-static const char *FIRST_M[] = {"James", "Robert", "Michael", "William", "Richard", "Joseph", "Thomas",
-                                "Charles", "Daniel", "Anthony", "Jamal", "Hiroshi", "Rajesh", "Mohammed",
-                                "Dmitri", "Alejandro", "Kwame", "Tobias", "Wei", "Santiago", "Gregory",
-                                "Leonard", "Marcus", "Ethan", "Nikolai", "Olufemi", "Darnell", "Francisco"};
-static const char *LAST[] = {"Okafor", "Nguyen", "Kowalski", "Hernandez", "Fitzgerald", "Abernathy",
-                             "Castellanos", "Yamamoto", "Lindqvist", "Oyelaran", "Petrovic", "McAllister",
-                             "Delacroix", "Banerjee", "Gutierrez", "Schwartz", "Thibodeaux", "Haddad",
-                             "Kaczmarek", "Vasquez", "Oduya", "Rasmussen", "Chakraborty", "Goldberg",
-                             "Moreau", "Szymanski", "Washington", "Iverson", "Pellegrino", "Donnelly",
-                             "Achterberg", "Mbeki", "Sorensen", "Villanueva", "Zielinski", "Whitfield",
-                             "Ramanathan", "Lombardi", "Fairbanks", "Quinonez", "Holloway", "Brennan",
-                             "Takahashi", "Adeyemi", "Marchetti", "Kristensen", "Ortega", "Blackwood"};
-static const char *STREETS[] = {"Maple", "Oak", "Cedar Hollow", "Lincoln", "Riverside", "Willow Creek",
-                                "Sunset", "Hawthorne", "Magnolia", "Franklin", "Birch", "Meadowbrook",
-                                "Chestnut", "Highland", "Pine Ridge", "Lakeview", "Juniper", "Elm"};
-static const char *SUFFIXES[] = {"Street", "St", "Avenue", "Ave", "Road", "Rd", "Lane", "Drive",
-                                 "Boulevard", "Court", "Way", "Place", "Terrace", "Circle"};
-static const char *CITIES[] = {"Springfield, IL", "Columbus, OH", "Tucson, AZ", "Raleigh, NC", "Fresno, CA",
-                               "Omaha, NE", "Tulsa, OK", "Albany, NY", "Boise, ID", "Savannah, GA",
-                               "Duluth, MN", "Spokane, WA", "Lexington, KY", "Provo, UT", "Hartford, CT"};
-static const char *RELATIONS[] = {"daughter", "son", "wife", "husband", "sister", "brother", "mother",
-                                  "father", "partner", "caregiver"};
+static const char *FIRST_F[] = {"Maria",    "Linda",   "Patricia", "Jennifer", "Elizabeth", "Susan",   "Jessica",
+                                "Margaret", "Dorothy", "Kimberly", "Lakisha",  "Deborah",   "Yolanda", "Rebecca",
+                                "Priya",    "Mei",     "Fatima",   "Svetlana", "Guadalupe", "Ingrid",  "Naomi",
+                                "Theresa",  "Olivia",  "Chloe",    "Beatriz",  "Anjali",    "Keisha",  "Rosalind"};
+static const char *FIRST_M[] = {"James",   "Robert",    "Michael", "William", "Richard", "Joseph",   "Thomas",
+                                "Charles", "Daniel",    "Anthony", "Jamal",   "Hiroshi", "Rajesh",   "Mohammed",
+                                "Dmitri",  "Alejandro", "Kwame",   "Tobias",  "Wei",     "Santiago", "Gregory",
+                                "Leonard", "Marcus",    "Ethan",   "Nikolai", "Olufemi", "Darnell",  "Francisco"};
+static const char *LAST[] = {
+    "Okafor",     "Nguyen",     "Kowalski",   "Hernandez",  "Fitzgerald", "Abernathy",  "Castellanos", "Yamamoto",
+    "Lindqvist",  "Oyelaran",   "Petrovic",   "McAllister", "Delacroix",  "Banerjee",   "Gutierrez",   "Schwartz",
+    "Thibodeaux", "Haddad",     "Kaczmarek",  "Vasquez",    "Oduya",      "Rasmussen",  "Chakraborty", "Goldberg",
+    "Moreau",     "Szymanski",  "Washington", "Iverson",    "Pellegrino", "Donnelly",   "Achterberg",  "Mbeki",
+    "Sorensen",   "Villanueva", "Zielinski",  "Whitfield",  "Ramanathan", "Lombardi",   "Fairbanks",   "Quinonez",
+    "Holloway",   "Brennan",    "Takahashi",  "Adeyemi",    "Marchetti",  "Kristensen", "Ortega",      "Blackwood"};
+static const char *STREETS[] = {"Maple",    "Oak",       "Cedar Hollow", "Lincoln",  "Riverside", "Willow Creek",
+                                "Sunset",   "Hawthorne", "Magnolia",     "Franklin", "Birch",     "Meadowbrook",
+                                "Chestnut", "Highland",  "Pine Ridge",   "Lakeview", "Juniper",   "Elm"};
+static const char *SUFFIXES[] = {"Street", "St",        "Avenue", "Ave", "Road",  "Rd",      "Lane",
+                                 "Drive",  "Boulevard", "Court",  "Way", "Place", "Terrace", "Circle"};
+static const char *CITIES[] = {"Springfield, IL", "Columbus, OH", "Tucson, AZ",    "Raleigh, NC", "Fresno, CA",
+                               "Omaha, NE",       "Tulsa, OK",    "Albany, NY",    "Boise, ID",   "Savannah, GA",
+                               "Duluth, MN",      "Spokane, WA",  "Lexington, KY", "Provo, UT",   "Hartford, CT"};
+static const char *RELATIONS[] = {"daughter", "son",    "wife",   "husband", "sister",
+                                  "brother",  "mother", "father", "partner", "caregiver"};
 
 typedef struct member {
     char id[16], mrn[12];
@@ -163,56 +162,105 @@ static const struct {
 static const struct {
     const char *group, *symptoms[4], *meds[4];
 } GROUP_TEXT[] = {
-    {"diabetes", {"increased thirst and frequent urination", "fatigue and blurred vision", "tingling in both feet", "fasting sugars running above 150"},
-     {"metformin 1000 mg twice daily", "insulin glargine 22 units at bedtime", "empagliflozin 10 mg daily", "semaglutide 0.5 mg weekly"}},
-    {"cardiology", {"exertional chest pressure", "palpitations and lightheadedness", "ankle swelling and orthopnea", "shortness of breath on exertion"},
-     {"lisinopril 20 mg daily", "atorvastatin 40 mg nightly", "metoprolol succinate 50 mg daily", "apixaban 5 mg twice daily"}},
-    {"respiratory", {"productive cough and wheezing", "shortness of breath climbing stairs", "nasal congestion and sore throat", "snoring with daytime sleepiness"},
-     {"albuterol inhaler 2 puffs as needed", "fluticasone-salmeterol 250/50 twice daily", "tiotropium 18 mcg daily", "montelukast 10 mg nightly"}},
-    {"orthopedics", {"pain and stiffness in the knee", "low back pain radiating to the leg", "shoulder pain with overhead reaching", "swelling and bruising after a fall"},
-     {"naproxen 500 mg twice daily", "acetaminophen 1 g three times daily", "meloxicam 15 mg daily", "cyclobenzaprine 5 mg at night"}},
-    {"pregnancy", {"mild nausea in the mornings", "normal fetal movement", "occasional pelvic pressure", "mild swelling of the ankles"},
-     {"prenatal vitamin daily", "ferrous sulfate 325 mg daily", "doxylamine-pyridoxine at bedtime", "aspirin 81 mg daily"}},
-    {"gynecology", {"heavy menstrual bleeding", "pelvic pain with menses", "hot flashes and night sweats", "vaginal discharge and irritation"},
-     {"combined oral contraceptive daily", "ibuprofen 600 mg as needed", "estradiol 0.5 mg daily", "metronidazole 500 mg twice daily"}},
-    {"urology", {"weak urinary stream and nocturia", "urinary frequency and urgency", "flank pain and blood in the urine", "burning with urination"},
-     {"tamsulosin 0.4 mg daily", "finasteride 5 mg daily", "oxybutynin 5 mg twice daily", "nitrofurantoin 100 mg twice daily"}},
-    {"pediatrics", {"ear pulling and fever", "runny nose and cough", "poor feeding and fussiness", "rash on the hands and mouth"},
-     {"amoxicillin 400 mg/5 mL twice daily", "acetaminophen suspension as needed", "saline nasal drops", "zinc oxide barrier cream"}},
-    {"mental_health", {"low mood and poor sleep", "persistent worry and restlessness", "intrusive memories and nightmares", "cravings and difficulty cutting down"},
-     {"sertraline 100 mg daily", "escitalopram 10 mg daily", "bupropion XL 150 mg daily", "buprenorphine-naloxone 8/2 mg daily"}},
-    {"oncology", {"fatigue during treatment cycles", "nausea after infusion", "unintentional weight loss", "a new palpable mass"},
-     {"ondansetron 8 mg as needed", "dexamethasone 4 mg on treatment days", "anastrozole 1 mg daily", "prochlorperazine 10 mg as needed"}},
-    {"renal", {"leg swelling and reduced urine output", "fatigue and itching", "poor appetite", "cramps during dialysis"},
-     {"sevelamer 800 mg with meals", "calcitriol 0.25 mcg daily", "furosemide 40 mg daily", "sodium bicarbonate 650 mg twice daily"}},
-    {"gastro", {"heartburn after meals", "abdominal pain and bloating", "a change in bowel habits", "dark stools"},
+    {"diabetes",
+     {"increased thirst and frequent urination", "fatigue and blurred vision", "tingling in both feet",
+      "fasting sugars running above 150"},
+     {"metformin 1000 mg twice daily", "insulin glargine 22 units at bedtime", "empagliflozin 10 mg daily",
+      "semaglutide 0.5 mg weekly"}},
+    {"cardiology",
+     {"exertional chest pressure", "palpitations and lightheadedness", "ankle swelling and orthopnea",
+      "shortness of breath on exertion"},
+     {"lisinopril 20 mg daily", "atorvastatin 40 mg nightly", "metoprolol succinate 50 mg daily",
+      "apixaban 5 mg twice daily"}},
+    {"respiratory",
+     {"productive cough and wheezing", "shortness of breath climbing stairs", "nasal congestion and sore throat",
+      "snoring with daytime sleepiness"},
+     {"albuterol inhaler 2 puffs as needed", "fluticasone-salmeterol 250/50 twice daily", "tiotropium 18 mcg daily",
+      "montelukast 10 mg nightly"}},
+    {"orthopedics",
+     {"pain and stiffness in the knee", "low back pain radiating to the leg", "shoulder pain with overhead reaching",
+      "swelling and bruising after a fall"},
+     {"naproxen 500 mg twice daily", "acetaminophen 1 g three times daily", "meloxicam 15 mg daily",
+      "cyclobenzaprine 5 mg at night"}},
+    {"pregnancy",
+     {"mild nausea in the mornings", "normal fetal movement", "occasional pelvic pressure",
+      "mild swelling of the ankles"},
+     {"prenatal vitamin daily", "ferrous sulfate 325 mg daily", "doxylamine-pyridoxine at bedtime",
+      "aspirin 81 mg daily"}},
+    {"gynecology",
+     {"heavy menstrual bleeding", "pelvic pain with menses", "hot flashes and night sweats",
+      "vaginal discharge and irritation"},
+     {"combined oral contraceptive daily", "ibuprofen 600 mg as needed", "estradiol 0.5 mg daily",
+      "metronidazole 500 mg twice daily"}},
+    {"urology",
+     {"weak urinary stream and nocturia", "urinary frequency and urgency", "flank pain and blood in the urine",
+      "burning with urination"},
+     {"tamsulosin 0.4 mg daily", "finasteride 5 mg daily", "oxybutynin 5 mg twice daily",
+      "nitrofurantoin 100 mg twice daily"}},
+    {"pediatrics",
+     {"ear pulling and fever", "runny nose and cough", "poor feeding and fussiness", "rash on the hands and mouth"},
+     {"amoxicillin 400 mg/5 mL twice daily", "acetaminophen suspension as needed", "saline nasal drops",
+      "zinc oxide barrier cream"}},
+    {"mental_health",
+     {"low mood and poor sleep", "persistent worry and restlessness", "intrusive memories and nightmares",
+      "cravings and difficulty cutting down"},
+     {"sertraline 100 mg daily", "escitalopram 10 mg daily", "bupropion XL 150 mg daily",
+      "buprenorphine-naloxone 8/2 mg daily"}},
+    {"oncology",
+     {"fatigue during treatment cycles", "nausea after infusion", "unintentional weight loss", "a new palpable mass"},
+     {"ondansetron 8 mg as needed", "dexamethasone 4 mg on treatment days", "anastrozole 1 mg daily",
+      "prochlorperazine 10 mg as needed"}},
+    {"renal",
+     {"leg swelling and reduced urine output", "fatigue and itching", "poor appetite", "cramps during dialysis"},
+     {"sevelamer 800 mg with meals", "calcitriol 0.25 mcg daily", "furosemide 40 mg daily",
+      "sodium bicarbonate 650 mg twice daily"}},
+    {"gastro",
+     {"heartburn after meals", "abdominal pain and bloating", "a change in bowel habits", "dark stools"},
      {"omeprazole 40 mg daily", "dicyclomine 20 mg as needed", "mesalamine 1.2 g daily", "polyethylene glycol daily"}},
-    {"neurology", {"recurrent throbbing headaches", "episodes of staring and confusion", "numbness in the hands", "tremor and slowed movement"},
-     {"topiramate 50 mg twice daily", "levetiracetam 500 mg twice daily", "carbidopa-levodopa 25/100 three times daily", "gabapentin 300 mg three times daily"}},
-    {"dermatology", {"itchy scaly plaques", "a changing mole", "red painful swelling of the leg", "thickened discolored nails"},
-     {"triamcinolone 0.1% cream twice daily", "cephalexin 500 mg four times daily", "terbinafine 250 mg daily", "tretinoin 0.025% cream nightly"}},
-    {"general", {"fatigue", "mild fever and body aches", "no new complaints at a routine follow-up", "nausea"},
+    {"neurology",
+     {"recurrent throbbing headaches", "episodes of staring and confusion", "numbness in the hands",
+      "tremor and slowed movement"},
+     {"topiramate 50 mg twice daily", "levetiracetam 500 mg twice daily", "carbidopa-levodopa 25/100 three times daily",
+      "gabapentin 300 mg three times daily"}},
+    {"dermatology",
+     {"itchy scaly plaques", "a changing mole", "red painful swelling of the leg", "thickened discolored nails"},
+     {"triamcinolone 0.1% cream twice daily", "cephalexin 500 mg four times daily", "terbinafine 250 mg daily",
+      "tretinoin 0.025% cream nightly"}},
+    {"general",
+     {"fatigue", "mild fever and body aches", "no new complaints at a routine follow-up", "nausea"},
      {"multivitamin daily", "levothyroxine 75 mcg daily", "vitamin D3 2000 units daily", "cetirizine 10 mg daily"}},
 };
 #define N_GROUP_TEXT ((int)(sizeof GROUP_TEXT / sizeof GROUP_TEXT[0]))
 
 static const char *FILLER[] = {
-    "Review of systems: negative for chest pain, syncope, hemoptysis and unintended weight change; all other systems reviewed and negative except as noted in the history.",
-    "Physical exam: alert and oriented, in no acute distress. Heart regular rate and rhythm without murmur. Lungs clear to auscultation bilaterally without wheezes or crackles. Abdomen soft, nontender, bowel sounds present.",
-    "Extremities without cyanosis or clubbing; trace edema at the ankles. Skin warm and dry. Neurologic exam nonfocal with normal gait and strength 5/5 in all extremities.",
-    "Social history: lives at home, independent in activities of daily living. Drinks alcohol socially, denies illicit drug use. Walks about twenty minutes most days.",
-    "Family history notable for hypertension and type 2 diabetes in a parent and colon cancer in a grandparent diagnosed in the seventies.",
-    "Counseled on diet, regular physical activity and medication adherence. Discussed warning signs that should prompt an emergency visit. Questions answered and the patient verbalized understanding of the plan.",
-    "Medication reconciliation completed; no interactions of concern were identified. Refills sent to the preferred pharmacy. Allergies reviewed: penicillin causes hives.",
-    "Preventive care reviewed: influenza vaccine offered this season, colorectal and other age-appropriate screening discussed, fall risk assessed and low.",
-    "Patient reports sleeping six to seven hours per night, appetite fair, mood stable. No recent hospitalizations or emergency visits since the last encounter.",
-    "Prior records from the referring office were reviewed in detail, including imaging reports, laboratory trends over the past year and the previous specialist consultation.",
-    "Shared decision making: risks, benefits and alternatives of the proposed treatment were discussed, including the option of watchful waiting. The patient agrees with the plan.",
-    "Nursing note: vitals obtained on arrival, patient ambulated to the room without assistance, fall precautions reviewed, medication list updated in the chart.",
+    "Review of systems: negative for chest pain, syncope, hemoptysis and unintended weight change; all other systems "
+    "reviewed and negative except as noted in the history.",
+    "Physical exam: alert and oriented, in no acute distress. Heart regular rate and rhythm without murmur. Lungs "
+    "clear to auscultation bilaterally without wheezes or crackles. Abdomen soft, nontender, bowel sounds present.",
+    "Extremities without cyanosis or clubbing; trace edema at the ankles. Skin warm and dry. Neurologic exam nonfocal "
+    "with normal gait and strength 5/5 in all extremities.",
+    "Social history: lives at home, independent in activities of daily living. Drinks alcohol socially, denies illicit "
+    "drug use. Walks about twenty minutes most days.",
+    "Family history notable for hypertension and type 2 diabetes in a parent and colon cancer in a grandparent "
+    "diagnosed in the seventies.",
+    "Counseled on diet, regular physical activity and medication adherence. Discussed warning signs that should prompt "
+    "an emergency visit. Questions answered and the patient verbalized understanding of the plan.",
+    "Medication reconciliation completed; no interactions of concern were identified. Refills sent to the preferred "
+    "pharmacy. Allergies reviewed: penicillin causes hives.",
+    "Preventive care reviewed: influenza vaccine offered this season, colorectal and other age-appropriate screening "
+    "discussed, fall risk assessed and low.",
+    "Patient reports sleeping six to seven hours per night, appetite fair, mood stable. No recent hospitalizations or "
+    "emergency visits since the last encounter.",
+    "Prior records from the referring office were reviewed in detail, including imaging reports, laboratory trends "
+    "over the past year and the previous specialist consultation.",
+    "Shared decision making: risks, benefits and alternatives of the proposed treatment were discussed, including the "
+    "option of watchful waiting. The patient agrees with the plan.",
+    "Nursing note: vitals obtained on arrival, patient ambulated to the room without assistance, fall precautions "
+    "reviewed, medication list updated in the chart.",
 };
 
 static const char *LABS[] = {"hemoglobin A1c %.1f%%", "creatinine %.2f mg/dL", "LDL cholesterol %.0f mg/dL",
-                             "TSH %.2f mIU/L", "hemoglobin %.1f g/dL", "potassium %.1f mmol/L"};
+                             "TSH %.2f mIU/L",        "hemoglobin %.1f g/dL",  "potassium %.1f mmol/L"};
 static const double LAB_LO[] = {5.2, 0.6, 60, 0.5, 9.0, 3.4}, LAB_HI[] = {10.5, 3.5, 190, 5.5, 15.5, 5.6};
 
 /* ---- generator state ---- */
@@ -235,7 +283,7 @@ typedef struct gen {
     int *by_group[CLAIMS_MAX_GROUPS]; /* providers covering group g */
     int n_by_group[CLAIMS_MAX_GROUPS];
     const claims_code *em_new[6], *em_est[6], *em_er[6], *em_inpt[6]; /* by level */
-    uint64_t *seen;          /* signatures of emitted claims (open addressing, 0 = empty) */
+    uint64_t *seen; /* signatures of emitted claims (open addressing, 0 = empty) */
     size_t seen_cap;
 } gen;
 
@@ -264,10 +312,7 @@ static bool eligible(const claims_code *c, char sex, int age)
     return (c->sex == '-' || c->sex == sex) && age >= c->age_min && age <= c->age_max;
 }
 
-static bool is_em(const claims_code *c)
-{
-    return c->kind == CLAIMS_CODE_CPT && strncmp(c->code, "992", 3) == 0;
-}
+static bool is_em(const claims_code *c) { return c->kind == CLAIMS_CODE_CPT && strncmp(c->code, "992", 3) == 0; }
 
 static tg_status list_add(code_list *l, const claims_code *c)
 {
@@ -296,10 +341,14 @@ static tg_status index_codes(gen *g)
         if (is_em(c)) {
             int last = c->code[4] - '0';
             const claims_code **slot = NULL;
-            if (!strncmp(c->code, "9920", 4)) slot = &g->em_new[last];
-            else if (!strncmp(c->code, "9921", 4)) slot = &g->em_est[last];
-            else if (!strncmp(c->code, "9928", 4)) slot = &g->em_er[last];
-            else if (!strncmp(c->code, "9922", 4)) slot = &g->em_inpt[last];
+            if (!strncmp(c->code, "9920", 4))
+                slot = &g->em_new[last];
+            else if (!strncmp(c->code, "9921", 4))
+                slot = &g->em_est[last];
+            else if (!strncmp(c->code, "9928", 4))
+                slot = &g->em_er[last];
+            else if (!strncmp(c->code, "9922", 4))
+                slot = &g->em_inpt[last];
             if (slot) *slot = c;
             continue;
         }
@@ -310,8 +359,7 @@ static tg_status index_codes(gen *g)
     for (int l = 2; l <= 5; l++)
         if (!g->em_est[l] || !g->em_new[l])
             return tg_error(TG_ERR_FORMAT, "claims_generate: code table lacks office visit codes 9920%d/9921%d", l, l);
-    if (!g->t->general_mask)
-        return tg_error(TG_ERR_FORMAT, "claims_generate: code table has no 'general' group");
+    if (!g->t->general_mask) return tg_error(TG_ERR_FORMAT, "claims_generate: code table has no 'general' group");
     return TG_OK;
 }
 
@@ -325,8 +373,7 @@ static void make_member(gen *g, int i, member *m)
     int age0 = u < 0.15 ? 1 + R(&r, 17) : u < 0.70 ? 18 + R(&r, 47) : 65 + R(&r, 28);
     m->dob = days_from_civil(2021, 1, 1) - age0 * 365L - R(&r, 365);
     static const char L[] = "ABCDEFGHJKLMNPQRSTUVWXYZ";
-    snprintf(m->id, sizeof m->id, "%c%c%c%09u", L[R(&r, 24)], L[R(&r, 24)], L[R(&r, 24)],
-             (unsigned)R(&r, 1000000000));
+    snprintf(m->id, sizeof m->id, "%c%c%c%09u", L[R(&r, 24)], L[R(&r, 24)], L[R(&r, 24)], (unsigned)R(&r, 1000000000));
     snprintf(m->mrn, sizeof m->mrn, "%08u", 10000000u + (unsigned)R(&r, 89999999));
     int area = 201 + R(&r, 780), ex = 200 + R(&r, 799), num = R(&r, 10000);
     switch (R(&r, 4)) {
@@ -411,8 +458,10 @@ static void add_px(claim *c, const claims_code *x)
 {
     if (!x || c->n_px >= MAX_PX + 2 || has_code(c, x)) return;
     int units = 1;
-    if (x->kind == CLAIMS_CODE_HCPCS && (x->code[0] == 'J' || x->code[0] == 'Q')) units = 1 + R(&c->r, 4);
-    else if (!strcmp(x->code, "97110") || !strcmp(x->code, "97140")) units = 1 + R(&c->r, 3);
+    if (x->kind == CLAIMS_CODE_HCPCS && (x->code[0] == 'J' || x->code[0] == 'Q'))
+        units = 1 + R(&c->r, 4);
+    else if (!strcmp(x->code, "97110") || !strcmp(x->code, "97140"))
+        units = 1 + R(&c->r, 3);
     double f = exp(0.1 * N01(&c->r));
     f = f < 0.75 ? 0.75 : f > 1.4 ? 1.4 : f;
     c->px[c->n_px] = x;
@@ -496,8 +545,10 @@ static void inject(gen *g, claim *c, const member *m)
             const claims_code *x = l->c[R(&c->r, l->n)];
             if ((x->sex == '-' || x->sex == m->sex) && (c->age < x->age_min || c->age > x->age_max) &&
                 (!as_px || (x->groups & (dx_groups(c) | g->t->general_mask)))) {
-                if (as_px) add_px(c, x);
-                else add_dx(c, x);
+                if (as_px)
+                    add_px(c, x);
+                else
+                    add_dx(c, x);
                 if (x->prior_auth) c->prior_auth = true;
                 return;
             }
@@ -507,7 +558,10 @@ static void inject(gen *g, claim *c, const member *m)
         for (int i = 0; i < c->n_px; i++) any |= c->px[i]->prior_auth;
         for (int tries = 0; tries < 60 && !any; tries++) {
             const claims_code *x = pick_eligible(&c->r, &g->px[c->group], m->sex, c->age);
-            if (x && x->prior_auth) { add_px(c, x); any = true; }
+            if (x && x->prior_auth) {
+                add_px(c, x);
+                any = true;
+            }
         }
         if (any) {
             c->prior_auth = false;
@@ -624,8 +678,7 @@ static bool seen_insert(gen *g, uint64_t h)
 
 static void plant(claim *c, const char *s)
 {
-    if (c->n_planted < CLAIMS_MAX_PLANTED)
-        snprintf(c->planted_buf[c->n_planted++], sizeof c->planted_buf[0], "%s", s);
+    if (c->n_planted < CLAIMS_MAX_PLANTED) snprintf(c->planted_buf[c->n_planted++], sizeof c->planted_buf[0], "%s", s);
 }
 
 static int group_text(const gen *g, int k)
@@ -642,7 +695,7 @@ static void note_vitals(claim *c)
     int sys = 104 + R(&c->r, 60), dia = 60 + R(&c->r, 36);
     double wt = c->age < 18 ? 4.0 + c->age * 3.6 + 4.0 * U(&c->r) : 52.0 + 60.0 * U(&c->r);
     claims_sb_printf(&c->note, "Vitals: BP %d/%d, HR %d, RR %d, Temp %.1f F, SpO2 %d%% on room air, weight %.1f kg.\n",
-              sys, dia, 56 + R(&c->r, 50), 12 + R(&c->r, 10), 97.0 + 0.1 * R(&c->r, 30), 91 + R(&c->r, 9), wt);
+                     sys, dia, 56 + R(&c->r, 50), 12 + R(&c->r, 10), 97.0 + 0.1 * R(&c->r, 30), 91 + R(&c->r, 9), wt);
 }
 
 static void note_lab(claim *c)
@@ -659,11 +712,11 @@ static void note_interval(gen *g, claim *c, const member *m, const char *title, 
     char date[32];
     fmt_date(c->day_from - 7 - R(&c->r, 1500), R(&c->r, 2) ? 0 : 2, date, sizeof date);
     claims_sb_printf(&c->note, "Interval history %s: %s reported %s. ", date, title[0] ? title : m->first,
-              GROUP_TEXT[gt].symptoms[R(&c->r, 4)]);
+                     GROUP_TEXT[gt].symptoms[R(&c->r, 4)]);
     if (title[0] && U(&c->r) < 0.3) claims_sb_printf(&c->note, "(%s %s) ", title, m->last);
     claims_sb_printf(&c->note, "BP %d/%d, HR %d. Continued %s. Seen by Dr. %s; plan unchanged.\n", 104 + R(&c->r, 60),
-              60 + R(&c->r, 36), 56 + R(&c->r, 50), GROUP_TEXT[gt].meds[R(&c->r, 4)],
-              g->providers[R(&c->r, g->n_providers)].last);
+                     60 + R(&c->r, 36), 56 + R(&c->r, 50), GROUP_TEXT[gt].meds[R(&c->r, 4)],
+                     g->providers[R(&c->r, g->n_providers)].last);
     if (U(&c->r) < 0.4) note_lab(c);
 }
 
@@ -685,14 +738,16 @@ static void write_note(gen *g, claim *c)
 
     int style = R(&c->r, 3);
     if (style == 0) {
-        claims_sb_printf(b, "PROGRESS NOTE\nPatient: %s    DOB: %s    Member ID: %s    MRN: %s\n", full, dob, m->id, m->mrn);
+        claims_sb_printf(b, "PROGRESS NOTE\nPatient: %s    DOB: %s    Member ID: %s    MRN: %s\n", full, dob, m->id,
+                         m->mrn);
         plant(c, full);
         plant(c, m->mrn);
     } else if (style == 1) {
         char upper[32];
         snprintf(upper, sizeof upper, "%s", m->last);
         for (char *s = upper; *s; s++) *s = (char)(*s >= 'a' && *s <= 'z' ? *s - 32 : *s);
-        claims_sb_printf(b, "CLINIC NOTE\nNAME: %s, %s | Member #%s | Date of birth: %s\n", upper, m->first, m->id, dob);
+        claims_sb_printf(b, "CLINIC NOTE\nNAME: %s, %s | Member #%s | Date of birth: %s\n", upper, m->first, m->id,
+                         dob);
         plant(c, upper);
         plant(c, m->first);
     } else {
@@ -710,14 +765,16 @@ static void write_note(gen *g, claim *c)
     const claims_code *d0 = c->dx[0];
     claims_sb_printf(b, "Chief complaint: %s.\n", GROUP_TEXT[gt].symptoms[R(&c->r, 4)]);
     const char *who = kid ? (m->sex == 'F' ? "girl" : "boy") : (m->sex == 'F' ? "woman" : "man");
-    if (kid) claims_sb_printf(b, "History: %s is a %d-year-old %s", m->first, c->age, who);
-    else claims_sb_printf(b, "History: %s %s is a %d-year-old %s", title, m->last, c->age, who);
+    if (kid)
+        claims_sb_printf(b, "History: %s is a %d-year-old %s", m->first, c->age, who);
+    else
+        claims_sb_printf(b, "History: %s %s is a %d-year-old %s", title, m->last, c->age, who);
     if (style == 2) {
         claims_sb_printf(b, " (DOB %s)", dob);
         plant(c, kid ? m->first : m->last);
     }
     claims_sb_printf(b, " with %s (%s) who presents with %s for %d %s.", d0->description, d0->code,
-              GROUP_TEXT[gt].symptoms[R(&c->r, 4)], 1 + R(&c->r, 10), R(&c->r, 2) ? "weeks" : "months");
+                     GROUP_TEXT[gt].symptoms[R(&c->r, 4)], 1 + R(&c->r, 10), R(&c->r, 2) ? "weeks" : "months");
     for (int i = 1; i < c->n_dx; i++)
         claims_sb_printf(b, " Also followed for %s (%s).", c->dx[i]->description, c->dx[i]->code);
     claims_sb_printf(b, "\nMedications: %s; %s.\n", GROUP_TEXT[gt].meds[R(&c->r, 4)], GROUP_TEXT[gt].meds[R(&c->r, 4)]);
@@ -731,9 +788,12 @@ static void write_note(gen *g, claim *c)
     }
     while (!b->oom && (double)b->n + 700.0 < target) {
         double u = U(&c->r);
-        if (c->long_note && u < 0.7) note_interval(g, c, m, title, gt);
-        else if (u < 0.85) claims_sb_printf(b, "%s\n", FILLER[R(&c->r, (int)(sizeof FILLER / sizeof FILLER[0]))]);
-        else note_lab(c);
+        if (c->long_note && u < 0.7)
+            note_interval(g, c, m, title, gt);
+        else if (u < 0.85)
+            claims_sb_printf(b, "%s\n", FILLER[R(&c->r, (int)(sizeof FILLER / sizeof FILLER[0]))]);
+        else
+            note_lab(c);
     }
     if (!contact_first) {
         claims_sb_printf(b, "Demographics confirmed: phone %s, address %s.\n", m->phone, m->address);
@@ -746,15 +806,19 @@ static void write_note(gen *g, claim *c)
         claims_sb_printf(b, "%d. %s (%s) - %s.\n", i + 1, c->dx[i]->description, c->dx[i]->code, PICK(&c->r, status));
     claims_sb_printf(b, "Plan and services:\n");
     for (int i = 0; i < c->n_px; i++)
-        claims_sb_printf(b, "- %s (%s %s) x%d\n", c->px[i]->description, proc_kind(c->px[i]), c->px[i]->code, c->units[i]);
+        claims_sb_printf(b, "- %s (%s %s) x%d\n", c->px[i]->description, proc_kind(c->px[i]), c->px[i]->code,
+                         c->units[i]);
     if (c->doc_level) {
-        static const char *mdm[] = {"", "minimal", "straightforward", "low complexity", "moderate complexity", "high complexity"};
+        static const char *mdm[] = {
+            "", "minimal", "straightforward", "low complexity", "moderate complexity", "high complexity"};
         static const int tmin[] = {0, 5, 10, 20, 30, 40};
         claims_sb_printf(b, "Medical decision making: %s. Total time on the date of the encounter %d minutes.\n",
-                  mdm[c->doc_level], tmin[c->doc_level] + R(&c->r, 10));
+                         mdm[c->doc_level], tmin[c->doc_level] + R(&c->r, 10));
     }
-    if (c->prior_auth) claims_sb_printf(b, "Prior authorization PA-%05d approved and on file.\n", R(&c->r, 100000));
-    else if (c->pa_pending) claims_sb_printf(b, "Authorization request submitted; determination pending at time of service.\n");
+    if (c->prior_auth)
+        claims_sb_printf(b, "Prior authorization PA-%05d approved and on file.\n", R(&c->r, 100000));
+    else if (c->pa_pending)
+        claims_sb_printf(b, "Authorization request submitted; determination pending at time of service.\n");
     claims_sb_printf(b, "Electronically signed by Dr. %s on %s.", pv->last, dos);
 }
 
@@ -783,14 +847,13 @@ static json_t *claim_json(const gen *g, const claim *c, long index, unsigned why
     for (int i = 0; i < c->n_px; i++)
         json_array_append_new(px, json_pack("{s:s, s:i, s:f}", "code", c->px[i]->code, "units", c->units[i],
                                             "billed_amount", c->billed[i]));
-    return json_pack("{s:s, s:s, s:{s:s, s:s, s:i, s:s}, s:{s:s, s:s}, s:s, s:s, s:o, s:o, s:s, s:b, s:s%, s:s, s:o, s:b}",
-                     "claim_id", id, "member_id", m->id,
-                     "patient", "name", name, "dob", dob, "age", c->age, "sex", m->sex == 'F' ? "F" : "M",
-                     "provider", "id", pv->id, "specialty", SPECS[pv->spec].name,
-                     "service_date_from", from, "service_date_to", to, "diagnosis_codes", dx,
-                     "procedures", px, "place_of_service", c->pos, "prior_auth", c->prior_auth,
-                     "note", c->note.p ? c->note.p : "", c->note.n, "decision", why ? "deny" : "approve", "deny_reasons", reasons,
-                     "fraud", fraud);
+    return json_pack(
+        "{s:s, s:s, s:{s:s, s:s, s:i, s:s}, s:{s:s, s:s}, s:s, s:s, s:o, s:o, s:s, s:b, s:s%, s:s, s:o, s:b}",
+        "claim_id", id, "member_id", m->id, "patient", "name", name, "dob", dob, "age", c->age, "sex",
+        m->sex == 'F' ? "F" : "M", "provider", "id", pv->id, "specialty", SPECS[pv->spec].name, "service_date_from",
+        from, "service_date_to", to, "diagnosis_codes", dx, "procedures", px, "place_of_service", c->pos, "prior_auth",
+        c->prior_auth, "note", c->note.p ? c->note.p : "", c->note.n, "decision", why ? "deny" : "approve",
+        "deny_reasons", reasons, "fraud", fraud);
 }
 
 /* Generates, labels and writes claim i. */
@@ -801,7 +864,10 @@ static tg_status emit_claim(gen *g, long i, FILE *out, claims_gen_fn fn, void *u
         tg_rng r = {tg_rng_bits(g->o.seed ^ 0x64757073ULL, (uint64_t)i), 0};
         for (int tries = 0; tries < 8; tries++) {
             long j = i - 1 - R(&r, (int)(i < 300 ? i : 300));
-            if (!is_duplicate_draw(g, j)) { src = j; break; }
+            if (!is_duplicate_draw(g, j)) {
+                src = j;
+                break;
+            }
         }
     }
     claim *c = calloc(1, sizeof *c);
@@ -829,8 +895,7 @@ static tg_status emit_claim(gen *g, long i, FILE *out, claims_gen_fn fn, void *u
         st->long_notes += c->long_note;
         for (int r = 0; r < CLAIMS_N_DENY_REASONS; r++) st->by_reason[r] += (why >> r) & 1;
         if (fn) {
-            claims_gen_truth t = {.reasons = why, .fraud = fraud, .long_note = c->long_note,
-                                  .n_planted = c->n_planted};
+            claims_gen_truth t = {.reasons = why, .fraud = fraud, .long_note = c->long_note, .n_planted = c->n_planted};
             for (int k = 0; k < c->n_planted; k++) t.planted[k] = c->planted_buf[k];
             s = fn(user, i, line, len, &t);
         }
@@ -855,12 +920,12 @@ static void gen_free(gen *g)
     free(g->seen);
 }
 
-tg_status claims_generate(const claims_codes *codes, const claims_gen_opts *opts, FILE *out,
-                          claims_gen_fn fn, void *user, claims_gen_stats *stats)
+tg_status claims_generate(const claims_codes *codes, const claims_gen_opts *opts, FILE *out, claims_gen_fn fn,
+                          void *user, claims_gen_stats *stats)
 {
     if (opts->n < 0 || !(opts->long_frac >= 0 && opts->long_frac <= 1))
-        return tg_error(TG_ERR_INVALID, "claims_generate: n=%ld must be >= 0 and long_frac=%g in [0, 1]",
-                        opts->n, opts->long_frac);
+        return tg_error(TG_ERR_INVALID, "claims_generate: n=%ld must be >= 0 and long_frac=%g in [0, 1]", opts->n,
+                        opts->long_frac);
     gen g = {.t = codes, .o = *opts};
     claims_gen_stats st = {0};
     tg_status s = index_codes(&g);

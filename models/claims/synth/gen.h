@@ -27,7 +27,7 @@
 #include "tensor/status.h"
 
 typedef struct claims_gen_opts {
-    long n;           /* claims to write */
+    long n; /* claims to write */
     uint64_t seed;
     double long_frac; /* share of notes longer than ~8,000 tokens (36-120 KB); default 0.02 */
 } claims_gen_opts;
@@ -39,14 +39,13 @@ typedef struct claims_gen_truth {
     unsigned reasons; /* bit r set when rule r denies the claim */
     bool fraud;
     bool long_note;
-    int n_planted;    /* identifiers written into the note (names, ids, dob, phones, addresses) */
+    int n_planted; /* identifiers written into the note (names, ids, dob, phones, addresses) */
     const char *planted[CLAIMS_MAX_PLANTED];
 } claims_gen_truth;
 
 /* Per-claim hook: the JSON line (without newline) and its truth, borrowed for
  * the call. A non-OK return stops generation and is returned. */
-typedef tg_status (*claims_gen_fn)(void *user, long index, const char *line, size_t len,
-                                   const claims_gen_truth *truth);
+typedef tg_status (*claims_gen_fn)(void *user, long index, const char *line, size_t len, const claims_gen_truth *truth);
 
 typedef struct claims_gen_stats {
     long n, denied, fraud, long_notes;
@@ -58,7 +57,7 @@ typedef struct claims_gen_stats {
  * n < 0 or long_frac outside [0,1], TG_ERR_FORMAT when the table lacks the
  * E/M visit codes or clinical groups the generator needs, TG_ERR_IO on write
  * errors, TG_ERR_OOM. */
-tg_status claims_generate(const claims_codes *codes, const claims_gen_opts *opts, FILE *out,
-                          claims_gen_fn fn, void *user, claims_gen_stats *stats);
+tg_status claims_generate(const claims_codes *codes, const claims_gen_opts *opts, FILE *out, claims_gen_fn fn,
+                          void *user, claims_gen_stats *stats);
 
 #endif

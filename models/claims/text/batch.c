@@ -21,9 +21,10 @@ static tg_status check_opts(const claims_batch_opts *o)
     if (stride_of(o) < 1 || stride_of(o) > o->ctx)
         return tg_error(TG_ERR_INVALID, "claims_plan_epoch: stride %d outside [1, ctx %d]", stride_of(o), o->ctx);
     if (o->token_budget < o->ctx)
-        return tg_error(TG_ERR_INVALID, "claims_plan_epoch: token budget %lld below ctx %d",
-                        (long long)o->token_budget, o->ctx);
-    if (o->pos_repeat < 1) return tg_error(TG_ERR_INVALID, "claims_plan_epoch: pos_repeat %d must be >= 1", o->pos_repeat);
+        return tg_error(TG_ERR_INVALID, "claims_plan_epoch: token budget %lld below ctx %d", (long long)o->token_budget,
+                        o->ctx);
+    if (o->pos_repeat < 1)
+        return tg_error(TG_ERR_INVALID, "claims_plan_epoch: pos_repeat %d must be >= 1", o->pos_repeat);
     return TG_OK;
 }
 
@@ -41,10 +42,7 @@ static int by_length(const void *a, const void *b)
     return (x->tie > y->tie) - (x->tie < y->tie);
 }
 
-static int32_t doc_pad(int32_t n, const claims_batch_opts *o)
-{
-    return n - 1 < o->ctx ? n - 1 : o->ctx;
-}
+static int32_t doc_pad(int32_t n, const claims_batch_opts *o) { return n - 1 < o->ctx ? n - 1 : o->ctx; }
 
 static void add_windows(claims_plan *p, int32_t doc, int32_t n, const claims_batch_opts *o)
 {
@@ -71,8 +69,8 @@ static void shuffle_batches(claims_plan *p, uint64_t seed)
     }
 }
 
-tg_status claims_plan_epoch(const int32_t *doc_len, const int32_t *label, int32_t n_docs,
-                            const claims_batch_opts *o, uint64_t seed, int epoch, claims_plan *out)
+tg_status claims_plan_epoch(const int32_t *doc_len, const int32_t *label, int32_t n_docs, const claims_batch_opts *o,
+                            uint64_t seed, int epoch, claims_plan *out)
 {
     memset(out, 0, sizeof *out);
     TG_TRY(check_opts(o));
@@ -140,8 +138,8 @@ static tg_status reserve(int32_t **a, size_t n)
     return TG_OK;
 }
 
-tg_status claims_batch_fill(const claims_plan *p, int32_t b, const int32_t *const *doc_tokens,
-                            int32_t pad_id, claims_batch *out)
+tg_status claims_batch_fill(const claims_plan *p, int32_t b, const int32_t *const *doc_tokens, int32_t pad_id,
+                            claims_batch *out)
 {
     if (b < 0 || b >= p->n_batches)
         return tg_error(TG_ERR_INVALID, "claims_batch_fill: batch %d outside [0, %d)", b, p->n_batches);

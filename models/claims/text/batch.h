@@ -50,8 +50,8 @@ int32_t claims_n_windows(int32_t n, const claims_batch_opts *o);
  * greedy batches under the token budget (a document larger than the budget
  * gets a batch of its own), batches in shuffled order. Labels may be NULL.
  * TG_ERR_INVALID names a bad option; TG_ERR_OOM. Free with claims_plan_free. */
-tg_status claims_plan_epoch(const int32_t *doc_len, const int32_t *label, int32_t n_docs,
-                            const claims_batch_opts *o, uint64_t seed, int epoch, claims_plan *out);
+tg_status claims_plan_epoch(const int32_t *doc_len, const int32_t *label, int32_t n_docs, const claims_batch_opts *o,
+                            uint64_t seed, int epoch, claims_plan *out);
 
 /* Padding share of the planned tokens: 1 - real / padded. */
 double claims_plan_padding_waste(const claims_plan *p);
@@ -62,19 +62,19 @@ void claims_plan_free(claims_plan *p);
  * nothing is counted (padding, or already covered by an earlier window). */
 typedef struct claims_batch {
     int32_t rows, pad_len, n_docs;
-    int32_t *tokens;      /* (rows, pad_len), padding = pad_id */
-    int32_t *targets;     /* (rows, pad_len) */
-    int32_t *lengths;     /* (rows) real window lengths */
-    int32_t *row_doc;     /* (rows) index of the row's document within the batch */
-    int32_t *row_start;   /* (rows) position of the row's first token in its document */
-    int32_t *doc_index;   /* (n_docs) dataset index of each document */
-    int64_t n_targets;    /* targets that count */
+    int32_t *tokens;    /* (rows, pad_len), padding = pad_id */
+    int32_t *targets;   /* (rows, pad_len) */
+    int32_t *lengths;   /* (rows) real window lengths */
+    int32_t *row_doc;   /* (rows) index of the row's document within the batch */
+    int32_t *row_start; /* (rows) position of the row's first token in its document */
+    int32_t *doc_index; /* (n_docs) dataset index of each document */
+    int64_t n_targets;  /* targets that count */
 } claims_batch;
 
 /* Fills batch b of the plan from the documents' tokens. Reuses out's arrays
  * when large enough (zero-initialize out before the first call). */
-tg_status claims_batch_fill(const claims_plan *p, int32_t b, const int32_t *const *doc_tokens,
-                            int32_t pad_id, claims_batch *out);
+tg_status claims_batch_fill(const claims_plan *p, int32_t b, const int32_t *const *doc_tokens, int32_t pad_id,
+                            claims_batch *out);
 
 void claims_batch_free(claims_batch *b);
 

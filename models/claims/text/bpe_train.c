@@ -32,10 +32,7 @@ typedef struct trainer {
     size_t heap_n, heap_cap;
 } trainer;
 
-static bool heap_before(heap_ent a, heap_ent b)
-{
-    return a.count > b.count || (a.count == b.count && a.key < b.key);
-}
+static bool heap_before(heap_ent a, heap_ent b) { return a.count > b.count || (a.count == b.count && a.key < b.key); }
 
 static bool heap_push(trainer *tr, int64_t count, uint64_t key)
 {
@@ -100,10 +97,8 @@ static bool merge_word(trainer *tr, int32_t w, int32_t a, int32_t b, int32_t x)
     int64_t c = tr->word_count[w];
     for (int32_t i = 0; i < len;) {
         if (i + 1 < len && s[i] == a && s[i + 1] == b) {
-            if (o > 0 && (!pair_add(tr, s[o - 1], a, -c, w) || !pair_add(tr, s[o - 1], x, c, w)))
-                return false;
-            if (i + 2 < len && (!pair_add(tr, b, s[i + 2], -c, w) || !pair_add(tr, x, s[i + 2], c, w)))
-                return false;
+            if (o > 0 && (!pair_add(tr, s[o - 1], a, -c, w) || !pair_add(tr, s[o - 1], x, c, w))) return false;
+            if (i + 2 < len && (!pair_add(tr, b, s[i + 2], -c, w) || !pair_add(tr, x, s[i + 2], c, w))) return false;
             if (!pair_add(tr, a, b, -c, w)) return false;
             s[o++] = x;
             i += 2;
@@ -118,15 +113,14 @@ static bool merge_word(trainer *tr, int32_t w, int32_t a, int32_t b, int32_t x)
 static void trainer_free(trainer *tr)
 {
     for (size_t i = 0; i < tr->n_pairs; i++) free(tr->pairs[i].words);
-    free(tr->pairs), free(tr->heap), free(tr->sym), free(tr->word_off), free(tr->word_len),
-        free(tr->word_count);
+    free(tr->pairs), free(tr->heap), free(tr->sym), free(tr->word_off), free(tr->word_len), free(tr->word_count);
     claims_u64map_free(&tr->pair_idx);
 }
 
 /* Learns up to max_merges merges from the unique words in `words` (values are
  * counts); appends them to *merges (capacity max_merges). */
-static tg_status learn_merges(const claims_strmap *words, int32_t max_merges, int64_t min_pair_freq,
-                              int32_t first_id, int32_t (*merges)[2], int32_t *n_merges)
+static tg_status learn_merges(const claims_strmap *words, int32_t max_merges, int64_t min_pair_freq, int32_t first_id,
+                              int32_t (*merges)[2], int32_t *n_merges)
 {
     trainer tr = {0};
     tg_status st = TG_OK;
@@ -176,8 +170,7 @@ static tg_status learn_merges(const claims_strmap *words, int32_t max_merges, in
     return st;
 oom:
     trainer_free(&tr);
-    return tg_error(TG_ERR_OOM, "claims_tok_train: out of memory learning merges from %zu words",
-                    words->n);
+    return tg_error(TG_ERR_OOM, "claims_tok_train: out of memory learning merges from %zu words", words->n);
 }
 
 static int cmp_code(const void *pa, const void *pb)
@@ -198,15 +191,14 @@ tg_status claims_tok_train(const char *const *texts, const size_t *lens, size_t 
     int64_t min_pair = opts->min_pair_freq > 0 ? opts->min_pair_freq : 2;
     claims_strmap words = {0}, codes = {0};
     const char **code_list = NULL;
-    int32_t (*merges)[2] = NULL;
+    int32_t(*merges)[2] = NULL;
     tg_status st = TG_OK;
     for (size_t i = 0; i < opts->n_codes; i++) {
         const char *c = opts->codes[i];
         size_t l = strlen(c);
         if (claims_code_match(c, l, 0, NULL) != l) {
-            st = tg_error(TG_ERR_INVALID,
-                          "claims_tok_train: codes[%zu] '%s' is not an ICD-10-CM, CPT or HCPCS code",
-                          i, c);
+            st = tg_error(TG_ERR_INVALID, "claims_tok_train: codes[%zu] '%s' is not an ICD-10-CM, CPT or HCPCS code", i,
+                          c);
             goto done;
         }
         if (claims_strmap_add(&codes, c, l, INT64_MAX / 2, NULL) < 0) goto oom;

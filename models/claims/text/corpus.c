@@ -14,13 +14,12 @@ tg_status claims_render(const claims_claim *c, char **text, size_t *len)
     return claims_render_parts(c, text, len, &header_len, &note_start);
 }
 
-tg_status claims_render_parts(const claims_claim *c, char **text, size_t *len, size_t *header_len,
-                              size_t *note_start)
+tg_status claims_render_parts(const claims_claim *c, char **text, size_t *len, size_t *header_len, size_t *note_start)
 {
     claims_strbuf b = {0};
-    bool ok = claims_sb_printf(&b, "claim | age %d sex %c | provider %s %s | pos %s | prior auth %s | dx", c->patient_age,
-                        c->patient_sex, c->provider_specialty, c->provider_id, c->place_of_service,
-                        c->prior_auth ? "yes" : "no");
+    bool ok = claims_sb_printf(&b, "claim | age %d sex %c | provider %s %s | pos %s | prior auth %s | dx",
+                               c->patient_age, c->patient_sex, c->provider_specialty, c->provider_id,
+                               c->place_of_service, c->prior_auth ? "yes" : "no");
     for (int i = 0; ok && i < c->n_diagnoses; i++) ok = claims_sb_printf(&b, " %s", c->diagnoses[i]);
     ok = ok && claims_sb_printf(&b, " | px");
     for (int i = 0; ok && i < c->n_procedures; i++) {
@@ -30,7 +29,7 @@ tg_status claims_render_parts(const claims_claim *c, char **text, size_t *len, s
         if (ok && pr->pa_required) ok = claims_sb_printf(&b, " needs auth");
     }
     ok = ok && claims_sb_printf(&b, " | history prior %d same day %d duplicate %s", c->history_prior,
-                         c->history_same_day, c->history_duplicate ? "yes" : "no");
+                                c->history_same_day, c->history_duplicate ? "yes" : "no");
     *header_len = b.n;
     ok = ok && claims_sb_printf(&b, " | note: ");
     *note_start = b.n;
@@ -171,12 +170,13 @@ tg_status claims_tokenizer_fit(const claims_dataset *ds, const size_t *idx, size
     char **texts = calloc(n ? n : 1, sizeof *texts);
     size_t *lens = calloc(n ? n : 1, sizeof *lens);
     const char **code_list = codes ? calloc((size_t)codes->n + 1, sizeof *code_list) : NULL;
-    tg_status st = texts && lens && (!codes || code_list) ? TG_OK : tg_error(TG_ERR_OOM, "claims_tokenizer_fit: out of memory");
+    tg_status st =
+        texts && lens && (!codes || code_list) ? TG_OK : tg_error(TG_ERR_OOM, "claims_tokenizer_fit: out of memory");
     for (size_t i = 0; st == TG_OK && i < n; i++) st = claims_render(pick(ds, idx, i), &texts[i], &lens[i]);
     for (int i = 0; codes && code_list && i < codes->n; i++) code_list[i] = codes->codes[i].code;
     if (st == TG_OK) {
-        claims_tok_train_opts o = {.vocab_size = vocab_size, .codes = code_list, .n_codes = codes ? (size_t)codes->n : 0,
-                                   .min_code_freq = 3};
+        claims_tok_train_opts o = {
+            .vocab_size = vocab_size, .codes = code_list, .n_codes = codes ? (size_t)codes->n : 0, .min_code_freq = 3};
         st = claims_tok_train((const char *const *)texts, lens, n, &o, out);
     }
     for (size_t i = 0; texts && i < n; i++) free(texts[i]);

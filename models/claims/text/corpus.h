@@ -24,14 +24,13 @@ tg_status claims_render(const claims_claim *c, char **text, size_t *len);
 
 /* claims_render, also giving the structured header's length in bytes and
  * where the note starts (header_len <= note_start <= len). */
-tg_status claims_render_parts(const claims_claim *c, char **text, size_t *len, size_t *header_len,
-                              size_t *note_start);
+tg_status claims_render_parts(const claims_claim *c, char **text, size_t *len, size_t *header_len, size_t *note_start);
 
 typedef struct claims_corpus {
     int32_t n;
     int32_t **tokens; /* n documents, tokens[i] has len[i] ids */
     int32_t *len;
-    int32_t *label;   /* 1 = deny */
+    int32_t *label; /* 1 = deny */
     int32_t *fraud;
     uint32_t *reasons; /* deny reasons (bit masks, dataset.h), 0 when unknown */
     float *features;   /* (n, CLAIMS_N_FEATURES): claims_claim_features of each */

@@ -4,11 +4,21 @@
 
 #include <string.h>
 
-const char *const claims_tok_special_names[CLAIMS_TOK_N_SPECIAL] = {
-    "<PAD>",     "<BOS>",  "<EOS>",   "<SEP>",     "<CLS>",
-    "<NAME>",    "<MEMBER_ID>", "<DOB>", "<PHONE>", "<ADDRESS>",
-    "<DATE>",    "<ID>",   "<UNK_CODE:ICD10CM>", "<UNK_CODE:CPT>", "<UNK_CODE:HCPCS>"};
-
+const char *const claims_tok_special_names[CLAIMS_TOK_N_SPECIAL] = {"<PAD>",
+                                                                    "<BOS>",
+                                                                    "<EOS>",
+                                                                    "<SEP>",
+                                                                    "<CLS>",
+                                                                    "<NAME>",
+                                                                    "<MEMBER_ID>",
+                                                                    "<DOB>",
+                                                                    "<PHONE>",
+                                                                    "<ADDRESS>",
+                                                                    "<DATE>",
+                                                                    "<ID>",
+                                                                    "<UNK_CODE:ICD10CM>",
+                                                                    "<UNK_CODE:CPT>",
+                                                                    "<UNK_CODE:HCPCS>"};
 
 enum { CL_LETTER, CL_DIGIT, CL_SPACE, CL_OTHER };
 
@@ -59,8 +69,8 @@ seg claims_tok_next_seg(const uint8_t *s, size_t len, size_t pos)
            !(cl == CL_OTHER && placeholder_at(s, len, end, &dummy) >= 0))
         end++;
     /* "  word": the last space of a run goes to the word after it */
-    if (cl == CL_SPACE && end < len && end - pos >= 2 && s[end - 1] == ' ' &&
-        char_class(s[end]) != CL_SPACE && !atom_at(s, len, end, NULL))
+    if (cl == CL_SPACE && end < len && end - pos >= 2 && s[end - 1] == ' ' && char_class(s[end]) != CL_SPACE &&
+        !atom_at(s, len, end, NULL))
         end--;
     g.len = end - pos;
     return g;

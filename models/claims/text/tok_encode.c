@@ -65,8 +65,7 @@ static bool idbuf_push(idbuf *b, const int32_t *ids, size_t n)
 }
 
 /* Appends the ids of one word, through the cache when there is one. */
-static bool encode_word(const claims_tokenizer *tok, claims_tok_cache *cache, const uint8_t *w,
-                        size_t len, idbuf *out)
+static bool encode_word(const claims_tokenizer *tok, claims_tok_cache *cache, const uint8_t *w, size_t len, idbuf *out)
 {
     int32_t sym[CLAIMS_TOK_MAX_WORD];
     if (!cache) return idbuf_push(out, sym, (size_t)bpe_word(tok, w, len, sym));
@@ -89,8 +88,8 @@ static bool encode_word(const claims_tokenizer *tok, claims_tok_cache *cache, co
     return idbuf_push(out, sym, (size_t)n);
 }
 
-tg_status claims_tok_encode(const claims_tokenizer *tok, const char *text, size_t len,
-                            const claims_encode_opts *opts, int32_t **ids, size_t *n_ids)
+tg_status claims_tok_encode(const claims_tokenizer *tok, const char *text, size_t len, const claims_encode_opts *opts,
+                            int32_t **ids, size_t *n_ids)
 {
     static const claims_encode_opts defaults = {0};
     if (!opts) opts = &defaults;
@@ -111,8 +110,7 @@ tg_status claims_tok_encode(const claims_tokenizer *tok, const char *text, size_
                 if (opts->stats) opts->stats->codes++;
             } else if (opts->unk_code == CLAIMS_UNK_CODE_ERROR) {
                 free(out.ids);
-                return tg_error(TG_ERR_INVALID,
-                                "claims_tok_encode: %s code '%.*s' at byte %zu has no token",
+                return tg_error(TG_ERR_INVALID, "claims_tok_encode: %s code '%.*s' at byte %zu has no token",
                                 claims_code_kind_name(g.kind), (int)g.len, text + pos, pos);
             } else {
                 int32_t sp[1 + 16];
@@ -141,15 +139,14 @@ static size_t decoded_len(const claims_tokenizer *tok, int32_t id)
     return (size_t)tok->tok_len[id];
 }
 
-tg_status claims_tok_decode(const claims_tokenizer *tok, const int32_t *ids, size_t n_ids,
-                            char **text, size_t *len)
+tg_status claims_tok_decode(const claims_tokenizer *tok, const int32_t *ids, size_t n_ids, char **text, size_t *len)
 {
     *text = NULL;
     size_t total = 0;
     for (size_t i = 0; i < n_ids; i++) {
         if (ids[i] < 0 || ids[i] >= tok->vocab)
-            return tg_error(TG_ERR_INVALID, "claims_tok_decode: ids[%zu] = %d outside [0, %d)", i,
-                            (int)ids[i], (int)tok->vocab);
+            return tg_error(TG_ERR_INVALID, "claims_tok_decode: ids[%zu] = %d outside [0, %d)", i, (int)ids[i],
+                            (int)tok->vocab);
         total += decoded_len(tok, ids[i]);
     }
     char *buf = malloc(total + 1), *p = buf;

@@ -76,21 +76,18 @@ done:
 }
 
 /* Integer field `name` of obj (path `where` for messages). */
-static tg_status get_int(const char *file, const json_t *obj, const char *where, const char *name,
-                         json_int_t *v)
+static tg_status get_int(const char *file, const json_t *obj, const char *where, const char *name, json_int_t *v)
 {
     json_t *j = json_object_get(obj, name);
-    if (!j)
-        return tg_error(TG_ERR_FORMAT, "claims_tok_load: %s: missing field '%s%s'", file, where, name);
+    if (!j) return tg_error(TG_ERR_FORMAT, "claims_tok_load: %s: missing field '%s%s'", file, where, name);
     if (!json_is_integer(j))
-        return tg_error(TG_ERR_FORMAT, "claims_tok_load: %s: field '%s%s' must be an integer", file,
-                        where, name);
+        return tg_error(TG_ERR_FORMAT, "claims_tok_load: %s: field '%s%s' must be an integer", file, where, name);
     *v = json_integer_value(j);
     return TG_OK;
 }
 
-static tg_status get_field(const char *file, const json_t *obj, const char *name, json_type type,
-                           const char *type_name, json_t **out)
+static tg_status get_field(const char *file, const json_t *obj, const char *name, json_type type, const char *type_name,
+                           json_t **out)
 {
     *out = json_object_get(obj, name);
     if (!*out) return tg_error(TG_ERR_FORMAT, "claims_tok_load: %s: missing field '%s'", file, name);
@@ -100,14 +97,13 @@ static tg_status get_field(const char *file, const json_t *obj, const char *name
 }
 
 /* Checks that a first_id/count field equals what the layout implies. */
-static tg_status expect_int(const char *file, const json_t *obj, const char *where, const char *name,
-                            json_int_t want)
+static tg_status expect_int(const char *file, const json_t *obj, const char *where, const char *name, json_int_t want)
 {
     json_int_t v = 0;
     TG_TRY(get_int(file, obj, where, name, &v));
     if (v != want)
-        return tg_error(TG_ERR_FORMAT, "claims_tok_load: %s: field '%s%s' is %lld, expected %lld", file,
-                        where, name, (long long)v, (long long)want);
+        return tg_error(TG_ERR_FORMAT, "claims_tok_load: %s: field '%s%s' is %lld, expected %lld", file, where, name,
+                        (long long)v, (long long)want);
     return TG_OK;
 }
 
@@ -121,17 +117,17 @@ static tg_status load_json(const char *path, json_t *root, claims_tokenizer **ou
     json_int_t version = 0;
     TG_TRY(get_int(path, root, "", "version", &version));
     if (version != CLAIMS_TOK_FORMAT_VERSION)
-        return tg_error(TG_ERR_FORMAT, "claims_tok_load: %s: field 'version' is %lld, this build reads %d",
-                        path, (long long)version, CLAIMS_TOK_FORMAT_VERSION);
+        return tg_error(TG_ERR_FORMAT, "claims_tok_load: %s: field 'version' is %lld, this build reads %d", path,
+                        (long long)version, CLAIMS_TOK_FORMAT_VERSION);
     TG_TRY(get_field(path, root, "special_tokens", JSON_ARRAY, "an array", &specials));
     if (json_array_size(specials) != CLAIMS_TOK_N_SPECIAL)
-        return tg_error(TG_ERR_FORMAT, "claims_tok_load: %s: field 'special_tokens' has %zu entries, expected %d",
-                        path, json_array_size(specials), CLAIMS_TOK_N_SPECIAL);
+        return tg_error(TG_ERR_FORMAT, "claims_tok_load: %s: field 'special_tokens' has %zu entries, expected %d", path,
+                        json_array_size(specials), CLAIMS_TOK_N_SPECIAL);
     for (size_t i = 0; i < CLAIMS_TOK_N_SPECIAL; i++) {
         const char *s = json_string_value(json_array_get(specials, i));
         if (!s || strcmp(s, claims_tok_special_names[i]))
-            return tg_error(TG_ERR_FORMAT, "claims_tok_load: %s: field 'special_tokens[%zu]' must be \"%s\"",
-                            path, i, claims_tok_special_names[i]);
+            return tg_error(TG_ERR_FORMAT, "claims_tok_load: %s: field 'special_tokens[%zu]' must be \"%s\"", path, i,
+                            claims_tok_special_names[i]);
     }
     TG_TRY(get_field(path, root, "byte_tokens", JSON_OBJECT, "an object", &bytes_obj));
     TG_TRY(expect_int(path, bytes_obj, "byte_tokens.", "first_id", CLAIMS_TOK_N_SPECIAL));
@@ -154,7 +150,7 @@ static tg_status load_json(const char *path, json_t *root, claims_tokenizer **ou
     TG_TRY(expect_int(path, root, "", "vocab_size", (json_int_t)merge_base + (json_int_t)n_merges));
 
     const char **code_list = malloc((n_codes + 1) * sizeof *code_list);
-    int32_t (*merges)[2] = malloc((n_merges + 1) * sizeof *merges);
+    int32_t(*merges)[2] = malloc((n_merges + 1) * sizeof *merges);
     claims_strmap seen = {0};
     claims_u64map seen_pairs = {0};
     tg_status st = TG_OK;
@@ -162,22 +158,24 @@ static tg_status load_json(const char *path, json_t *root, claims_tokenizer **ou
     for (size_t i = 0; i < n_codes; i++) {
         const char *c = json_string_value(json_array_get(codes, i));
         if (!c) {
-            st = tg_error(TG_ERR_FORMAT, "claims_tok_load: %s: field 'code_tokens.codes[%zu]' must be a string",
-                          path, i);
+            st = tg_error(TG_ERR_FORMAT, "claims_tok_load: %s: field 'code_tokens.codes[%zu]' must be a string", path,
+                          i);
             goto done;
         }
         size_t l = strlen(c);
         if (claims_code_match(c, l, 0, NULL) != l) {
-            st = tg_error(TG_ERR_FORMAT,
-                          "claims_tok_load: %s: field 'code_tokens.codes[%zu]': '%s' is not an ICD-10-CM, CPT or HCPCS code",
-                          path, i, c);
+            st = tg_error(
+                TG_ERR_FORMAT,
+                "claims_tok_load: %s: field 'code_tokens.codes[%zu]': '%s' is not an ICD-10-CM, CPT or HCPCS code",
+                path, i, c);
             goto done;
         }
         bool added;
         int64_t e = claims_strmap_add(&seen, c, l, (int64_t)i, &added);
         if (e < 0) goto oom;
         if (!added) {
-            st = tg_error(TG_ERR_FORMAT, "claims_tok_load: %s: field 'code_tokens.codes[%zu]': duplicate code '%s' (also at %lld)",
+            st = tg_error(TG_ERR_FORMAT,
+                          "claims_tok_load: %s: field 'code_tokens.codes[%zu]': duplicate code '%s' (also at %lld)",
                           path, i, c, (long long)seen.val[e]);
             goto done;
         }
@@ -196,7 +194,8 @@ static tg_status load_json(const char *path, json_t *root, claims_tokenizer **ou
             bool is_merge = id >= merge_base && id < merge_base + (json_int_t)i;
             if (!is_byte && !is_merge) {
                 st = tg_error(TG_ERR_FORMAT,
-                              "claims_tok_load: %s: field 'merges.pairs[%zu]': id %lld is not a byte id [%d, %d) or an earlier merge id [%d, %lld)",
+                              "claims_tok_load: %s: field 'merges.pairs[%zu]': id %lld is not a byte id [%d, %d) or an "
+                              "earlier merge id [%d, %lld)",
                               path, i, (long long)id, CLAIMS_TOK_N_SPECIAL, CLAIMS_TOK_N_SPECIAL + CLAIMS_TOK_N_BYTES,
                               (int)merge_base, (long long)merge_base + (long long)i);
                 goto done;
@@ -206,8 +205,9 @@ static tg_status load_json(const char *path, json_t *root, claims_tokenizer **ou
         uint64_t key = claims_tok_pair_key(merges[i][0], merges[i][1]);
         int32_t prev = claims_u64map_get(&seen_pairs, key);
         if (prev >= 0) {
-            st = tg_error(TG_ERR_FORMAT, "claims_tok_load: %s: field 'merges.pairs[%zu]': duplicate of merges.pairs[%d]",
-                          path, i, (int)prev);
+            st =
+                tg_error(TG_ERR_FORMAT, "claims_tok_load: %s: field 'merges.pairs[%zu]': duplicate of merges.pairs[%d]",
+                         path, i, (int)prev);
             goto done;
         }
         if (!claims_u64map_put(&seen_pairs, key, (int32_t)i)) goto oom;

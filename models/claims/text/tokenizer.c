@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 void claims_tok_free(claims_tokenizer *tok)
 {
     if (!tok) return;
@@ -16,8 +15,8 @@ void claims_tok_free(claims_tokenizer *tok)
     free(tok);
 }
 
-tg_status claims_tok_build(const char *const *codes, int32_t n_codes, const int32_t (*merges)[2],
-                           int32_t n_merges, claims_tokenizer **out)
+tg_status claims_tok_build(const char *const *codes, int32_t n_codes, const int32_t (*merges)[2], int32_t n_merges,
+                           claims_tokenizer **out)
 {
     claims_tokenizer *t = calloc(1, sizeof *t);
     if (!t) return tg_error(TG_ERR_OOM, "claims_tokenizer: out of memory");
@@ -66,7 +65,8 @@ tg_status claims_tok_build(const char *const *codes, int32_t n_codes, const int3
         if (claims_strmap_add(&t->code_id, codes[i], l, i, NULL) < 0) goto oom;
     }
     for (int32_t i = 0; i < n_merges; i++)
-        if (!claims_u64map_put(&t->merge_id, claims_tok_pair_key(merges[i][0], merges[i][1]), t->merge_base + i)) goto oom;
+        if (!claims_u64map_put(&t->merge_id, claims_tok_pair_key(merges[i][0], merges[i][1]), t->merge_base + i))
+            goto oom;
     *out = t;
     return TG_OK;
 oom:

@@ -47,14 +47,14 @@ enum claims_special {
     CLAIMS_TOK_EOS,
     CLAIMS_TOK_SEP,
     CLAIMS_TOK_CLS,
-    CLAIMS_TOK_NAME,          /* privacy placeholders: literal "<NAME>" ... */
+    CLAIMS_TOK_NAME, /* privacy placeholders: literal "<NAME>" ... */
     CLAIMS_TOK_MEMBER_ID,
     CLAIMS_TOK_DOB,
     CLAIMS_TOK_PHONE,
     CLAIMS_TOK_ADDRESS,
     CLAIMS_TOK_DATE,
     CLAIMS_TOK_ID,
-    CLAIMS_TOK_UNK_ICD10CM,   /* unknown-code markers, one per code kind */
+    CLAIMS_TOK_UNK_ICD10CM, /* unknown-code markers, one per code kind */
     CLAIMS_TOK_UNK_CPT,
     CLAIMS_TOK_UNK_HCPCS,
     CLAIMS_TOK_N_SPECIAL
@@ -69,42 +69,36 @@ enum claims_special {
 /* Current file format version written by claims_tok_save. */
 #define CLAIMS_TOK_FORMAT_VERSION 1
 
-
 /* What encode does with a pattern-matched code that has no token.
  * SPELL (default): the kind's marker id (CLAIMS_TOK_UNK_*) followed by one
  *   byte id per character of the code. Lossless (the marker decodes to
  *   nothing) and visible to the model as a code; counted in the stats.
  * ERROR: encode fails with TG_ERR_INVALID naming the code and its offset. */
-typedef enum claims_unk_code_policy {
-    CLAIMS_UNK_CODE_SPELL = 0,
-    CLAIMS_UNK_CODE_ERROR
-} claims_unk_code_policy;
+typedef enum claims_unk_code_policy { CLAIMS_UNK_CODE_SPELL = 0, CLAIMS_UNK_CODE_ERROR } claims_unk_code_policy;
 
 typedef struct claims_tokenizer claims_tokenizer;
 typedef struct claims_tok_cache claims_tok_cache;
 
 /* Counters accumulated by encode when given (never reset by encode). */
 typedef struct claims_encode_stats {
-    int64_t codes;                             /* codes encoded as one token */
+    int64_t codes;                              /* codes encoded as one token */
     int64_t unknown_codes[CLAIMS_CODE_N_KINDS]; /* codes spelled out, by kind */
-    int64_t placeholders;                      /* placeholder literals */
+    int64_t placeholders;                       /* placeholder literals */
 } claims_encode_stats;
 
 typedef struct claims_encode_opts {
     claims_unk_code_policy unk_code;
-    claims_tok_cache *cache;      /* optional word cache (one per thread) */
-    claims_encode_stats *stats;   /* optional counters */
+    claims_tok_cache *cache;    /* optional word cache (one per thread) */
+    claims_encode_stats *stats; /* optional counters */
 } claims_encode_opts;
 
 typedef struct claims_tok_train_opts {
-    int32_t vocab_size;           /* total ids: specials + 256 bytes + codes + merges */
-    const char *const *codes;     /* codes that must get an id (may be NULL) */
+    int32_t vocab_size;       /* total ids: specials + 256 bytes + codes + merges */
+    const char *const *codes; /* codes that must get an id (may be NULL) */
     size_t n_codes;
-    int32_t min_code_freq;        /* codes seen in the text need this count (0 -> 1) */
-    int32_t min_pair_freq;        /* no merge of a pair seen fewer times (0 -> 2) */
+    int32_t min_code_freq; /* codes seen in the text need this count (0 -> 1) */
+    int32_t min_pair_freq; /* no merge of a pair seen fewer times (0 -> 2) */
 } claims_tok_train_opts;
-
-
 
 /* Learns a tokenizer from n_texts strings (lens[i] bytes each, or
  * NUL-terminated when lens is NULL). Every code in opts->codes and every code
@@ -145,14 +139,13 @@ tg_status claims_tok_from_json(const char *json, const char *what, claims_tokeni
  * (caller frees with free(); an empty text gives n_ids 0 and ids NULL).
  * opts may be NULL (SPELL policy, no cache, no stats). Errors: TG_ERR_INVALID
  * for an unknown code under the ERROR policy; TG_ERR_OOM. */
-tg_status claims_tok_encode(const claims_tokenizer *tok, const char *text, size_t len,
-                            const claims_encode_opts *opts, int32_t **ids, size_t *n_ids);
+tg_status claims_tok_encode(const claims_tokenizer *tok, const char *text, size_t len, const claims_encode_opts *opts,
+                            int32_t **ids, size_t *n_ids);
 
 /* Decodes ids into a new malloc'd NUL-terminated string *text of *len bytes
  * (caller frees with free(); len may be NULL). Control tokens and unknown-code
  * markers decode to nothing. Errors: TG_ERR_INVALID for an id out of range. */
-tg_status claims_tok_decode(const claims_tokenizer *tok, const int32_t *ids, size_t n_ids,
-                            char **text, size_t *len);
+tg_status claims_tok_decode(const claims_tokenizer *tok, const int32_t *ids, size_t n_ids, char **text, size_t *len);
 
 /* Number of ids. */
 int32_t claims_tok_vocab_size(const claims_tokenizer *tok);

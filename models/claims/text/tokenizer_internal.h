@@ -21,13 +21,13 @@ extern const char *const claims_tok_special_names[CLAIMS_TOK_N_SPECIAL];
 struct claims_tokenizer {
     int32_t vocab, n_codes, n_merges;
     int32_t code_base, merge_base;
-    char *blob;           /* bytes of every token, each NUL-terminated */
-    size_t *tok_off;      /* (vocab) */
-    int32_t *tok_len;     /* (vocab) */
-    uint8_t *code_kind;   /* (n_codes) */
-    int32_t (*merges)[2]; /* (n_merges) */
-    claims_u64map merge_id;      /* pair -> id of the merged token (rank = id order) */
-    claims_strmap code_id;       /* code -> entry e, id = code_base + e */
+    char *blob;             /* bytes of every token, each NUL-terminated */
+    size_t *tok_off;        /* (vocab) */
+    int32_t *tok_len;       /* (vocab) */
+    uint8_t *code_kind;     /* (n_codes) */
+    int32_t (*merges)[2];   /* (n_merges) */
+    claims_u64map merge_id; /* pair -> id of the merged token (rank = id order) */
+    claims_strmap code_id;  /* code -> entry e, id = code_base + e */
 };
 
 /* One pre-tokenization segment: a placeholder (special >= 0), a code

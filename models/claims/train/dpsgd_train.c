@@ -16,10 +16,10 @@
 
 struct claims_dpsgd {
     claims_dpsgd_opts o;
-    int32_t *off, *docs;  /* documents of unit u: docs[off[u] .. off[u + 1]) */
-    double lm_scale;      /* mean counted targets per training document */
-    claims_plan plan;     /* the step's micro-batches */
-    int32_t *sampled;     /* the step's units */
+    int32_t *off, *docs; /* documents of unit u: docs[off[u] .. off[u + 1]) */
+    double lm_scale;     /* mean counted targets per training document */
+    claims_plan plan;    /* the step's micro-batches */
+    int32_t *sampled;    /* the step's units */
     int64_t win_cap, batch_cap;
     claims_batch b;
     int32_t *labels, *tok_unit, *doc_unit;
@@ -73,7 +73,7 @@ tg_status claims_dpsgd_units(const claims_dataset *ds, bool patient, int32_t **u
 /* ---- checks, setup ---- */
 
 tg_status claims_dpsgd_check(const claims_dpsgd_opts *o, const claims_model_config *m, const claims_batch_opts *b,
-                          bool bf16)
+                             bool bf16)
 {
     if (!(o->clip > 0) || !isfinite(o->clip) || !(o->sigma >= 0) || !isfinite(o->sigma))
         return tg_error(TG_ERR_INVALID, "DP: need a finite clip > 0 (%g) and sigma >= 0 (%g)", o->clip, o->sigma);
@@ -83,10 +83,12 @@ tg_status claims_dpsgd_check(const claims_dpsgd_opts *o, const claims_model_conf
     if (bf16) return tg_error(TG_ERR_INVALID, "DP: per-unit gradient norms need f32 matmuls (drop --bf16)");
     if (m->decision == CLAIMS_LOSS_WCE && (m->class_weight[0] != 1.0 || m->class_weight[1] != 1.0))
         return tg_error(TG_ERR_INVALID, "DP: class-weighted cross-entropy divides by the batch's weight sum, which "
-                        "ties every claim's loss to the others; use the cost or focal decision loss");
+                                        "ties every claim's loss to the others; use the cost or focal decision loss");
     if (b->pos_repeat != 1)
-        return tg_error(TG_ERR_INVALID, "DP: units are Poisson-sampled once per step; repeating denied claims "
-                        "(balance %d) breaks the accountant's assumption", b->pos_repeat);
+        return tg_error(TG_ERR_INVALID,
+                        "DP: units are Poisson-sampled once per step; repeating denied claims "
+                        "(balance %d) breaks the accountant's assumption",
+                        b->pos_repeat);
     if (!o->unit || o->n_units < 1) return tg_error(TG_ERR_INVALID, "DP: no privacy units");
     return TG_OK;
 }
@@ -161,8 +163,8 @@ static tg_status add_doc_windows(claims_dpsgd *dp, const claims_corpus *c, int32
     one.token_budget = bo->token_budget > bo->ctx ? bo->token_budget : bo->ctx;
     claims_plan p;
     TG_TRY(claims_plan_epoch(&c->len[d], NULL, 1, &one, 0, 0, &p));
-    tg_status st = reserve((void **)&dp->plan.windows, &dp->win_cap, dp->plan.n_windows + p.n_windows,
-                           sizeof *dp->plan.windows);
+    tg_status st =
+        reserve((void **)&dp->plan.windows, &dp->win_cap, dp->plan.n_windows + p.n_windows, sizeof *dp->plan.windows);
     for (int32_t w = 0; st == TG_OK && w < p.n_windows; w++) {
         claims_window win = p.windows[w];
         win.doc = d;
@@ -176,7 +178,8 @@ static tg_status add_doc_windows(claims_dpsgd *dp, const claims_corpus *c, int32
 static tg_status close_batch(claims_dpsgd *dp, int32_t first_win, int32_t pad, int32_t n_docs)
 {
     TG_TRY(reserve((void **)&dp->plan.batches, &dp->batch_cap, dp->plan.n_batches + 1, sizeof *dp->plan.batches));
-    dp->plan.batches[dp->plan.n_batches++] = (claims_plan_batch){first_win, dp->plan.n_windows - first_win, pad, n_docs};
+    dp->plan.batches[dp->plan.n_batches++] =
+        (claims_plan_batch){first_win, dp->plan.n_windows - first_win, pad, n_docs};
     return TG_OK;
 }
 
@@ -225,7 +228,8 @@ static tg_status micro(claims_dpsgd *dp, const claims_model *m, const claims_cor
     }
     n_units++;
     for (int32_t r = 0; r < b->rows; r++)
-        for (int32_t t = 0; t < b->pad_len; t++) dp->tok_unit[(int64_t)r * b->pad_len + t] = dp->doc_unit[b->row_doc[r]];
+        for (int32_t t = 0; t < b->pad_len; t++)
+            dp->tok_unit[(int64_t)r * b->pad_len + t] = dp->doc_unit[b->row_doc[r]];
     claims_forward f;
     TG_TRY(claims_model_forward(m, b, dp->labels, c->features, is_code, dp->lm_scale, 1.0, true, false, &f));
     tg_param_set *ps = m->gpt.params;
@@ -254,7 +258,7 @@ static tg_status micro(claims_dpsgd *dp, const claims_model *m, const claims_cor
 }
 
 tg_status claims_dpsgd_step(claims_dpsgd *dp, const claims_model *m, const claims_corpus *train, const uint8_t *is_code,
-                         const claims_batch_opts *bo, uint64_t seed, int64_t step, claims_dpsgd_stats *s)
+                            const claims_batch_opts *bo, uint64_t seed, int64_t step, claims_dpsgd_stats *s)
 {
     memset(s, 0, sizeof *s);
     int32_t n = 0;
@@ -275,9 +279,10 @@ tg_status claims_dpsgd_step(claims_dpsgd *dp, const claims_model *m, const claim
     }
     *rng = claims_parallel_step_rng_end(step_rng, dp->plan.n_batches);
     tg_param_set *ps = m->gpt.params;
-    if (tg_parallel_size() > 1) TG_TRY(tg_parallel_allreduce_grads(ps, TG_PARALLEL_SUM)); /* clipped sums, before the noise */
-    double sums[7] = {s->loss, s->lm_loss, s->decision_loss, lm_weight, (double)s->docs, (double)s->tokens,
-                      (double)s->clipped};
+    if (tg_parallel_size() > 1)
+        TG_TRY(tg_parallel_allreduce_grads(ps, TG_PARALLEL_SUM)); /* clipped sums, before the noise */
+    double sums[7] = {s->loss,         s->lm_loss,        s->decision_loss,  lm_weight,
+                      (double)s->docs, (double)s->tokens, (double)s->clipped};
     TG_TRY(tg_parallel_allreduce_f64(sums, 7, TG_PARALLEL_SUM));
     TG_TRY(tg_dpsgd_noise_average(ps, seed, step, dp->o.sigma, dp->o.clip, dp->o.rate * dp->o.n_units));
     s->units = n;
@@ -293,21 +298,24 @@ tg_status claims_dpsgd_step(claims_dpsgd *dp, const claims_model *m, const claim
 
 void claims_dpsgd_write_json(FILE *f, const claims_dpsgd *dp, const claims_dpsgd_stats *s)
 {
-    if (isfinite(s->epsilon)) fprintf(f, ",\"epsilon\":%.6g", s->epsilon);
-    else fprintf(f, ",\"epsilon\":null");
-    fprintf(f, ",\"delta\":%.6g,\"sigma\":%.6g,\"clip\":%.6g,\"sample_rate\":%.6g,\"dp_unit\":\"%s\","
-               "\"dp_units\":%lld,\"dp_claims\":%lld,\"dp_clipped\":%lld",
-            dp->o.delta, dp->o.sigma, dp->o.clip, dp->o.rate,
-            dp->o.patient ? "patient" : "claim", (long long)s->units, (long long)s->docs, (long long)s->clipped);
+    if (isfinite(s->epsilon))
+        fprintf(f, ",\"epsilon\":%.6g", s->epsilon);
+    else
+        fprintf(f, ",\"epsilon\":null");
+    fprintf(f,
+            ",\"delta\":%.6g,\"sigma\":%.6g,\"clip\":%.6g,\"sample_rate\":%.6g,\"dp_unit\":\"%s\","
+            "\"dp_units\":%lld,\"dp_claims\":%lld,\"dp_clipped\":%lld",
+            dp->o.delta, dp->o.sigma, dp->o.clip, dp->o.rate, dp->o.patient ? "patient" : "claim", (long long)s->units,
+            (long long)s->docs, (long long)s->clipped);
 }
 
 char *claims_dpsgd_config_add(const char *config, const claims_dpsgd_opts *dp)
 {
     json_t *o = json_loads(config, 0, NULL);
     if (o && dp)
-        json_object_set_new(o, "dp", json_pack("{s:s,s:f,s:f,s:f,s:f}", "unit", dp->patient ? "patient" : "claim",
-                                               "clip", dp->clip, "sigma", dp->sigma, "rate", dp->rate, "delta",
-                                               dp->delta));
+        json_object_set_new(o, "dp",
+                            json_pack("{s:s,s:f,s:f,s:f,s:f}", "unit", dp->patient ? "patient" : "claim", "clip",
+                                      dp->clip, "sigma", dp->sigma, "rate", dp->rate, "delta", dp->delta));
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     if (!s) tg_error(TG_ERR_OOM, "claims_dpsgd_config_add: out of memory");
@@ -321,8 +329,10 @@ tg_status claims_dpsgd_config_check(const char *config, const claims_dpsgd_opts 
     json_t *was = json_object_get(o, "dp");
     tg_status st = TG_OK;
     if (!was != !dp) {
-        st = tg_error(TG_ERR_INVALID, "%s: the checkpoint was trained %s DP-SGD and this run is %s it; epsilon "
-                      "would not account for every step", what, was ? "with" : "without", dp ? "with" : "without");
+        st = tg_error(TG_ERR_INVALID,
+                      "%s: the checkpoint was trained %s DP-SGD and this run is %s it; epsilon "
+                      "would not account for every step",
+                      what, was ? "with" : "without", dp ? "with" : "without");
     } else if (dp) {
         const char *unit = "";
         double v[4] = {0};
@@ -336,8 +346,10 @@ tg_status claims_dpsgd_config_check(const char *config, const claims_dpsgd_opts 
                           dp->patient ? "patient" : "claim");
         for (int k = 0; st == TG_OK && k < 4; k++)
             if (v[k] != now[k])
-                st = tg_error(TG_ERR_INVALID, "%s: the checkpoint's DP %s is %.17g, this run's %.17g; resume with "
-                              "the same DP settings", what, names[k], v[k], now[k]);
+                st = tg_error(TG_ERR_INVALID,
+                              "%s: the checkpoint's DP %s is %.17g, this run's %.17g; resume with "
+                              "the same DP settings",
+                              what, names[k], v[k], now[k]);
     }
     json_decref(o);
     return st;

@@ -28,12 +28,12 @@
 #include "models/claims/model/model.h"
 
 typedef struct claims_dpsgd_opts {
-    bool patient;          /* unit = patient, else claim */
-    double clip;           /* C: per-unit gradient norm bound */
-    double sigma;          /* noise multiplier */
-    double rate;           /* q: sampling probability of a unit per step */
+    bool patient; /* unit = patient, else claim */
+    double clip;  /* C: per-unit gradient norm bound */
+    double sigma; /* noise multiplier */
+    double rate;  /* q: sampling probability of a unit per step */
     double delta;
-    const int32_t *unit;   /* (training documents) unit of each, in [0, n_units) */
+    const int32_t *unit; /* (training documents) unit of each, in [0, n_units) */
     int32_t n_units;
 } claims_dpsgd_opts;
 
@@ -47,7 +47,7 @@ tg_status claims_dpsgd_units(const claims_dataset *ds, bool patient, int32_t **u
  * class-weighted cross-entropy, no repeated denials). TG_ERR_INVALID says
  * which. */
 tg_status claims_dpsgd_check(const claims_dpsgd_opts *o, const claims_model_config *m, const claims_batch_opts *b,
-                          bool bf16);
+                             bool bf16);
 
 /* The checkpoint configuration `config` (JSON object text) with the DP
  * settings added as "dp" (none when dp is NULL); malloc'd, NULL on OOM. */
@@ -74,7 +74,7 @@ void claims_dpsgd_free(claims_dpsgd *dp);
  * per-unit gradients (gradients zeroed by the caller). Advances the context
  * RNG (dropout) identically on all ranks. */
 tg_status claims_dpsgd_step(claims_dpsgd *dp, const claims_model *m, const claims_corpus *train, const uint8_t *is_code,
-                         const claims_batch_opts *bo, uint64_t seed, int64_t step, claims_dpsgd_stats *s);
+                            const claims_batch_opts *bo, uint64_t seed, int64_t step, claims_dpsgd_stats *s);
 
 /* Appends the step's privacy fields to a metrics JSON object:
  * ,"epsilon":..,"delta":..,"sigma":..,"clip":..,"sample_rate":..,"dp_unit":..,

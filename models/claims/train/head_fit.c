@@ -154,8 +154,8 @@ static tg_status fit_epoch(head_copy *h, tg_optim *opt, const claims_corpus *tra
             memcpy(xb + i * W, x + (int64_t)order[s + i] * W, sizeof *xb * (size_t)W);
             y[i] = train->label[order[s + i]];
         }
-        tg_tensor *xt = tg_from_buffer(TG_STEP, TG_SHAPE(nb, W), TG_F32, xb);  /* (nb, W) */
-        tg_tensor *yt = tg_from_buffer(TG_STEP, TG_SHAPE(nb), TG_S32, y);      /* (nb) */
+        tg_tensor *xt = tg_from_buffer(TG_STEP, TG_SHAPE(nb, W), TG_F32, xb); /* (nb, W) */
+        tg_tensor *yt = tg_from_buffer(TG_STEP, TG_SHAPE(nb), TG_S32, y);     /* (nb) */
         tg_tensor *l = claims_model_decision_loss(&h->shadow, claims_model_head_logits(&h->shadow, xt), yt);
         st = l ? tg_backward(l) : TG_ERR_INVALID;
         if (st == TG_OK) sum += tg_f32(l)[0];
@@ -173,11 +173,12 @@ static tg_status fit_epoch(head_copy *h, tg_optim *opt, const claims_corpus *tra
 
 static tg_status check_opts(const claims_head_fit_opts *o)
 {
-    if (o->epochs < 0 || o->epochs > 100000 || o->batch < 0 || !(o->lr > 0 && o->lr < 10) ||
-        !(o->weight_decay >= 0) || !(o->neg_keep >= 0 && o->neg_keep <= 1))
-        return tg_error(TG_ERR_INVALID, "claims_head_fit: need epochs in 0..100000 (%d), batch >= 0 (%d), "
-                        "lr in (0, 10) (%g), weight_decay >= 0 (%g), neg_keep in [0, 1] (%g)", o->epochs, o->batch,
-                        o->lr, o->weight_decay, o->neg_keep);
+    if (o->epochs < 0 || o->epochs > 100000 || o->batch < 0 || !(o->lr > 0 && o->lr < 10) || !(o->weight_decay >= 0) ||
+        !(o->neg_keep >= 0 && o->neg_keep <= 1))
+        return tg_error(TG_ERR_INVALID,
+                        "claims_head_fit: need epochs in 0..100000 (%d), batch >= 0 (%d), "
+                        "lr in (0, 10) (%g), weight_decay >= 0 (%g), neg_keep in [0, 1] (%g)",
+                        o->epochs, o->batch, o->lr, o->weight_decay, o->neg_keep);
     return TG_OK;
 }
 
@@ -231,9 +232,11 @@ tg_status claims_head_fit(claims_model *m, const claims_corpus *train, const cla
     claims_corpus sub;
     tg_status st = sub_corpus(train, keep, o->seed, &sub);
     const int64_t W = claims_model_head_width(&m->cfg);
-    float *xt = malloc(sizeof *xt * (size_t)((sub.n ? sub.n : 1) * W)), *xv = malloc(sizeof *xv * (size_t)(valid->n * W));
+    float *xt = malloc(sizeof *xt * (size_t)((sub.n ? sub.n : 1) * W)),
+          *xv = malloc(sizeof *xv * (size_t)(valid->n * W));
     head_copy h = {0};
-    if (st == TG_OK) st = xt && xv ? head_copy_init(&h, m, keep) : tg_error(TG_ERR_OOM, "claims_head_fit: out of memory");
+    if (st == TG_OK)
+        st = xt && xv ? head_copy_init(&h, m, keep) : tg_error(TG_ERR_OOM, "claims_head_fit: out of memory");
     float *best[4] = {0};
     for (int i = 0; st == TG_OK && i < h.n; i++)
         if (!(best[i] = malloc(sizeof(float) * (size_t)tg_tensor_numel(h.t[i]))))

@@ -29,7 +29,7 @@ typedef struct claims_head_fit_opts {
 } claims_head_fit_opts;
 
 typedef struct claims_head_fit_result {
-    int best_epoch;        /* 0: the head as trained was best and is kept */
+    int best_epoch;             /* 0: the head as trained was best and is kept */
     double start_auc, best_auc; /* validation AUC before and after */
 } claims_head_fit_result;
 

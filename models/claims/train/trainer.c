@@ -17,7 +17,6 @@
 #include "optim/scaler.h"
 #include "tensor/ctx.h"
 
-
 static double now_s(void)
 {
     struct timespec ts;
@@ -39,19 +38,19 @@ typedef struct run {
     claims_plan plan;
     claims_batch mb[CLAIMS_MAX_ACCUM]; /* the step's micro-batches (this rank's filled) */
     int32_t *labels;
-    float **before;       /* weights before the step, on norm-logging steps */
+    float **before; /* weights before the step, on norm-logging steps */
     FILE *metrics;
     double threshold;
     double calib_a, calib_b; /* Platt calibration from the last evaluation (NaN: none yet) */
-    claims_dpsgd *dp;          /* DP-SGD state when opts->dp */
+    claims_dpsgd *dp;        /* DP-SGD state when opts->dp */
     claims_dpsgd_stats dp_stats;
 } run;
 
 static tg_status open_plan(run *r)
 {
     claims_plan_free(&r->plan);
-    return claims_plan_epoch(r->train->len, r->train->label, r->train->n, &r->o->batch, r->o->seed,
-                             (int)r->state.epoch, &r->plan);
+    return claims_plan_epoch(r->train->len, r->train->label, r->train->n, &r->o->batch, r->o->seed, (int)r->state.epoch,
+                             &r->plan);
 }
 
 /* Fills the next micro-batch (b NULL: another rank's, skipped), moving to
@@ -83,7 +82,8 @@ static tg_status micro_step(run *r, const claims_batch *b, double lm_weight, dou
     for (int32_t d = 0; d < b->n_docs; d++) r->labels[d] = r->train->label[b->doc_index[d]];
     claims_forward f;
     tg_nn_set_autocast(r->o->bf16 ? TG_BF16 : TG_F32);
-    tg_status st = claims_model_forward(r->m, b, r->labels, r->train->features, r->is_code, lm_denom, dec_denom, true, false, &f);
+    tg_status st =
+        claims_model_forward(r->m, b, r->labels, r->train->features, r->is_code, lm_denom, dec_denom, true, false, &f);
     tg_nn_set_autocast(TG_F32);
     TG_TRY(st);
     tg_tensor *loss = r->o->bf16 ? tg_scale(f.loss, tg_scaler_scale(&r->scaler)) : f.loss;
@@ -167,9 +167,12 @@ static tg_status train_step(run *r, bool keep_before, step_stats *s)
         TG_TRY(tg_scaler_update(&r->scaler));
     }
     /* DP gradients are clipped per unit already */
-    tg_status cst = r->o->clip > 0 && !r->dp ? tg_clip_grad_norm(ps, r->o->clip, &s->grad_norm) : tg_grad_global_norm(ps, &s->grad_norm);
-    if (cst == TG_ERR_NUMERIC) s->skipped = true; /* inf/NaN gradient: skip rather than corrupt weights */
-    else if (cst != TG_OK) return cst;
+    tg_status cst = r->o->clip > 0 && !r->dp ? tg_clip_grad_norm(ps, r->o->clip, &s->grad_norm)
+                                             : tg_grad_global_norm(ps, &s->grad_norm);
+    if (cst == TG_ERR_NUMERIC)
+        s->skipped = true; /* inf/NaN gradient: skip rather than corrupt weights */
+    else if (cst != TG_OK)
+        return cst;
     TG_TRY(tg_parallel_any(s->skipped, &s->skipped));
     s->lr = tg_sched_lr(&r->o->sched, r->state.step + 1);
     if (keep_before) TG_TRY(snapshot(r));
@@ -253,10 +256,12 @@ static tg_status save_checkpoint(run *r, const char *name)
     char *model = claims_config_to_json(&r->o->model, &r->o->batch, r->o->tokenizer_name, r->threshold);
     char *config = model ? claims_dpsgd_config_add(model, r->o->dp) : NULL;
     free(model);
-    if (config && r->o->artifact_json) config = replace(config, claims_config_set(config, "artifact", r->o->artifact_json));
+    if (config && r->o->artifact_json)
+        config = replace(config, claims_config_set(config, "artifact", r->o->artifact_json));
     char calib[96];
     snprintf(calib, sizeof calib, "{\"a\":%.17g,\"b\":%.17g}", r->calib_a, r->calib_b);
-    if (config && isfinite(r->calib_a) && isfinite(r->calib_b)) config = replace(config, claims_config_set(config, "calibration", calib));
+    if (config && isfinite(r->calib_a) && isfinite(r->calib_b))
+        config = replace(config, claims_config_set(config, "calibration", calib));
     if (!config) return TG_ERR_OOM;
     tg_status st = tg_checkpoint_save(path, r->m->gpt.params, r->opt, &r->scaler, &r->state, config);
     free(config);
@@ -273,7 +278,7 @@ static tg_status setup(run *r)
     TG_TRY(make_dir(o->out_dir));
     if (o->dp && o->head_fit.epochs > 0)
         return tg_error(TG_ERR_INVALID, "claims_train: the head refit is not differentially private; "
-                        "use it without DP-SGD");
+                                        "use it without DP-SGD");
     if (o->dp) {
         TG_TRY(claims_dpsgd_check(o->dp, &o->model, &o->batch, o->bf16));
         TG_TRY(claims_dpsgd_create(o->dp, r->train, &r->dp));
@@ -351,11 +356,12 @@ static tg_status loop(run *r, claims_progress_fn progress, void *user, volatile 
             TG_TRY(evaluate(r, &e));
             ep = &e;
         }
-        if (o->ckpt_every > 0 && r->state.step % o->ckpt_every == 0) TG_TRY(save_checkpoint(r, "checkpoint.safetensors"));
+        if (o->ckpt_every > 0 && r->state.step % o->ckpt_every == 0)
+            TG_TRY(save_checkpoint(r, "checkpoint.safetensors"));
         if (progress) {
             double per_step = (now_s() - t_start) / (double)(r->state.step - first);
-            claims_progress p = {r->state.step, o->steps, s.loss, s.lr, tps, per_step * (double)(o->steps - r->state.step), ep,
-                                 hp};
+            claims_progress p = {
+                r->state.step, o->steps, s.loss, s.lr, tps, per_step * (double)(o->steps - r->state.step), ep, hp};
             progress(user, &p);
         }
     }

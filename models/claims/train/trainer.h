@@ -25,18 +25,18 @@
 typedef struct claims_train_opts {
     claims_model_config model;
     claims_batch_opts batch;
-    int64_t steps;         /* optimizer steps in total (a resumed run continues to it) */
-    int accum;             /* micro-batches per step: the global batch, shared by all ranks (<= CLAIMS_MAX_ACCUM) */
-    tg_sched sched;        /* learning-rate schedule (lr = peak) */
-    double clip;           /* global-norm clip; 0: off */
-    double weight_decay;   /* AdamW, on matrices and embeddings only */
-    uint64_t seed;         /* init, data order, dropout */
-    bool bf16;             /* bf16 matmuls with dynamic loss scaling */
+    int64_t steps;       /* optimizer steps in total (a resumed run continues to it) */
+    int accum;           /* micro-batches per step: the global batch, shared by all ranks (<= CLAIMS_MAX_ACCUM) */
+    tg_sched sched;      /* learning-rate schedule (lr = peak) */
+    double clip;         /* global-norm clip; 0: off */
+    double weight_decay; /* AdamW, on matrices and embeddings only */
+    uint64_t seed;       /* init, data order, dropout */
+    bool bf16;           /* bf16 matmuls with dynamic loss scaling */
     int64_t eval_every, ckpt_every, norms_every;
-    const char *out_dir;   /* metrics.jsonl, checkpoints, report */
-    const char *resume;    /* checkpoint path or NULL */
-    const char *tokenizer_name; /* tokenizer file, relative to out_dir, stored in checkpoints */
-    const char *artifact_json;  /* model artifact (artifact.h) stored in checkpoints, or NULL */
+    const char *out_dir;           /* metrics.jsonl, checkpoints, report */
+    const char *resume;            /* checkpoint path or NULL */
+    const char *tokenizer_name;    /* tokenizer file, relative to out_dir, stored in checkpoints */
+    const char *artifact_json;     /* model artifact (artifact.h) stored in checkpoints, or NULL */
     const claims_dpsgd_opts *dp;   /* DP-SGD (dpsgd_train.h) instead of accum/clip/bf16, or NULL */
     claims_head_fit_opts head_fit; /* refit of the decision head after the last step (head_fit.h); not with dp */
 } claims_train_opts;
@@ -44,7 +44,7 @@ typedef struct claims_train_opts {
 typedef struct claims_progress {
     int64_t step, steps;
     double loss, lr, tokens_per_s, eta_s;
-    const claims_eval *eval; /* set on evaluation steps */
+    const claims_eval *eval;                /* set on evaluation steps */
     const claims_head_fit_result *head_fit; /* set on the step after which the head was refit */
 } claims_progress;
 
