@@ -24,10 +24,7 @@ static int64_t visible_end(const tg_attention_ref_args *a, int64_t b, int64_t i)
     return a->causal && i + 1 < len ? i + 1 : len;
 }
 
-static double scale_of(const tg_attention_ref_args *a)
-{
-    return a->scale != 0.0 ? a->scale : 1.0 / sqrt((double)a->D);
-}
+static double scale_of(const tg_attention_ref_args *a) { return a->scale != 0.0 ? a->scale : 1.0 / sqrt((double)a->D); }
 
 static double dot(const float *x, const float *y, int64_t n)
 {
