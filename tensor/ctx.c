@@ -105,6 +105,8 @@ tg_ctx *tg_ctx_current(void)
     return current;
 }
 
+tg_ctx *tg_ctx_peek(void) { return current; }
+
 void tg_ctx_set_current(tg_ctx *ctx)
 {
     current = ctx;

@@ -40,6 +40,10 @@ void tg_ctx_destroy(tg_ctx *ctx);
  * oneDNN cannot create a CPU engine at all. */
 tg_ctx *tg_ctx_current(void);
 
+/* This thread's current context, or NULL: never creates one (for code
+ * that switches contexts and restores the caller's). */
+tg_ctx *tg_ctx_peek(void);
+
 /* Makes ctx current on this thread (NULL: none) and applies its thread
  * count to this thread's parallel regions, so a context computes the same
  * results whichever thread uses it. */

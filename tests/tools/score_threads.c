@@ -75,5 +75,9 @@ int main(int argc, char **argv)
     printf("score_threads: %zu claims, %s\n", n,
            bad ? "FAILED" : "same records on one thread, another thread, and a shared scorer");
     claims_scorer_close(a), claims_scorer_close(b), claims_scorer_close(c);
+    job *jobs[] = {&alone, &shared1, &shared2, &own};
+    for (size_t j = 0; j < 4; j++)
+        for (size_t i = 0; i < n; i++) free(jobs[j]->rec[i]);
+    for (size_t i = 0; i < n; i++) free(lines[i]);
     return bad;
 }

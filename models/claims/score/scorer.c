@@ -96,7 +96,7 @@ tg_status claims_scorer_open(const char *checkpoint, const claims_scorer_opts *o
     claims_scorer *s = calloc(1, sizeof *s);
     if (!s) return tg_error(TG_ERR_OOM, "claims_scorer_open: out of memory");
     pthread_mutex_init(&s->lock, NULL);
-    tg_ctx *prev = tg_ctx_current();
+    tg_ctx *prev = tg_ctx_peek();
     tg_ctx_opts co = {.threads = opts ? opts->threads : 0};
     s->ctx = tg_ctx_create(&co);
     tg_status st = s->ctx ? load(s, checkpoint, opts) : TG_ERR_OOM;
@@ -115,7 +115,7 @@ tg_status claims_scorer_open(const char *checkpoint, const claims_scorer_opts *o
 void claims_scorer_close(claims_scorer *s)
 {
     if (!s) return;
-    tg_ctx *prev = tg_ctx_current();
+    tg_ctx *prev = tg_ctx_peek();
     if (s->ctx) tg_ctx_set_current(s->ctx);
     if (s->model_ready) claims_model_free(&s->m);
     claims_artifact_free(&s->art);
@@ -312,7 +312,7 @@ tg_status claims_scorer_score(claims_scorer *s, const char *const *lines, const 
     size_t errors = 0;
     for (size_t i = 0; i < n; i++) out[i] = NULL;
     pthread_mutex_lock(&s->lock);
-    tg_ctx *prev = tg_ctx_current();
+    tg_ctx *prev = tg_ctx_peek();
     tg_ctx_set_current(s->ctx);
     tg_status st = score_locked(s, lines, lens, line_no, n, out, &errors);
     if (s->per_call_history) {
