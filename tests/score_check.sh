@@ -6,13 +6,12 @@
 # --strict, a mismatched code table and an input without claims fail.
 # Usage: score_check.sh BUILD_DIR
 set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "$1" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
-"$build/gen_claims" --n 800 --seed 5 --out c.jsonl --split c 2> /dev/null
-"$build/train_claims" --train c.train.jsonl --valid c.valid.jsonl --out run --vocab 800 --dim 32 --layers 2 \
-  --heads 2 --ff 64 --ctx 64 --token-budget 1024 --steps 20 --warmup 2 --tabular --eval-every 0 --quiet > train.log
+"$here/tiny_model.sh" "$build" 800 20 > train.log
 # the checkpoint alone: no run folder, no tokenizer file (score_claims never
 # reads training claims; eval_claims reads them for its rare-code masks)
 mkdir model && mv run/checkpoint.safetensors model/ && rm -rf run c.valid.jsonl c.jsonl

@@ -4,14 +4,13 @@
 # an oversized body (413), 404/405/422, then SIGTERM exits 0 promptly.
 # Usage: serve_check.sh BUILD_DIR
 set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "$1" && pwd)
 tmp=$(mktemp -d)
 pid=""
 trap '[ -n "$pid" ] && kill "$pid" 2> /dev/null; rm -rf "$tmp"' EXIT
 cd "$tmp"
-"$build/gen_claims" --n 400 --seed 5 --out c.jsonl --split c 2> /dev/null
-"$build/train_claims" --train c.train.jsonl --valid c.valid.jsonl --out run --vocab 800 --dim 32 --layers 2 \
-  --heads 2 --ff 64 --ctx 64 --token-budget 1024 --steps 10 --warmup 2 --tabular --eval-every 0 --quiet > train.log
+"$here/tiny_model.sh" "$build" 400 10 > train.log
 python3 - <<'PY'
 import json
 claims = []
