@@ -76,8 +76,7 @@ static tg_status eval_tokens(const claims_batch *b, const claims_forward *f, con
 
 static void eval_scores(const claims_batch *b, const claims_forward *f, eval_acc *a)
 {
-    const float *z = tg_f32(f->decision_logits);
-    for (int32_t d = 0; d < b->n_docs; d++) a->score[b->doc_index[d]] = 1.0f / (1.0f + expf(z[2 * d] - z[2 * d + 1]));
+    for (int32_t d = 0; d < b->n_docs; d++) a->score[b->doc_index[d]] = claims_model_deny_prob(f, d);
 }
 
 static void eval_decisions(const claims_corpus *c, const claims_costs *costs, double threshold, eval_acc *a,

@@ -172,6 +172,12 @@ static tg_tensor *token_weights(const claims_batch *b, const uint8_t *is_code, d
     return w;
 }
 
+float claims_model_deny_prob(const claims_forward *f, int32_t d)
+{
+    const float *z = tg_f32(f->decision_logits);
+    return 1.0f / (1.0f + expf(z[2 * d] - z[2 * d + 1]));
+}
+
 tg_tensor *claims_model_head_logits(const claims_model *m, tg_tensor *feat)
 {
     if (m->cfg.head_hidden > 0) feat = tg_gelu(tg_nn_linear_forward(&m->head_fc, feat)); /* (docs, H) */

@@ -93,6 +93,9 @@ tg_status claims_model_forward(const claims_model *m, const claims_batch *b, con
                                const float *features, const uint8_t *is_code, double lm_denom, double dec_denom,
                                bool train, bool keep_logits, claims_forward *out);
 
+/* P(deny) of the batch's d-th document from a forward's decision logits. */
+float claims_model_deny_prob(const claims_forward *f, int32_t d);
+
 /* Width of the decision head's input: <SEP> state, pooled states, facts. */
 int64_t claims_model_head_width(const claims_model_config *cfg);
 

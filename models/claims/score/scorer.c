@@ -172,9 +172,8 @@ static void collect_evidence(pass *p, const claims_batch *b, const claims_forwar
 static tg_status on_batch(void *user, const claims_batch *b, const claims_forward *f)
 {
     pass *p = user;
-    const float *z = tg_f32(f->decision_logits);
     for (int32_t d = 0; d < b->n_docs; d++) {
-        p->score[b->doc_index[d]] = 1.0f / (1.0f + expf(z[2 * d] - z[2 * d + 1]));
+        p->score[b->doc_index[d]] = claims_model_deny_prob(f, d);
         collect_evidence(p, b, f, d);
     }
     return TG_OK;
